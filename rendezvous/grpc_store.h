@@ -1,0 +1,40 @@
+// GrpcStore: a Store backed by a tprdzvd daemon over gRPC.
+#ifndef TPLAUNCH_RENDEZVOUS_GRPC_STORE_H_
+#define TPLAUNCH_RENDEZVOUS_GRPC_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "rendezvous/store.h"
+
+namespace tplaunch {
+
+struct GrpcStoreOptions {
+  // "host:port", "[v6addr]:port" or "host" (port 29400).
+  std::string endpoint;
+  // Job namespace (the run id) every key lives in. Required.
+  std::string job;
+  // Sent as `authorization: Bearer <token>` when non-empty.
+  std::string token;
+  // PEM root certificates; non-empty switches the channel to TLS.
+  std::string tls_root_certs_pem;
+  // PEM client certificate chain and key, for daemons that require client certs.
+  std::string tls_client_cert_pem;
+  std::string tls_client_key_pem;
+  // How long Connect retries (with backoff) before giving up with Unavailable.
+  absl::Duration connect_timeout = absl::Seconds(60);
+  // Deadline for calls that never block (Set, Add, ...).
+  absl::Duration rpc_timeout = absl::Seconds(30);
+};
+
+// Connects to the daemon, retrying with backoff until connect_timeout. Errors:
+// InvalidArgument (bad endpoint or empty job), Unavailable (not reachable in time; the
+// message names the endpoint and how long was tried).
+absl::StatusOr<std::unique_ptr<Store>> ConnectGrpcStore(
+    const GrpcStoreOptions& options);
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_RENDEZVOUS_GRPC_STORE_H_

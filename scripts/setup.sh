@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package tplaunch needs to build, test and benchmark. Idempotent:
+# packages already present are skipped without touching the network.
+set -euo pipefail
+
+packages=(
+  # Build: Bazel 4.2.3 and the libraries the code links against.
+  bazel-bootstrap g++ git pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libgloo-dev
+  # Sanitizer runtimes and libFuzzer.
+  clang libclang-rt-14-dev
+  # Network namespaces for multi-host tests; ps/pgrep for process checks.
+  iproute2 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
