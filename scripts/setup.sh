@@ -9,9 +9,11 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libgloo-dev
   # Sanitizer runtimes and libFuzzer.
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   # Network namespaces for multi-host tests; ps/pgrep for process checks.
   iproute2 procps
+  # TLS test certificates; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
+  openssl python3-torch
 )
 
 missing=()
