@@ -1,0 +1,608 @@
+#include "rendezvous/kv_table.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tplaunch {
+namespace {
+
+class WallClock final : public Clock {
+ public:
+  absl::Time Now() const override { return absl::Now(); }
+};
+
+// Keys are bytes and may be 8 KiB long: error messages show a bounded, printable form.
+std::string Quote(absl::string_view key) {
+  constexpr size_t kMaxShown = 96;
+  if (key.size() <= kMaxShown) return absl::StrCat("\"", absl::CHexEscape(key), "\"");
+  return absl::StrCat("\"", absl::CHexEscape(key.substr(0, kMaxShown)), "\"... (",
+                      key.size(), " bytes)");
+}
+
+}  // namespace
+
+const Clock* RealClock() {
+  static const WallClock* const clock = new WallClock();
+  return clock;
+}
+
+struct KvTable::Waiter {
+  WaiterId id = 0;
+  std::string job;
+  std::vector<std::string> keys;
+  // Distinct keys of `keys` this waiter is registered on in Job::watchers.
+  int64_t missing = 0;
+  absl::Time start;
+  absl::Time deadline;
+  bool want_values = false;
+  WaiterCallback done;
+};
+
+struct KvTable::Job {
+  absl::flat_hash_map<std::string, std::string> kv;
+  // Key -> the waiters still missing it.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<Waiter*>> watchers;
+  absl::flat_hash_set<Waiter*> waiters;
+  absl::Time last_activity;
+};
+
+KvTable::KvTable(KvTableOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock()) {}
+
+KvTable::~KvTable() { Shutdown(); }
+
+void KvTable::Run(std::vector<Completion>& done) {
+  for (auto& [callback, result] : done) callback(std::move(result));
+}
+
+absl::Status KvTable::CheckOpenLocked() const {
+  if (shut_down_) {
+    return absl::UnavailableError("the rendezvous store is shutting down");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvTable::CheckKey(absl::string_view key) const {
+  if (static_cast<int64_t>(key.size()) > options_.max_key_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key ", Quote(key), " is ", key.size(),
+                     " bytes, over the limit max_key_bytes=",
+                     options_.max_key_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvTable::CheckValue(absl::string_view key, size_t size) const {
+  if (static_cast<int64_t>(size) > options_.max_value_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value for key ", Quote(key), " is ", size,
+                     " bytes, over the limit max_value_bytes=",
+                     options_.max_value_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KvTable::CheckRequestSize(size_t keys) const {
+  if (static_cast<int64_t>(keys) > options_.max_keys_per_request) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request names ", keys,
+                     " keys, over the limit max_keys_per_request=",
+                     options_.max_keys_per_request));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status CheckJobName(absl::string_view job, int64_t max_bytes) {
+  if (job.empty()) return absl::InvalidArgumentError("job name is empty");
+  if (static_cast<int64_t>(job.size()) > max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job name is ", job.size(),
+                     " bytes, over the limit max_key_bytes=", max_bytes));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+KvTable::Job* KvTable::FindJobLocked(absl::string_view job) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return nullptr;
+  it->second->last_activity = clock_->Now();
+  return it->second.get();
+}
+
+KvTable::Job* KvTable::FindOrCreateJobLocked(absl::string_view job) {
+  auto& slot = jobs_[job];
+  if (slot == nullptr) slot = std::make_unique<Job>();
+  slot->last_activity = clock_->Now();
+  return slot.get();
+}
+
+void KvTable::MaybeDropJobLocked(absl::string_view job) {
+  auto it = jobs_.find(job);
+  if (it != jobs_.end() && it->second->kv.empty() &&
+      it->second->waiters.empty()) {
+    jobs_.erase(it);
+  }
+}
+
+absl::Status KvTable::QuotaLocked(const Job& job, absl::string_view name,
+                                  int64_t new_keys) const {
+  const int64_t have = static_cast<int64_t>(job.kv.size());
+  if (new_keys > 0 && have + new_keys > options_.max_keys_per_job) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "job \"", absl::CHexEscape(name), "\" holds ", have, " keys; adding ",
+        new_keys, " would exceed the limit max_keys_per_job=",
+        options_.max_keys_per_job));
+  }
+  return absl::OkStatus();
+}
+
+WaiterCallback KvTable::DetachWaiterLocked(Waiter& waiter) {
+  auto job_it = jobs_.find(waiter.job);
+  if (job_it != jobs_.end()) {
+    Job& job = *job_it->second;
+    job.waiters.erase(&waiter);
+    if (waiter.missing > 0) {
+      for (const std::string& key : waiter.keys) {
+        auto w = job.watchers.find(key);
+        if (w == job.watchers.end()) continue;
+        w->second.erase(&waiter);
+        if (w->second.empty()) job.watchers.erase(w);
+      }
+    }
+  }
+  deadlines_.erase({waiter.deadline, waiter.id});
+  WaiterCallback done = std::move(waiter.done);
+  waiters_.erase(waiter.id);  // Destroys `waiter`.
+  return done;
+}
+
+void KvTable::PutLocked(Job& job, absl::string_view key, std::string value,
+                        std::vector<Completion>& done) {
+  auto [it, inserted] = job.kv.try_emplace(key);
+  it->second = std::move(value);
+  if (inserted) ++total_keys_;
+
+  auto w = job.watchers.find(key);
+  if (w == job.watchers.end()) return;
+  absl::flat_hash_set<Waiter*> woken = std::move(w->second);
+  job.watchers.erase(w);
+  for (Waiter* waiter : woken) {
+    if (--waiter->missing > 0) continue;
+    // A key counted as present earlier may have been deleted since: re-register on
+    // whatever is missing now instead of completing.
+    for (const std::string& k : waiter->keys) {
+      if (!job.kv.contains(k) && job.watchers[k].insert(waiter).second) {
+        ++waiter->missing;
+      }
+    }
+    if (waiter->missing > 0) continue;
+    std::vector<std::string> values;
+    if (waiter->want_values) {
+      values.reserve(waiter->keys.size());
+      for (const std::string& k : waiter->keys) values.push_back(job.kv.find(k)->second);
+    }
+    done.emplace_back(DetachWaiterLocked(*waiter), std::move(values));
+  }
+}
+
+void KvTable::CancelJobWaitersLocked(Job& job, const absl::Status& status,
+                                     std::vector<Completion>& done) {
+  std::vector<Waiter*> waiters(job.waiters.begin(), job.waiters.end());
+  for (Waiter* waiter : waiters) {
+    done.emplace_back(DetachWaiterLocked(*waiter), status);
+  }
+}
+
+std::string KvTable::DeadlineMessageLocked(const Waiter& waiter,
+                                           absl::Time now) {
+  std::vector<std::string> missing;
+  auto job_it = jobs_.find(waiter.job);
+  for (const std::string& key : waiter.keys) {
+    if (job_it == jobs_.end() || !job_it->second->kv.contains(key)) {
+      missing.push_back(key);
+    }
+  }
+  constexpr size_t kMaxListed = 8;
+  std::vector<std::string> shown;
+  for (size_t i = 0; i < missing.size() && i < kMaxListed; ++i) {
+    shown.push_back(Quote(missing[i]));
+  }
+  std::string more;
+  if (missing.size() > kMaxListed) {
+    more = absl::StrCat(" and ", missing.size() - kMaxListed, " more");
+  }
+  return absl::StrCat("timed out after ",
+                      absl::FormatDuration(now - waiter.start),
+                      " waiting for ", missing.size(), " of ",
+                      waiter.keys.size(), " key(s) in job \"",
+                      absl::CHexEscape(waiter.job), "\": missing ",
+                      absl::StrJoin(shown, ", "), more);
+}
+
+absl::Status KvTable::Set(absl::string_view job, absl::string_view key,
+                          absl::string_view value) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  if (auto s = CheckValue(key, value.size()); !s.ok()) return s;
+  std::vector<Completion> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindOrCreateJobLocked(job);
+    if (!j->kv.contains(key)) {
+      if (auto s = QuotaLocked(*j, job, 1); !s.ok()) {
+        MaybeDropJobLocked(job);
+        return s;
+      }
+    }
+    PutLocked(*j, key, std::string(value), done);
+  }
+  Run(done);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> KvTable::TryGet(absl::string_view job,
+                                            absl::string_view key) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto s = CheckOpenLocked(); !s.ok()) return s;
+  Job* j = FindJobLocked(job);
+  if (j != nullptr) {
+    auto it = j->kv.find(key);
+    if (it != j->kv.end()) return it->second;
+  }
+  return absl::NotFoundError(absl::StrCat("key ", Quote(key),
+                                          " does not exist in job \"",
+                                          absl::CHexEscape(job), "\""));
+}
+
+absl::StatusOr<bool> KvTable::Check(absl::string_view job,
+                                    absl::Span<const std::string> keys) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckRequestSize(keys.size()); !s.ok()) return s;
+  for (const std::string& key : keys) {
+    if (auto s = CheckKey(key); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto s = CheckOpenLocked(); !s.ok()) return s;
+  Job* j = FindJobLocked(job);
+  for (const std::string& key : keys) {
+    if (j == nullptr || !j->kv.contains(key)) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
+                                     absl::string_view key, int64_t delta) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  std::vector<Completion> done;
+  int64_t result = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindOrCreateJobLocked(job);
+    int64_t current = 0;
+    auto it = j->kv.find(key);
+    if (it == j->kv.end()) {
+      if (auto s = QuotaLocked(*j, job, 1); !s.ok()) {
+        MaybeDropJobLocked(job);
+        return s;
+      }
+    } else if (!absl::SimpleAtoi(it->second, &current)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Add on key ", Quote(key), " in job \"", absl::CHexEscape(job),
+          "\": the stored value ", Quote(it->second),
+          " is not a decimal int64"));
+    }
+    if (__builtin_add_overflow(current, delta, &result)) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "Add on key ", Quote(key), ": ", current, " + ", delta,
+          " overflows int64"));
+    }
+    PutLocked(*j, key, absl::StrCat(result), done);
+  }
+  Run(done);
+  return result;
+}
+
+absl::StatusOr<std::string> KvTable::CompareSet(absl::string_view job,
+                                                absl::string_view key,
+                                                absl::string_view expected,
+                                                absl::string_view desired) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  if (auto s = CheckValue(key, desired.size()); !s.ok()) return s;
+  std::vector<Completion> done;
+  std::string result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindOrCreateJobLocked(job);
+    auto it = j->kv.find(key);
+    if (it == j->kv.end()) {
+      if (!expected.empty()) {
+        // TCPStore: a missing key with a non-empty expected value sets nothing and
+        // answers with the expected value.
+        MaybeDropJobLocked(job);
+        return std::string(expected);
+      }
+      if (auto s = QuotaLocked(*j, job, 1); !s.ok()) {
+        MaybeDropJobLocked(job);
+        return s;
+      }
+      result = std::string(desired);
+      PutLocked(*j, key, std::string(desired), done);
+    } else if (it->second == expected) {
+      result = std::string(desired);
+      PutLocked(*j, key, std::string(desired), done);
+    } else {
+      return it->second;
+    }
+  }
+  Run(done);
+  return result;
+}
+
+absl::Status KvTable::Append(absl::string_view job, absl::string_view key,
+                             absl::string_view value) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  if (auto s = CheckValue(key, value.size()); !s.ok()) return s;
+  std::vector<Completion> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindOrCreateJobLocked(job);
+    auto it = j->kv.find(key);
+    if (it == j->kv.end()) {
+      if (auto s = QuotaLocked(*j, job, 1); !s.ok()) {
+        MaybeDropJobLocked(job);
+        return s;
+      }
+      PutLocked(*j, key, std::string(value), done);
+    } else {
+      if (auto s = CheckValue(key, it->second.size() + value.size()); !s.ok()) {
+        return s;
+      }
+      std::string grown = std::move(it->second);
+      grown.append(value.data(), value.size());
+      PutLocked(*j, key, std::move(grown), done);
+    }
+  }
+  Run(done);
+  return absl::OkStatus();
+}
+
+absl::Status KvTable::MultiSet(
+    absl::string_view job,
+    absl::Span<const std::pair<std::string, std::string>> entries) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckRequestSize(entries.size()); !s.ok()) return s;
+  for (const auto& [key, value] : entries) {
+    if (auto s = CheckKey(key); !s.ok()) return s;
+    if (auto s = CheckValue(key, value.size()); !s.ok()) return s;
+  }
+  std::vector<Completion> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindOrCreateJobLocked(job);
+    absl::flat_hash_set<absl::string_view> fresh;
+    for (const auto& entry : entries) {
+      if (!j->kv.contains(entry.first)) fresh.insert(entry.first);
+    }
+    if (auto s = QuotaLocked(*j, job, fresh.size()); !s.ok()) {
+      MaybeDropJobLocked(job);
+      return s;
+    }
+    for (const auto& [key, value] : entries) PutLocked(*j, key, value, done);
+  }
+  Run(done);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> KvTable::DeleteKey(absl::string_view job,
+                                        absl::string_view key) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckKey(key); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto s = CheckOpenLocked(); !s.ok()) return s;
+  Job* j = FindJobLocked(job);
+  if (j == nullptr) return false;
+  auto it = j->kv.find(key);
+  if (it == j->kv.end()) return false;
+  j->kv.erase(it);
+  --total_keys_;
+  MaybeDropJobLocked(job);
+  return true;
+}
+
+absl::StatusOr<int64_t> KvTable::NumKeys(absl::string_view job) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto s = CheckOpenLocked(); !s.ok()) return s;
+  Job* j = FindJobLocked(job);
+  return j == nullptr ? 0 : static_cast<int64_t>(j->kv.size());
+}
+
+absl::StatusOr<std::vector<std::string>> KvTable::ListKeys(
+    absl::string_view job, absl::string_view prefix) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  std::vector<std::string> keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindJobLocked(job);
+    if (j == nullptr) return keys;
+    for (const auto& entry : j->kv) {
+      if (absl::StartsWith(entry.first, prefix)) keys.push_back(entry.first);
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+absl::StatusOr<int64_t> KvTable::DeleteJob(absl::string_view job) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  std::vector<Completion> done;
+  int64_t deleted = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    auto it = jobs_.find(job);
+    if (it == jobs_.end()) return 0;
+    CancelJobWaitersLocked(
+        *it->second,
+        absl::CancelledError(absl::StrCat("job \"", absl::CHexEscape(job),
+                                          "\" was deleted")),
+        done);
+    deleted = static_cast<int64_t>(it->second->kv.size());
+    total_keys_ -= deleted;
+    jobs_.erase(it);
+  }
+  Run(done);
+  return deleted;
+}
+
+absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
+    absl::string_view job, absl::Span<const std::string> keys,
+    absl::Time deadline, bool want_values, WaiterCallback done) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckRequestSize(keys.size()); !s.ok()) return s;
+  for (const std::string& key : keys) {
+    if (auto s = CheckKey(key); !s.ok()) return s;
+  }
+  WaitStart start;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto s = CheckOpenLocked(); !s.ok()) return s;
+  Job* j = FindOrCreateJobLocked(job);
+  auto waiter = std::make_unique<Waiter>();
+  for (const std::string& key : keys) {
+    if (!j->kv.contains(key) && j->watchers[key].insert(waiter.get()).second) {
+      ++waiter->missing;
+    }
+  }
+  if (waiter->missing == 0) {
+    start.ready = true;
+    if (want_values) {
+      start.values.reserve(keys.size());
+      for (const std::string& key : keys) start.values.push_back(j->kv.find(key)->second);
+    }
+    MaybeDropJobLocked(job);
+    return start;
+  }
+  waiter->id = next_waiter_id_++;
+  waiter->job = std::string(job);
+  waiter->keys.assign(keys.begin(), keys.end());
+  waiter->start = clock_->Now();
+  waiter->deadline = deadline;
+  waiter->want_values = want_values;
+  waiter->done = std::move(done);
+  j->waiters.insert(waiter.get());
+  deadlines_.emplace(deadline, waiter->id);
+  start.id = waiter->id;
+  waiters_.emplace(waiter->id, std::move(waiter));
+  return start;
+}
+
+bool KvTable::CancelWaiter(WaiterId id) {
+  WaiterCallback done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return false;
+    const std::string job = it->second->job;
+    done = DetachWaiterLocked(*it->second);
+    MaybeDropJobLocked(job);
+  }
+  done(absl::CancelledError("the wait was cancelled"));
+  return true;
+}
+
+void KvTable::ExpireDeadlines(absl::Time now) {
+  std::vector<Completion> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      Waiter& waiter = *waiters_.find(deadlines_.begin()->second)->second;
+      const std::string job = waiter.job;
+      absl::Status status =
+          absl::DeadlineExceededError(DeadlineMessageLocked(waiter, now));
+      done.emplace_back(DetachWaiterLocked(waiter), std::move(status));
+      MaybeDropJobLocked(job);
+    }
+  }
+  Run(done);
+}
+
+absl::Time KvTable::NextDeadline() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return deadlines_.empty() ? absl::InfiniteFuture()
+                            : deadlines_.begin()->first;
+}
+
+int64_t KvTable::ExpireIdleJobs(absl::Time now) {
+  std::vector<Completion> done;
+  int64_t expired = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> idle;
+    for (const auto& [name, job] : jobs_) {
+      if (now - job->last_activity >= options_.job_idle_ttl) idle.push_back(name);
+    }
+    for (const std::string& name : idle) {
+      auto it = jobs_.find(name);
+      Job& job = *it->second;
+      CancelJobWaitersLocked(
+          job,
+          absl::CancelledError(absl::StrCat(
+              "job \"", absl::CHexEscape(name), "\" expired after ",
+              absl::FormatDuration(now - job.last_activity), " without calls")),
+          done);
+      total_keys_ -= static_cast<int64_t>(job.kv.size());
+      jobs_.erase(it);
+      ++expired;
+    }
+  }
+  Run(done);
+  return expired;
+}
+
+void KvTable::Shutdown() {
+  std::vector<Completion> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+    const absl::Status status =
+        absl::UnavailableError("the rendezvous store is shutting down");
+    while (!waiters_.empty()) {
+      Waiter& waiter = *waiters_.begin()->second;
+      done.emplace_back(DetachWaiterLocked(waiter), status);
+    }
+  }
+  Run(done);
+}
+
+KvTableStats KvTable::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  KvTableStats stats;
+  stats.jobs = static_cast<int64_t>(jobs_.size());
+  stats.keys = total_keys_;
+  stats.waiters = static_cast<int64_t>(waiters_.size());
+  return stats;
+}
+
+}  // namespace tplaunch

@@ -1,0 +1,197 @@
+// KvTable: the pure in-memory core of tprdzvd and of MemoryStore.
+//
+// Per-job maps of key -> bytes with TCPStore's operations, waiters that complete when
+// their keys exist (or at a deadline, or when cancelled), per-job limits and idle-job
+// expiry. No gRPC, no threads of its own: time comes from an injectable Clock, and
+// deadlines and idle jobs are expired when the owner calls ExpireDeadlines /
+// ExpireIdleJobs (the daemon's timer thread; tests with a fake clock).
+//
+// Thread-safe. Waiter callbacks never run while the table's lock is held, so a callback
+// may call back into the table.
+#ifndef TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
+#define TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace tplaunch {
+
+// Source of the current time; tests substitute a fake.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual absl::Time Now() const = 0;
+};
+
+// The process-wide wall clock (absl::Now()). Never null, never destroyed.
+const Clock* RealClock();
+
+struct KvTableOptions {
+  // Longest accepted key, in bytes (TCPStore's libuv server uses 8 KiB).
+  int64_t max_key_bytes = 8 * 1024;
+  // Longest accepted value, in bytes, including values grown by Append.
+  int64_t max_value_bytes = 8 * 1024 * 1024;
+  // Most keys one job may hold; one more is ResourceExhausted.
+  int64_t max_keys_per_job = 1 << 20;
+  // Most keys named by one request (Check, Wait, MultiGet, MultiSet), as TCPStore.
+  int64_t max_keys_per_request = 128 * 1024;
+  // A job with no operations for this long is removed by ExpireIdleJobs.
+  absl::Duration job_idle_ttl = absl::Hours(24);
+  // Time source; nullptr means RealClock(). Must outlive the table.
+  const Clock* clock = nullptr;
+};
+
+struct KvTableStats {
+  int64_t jobs = 0;
+  int64_t keys = 0;
+  int64_t waiters = 0;
+};
+
+using WaiterId = uint64_t;
+
+// Receives a parked waiter's outcome exactly once: the values of its keys in request
+// order (empty when values were not requested), or DeadlineExceeded (names the missing
+// keys, the job and the time waited), Cancelled (CancelWaiter, DeleteJob, idle expiry)
+// or Unavailable (Shutdown).
+using WaiterCallback =
+    std::function<void(absl::StatusOr<std::vector<std::string>>)>;
+
+class KvTable final {
+ public:
+  explicit KvTable(KvTableOptions options = {});
+  // Releases remaining waiters with Unavailable, as Shutdown does.
+  ~KvTable();
+
+  KvTable(const KvTable&) = delete;
+  KvTable& operator=(const KvTable&) = delete;
+
+  // Errors common to every operation below: InvalidArgument (empty job, a key or value
+  // over its limit, too many keys in one request; the message names the limit and the
+  // size), Unavailable (after Shutdown).
+
+  // Sets key, waking its waiters. ResourceExhausted when a new key exceeds the job quota.
+  absl::Status Set(absl::string_view job, absl::string_view key,
+                   absl::string_view value);
+  // NotFound when key is missing.
+  absl::StatusOr<std::string> TryGet(absl::string_view job,
+                                     absl::string_view key);
+  absl::StatusOr<bool> Check(absl::string_view job,
+                             absl::Span<const std::string> keys);
+  // Adds delta to the ASCII decimal int64 at key (missing = 0); returns the new value.
+  // FailedPrecondition when the value is not a decimal int64, OutOfRange on overflow.
+  absl::StatusOr<int64_t> Add(absl::string_view job, absl::string_view key,
+                              int64_t delta);
+  // TCPStore's compare_set; see Store::CompareSet.
+  absl::StatusOr<std::string> CompareSet(absl::string_view job,
+                                         absl::string_view key,
+                                         absl::string_view expected,
+                                         absl::string_view desired);
+  absl::Status Append(absl::string_view job, absl::string_view key,
+                      absl::string_view value);
+  // All or nothing: validated (limits, quota) before anything is written.
+  absl::Status MultiSet(
+      absl::string_view job,
+      absl::Span<const std::pair<std::string, std::string>> entries);
+  absl::StatusOr<bool> DeleteKey(absl::string_view job, absl::string_view key);
+  absl::StatusOr<int64_t> NumKeys(absl::string_view job);
+  // Keys starting with prefix, sorted bytewise.
+  absl::StatusOr<std::vector<std::string>> ListKeys(absl::string_view job,
+                                                    absl::string_view prefix);
+  // Removes the job; its waiters end with Cancelled. Returns the number of keys removed.
+  absl::StatusOr<int64_t> DeleteJob(absl::string_view job);
+
+  // The result of StartWait: either every key existed (`ready`, with `values` when
+  // requested) and the callback was dropped, or a waiter was parked under `id` and its
+  // callback will run exactly once later.
+  struct WaitStart {
+    bool ready = false;
+    std::vector<std::string> values;
+    WaiterId id = 0;
+  };
+
+  // Waits until every key of `keys` exists in job, or `deadline` (as seen by
+  // ExpireDeadlines) passes. With want_values the callback (or WaitStart) receives the
+  // values in key order. On error nothing is parked and `done` is dropped.
+  absl::StatusOr<WaitStart> StartWait(absl::string_view job,
+                                      absl::Span<const std::string> keys,
+                                      absl::Time deadline, bool want_values,
+                                      WaiterCallback done);
+
+  // Ends a parked waiter with Cancelled (e.g. its client went away). Returns false when
+  // it had already completed.
+  bool CancelWaiter(WaiterId id);
+
+  // Ends every waiter whose deadline is <= now with DeadlineExceeded.
+  void ExpireDeadlines(absl::Time now);
+  // Earliest deadline of a parked waiter; InfiniteFuture when none.
+  absl::Time NextDeadline() const;
+
+  // Removes jobs idle since now - job_idle_ttl; their waiters end with Cancelled.
+  // Returns the number of jobs removed.
+  int64_t ExpireIdleJobs(absl::Time now);
+
+  // Ends every waiter with Unavailable; later operations fail with Unavailable.
+  // Idempotent.
+  void Shutdown();
+
+  KvTableStats Stats() const;
+
+ private:
+  struct Waiter;
+  struct Job;
+  // A callback and the outcome it is owed, run after the lock is released.
+  using Completion =
+      std::pair<WaiterCallback, absl::StatusOr<std::vector<std::string>>>;
+
+  absl::Status CheckOpenLocked() const;
+  absl::Status CheckKey(absl::string_view key) const;
+  absl::Status CheckValue(absl::string_view key, size_t size) const;
+  absl::Status CheckRequestSize(size_t keys) const;
+  // Existing job (activity refreshed) or nullptr.
+  Job* FindJobLocked(absl::string_view job);
+  Job* FindOrCreateJobLocked(absl::string_view job);
+  // Drops the job when it holds neither keys nor waiters.
+  void MaybeDropJobLocked(absl::string_view job);
+  absl::Status QuotaLocked(const Job& job, absl::string_view name,
+                           int64_t new_keys) const;
+  // Stores value (a new key counts towards the totals) and completes the waiters it
+  // satisfies into `done`.
+  void PutLocked(Job& job, absl::string_view key, std::string value,
+                 std::vector<Completion>& done);
+  // Removes the waiter from every index and returns its callback.
+  WaiterCallback DetachWaiterLocked(Waiter& waiter);
+  void CancelJobWaitersLocked(Job& job, const absl::Status& status,
+                              std::vector<Completion>& done);
+  std::string DeadlineMessageLocked(const Waiter& waiter, absl::Time now);
+  static void Run(std::vector<Completion>& done);
+
+  const KvTableOptions options_;
+  const Clock* const clock_;
+
+  mutable std::mutex mu_;
+  bool shut_down_ = false;
+  absl::flat_hash_map<std::string, std::unique_ptr<Job>> jobs_;
+  absl::flat_hash_map<WaiterId, std::unique_ptr<Waiter>> waiters_;
+  // Parked waiters ordered by (deadline, id), for ExpireDeadlines and NextDeadline.
+  std::set<std::pair<absl::Time, WaiterId>> deadlines_;
+  WaiterId next_waiter_id_ = 1;
+  int64_t total_keys_ = 0;
+};
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
