@@ -1,0 +1,108 @@
+// RendezvousService: the gRPC callback-API handlers of tprdzvd over a KvTable.
+//
+// Non-blocking RPCs answer inline. Get, Wait and MultiGet either answer inline (every
+// key exists) or park a reactor on a KvTable waiter: no thread is held while a call
+// waits. A parked call ends when its keys appear, at its gRPC deadline (expired by the
+// owner's timer through KvTable::ExpireDeadlines), when the client cancels, when its job
+// is deleted or expires, or at shutdown.
+#ifndef TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
+#define TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "proto/rendezvous.grpc.pb.h"
+#include "rendezvous/kv_table.h"
+
+namespace tplaunch {
+
+class RendezvousService final
+    : public rendezvous::v1::Rendezvous::CallbackService {
+ public:
+  // `table` must outlive the service. When `token` is non-empty every call must carry
+  // `authorization: Bearer <token>`. `on_parked` runs (outside any lock) with the
+  // deadline of every newly parked call, so the owner can wake its timer earlier.
+  RendezvousService(KvTable* table, std::string token,
+                    std::function<void(absl::Time)> on_parked);
+
+  grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* ctx,
+                                const rendezvous::v1::SetRequest* request,
+                                rendezvous::v1::SetResponse* response) override;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
+                                const rendezvous::v1::GetRequest* request,
+                                rendezvous::v1::GetResponse* response) override;
+  grpc::ServerUnaryReactor* TryGet(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::TryGetRequest* request,
+      rendezvous::v1::TryGetResponse* response) override;
+  grpc::ServerUnaryReactor* Check(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::CheckRequest* request,
+      rendezvous::v1::CheckResponse* response) override;
+  grpc::ServerUnaryReactor* Add(grpc::CallbackServerContext* ctx,
+                                const rendezvous::v1::AddRequest* request,
+                                rendezvous::v1::AddResponse* response) override;
+  grpc::ServerUnaryReactor* CompareSet(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::CompareSetRequest* request,
+      rendezvous::v1::CompareSetResponse* response) override;
+  grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* ctx,
+                                 const rendezvous::v1::WaitRequest* request,
+                                 rendezvous::v1::WaitResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteKey(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::DeleteKeyRequest* request,
+      rendezvous::v1::DeleteKeyResponse* response) override;
+  grpc::ServerUnaryReactor* NumKeys(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::NumKeysRequest* request,
+      rendezvous::v1::NumKeysResponse* response) override;
+  grpc::ServerUnaryReactor* Append(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::AppendRequest* request,
+      rendezvous::v1::AppendResponse* response) override;
+  grpc::ServerUnaryReactor* MultiGet(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::MultiGetRequest* request,
+      rendezvous::v1::MultiGetResponse* response) override;
+  grpc::ServerUnaryReactor* MultiSet(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::MultiSetRequest* request,
+      rendezvous::v1::MultiSetResponse* response) override;
+  grpc::ServerUnaryReactor* ListKeys(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::ListKeysRequest* request,
+      rendezvous::v1::ListKeysResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::DeleteJobRequest* request,
+      rendezvous::v1::DeleteJobResponse* response) override;
+  grpc::ServerUnaryReactor* GetStats(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::GetStatsRequest* request,
+      rendezvous::v1::GetStatsResponse* response) override;
+
+ private:
+  grpc::Status Authorize(grpc::CallbackServerContext* ctx,
+                         absl::string_view method) const;
+  // Runs a non-blocking body after authorization and finishes the call with its status.
+  template <typename Body>
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
+                                  absl::string_view method, Body&& body);
+  // Starts a (possibly) blocking wait for `keys`; `deliver` copies the values into the
+  // response and runs at most once, before the call finishes with OK.
+  grpc::ServerUnaryReactor* StartBlocking(
+      grpc::CallbackServerContext* ctx, absl::string_view method,
+      const std::string& job, absl::Span<const std::string> keys,
+      bool want_values,
+      std::function<void(std::vector<std::string>)> deliver);
+
+  KvTable* const table_;
+  const std::string token_;
+  const std::function<void(absl::Time)> on_parked_;
+};
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_

@@ -1,0 +1,241 @@
+#include "rendezvous/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "rendezvous/kv_table.h"
+#include "rendezvous/logger.h"
+#include "rendezvous/rendezvous_service.h"
+#include "rendezvous/tls.h"
+
+namespace tplaunch {
+namespace {
+
+// How long Shutdown lets in-flight (non-parked) calls finish before cancelling them.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
+// gRPC refuses messages over 4 MiB by default; a MultiSet carries several values.
+constexpr int64_t kMessageOverheadBytes = 1 << 20;
+
+
+// "host:port" for gRPC and for clients; IPv6 literals need brackets.
+std::string JoinHostPort(const std::string& host, int port) {
+  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
+    return absl::StrCat("[", host, "]:", port);
+  }
+  return absl::StrCat(host, ":", port);
+}
+
+absl::Status ValidateOptions(const ServerOptions& options) {
+  if (options.host.empty()) return absl::InvalidArgumentError("host is empty");
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port ", options.port, " is outside 0..65535"));
+  }
+  if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate and a key; only one was given");
+  }
+  if (!options.tls_client_ca_pem.empty() && options.tls_cert_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "a TLS client CA requires TLS: give a server certificate and key too");
+  }
+  if (options.max_key_bytes <= 0 || options.max_value_bytes <= 0 ||
+      options.max_keys_per_job <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "limits must be positive: max_key_bytes=", options.max_key_bytes,
+        " max_value_bytes=", options.max_value_bytes,
+        " max_keys_per_job=", options.max_keys_per_job));
+  }
+  if (options.job_idle_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "job_idle_ttl must be positive, got ",
+        absl::FormatDuration(options.job_idle_ttl)));
+  }
+  if (!options.tls_cert_pem.empty()) {
+    return ValidateTlsMaterial(options.tls_cert_pem, options.tls_key_pem,
+                               options.tls_client_ca_pem);
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::ServerCredentials> MakeCredentials(
+    const ServerOptions& options) {
+  if (options.tls_cert_pem.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      options.tls_client_ca_pem.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = options.tls_client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({options.tls_key_pem, options.tls_cert_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
+KvTableOptions TableOptions(const ServerOptions& options) {
+  KvTableOptions table;
+  table.max_key_bytes = options.max_key_bytes;
+  table.max_value_bytes = options.max_value_bytes;
+  table.max_keys_per_job = options.max_keys_per_job;
+  table.job_idle_ttl = options.job_idle_ttl;
+  return table;
+}
+
+class RendezvousServerImpl final : public RendezvousServer {
+ public:
+  explicit RendezvousServerImpl(const ServerOptions& options)
+      : options_(options),
+        table_(TableOptions(options)),
+        service_(&table_, options.token,
+                 [this](absl::Time deadline) { WakeTimerBy(deadline); }) {}
+
+  ~RendezvousServerImpl() override { Shutdown(); }
+
+  absl::Status Start() {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    const std::string requested = JoinHostPort(options_.host, options_.port);
+    builder.AddListeningPort(requested, MakeCredentials(options_), &port_);
+    // Without this a second daemon could silently share the port (SO_REUSEPORT) instead
+    // of failing with "address in use".
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Parked calls can last minutes: probe idle clients so a vanished one is noticed
+    // (its call is cancelled and its waiter removed), and accept clients' own pings.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30 * 1000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10 * 1000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(
+        GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5 * 1000);
+    const int64_t max_message = std::min<int64_t>(
+        INT32_MAX, 2 * options_.max_value_bytes + kMessageOverheadBytes);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
+    builder.SetMaxSendMessageSize(-1);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port_ == 0) {
+      server_.reset();
+      return absl::UnavailableError(absl::StrCat(
+          "cannot listen on ", requested,
+          " (address in use, not local, or not resolvable)"));
+    }
+    address_ = JoinHostPort(options_.host, port_);
+    timer_ = std::thread([this] { TimerLoop(); });
+    RendezvousLogger().info("serving on {} (tls: {}, token: {})", address_,
+                   options_.tls_cert_pem.empty() ? "off" : "on",
+                   options_.token.empty() ? "off" : "on");
+    return absl::OkStatus();
+  }
+
+  int port() const override { return port_; }
+  std::string address() const override { return address_; }
+
+  ServerStats stats() const override {
+    const KvTableStats table = table_.Stats();
+    ServerStats stats;
+    stats.jobs = table.jobs;
+    stats.keys = table.keys;
+    stats.waiters = table.waiters;
+    return stats;
+  }
+
+  void Shutdown() override {
+    std::lock_guard<std::mutex> lock(shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    if (server_ != nullptr) {
+      if (auto* health = server_->GetHealthCheckService()) {
+        health->SetServingStatus(false);
+      }
+    }
+    // Parked calls first, so they end with UNAVAILABLE rather than being cut off by
+    // the server's own shutdown deadline.
+    table_.Shutdown();
+    if (server_ != nullptr) {
+      server_->Shutdown(absl::ToChronoTime(absl::Now() + kShutdownGrace));
+    }
+    {
+      std::lock_guard<std::mutex> timer_lock(timer_mu_);
+      timer_stop_ = true;
+    }
+    timer_cv_.notify_all();
+    if (timer_.joinable()) timer_.join();
+    if (server_ != nullptr) RendezvousLogger().info("stopped serving on {}", address_);
+  }
+
+ private:
+  // Sleeps until the earliest waiter deadline or the next idle-job sweep, whichever is
+  // first; WakeTimerBy shortens the sleep when an earlier deadline is parked.
+  void TimerLoop() {
+    const absl::Duration sweep_every = std::clamp(
+        options_.job_idle_ttl / 10, absl::Milliseconds(10), absl::Seconds(60));
+    absl::Time next_sweep = absl::Now() + sweep_every;
+    std::unique_lock<std::mutex> lock(timer_mu_);
+    while (!timer_stop_) {
+      const absl::Time now = absl::Now();
+      // Bounded so the chrono conversion never sees InfiniteFuture.
+      timer_wake_at_ = std::min({table_.NextDeadline(), next_sweep,
+                                 now + absl::Seconds(60)});
+      timer_poked_ = false;
+      timer_cv_.wait_until(lock, absl::ToChronoTime(timer_wake_at_),
+                           [this] { return timer_stop_ || timer_poked_; });
+      if (timer_stop_) break;
+      lock.unlock();
+      const absl::Time later = absl::Now();
+      table_.ExpireDeadlines(later);
+      if (later >= next_sweep) {
+        const int64_t expired = table_.ExpireIdleJobs(later);
+        if (expired > 0) RendezvousLogger().info("expired {} idle job(s)", expired);
+        next_sweep = later + sweep_every;
+      }
+      lock.lock();
+    }
+  }
+
+  void WakeTimerBy(absl::Time deadline) {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    if (deadline < timer_wake_at_) {
+      timer_poked_ = true;
+      timer_cv_.notify_one();
+    }
+  }
+
+  const ServerOptions options_;
+  KvTable table_;
+  RendezvousService service_;
+  std::unique_ptr<grpc::Server> server_;  // Destroyed before service_ and table_.
+  int port_ = 0;
+  std::string address_;
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  absl::Time timer_wake_at_ = absl::InfinitePast();
+  bool timer_poked_ = false;
+  bool timer_stop_ = false;
+  std::thread timer_;
+
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RendezvousServer>> StartRendezvousServer(
+    const ServerOptions& options) {
+  if (absl::Status status = ValidateOptions(options); !status.ok()) {
+    return status;
+  }
+  auto server = std::make_unique<RendezvousServerImpl>(options);
+  if (absl::Status status = server->Start(); !status.ok()) return status;
+  return std::unique_ptr<RendezvousServer>(std::move(server));
+}
+
+}  // namespace tplaunch
