@@ -1,0 +1,52 @@
+// GlooGroup: the CPU backend. A Gloo context over the TCP transport, connected full-mesh
+// through GlooStoreAdapter. Include this header only where the native gloo::Context is
+// needed; InitProcessGroup is the normal way in.
+#ifndef TPLAUNCH_WORKER_LIB_GLOO_GROUP_H_
+#define TPLAUNCH_WORKER_LIB_GLOO_GROUP_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gloo/context.h"
+#include "rendezvous/store.h"
+#include "worker_lib/process_group.h"
+
+namespace tplaunch {
+
+struct GlooGroupOptions {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  std::string group_name = "default";
+  // The address the TCP device binds and advertises (an IP literal or resolvable name).
+  std::string local_addr = "127.0.0.1";
+  // Store calls, pair connection and every collective.
+  absl::Duration timeout = kDefaultProcessGroupTimeout;
+  // Describes the group in messages.
+  std::string where = "gloo group";
+  // See GlooStoreAdapterOptions::prefetch.
+  bool prefetch = true;
+};
+
+// How long connecting took, and the share spent waiting on the store.
+struct GlooConnectStats {
+  absl::Duration total;
+  absl::Duration store;
+  int store_calls = 0;
+};
+
+// Connects rank `options.rank` through `store` (the group's prefixed store; only used
+// during this call). Errors: Unavailable (the TCP device cannot bind local_addr, or a
+// pair connection failed), DeadlineExceeded (ranks missing, named), the store's errors.
+absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
+    Store& store, const GlooGroupOptions& options,
+    GlooConnectStats* stats = nullptr);
+
+// The group's gloo::Context, or nullptr when `group` is not a gloo group.
+gloo::Context* GlooContextOf(ProcessGroup& group);
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_WORKER_LIB_GLOO_GROUP_H_

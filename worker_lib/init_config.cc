@@ -1,0 +1,306 @@
+#include "worker_lib/init_config.h"
+
+#include <arpa/inet.h>
+
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace tplaunch {
+namespace {
+
+constexpr absl::string_view kEnvInit = "env://";
+constexpr absl::string_view kRdzvScheme = "tprdzv://";
+
+absl::Status BadVariable(absl::string_view name, absl::string_view value,
+                         absl::string_view why) {
+  return absl::InvalidArgumentError(
+      absl::StrFormat("environment variable %s='%s' %s", name,
+                      absl::CHexEscape(value), why));
+}
+
+absl::Status MissingVariable(absl::string_view name, absl::string_view needed_by) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "environment variable %s is not set (needed by %s; tplaunch sets it, or pass "
+      "the value in ProcessGroupOptions)",
+      name, needed_by));
+}
+
+// Strict: decimal digits only, no sign, no spaces, fits in int.
+bool ParseNonNegativeInt(absl::string_view text, int* out) {
+  if (text.empty() || text.size() > 9) return false;
+  for (char c : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return absl::SimpleAtoi(text, out);
+}
+
+// Reads an integer variable; nullopt-like -1 when absent and not required.
+absl::StatusOr<int> IntVariable(const EnvLookup& env, absl::string_view name,
+                                bool required, absl::string_view needed_by,
+                                int min_value) {
+  std::optional<std::string> value = env(name);
+  if (!value.has_value()) {
+    if (required) return MissingVariable(name, needed_by);
+    return -1;
+  }
+  int parsed = 0;
+  if (!ParseNonNegativeInt(*value, &parsed)) {
+    return BadVariable(name, *value, "is not a non-negative decimal integer");
+  }
+  if (parsed < min_value) {
+    return BadVariable(name, *value,
+                       absl::StrCat("must be at least ", min_value));
+  }
+  return parsed;
+}
+
+bool IsHostnameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+         c == '.' || c == '_';
+}
+
+bool IsValidHost(absl::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  std::string copy(host);
+  in_addr v4;
+  in6_addr v6;
+  if (inet_pton(AF_INET, copy.c_str(), &v4) == 1) return true;
+  if (inet_pton(AF_INET6, copy.c_str(), &v6) == 1) return true;
+  for (char c : host) {
+    if (!IsHostnameChar(c)) return false;
+  }
+  return host.front() != '-' && host.front() != '.';
+}
+
+bool IsValidName(absl::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' &&
+        c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status ResolveInt(int option_value, absl::string_view option_name,
+                        const EnvLookup& env, absl::string_view variable,
+                        bool required, absl::string_view needed_by,
+                        int min_value, int* out) {
+  if (option_value >= 0) {
+    if (option_value < min_value) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "ProcessGroupOptions.%s=%d must be at least %d", option_name,
+          option_value, min_value));
+    }
+    *out = option_value;
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(int value,
+                   IntVariable(env, variable, required, needed_by, min_value));
+  if (value >= 0) *out = value;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+EnvLookup ProcessEnvironment() {
+  return [](absl::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+absl::Status ValidateEndpoint(absl::string_view what, absl::string_view endpoint) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s='%s' %s (expected host, host:port or [v6addr]:port)", what,
+        absl::CHexEscape(endpoint), why));
+  };
+  if (endpoint.empty()) return bad("is empty");
+  absl::string_view host = endpoint;
+  absl::string_view port;
+  if (endpoint.front() == '[') {
+    size_t close = endpoint.find(']');
+    if (close == absl::string_view::npos) return bad("has no closing ']'");
+    host = endpoint.substr(1, close - 1);
+    absl::string_view rest = endpoint.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return bad("has junk after ']'");
+      port = rest.substr(1);
+      if (port.empty()) return bad("has an empty port");
+    }
+    std::string copy(host);
+    in6_addr v6;
+    if (inet_pton(AF_INET6, copy.c_str(), &v6) != 1) {
+      return bad("has an invalid IPv6 address");
+    }
+  } else {
+    size_t colon = endpoint.rfind(':');
+    if (colon != absl::string_view::npos) {
+      if (endpoint.find(':') != colon) {
+        return bad("looks like a bare IPv6 address; put it in brackets");
+      }
+      host = endpoint.substr(0, colon);
+      port = endpoint.substr(colon + 1);
+      if (port.empty()) return bad("has an empty port");
+    }
+    if (!IsValidHost(host)) return bad("has an invalid host");
+  }
+  if (!port.empty()) {
+    int value = 0;
+    if (!ParseNonNegativeInt(port, &value) || value < 1 || value > 65535) {
+      return bad("has a port outside 1..65535");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RdzvUrl> ParseRdzvUrl(absl::string_view url) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "init_method '%s' %s (expected tprdzv://host:port/job)",
+        absl::CHexEscape(url), why));
+  };
+  if (!absl::StartsWith(url, kRdzvScheme)) return bad("is not a tprdzv:// URL");
+  absl::string_view rest = url.substr(kRdzvScheme.size());
+  size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) return bad("has no /job part");
+  RdzvUrl parsed;
+  parsed.endpoint = std::string(rest.substr(0, slash));
+  parsed.job = std::string(rest.substr(slash + 1));
+  if (parsed.endpoint.empty()) return bad("has no host");
+  if (!ValidateEndpoint("init_method endpoint", parsed.endpoint).ok()) {
+    return bad("has an invalid host:port");
+  }
+  if (!IsValidName(parsed.job)) {
+    return bad("has an empty or invalid job (letters, digits, '-', '_', '.')");
+  }
+  return parsed;
+}
+
+absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
+                                             const EnvLookup& env) {
+  InitConfig config;
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ProcessGroupOptions.timeout must be positive, got ",
+                     absl::FormatDuration(options.timeout)));
+  }
+  if (!IsValidName(options.group_name)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "ProcessGroupOptions.group_name='%s' must be 1..128 letters, digits, '-', "
+        "'_' or '.'",
+        absl::CHexEscape(options.group_name)));
+  }
+
+  const bool use_caller_store = options.store != nullptr;
+  const bool use_env = !use_caller_store && options.init_method == kEnvInit;
+  const bool use_url =
+      !use_caller_store && absl::StartsWith(options.init_method, kRdzvScheme);
+  if (!use_caller_store && !use_env && !use_url) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "ProcessGroupOptions.init_method='%s' is not supported (use \"env://\", "
+        "\"tprdzv://host:port/job\", or pass a store)",
+        absl::CHexEscape(options.init_method)));
+  }
+  const absl::string_view needed_by =
+      use_env ? "init_method env://" : "InitProcessGroup";
+
+  // Identity: options win, then the environment; env:// needs all of it.
+  config.world_size = -1;
+  config.rank = -1;
+  RETURN_IF_ERROR(ResolveInt(options.world_size, "world_size", env, "WORLD_SIZE",
+                             /*required=*/true, needed_by, /*min_value=*/1,
+                             &config.world_size));
+  RETURN_IF_ERROR(ResolveInt(options.rank, "rank", env, "RANK",
+                             /*required=*/true, needed_by, /*min_value=*/0,
+                             &config.rank));
+  config.local_rank = 0;
+  RETURN_IF_ERROR(ResolveInt(options.local_rank, "local_rank", env, "LOCAL_RANK",
+                             /*required=*/use_env, needed_by, /*min_value=*/0,
+                             &config.local_rank));
+  if (config.rank >= config.world_size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "rank %d is out of range for world size %d (need 0 <= rank < world_size)",
+        config.rank, config.world_size));
+  }
+  config.attempt = 0;
+  RETURN_IF_ERROR(ResolveInt(options.attempt, "attempt", env, "TPLAUNCH_ATTEMPT",
+                             /*required=*/use_env, needed_by, /*min_value=*/0,
+                             &config.attempt));
+
+  // Rendezvous location.
+  if (use_env) {
+    std::optional<std::string> endpoint = env("TPLAUNCH_RDZV_ENDPOINT");
+    if (!endpoint.has_value()) {
+      return MissingVariable("TPLAUNCH_RDZV_ENDPOINT", needed_by);
+    }
+    if (absl::Status s = ValidateEndpoint("TPLAUNCH_RDZV_ENDPOINT", *endpoint);
+        !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment variable ", s.message()));
+    }
+    config.rdzv_endpoint = *endpoint;
+    std::optional<std::string> run_id = env("TPLAUNCH_RUN_ID");
+    if (!run_id.has_value()) return MissingVariable("TPLAUNCH_RUN_ID", needed_by);
+    if (!IsValidName(*run_id)) {
+      return BadVariable("TPLAUNCH_RUN_ID", *run_id,
+                         "must be 1..128 letters, digits, '-', '_' or '.'");
+    }
+    config.run_id = *run_id;
+  } else if (use_url) {
+    ASSIGN_OR_RETURN(RdzvUrl url, ParseRdzvUrl(options.init_method));
+    config.rdzv_endpoint = url.endpoint;
+    config.run_id = url.job;
+  }
+  if (!use_caller_store) {
+    // Optional: the launcher sets it only when the daemon requires auth.
+    std::optional<std::string> token = env("TPLAUNCH_RDZV_TOKEN");
+    if (token.has_value()) {
+      if (token->empty()) {
+        return BadVariable("TPLAUNCH_RDZV_TOKEN", *token,
+                           "is set but empty (unset it when auth is off)");
+      }
+      for (char c : *token) {
+        if (!absl::ascii_isgraph(static_cast<unsigned char>(c))) {
+          return absl::InvalidArgumentError(
+              "environment variable TPLAUNCH_RDZV_TOKEN contains whitespace or "
+              "control characters (value not shown: it is a secret)");
+        }
+      }
+      config.token = *token;
+    }
+  }
+
+  // The address Gloo binds; never the hostname, which Debian maps to 127.0.1.1.
+  if (!options.local_addr.empty()) {
+    if (!IsValidHost(options.local_addr)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "ProcessGroupOptions.local_addr='%s' is not an IP address or host name",
+          absl::CHexEscape(options.local_addr)));
+    }
+    config.local_addr = options.local_addr;
+  } else if (std::optional<std::string> addr = env("TPLAUNCH_LOCAL_ADDR");
+             addr.has_value()) {
+    if (!IsValidHost(*addr)) {
+      return BadVariable("TPLAUNCH_LOCAL_ADDR", *addr,
+                         "is not an IP address or host name");
+    }
+    config.local_addr = *addr;
+  }
+
+  config.key_prefix =
+      absl::StrCat("wl/a", config.attempt, "/", options.group_name);
+  return config;
+}
+
+}  // namespace tplaunch

@@ -1,0 +1,56 @@
+// InitConfig: who this rank is and where its rendezvous is, resolved from
+// ProcessGroupOptions and the launcher's environment. Pure: the environment is passed in.
+#ifndef TPLAUNCH_WORKER_LIB_INIT_CONFIG_H_
+#define TPLAUNCH_WORKER_LIB_INIT_CONFIG_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "worker_lib/process_group.h"
+
+namespace tplaunch {
+
+// Returns the value of an environment variable, or nullopt when it is unset.
+using EnvLookup = std::function<std::optional<std::string>(absl::string_view)>;
+
+// Reads the real process environment.
+EnvLookup ProcessEnvironment();
+
+struct InitConfig {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  int attempt = 0;
+  // Set when a store must be connected (env:// or tprdzv://), empty with a caller store.
+  std::string rdzv_endpoint;
+  std::string run_id;
+  std::string token;
+  // Address Gloo binds and advertises.
+  std::string local_addr = "127.0.0.1";
+  // "wl/a<attempt>/<group_name>": every key of the group lives under it.
+  std::string key_prefix;
+};
+
+// Resolves options against the environment. InvalidArgument names the option or the
+// variable and its value; see docs/worker_lib.md for which variables each init_method
+// needs.
+absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
+                                             const EnvLookup& env);
+
+// Parses "tprdzv://host:port/job" (host may be "[v6]"; port optional, 29400).
+struct RdzvUrl {
+  std::string endpoint;  // "host:port" as ConnectGrpcStore takes it.
+  std::string job;
+};
+absl::StatusOr<RdzvUrl> ParseRdzvUrl(absl::string_view url);
+
+// Checks "host", "host:port" or "[v6]:port". InvalidArgument names `what` and value.
+absl::Status ValidateEndpoint(absl::string_view what, absl::string_view endpoint);
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_WORKER_LIB_INIT_CONFIG_H_
