@@ -1,0 +1,170 @@
+// tprdzvd: the tplaunch rendezvous daemon. Wiring only: flags -> ServerOptions, logging,
+// signals. Everything else lives in //rendezvous:server.
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "rendezvous/server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+constexpr char kVersion[] = "tprdzvd 0.1.0 (protocol tplaunch.rendezvous.v1)";
+constexpr int kUsageError = 2;
+constexpr int kRuntimeError = 1;
+
+// A CLI mistake or unusable input named by a flag: reported with the usage text.
+struct UsageError {
+  std::string message;
+};
+
+std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw UsageError{absl::StrCat(flag, ": cannot read ", path, ": ",
+                                  std::strerror(errno))};
+  }
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+std::string LoadToken(const std::string& token_file) {
+  std::string token;
+  std::string source;
+  if (!token_file.empty()) {
+    token = ReadFileOrThrow("--token-file", token_file);
+    source = absl::StrCat("--token-file ", token_file);
+  } else if (const char* env = std::getenv("TPLAUNCH_RDZV_TOKEN")) {
+    token = env;
+    source = "TPLAUNCH_RDZV_TOKEN";
+    // An empty variable means "no token", as if it were unset.
+    if (absl::StripAsciiWhitespace(token).empty()) return "";
+  } else {
+    return "";
+  }
+  // Files written by `echo` end with a newline that is not part of the token.
+  std::string stripped(absl::StripAsciiWhitespace(token));
+  if (stripped.empty()) {
+    throw UsageError{absl::StrCat(source, " holds an empty token")};
+  }
+  return stripped;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tprdzvd: the tplaunch rendezvous daemon (a gRPC key-value store "
+               "equivalent to PyTorch's TCPStore)",
+               "tprdzvd"};
+  tplaunch::ServerOptions options;
+  std::string token_file, tls_cert, tls_key, tls_client_ca;
+  std::string job_idle_ttl = "24h";
+  std::string log_level = "info";
+
+  app.set_version_flag("--version", kVersion);
+  app.add_option("--host", options.host,
+                 "Address to bind: IPv4, IPv6 (::1, ::) or a host name")
+      ->capture_default_str();
+  app.add_option("--port", options.port, "Port to bind; 0 picks a free one")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--token-file", token_file,
+                 "File holding the token every call must carry (default: env "
+                 "TPLAUNCH_RDZV_TOKEN; none: no authentication)");
+  app.add_option("--tls-cert", tls_cert, "PEM server certificate (enables TLS)");
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "PEM CA; when set, clients must present a certificate it signed");
+  app.add_option("--max-key-bytes", options.max_key_bytes, "Longest key accepted")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-value-bytes", options.max_value_bytes,
+                 "Longest value accepted")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-keys-per-job", options.max_keys_per_job,
+                 "Most keys one job may hold")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--job-idle-ttl", job_idle_ttl,
+                 "Delete a job after this long without calls (e.g. 90m, 24h)")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "Log level (logs go to stderr)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+    if (!absl::ParseDuration(job_idle_ttl, &options.job_idle_ttl) ||
+        options.job_idle_ttl <= absl::ZeroDuration()) {
+      throw UsageError{absl::StrCat("--job-idle-ttl: \"", job_idle_ttl,
+                                    "\" is not a positive duration such as 90m "
+                                    "or 24h")};
+    }
+    if (tls_cert.empty() != tls_key.empty()) {
+      throw UsageError{"--tls-cert and --tls-key must be given together"};
+    }
+    if (!tls_client_ca.empty() && tls_cert.empty()) {
+      throw UsageError{"--tls-client-ca requires --tls-cert and --tls-key"};
+    }
+    options.token = LoadToken(token_file);
+    if (!tls_cert.empty()) {
+      options.tls_cert_pem = ReadFileOrThrow("--tls-cert", tls_cert);
+      options.tls_key_pem = ReadFileOrThrow("--tls-key", tls_key);
+    }
+    if (!tls_client_ca.empty()) {
+      options.tls_client_ca_pem =
+          ReadFileOrThrow("--tls-client-ca", tls_client_ca);
+    }
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version.
+    std::cerr << "tprdzvd: " << e.what() << "\n\n" << app.help();
+    return kUsageError;
+  } catch (const UsageError& e) {
+    std::cerr << "tprdzvd: " << e.message << "\n\n" << app.help();
+    return kUsageError;
+  }
+
+  // stdout carries only the `listening on` line; every log line goes to stderr.
+  auto logger = spdlog::stderr_color_mt("tprdzvd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  // Block the shutdown signals before any thread exists, so every gRPC thread inherits
+  // the mask and only sigwait() below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<tplaunch::RendezvousServer>> server =
+      tplaunch::StartRendezvousServer(options);
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", std::string(server.status().message()));
+    return absl::IsInvalidArgument(server.status()) ? kUsageError
+                                                    : kRuntimeError;
+  }
+  std::cout << "listening on " << (*server)->address() << std::endl;
+
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  spdlog::info("received {}, shutting down", strsignal(signal_number));
+  (*server)->Shutdown();
+  spdlog::info("shut down cleanly");
+  return 0;
+}
