@@ -518,6 +518,28 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
   return start;
 }
 
+absl::StatusOr<std::optional<std::vector<std::string>>> KvTable::TryGetAll(
+    absl::string_view job, absl::Span<const std::string> keys,
+    bool want_values) {
+  if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
+  if (auto s = CheckRequestSize(keys.size()); !s.ok()) return s;
+  for (const std::string& key : keys) {
+    if (auto s = CheckKey(key); !s.ok()) return s;
+  }
+  std::vector<std::string> values;
+  values.reserve(keys.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto s = CheckOpenLocked(); !s.ok()) return s;
+  Job* j = FindJobLocked(job);
+  for (const std::string& key : keys) {
+    if (j == nullptr) return std::nullopt;
+    auto it = j->kv.find(key);
+    if (it == j->kv.end()) return std::nullopt;
+    values.push_back(want_values ? it->second : std::string());
+  }
+  return values;
+}
+
 bool KvTable::CancelWaiter(WaiterId id) {
   WaiterCallback done;
   {

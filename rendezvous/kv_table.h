@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -130,6 +131,12 @@ class KvTable final {
                                       absl::Span<const std::string> keys,
                                       absl::Time deadline, bool want_values,
                                       WaiterCallback done);
+
+  // The values of every key (empty strings without want_values) if all exist now,
+  // nullopt otherwise. Never parks: the cheap first step of a blocking read.
+  absl::StatusOr<std::optional<std::vector<std::string>>> TryGetAll(
+      absl::string_view job, absl::Span<const std::string> keys,
+      bool want_values);
 
   // Ends a parked waiter with Cancelled (e.g. its client went away). Returns false when
   // it had already completed.

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -509,6 +510,71 @@ TEST_CASE("server: Shutdown releases 50 blocked clients promptly", "[server]") {
   server->Shutdown();  // Idempotent.
   CHECK(SetKey(*stubs[0], "j", "k", "v").error_code() ==
         grpc::StatusCode::UNAVAILABLE);
+}
+
+int ProcessThreads() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::atoi(line.c_str() + 8);
+  }
+  return -1;
+}
+
+// Daemon and clients share this process, so the bound covers both.
+TEST_CASE("server: 10000 parked Gets hold no thread each", "[server][scale]") {
+  auto server = Start(LocalOptions());
+  std::vector<std::unique_ptr<pb::Rendezvous::Stub>> stubs;
+  for (int i = 0; i < 16; ++i) {
+    stubs.push_back(
+        Connect(server->address(), grpc::InsecureChannelCredentials(), i));
+  }
+  Completions done;
+  constexpr int kCalls = 10000;
+  auto calls = StartGets(stubs, kCalls, "j", "go", done);
+  REQUIRE(Eventually([&] { return server->stats().waiters == kCalls; },
+                     absl::Seconds(60)));
+  const int threads = ProcessThreads();
+  INFO("threads with " << kCalls << " parked Gets: " << threads);
+  CHECK(threads <= 64);
+  const absl::Time before = absl::Now();
+  REQUIRE(SetKey(*stubs[0], "j", "go", "now").ok());
+  REQUIRE(done.WaitFor(kCalls, absl::Seconds(30)));
+  const absl::Duration release = absl::Now() - before;
+  INFO("released in " << absl::FormatDuration(release));
+  CHECK(release < absl::Seconds(5));
+  for (grpc::StatusCode code : done.codes()) CHECK(code == grpc::StatusCode::OK);
+  WARN("10000 parked Gets: " << threads << " threads in process, released in "
+                             << absl::FormatDuration(release));
+}
+
+// Not a timed test (hidden; run with --test_arg='[.perf]'): prints loopback latencies.
+TEST_CASE("server: Get and Set latency on loopback", "[.perf]") {
+  auto server = Start(LocalOptions());
+  auto stub = Connect(server->address());
+  REQUIRE(SetKey(*stub, "j", "k", std::string(64, 'v')).ok());
+  pb::GetRequest req;
+  req.set_job("j");
+  req.set_key("k");
+  auto measure = [&](const std::function<void()>& op) {
+    std::vector<double> us;
+    for (int i = 0; i < 3000; ++i) {
+      const absl::Time t0 = absl::Now();
+      op();
+      us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+    }
+    std::sort(us.begin(), us.end());
+    return std::make_pair(us[us.size() / 2], us[us.size() * 99 / 100]);
+  };
+  auto get = measure([&] {
+    pb::GetResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    REQUIRE(stub->Get(&ctx, req, &resp).ok());
+  });
+  auto set = measure([&] { REQUIRE(SetKey(*stub, "j", "s", "v").ok()); });
+  WARN("Get p50 " << get.first << " us, p99 " << get.second << " us; Set p50 "
+                  << set.first << " us, p99 " << set.second << " us");
 }
 
 bool HaveIpv6Loopback() {
