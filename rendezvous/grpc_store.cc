@@ -106,9 +106,8 @@ std::string QuoteKey(absl::string_view key) {
                       key.size(), " bytes)");
 }
 
-// "key 'a'" or "3 keys 'a', 'b', 'c'" (bounded).
-std::string DescribeKeys(absl::Span<const absl::string_view> keys) {
-  if (keys.size() == 1) return absl::StrCat("key ", QuoteKey(keys[0]));
+// "'a', 'b'" (bounded).
+std::string QuoteKeys(absl::Span<const absl::string_view> keys) {
   std::vector<std::string> shown;
   for (size_t i = 0; i < keys.size() && i < kMaxKeysNamed; ++i) {
     shown.push_back(QuoteKey(keys[i]));
@@ -117,7 +116,13 @@ std::string DescribeKeys(absl::Span<const absl::string_view> keys) {
   if (keys.size() > kMaxKeysNamed) {
     more = absl::StrCat(" and ", keys.size() - kMaxKeysNamed, " more");
   }
-  return absl::StrCat(keys.size(), " keys ", absl::StrJoin(shown, ", "), more);
+  return absl::StrCat(absl::StrJoin(shown, ", "), more);
+}
+
+// "key 'a'" or "3 keys 'a', 'b', 'c'".
+std::string DescribeKeys(absl::Span<const absl::string_view> keys) {
+  if (keys.size() == 1) return absl::StrCat("key ", QuoteKey(keys[0]));
+  return absl::StrCat(keys.size(), " keys ", QuoteKeys(keys));
 }
 
 std::string InJob(absl::string_view job) {
@@ -139,7 +144,8 @@ std::string TimeoutMessage(absl::Duration timeout,
                            absl::string_view endpoint) {
   std::string what = DescribeKeys(missing);
   if (missing.size() != total) {
-    what = absl::StrCat(missing.size(), " of ", total, " keys: ", what);
+    what = absl::StrCat(missing.size(), " of ", total, " keys (missing ",
+                        QuoteKeys(missing), ")");
   }
   return absl::StrCat("timed out after ", FormatWaited(timeout),
                       " waiting for ", what, InJob(job), " on ", endpoint);
@@ -591,6 +597,10 @@ absl::StatusOr<std::unique_ptr<Store>> ConnectGrpcStore(
   }
   ASSIGN_OR_RETURN(std::unique_ptr<RpcClient> client, Dial(options));
   return std::unique_ptr<Store>(std::make_unique<GrpcStore>(std::move(client)));
+}
+
+absl::StatusOr<std::string> ParseRendezvousEndpoint(absl::string_view endpoint) {
+  return ParseEndpoint(endpoint);
 }
 
 absl::StatusOr<int64_t> DeleteRendezvousJob(const GrpcStoreOptions& options) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "rendezvous/store.h"
 
@@ -44,6 +45,11 @@ struct GrpcStoreOptions {
 // next call (no call waits for a reconnect).
 absl::StatusOr<std::unique_ptr<Store>> ConnectGrpcStore(
     const GrpcStoreOptions& options);
+
+// Checks an endpoint as ConnectGrpcStore reads it and returns the normalized
+// "host:port" ("[v6]:port"), so CLIs can reject a bad one before connecting.
+// InvalidArgument names the endpoint and what is wrong with it.
+absl::StatusOr<std::string> ParseRendezvousEndpoint(absl::string_view endpoint);
 
 }  // namespace tplaunch
 
