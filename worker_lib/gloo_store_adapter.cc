@@ -107,11 +107,22 @@ void GlooStoreAdapter::Fetch(const std::vector<std::string>& wanted,
     if (int r = RankOfKey(key); r >= 0) missing_ranks.push_back(r);
   }
   std::sort(missing_ranks.begin(), missing_ranks.end());
+  // A rank that published no host name never reached connectFullMesh; the others
+  // are merely stuck behind it.
+  std::vector<int> never_arrived;
+  for (int r = 0; r < options_.world_size && present.ok(); ++r) {
+    if (r != options_.rank &&
+        !std::binary_search(present->begin(), present->end(),
+                            absl::StrCat(kHostKeyPrefix, r))) {
+      never_arrived.push_back(r);
+    }
+  }
   Fail(absl::DeadlineExceededError(absl::StrFormat(
       "%s: rank %d waited %s for rank(s) %s of %d to publish their Gloo addresses "
-      "(missing key(s): %s)",
+      "(never arrived: %s; missing key(s): %s)",
       options_.where, options_.rank, absl::FormatDuration(waited),
       missing_ranks.empty() ? "?" : FormatRanks(missing_ranks), options_.world_size,
+      never_arrived.empty() ? "none" : FormatRanks(never_arrived),
       absl::StrJoin(missing_keys.size() > 8
                         ? std::vector<std::string>(missing_keys.begin(),
                                                    missing_keys.begin() + 8)

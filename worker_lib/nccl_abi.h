@@ -149,6 +149,9 @@ struct cudaPointerAttributes {
   int device;
   void* devicePointer;
   void* hostPointer;
+  // CUDA 13 appends these (zero); older runtimes write only the fields above, so the
+  // larger struct is safe with both.
+  long reserved[8];
 };
 
 using cudaGetDeviceCount_fn = cudaError_t (*)(int* count);

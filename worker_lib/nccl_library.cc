@@ -60,8 +60,10 @@ absl::Status Resolve(void* handle, const std::string& path, const char* symbol,
   return absl::OkStatus();
 }
 
-absl::StatusOr<NcclLibrary> LoadNcclOnce() {
-  auto opened = OpenFirst("NCCL", NcclLibraryCandidates());
+}  // namespace
+
+absl::StatusOr<NcclLibrary> LoadNcclFrom(const std::vector<std::string>& candidates) {
+  auto opened = OpenFirst("NCCL", candidates);
   if (!opened.ok()) return opened.status();
   auto [handle, path] = *opened;
   NcclLibrary lib;
@@ -91,6 +93,8 @@ absl::StatusOr<NcclLibrary> LoadNcclOnce() {
   }
   return lib;
 }
+
+namespace {
 
 absl::StatusOr<CudaRuntime> LoadCudaRuntimeOnce() {
   auto opened = OpenFirst("the CUDA runtime", CudaRuntimeCandidates());
@@ -148,7 +152,7 @@ std::vector<std::string> CudaRuntimeCandidates() {
 
 absl::StatusOr<const NcclLibrary*> LoadNccl() {
   static const absl::StatusOr<NcclLibrary>* const loaded =
-      new absl::StatusOr<NcclLibrary>(LoadNcclOnce());
+      new absl::StatusOr<NcclLibrary>(LoadNcclFrom(NcclLibraryCandidates()));
   if (!loaded->ok()) return loaded->status();
   return &**loaded;
 }

@@ -67,6 +67,10 @@ absl::StatusOr<const CudaRuntime*> LoadCudaRuntime();
 // driver: error 35) or counts zero devices.
 absl::StatusOr<int> CudaDeviceCount();
 
+// Loads from an explicit candidate list, uncached (tests use it to name a library that
+// does not exist).
+absl::StatusOr<NcclLibrary> LoadNcclFrom(const std::vector<std::string>& candidates);
+
 // Whether CudaDeviceCount() succeeds: the "auto" backend's question.
 bool CudaDeviceUsable();
 
