@@ -163,7 +163,8 @@ WaiterCallback KvTable::DetachWaiterLocked(Waiter& waiter) {
   }
   deadlines_.erase({waiter.deadline, waiter.id});
   WaiterCallback done = std::move(waiter.done);
-  waiters_.erase(waiter.id);  // Destroys `waiter`.
+  const WaiterId id = waiter.id;
+  waiters_.erase(id);  // Destroys `waiter`.
   return done;
 }
 

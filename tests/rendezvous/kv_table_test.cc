@@ -163,6 +163,22 @@ TEST_CASE("KvTable StartWait on existing keys answers inline", "[kv_table]") {
   CHECK(table.Stats().waiters == 0);
 }
 
+TEST_CASE("KvTable TryGetAll never parks", "[kv_table]") {
+  Fixture f;
+  KvTable table(f.Options());
+  REQUIRE(table.Set("j", "a", "A").ok());
+  auto partial = table.TryGetAll("j", {"a", "b"}, true);
+  REQUIRE(partial.ok());
+  CHECK_FALSE(partial->has_value());
+  CHECK(table.Stats().waiters == 0);
+  REQUIRE(table.Set("j", "b", "B").ok());
+  auto all = table.TryGetAll("j", {"b", "a"}, true);
+  REQUIRE(all.ok());
+  REQUIRE(all->has_value());
+  CHECK(**all == std::vector<std::string>{"B", "A"});
+  CHECK(absl::IsInvalidArgument(table.TryGetAll("", {"a"}, true).status()));
+}
+
 TEST_CASE("KvTable waiter re-waits for a key deleted meanwhile", "[kv_table]") {
   Fixture f;
   KvTable table(f.Options());
