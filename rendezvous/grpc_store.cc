@@ -159,8 +159,13 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const RpcInfo& rpc,
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   std::string detail = status.error_message();
-  // gRPC's own text for a client-side deadline adds nothing to ours.
-  if (detail == "Deadline Exceeded") detail.clear();
+  // gRPC's own text for a client-side deadline adds nothing to ours. A blocked call's
+  // deadline fires on both ends at once and either side's status may arrive first;
+  // our message says the same as the daemon's, so both read alike.
+  if (code == absl::StatusCode::kDeadlineExceeded &&
+      (rpc.blocking || detail == "Deadline Exceeded")) {
+    detail.clear();
+  }
 
   std::string subject(rpc.op);
   if (!rpc.keys.empty()) absl::StrAppend(&subject, " of ", DescribeKeys(rpc.keys));
