@@ -1,0 +1,49 @@
+// agent: the launcher's state machine for one node.
+//
+//   rendezvous -> start workers -> monitor (worker exits, peer failure, heartbeats,
+//   signals) -> stop -> restart as a new attempt (within --max-restarts) or exit
+//
+// It ties node_rendezvous (stores) and process_supervisor (processes) together and
+// reports to the user through the "launcher" logger. Run it on the main thread: the
+// workers' PR_SET_PDEATHSIG is tied to the thread that starts them.
+#ifndef TPLAUNCH_LAUNCHER_AGENT_H_
+#define TPLAUNCH_LAUNCHER_AGENT_H_
+
+#include <string>
+
+#include "launcher/cli.h"
+#include "launcher/process_supervisor.h"
+#include "launcher/worker_env.h"
+#include "rendezvous/store.h"
+
+namespace tplaunch {
+
+struct AgentOptions {
+  LaunchConfig config;  // nproc_per_node already resolved.
+  // Store the nodes meet in; must outlive the agent.
+  Store* store = nullptr;
+  // Multi-node mode: heartbeats, failure watching and the exit barrier. Off for
+  // standalone, where this node is alone.
+  bool multi_node = false;
+  std::string run_id;
+  std::string host;        // This host's name.
+  std::string local_addr;  // Advertised address (TPLAUNCH_LOCAL_ADDR, MASTER_ADDR on node 0).
+  // What workers get as TPLAUNCH_RDZV_ENDPOINT / TPLAUNCH_RDZV_TOKEN.
+  std::string worker_rdzv_endpoint;
+  std::string worker_rdzv_token;
+  // The launcher's environment; workers inherit it.
+  EnvMap base_env;
+  // A signalfd for config.signals_to_forward (blocked by the caller), or -1.
+  int signal_fd = -1;
+  SupervisorOptions supervisor;
+};
+
+// Runs the job on this node. Returns tplaunch's exit code: 0 when every worker of the
+// final attempt succeeded, the first failure's shell-style code otherwise (also for a
+// failure on another node), 128+N after signal N, 1 for launcher errors (rendezvous
+// timeout, unreachable store), 126/127 when PROGRAM cannot be executed/found.
+int RunAgent(const AgentOptions& options);
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_LAUNCHER_AGENT_H_

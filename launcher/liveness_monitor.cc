@@ -1,0 +1,126 @@
+#include "launcher/liveness_monitor.h"
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace tplaunch {
+
+LivenessMonitor::LivenessMonitor(NodeRendezvous* rdzv, NodeAssignment assignment,
+                                 LivenessOptions options, EndCallback on_end)
+    : rdzv_(rdzv),
+      assignment_(std::move(assignment)),
+      options_(options),
+      on_end_(std::move(on_end)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+LivenessMonitor::~LivenessMonitor() {
+  stop_.Notify();
+  thread_.join();
+}
+
+void LivenessMonitor::SetState(const std::string& state) {
+  absl::MutexLock lock(&mu_);
+  state_ = state;
+}
+
+void LivenessMonitor::HeartbeatNow() {
+  std::string state;
+  {
+    absl::MutexLock lock(&mu_);
+    state = state_;
+  }
+  rdzv_->Heartbeat(assignment_.attempt, assignment_.slot, seq_++, state).IgnoreError();
+}
+
+void LivenessMonitor::Run() {
+  const int attempt = assignment_.attempt;
+  struct Peer {
+    int node_rank;
+    int slot;
+    std::string last_value;
+    absl::Time last_change;
+  };
+  std::vector<Peer> peers;
+  std::vector<int> slots;
+  const absl::Time start = absl::Now();
+  for (int r = 0; r < assignment_.num_nodes; ++r) {
+    if (r == assignment_.node_rank) continue;
+    peers.push_back({r, assignment_.slot_of_rank[r], "", start});
+    slots.push_back(assignment_.slot_of_rank[r]);
+  }
+  absl::Time store_ok = start;
+  absl::Status last_error;
+  auto end_with = [&](AttemptEnd end) {
+    if (on_end_) on_end_(end);
+  };
+
+  while (!stop_.HasBeenNotified()) {
+    const absl::Time now = absl::Now();
+    std::string state;
+    {
+      absl::MutexLock lock(&mu_);
+      state = state_;
+    }
+    absl::Status hb = rdzv_->Heartbeat(attempt, assignment_.slot, seq_++, state);
+    auto values = hb.ok() ? rdzv_->ReadHeartbeats(attempt, slots)
+                          : absl::StatusOr<std::vector<std::string>>(hb);
+    if (values.ok()) {
+      store_ok = now;
+      for (size_t i = 0; i < peers.size(); ++i) {
+        Peer& p = peers[i];
+        const std::string& v = (*values)[i];
+        if (v != p.last_value) {
+          p.last_value = v;
+          p.last_change = now;
+        }
+        if (absl::EndsWith(v, " left")) continue;
+        if (now - p.last_change > options_.timeout) {
+          const NodeInfo& info = assignment_.nodes[p.node_rank];
+          std::string reason = absl::StrCat(
+              "node ", p.node_rank, " (", info.Label(), ") stopped heartbeating: no "
+              "heartbeat for ", absl::FormatDuration(absl::Trunc(now - p.last_change,
+                                                                 absl::Milliseconds(100))),
+              " (--heartbeat-timeout ", absl::FormatDuration(options_.timeout), ")");
+          auto end = rdzv_->ReportFailure(attempt, AttemptEnd::Kind::kFailed, 1, reason);
+          if (end.ok()) {
+            end_with(*end);
+          } else {
+            AttemptEnd local;
+            local.exit_code = 1;
+            local.reason = reason;
+            end_with(local);
+          }
+          return;
+        }
+      }
+    } else {
+      last_error = values.status();
+      if (now - store_ok > options_.timeout) {
+        AttemptEnd local;
+        local.exit_code = 1;
+        local.reason = absl::StrCat(
+            "the rendezvous store has been unreachable for ",
+            absl::FormatDuration(absl::Trunc(now - store_ok, absl::Milliseconds(100))),
+            ": ", last_error.message());
+        end_with(local);
+        return;
+      }
+    }
+    auto end = rdzv_->WaitForEnd(attempt, options_.interval);
+    if (end.ok()) {
+      end_with(*end);
+      return;
+    }
+    if (!absl::IsDeadlineExceeded(end.status())) {
+      last_error = end.status();
+      // An unreachable store fails fast; do not spin on it.
+      stop_.WaitForNotificationWithTimeout(
+          std::max(absl::ZeroDuration(), options_.interval - (absl::Now() - now)));
+    }
+  }
+}
+
+}  // namespace tplaunch

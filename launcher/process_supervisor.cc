@@ -1,0 +1,502 @@
+#include "launcher/process_supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "launcher/signals.h"
+
+namespace tplaunch {
+namespace {
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+void CloseFd(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+// Writes all of data, retrying on EINTR and short writes. Errors (a closed console,
+// a full disk) drop the rest: worker output must never stop the launcher.
+void WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        poll(&p, 1, 1000);
+        continue;
+      }
+      return;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+// Finds argv0 the way execvp would, but before fork (execvp may allocate, which is
+// not safe in the child of a multi-threaded parent).
+absl::StatusOr<std::string> ResolveProgram(const std::string& argv0, const EnvMap& env) {
+  if (argv0.empty()) return absl::InvalidArgumentError("empty program name");
+  auto check = [](const std::string& path) -> absl::Status {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      return absl::NotFoundError(absl::StrCat(path, ": ", strerror(errno)));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      return absl::PermissionDeniedError(absl::StrCat(path, " is a directory"));
+    }
+    if (access(path.c_str(), X_OK) != 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(path, " is not executable: ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  };
+  if (argv0.find('/') != std::string::npos) {
+    absl::Status s = check(argv0);
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("cannot execute PROGRAM ", s.message()));
+    }
+    return argv0;
+  }
+  auto it = env.find("PATH");
+  std::string path = it != env.end() ? it->second : "/usr/local/bin:/usr/bin:/bin";
+  for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/", argv0);
+    if (check(candidate).ok()) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat("cannot execute PROGRAM '", argv0,
+                                          "': not found in PATH (", path, ")"));
+}
+
+// One of a worker's output pipes.
+struct Stream {
+  int fd = -1;         // Read end, non-blocking; -1 once closed.
+  int file_fd = -1;    // Log file, or -1.
+  int console_fd = -1; // Console, or -1 when not shown.
+  bool is_stderr = false;
+  std::string partial; // Bytes after the last newline.
+};
+
+struct Worker {
+  WorkerSpec spec;
+  pid_t pid = -1;
+  int pidfd = -1;
+  bool reaped = false;
+  Stream out;
+  Stream err;
+  std::deque<std::string> stderr_tail;
+};
+
+class WorkerGroupImpl final : public WorkerGroup {
+ public:
+  explicit WorkerGroupImpl(const SupervisorOptions& options) : options_(options) {}
+  ~WorkerGroupImpl() override {
+    if (!all_exited()) Stop(absl::ZeroDuration(), -1, SIGKILL);
+    for (auto& w : workers_) CloseWorkerFds(w);
+  }
+
+  absl::Status Start(std::vector<WorkerSpec> specs);
+
+  WaitResult Wait(absl::Span<const int> extra_fds, absl::Time deadline) override;
+  void Signal(int signo) override;
+  void Stop(absl::Duration grace, int abort_fd, int first_signal) override;
+  const std::vector<WorkerExit>& exits() const override { return exits_; }
+  std::optional<WorkerExit> first_failure() const override { return first_failure_; }
+  std::vector<pid_t> pids() const override {
+    std::vector<pid_t> out;
+    for (const auto& w : workers_) out.push_back(w.pid);
+    return out;
+  }
+  bool all_exited() const override { return live_ == 0; }
+
+ private:
+  // One poll() round over pidfds, pipes and extra fds, waiting until `deadline`.
+  // Returns the index of a readable extra fd, or -1.
+  int PollOnce(absl::Span<const int> extra_fds, absl::Time deadline);
+  void ReadStream(Worker& w, Stream& s, bool drain_only);
+  void EmitLine(Worker& w, Stream& s, absl::string_view line, bool split);
+  void Reap(Worker& w);
+  void CloseWorkerFds(Worker& w) {
+    CloseFd(w.pidfd);
+    CloseFd(w.out.fd);
+    CloseFd(w.err.fd);
+    CloseFd(w.out.file_fd);
+    CloseFd(w.err.file_fd);
+  }
+  void KillGroups(int signo, bool only_live);
+
+  SupervisorOptions options_;
+  std::vector<Worker> workers_;
+  std::vector<WorkerExit> exits_;
+  std::optional<WorkerExit> first_failure_;
+  bool failure_reported_ = false;
+  int live_ = 0;
+  std::string read_buf_ = std::string(64 * 1024, '\0');
+};
+
+absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
+  // Everything the children need is prepared before the first fork: after fork only
+  // async-signal-safe calls are allowed (the launcher has gRPC threads).
+  struct Prepared {
+    std::string path;
+    std::vector<std::string> env_strings;
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+  };
+  std::vector<Prepared> prepared(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto path = ResolveProgram(specs[i].argv.empty() ? "" : specs[i].argv[0], specs[i].env);
+    if (!path.ok()) return path.status();
+    prepared[i].path = *path;
+  }
+  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) {
+    return absl::InternalError(absl::StrCat("open /dev/null: ", strerror(errno)));
+  }
+  workers_.resize(specs.size());
+  std::vector<int> exec_error_fds(specs.size(), -1);
+  absl::Status status;
+  const pid_t parent = getpid();
+  for (size_t i = 0; i < specs.size() && status.ok(); ++i) {
+    Worker& w = workers_[i];
+    w.spec = std::move(specs[i]);
+    Prepared& p = prepared[i];
+    for (const auto& [k, v] : w.spec.env) p.env_strings.push_back(absl::StrCat(k, "=", v));
+    for (auto& a : w.spec.argv) p.argv.push_back(a.data());
+    p.argv.push_back(nullptr);
+    for (auto& e : p.env_strings) p.envp.push_back(e.data());
+    p.envp.push_back(nullptr);
+
+    auto open_log = [&](const std::string& file, int& fd) {
+      if (file.empty()) return;
+      fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+      if (fd < 0) {
+        status = absl::PermissionDeniedError(
+            absl::StrCat("cannot create log file ", file, ": ", strerror(errno)));
+      }
+    };
+    open_log(w.spec.stdout_file, w.out.file_fd);
+    open_log(w.spec.stderr_file, w.err.file_fd);
+    if (!status.ok()) break;
+    w.out.console_fd = w.spec.stdout_to_console ? options_.console_stdout_fd : -1;
+    w.err.console_fd = w.spec.stderr_to_console ? options_.console_stderr_fd : -1;
+    w.err.is_stderr = true;
+
+    int out_pipe[2], err_pipe[2], exec_pipe[2];
+    if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+      status = absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+      break;
+    }
+    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+      close(out_pipe[0]);
+      close(out_pipe[1]);
+      status = absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+      break;
+    }
+    if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
+      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+      status = absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+      break;
+    }
+    const bool pdeathsig = options_.kill_on_parent_death;
+    pid_t pid = fork();
+    if (pid == 0) {
+      // Child: async-signal-safe calls only.
+      setpgid(0, 0);
+      if (pdeathsig) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        // The parent may have died before prctl took effect.
+        if (getppid() != parent) _exit(127);
+      }
+      dup2(devnull, STDIN_FILENO);
+      dup2(out_pipe[1], STDOUT_FILENO);
+      dup2(err_pipe[1], STDERR_FILENO);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      // The launcher ignores SIGPIPE; an ignored disposition survives exec.
+      struct sigaction dfl;
+      memset(&dfl, 0, sizeof(dfl));
+      dfl.sa_handler = SIG_DFL;
+      sigaction(SIGPIPE, &dfl, nullptr);
+      execve(p.path.c_str(), p.argv.data(), p.envp.data());
+      int err = errno;
+      ssize_t ignored = write(exec_pipe[1], &err, sizeof(err));
+      (void)ignored;
+      _exit(127);
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    close(exec_pipe[1]);
+    if (pid < 0) {
+      for (int fd : {out_pipe[0], err_pipe[0], exec_pipe[0]}) close(fd);
+      status = absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+      break;
+    }
+    // Also in the parent, so signals sent right after fork reach the group.
+    setpgid(pid, pid);
+    w.pid = pid;
+    ++live_;
+    w.out.fd = out_pipe[0];
+    w.err.fd = err_pipe[0];
+    fcntl(w.out.fd, F_SETFL, O_NONBLOCK);
+    fcntl(w.err.fd, F_SETFL, O_NONBLOCK);
+    exec_error_fds[i] = exec_pipe[0];
+    w.pidfd = PidfdOpen(pid);
+    if (w.pidfd < 0) {
+      status = absl::InternalError(absl::StrCat(
+          "pidfd_open: ", strerror(errno), " (tplaunch needs Linux >= 5.3)"));
+    }
+  }
+  close(devnull);
+  // Collect exec results after all forks, so workers start in parallel.
+  for (size_t i = 0; i < exec_error_fds.size(); ++i) {
+    if (exec_error_fds[i] < 0) continue;
+    int err = 0;
+    ssize_t n;
+    do {
+      n = read(exec_error_fds[i], &err, sizeof(err));
+    } while (n < 0 && errno == EINTR);
+    close(exec_error_fds[i]);
+    if (n == sizeof(err) && status.ok()) {
+      status = absl::FailedPreconditionError(
+          absl::StrCat("cannot execute PROGRAM ", prepared[i].path, ": ", strerror(err)));
+    }
+  }
+  if (!status.ok()) {
+    workers_.resize(std::count_if(workers_.begin(), workers_.end(),
+                                  [](const Worker& w) { return w.pid > 0; }));
+    KillGroups(SIGKILL, /*only_live=*/false);
+    for (auto& w : workers_) {
+      if (!w.reaped) {
+        int st;
+        while (waitpid(w.pid, &st, 0) < 0 && errno == EINTR) {
+        }
+        w.reaped = true;
+        --live_;
+      }
+      CloseWorkerFds(w);
+    }
+    workers_.clear();
+  }
+  return status;
+}
+
+void WorkerGroupImpl::EmitLine(Worker& w, Stream& s, absl::string_view line, bool split) {
+  // `line` has no newline. Console and file each get one write() per line so lines of
+  // different workers never interleave.
+  static constexpr absl::string_view kSplitMarker =
+      " [tplaunch: line too long, continued on the next line]";
+  std::string text;
+  if (s.console_fd >= 0) {
+    text.reserve(w.spec.console_prefix.size() + line.size() + kSplitMarker.size() + 1);
+    absl::StrAppend(&text, w.spec.console_prefix, line, split ? kSplitMarker : "", "\n");
+    WriteAll(s.console_fd, text.data(), text.size());
+  }
+  if (s.file_fd >= 0) {
+    text.clear();
+    absl::StrAppend(&text, line, split ? kSplitMarker : "", "\n");
+    WriteAll(s.file_fd, text.data(), text.size());
+  }
+  if (s.is_stderr && options_.stderr_tail_lines > 0) {
+    constexpr size_t kMaxTailLine = 1024;
+    w.stderr_tail.emplace_back(line.substr(0, kMaxTailLine));
+    while (w.stderr_tail.size() > static_cast<size_t>(options_.stderr_tail_lines)) {
+      w.stderr_tail.pop_front();
+    }
+  }
+}
+
+void WorkerGroupImpl::ReadStream(Worker& w, Stream& s, bool drain_only) {
+  // drain_only: read what is buffered now, then close, without waiting for EOF (a
+  // grandchild may hold the pipe open forever).
+  while (s.fd >= 0) {
+    ssize_t n = read(s.fd, read_buf_.data(), read_buf_.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) {
+      s.partial.append(read_buf_.data(), static_cast<size_t>(n));
+      size_t start = 0;
+      while (true) {
+        size_t nl = s.partial.find('\n', start);
+        if (nl == std::string::npos) break;
+        EmitLine(w, s, absl::string_view(s.partial).substr(start, nl - start), false);
+        start = nl + 1;
+      }
+      s.partial.erase(0, start);
+      while (s.partial.size() >= options_.max_line_bytes) {
+        EmitLine(w, s, absl::string_view(s.partial).substr(0, options_.max_line_bytes),
+                 true);
+        s.partial.erase(0, options_.max_line_bytes);
+      }
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN && !drain_only) return;
+    // EOF, an error, or a drain that found nothing more: flush and close.
+    if (!s.partial.empty()) {
+      EmitLine(w, s, s.partial, false);
+      s.partial.clear();
+    }
+    CloseFd(s.fd);
+  }
+}
+
+void WorkerGroupImpl::Reap(Worker& w) {
+  int st = 0;
+  pid_t r;
+  do {
+    r = waitpid(w.pid, &st, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r != w.pid) return;  // Not exited yet (a spurious wakeup).
+  w.reaped = true;
+  --live_;
+  CloseFd(w.pidfd);
+  // Whatever the worker wrote before exiting is in the pipes now.
+  ReadStream(w, w.out, true);
+  ReadStream(w, w.err, true);
+  WorkerExit e;
+  e.local_rank = w.spec.local_rank;
+  e.rank = w.spec.rank;
+  e.pid = w.pid;
+  e.time = absl::Now();
+  if (WIFSIGNALED(st)) {
+    e.signal = WTERMSIG(st);
+  } else {
+    e.exit_code = WEXITSTATUS(st);
+  }
+  e.stderr_tail.assign(w.stderr_tail.begin(), w.stderr_tail.end());
+  if (!e.ok() && !first_failure_) first_failure_ = e;
+  exits_.push_back(std::move(e));
+}
+
+int WorkerGroupImpl::PollOnce(absl::Span<const int> extra_fds, absl::Time deadline) {
+  std::vector<struct pollfd> fds;
+  // What each pollfd is: worker index and 0 = pidfd, 1 = stdout, 2 = stderr; or
+  // worker index -1 and the extra fd's index.
+  std::vector<std::pair<int, int>> what;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    Worker& w = workers_[i];
+    if (w.pidfd >= 0) {
+      fds.push_back({w.pidfd, POLLIN, 0});
+      what.push_back({static_cast<int>(i), 0});
+    }
+    if (w.out.fd >= 0) {
+      fds.push_back({w.out.fd, POLLIN, 0});
+      what.push_back({static_cast<int>(i), 1});
+    }
+    if (w.err.fd >= 0) {
+      fds.push_back({w.err.fd, POLLIN, 0});
+      what.push_back({static_cast<int>(i), 2});
+    }
+  }
+  for (size_t j = 0; j < extra_fds.size(); ++j) {
+    fds.push_back({extra_fds[j], POLLIN, 0});
+    what.push_back({-1, static_cast<int>(j)});
+  }
+  int timeout_ms = -1;
+  if (deadline != absl::InfiniteFuture()) {
+    absl::Duration left = deadline - absl::Now();
+    timeout_ms = left <= absl::ZeroDuration()
+                     ? 0
+                     : static_cast<int>(std::min<int64_t>(
+                           absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+                           1 << 30));
+  }
+  int n = poll(fds.data(), fds.size(), timeout_ms);
+  if (n <= 0) return -1;
+  int ready_extra = -1;
+  // Output first, so a worker's last lines are read before its exit is recorded.
+  for (size_t k = 0; k < fds.size(); ++k) {
+    if (fds[k].revents == 0) continue;
+    auto [wi, kind] = what[k];
+    if (wi < 0) {
+      if (ready_extra < 0) ready_extra = kind;
+    } else if (kind == 1) {
+      ReadStream(workers_[wi], workers_[wi].out, false);
+    } else if (kind == 2) {
+      ReadStream(workers_[wi], workers_[wi].err, false);
+    }
+  }
+  for (size_t k = 0; k < fds.size(); ++k) {
+    if (fds[k].revents != 0 && what[k].first >= 0 && what[k].second == 0) {
+      Reap(workers_[what[k].first]);
+    }
+  }
+  return ready_extra;
+}
+
+WaitResult WorkerGroupImpl::Wait(absl::Span<const int> extra_fds, absl::Time deadline) {
+  while (true) {
+    if (first_failure_ && !failure_reported_) {
+      failure_reported_ = true;
+      return {WaitOutcome::kWorkerFailed, -1};
+    }
+    if (live_ == 0) {
+      for (auto& w : workers_) {
+        ReadStream(w, w.out, true);
+        ReadStream(w, w.err, true);
+      }
+      if (!first_failure_) return {WaitOutcome::kAllSucceeded, -1};
+      // The failure was already reported; nothing else can happen but the caller's
+      // fds or the deadline.
+    }
+    int ready = PollOnce(extra_fds, deadline);
+    if (first_failure_ && !failure_reported_) continue;
+    if (ready >= 0) return {WaitOutcome::kFdReady, ready};
+    if (absl::Now() >= deadline) return {WaitOutcome::kDeadline, -1};
+  }
+}
+
+void WorkerGroupImpl::KillGroups(int signo, bool only_live) {
+  for (const auto& w : workers_) {
+    if (w.pid <= 0 || (only_live && w.reaped)) continue;
+    kill(-w.pid, signo);
+  }
+}
+
+void WorkerGroupImpl::Signal(int signo) { KillGroups(signo, /*only_live=*/true); }
+
+void WorkerGroupImpl::Stop(absl::Duration grace, int abort_fd, int first_signal) {
+  // Every group gets the signal, even of workers already gone: their children may live.
+  KillGroups(first_signal, /*only_live=*/false);
+  absl::Time deadline = absl::Now() + grace;
+  std::vector<int> extra;
+  if (abort_fd >= 0) extra.push_back(abort_fd);
+  while (live_ > 0 && absl::Now() < deadline) {
+    if (PollOnce(extra, deadline) >= 0) break;
+  }
+  KillGroups(SIGKILL, /*only_live=*/false);
+  while (live_ > 0) PollOnce({}, absl::InfiniteFuture());
+  for (auto& w : workers_) {
+    ReadStream(w, w.out, true);
+    ReadStream(w, w.err, true);
+  }
+}
+
+}  // namespace
+
+std::string WorkerExit::Describe() const {
+  if (signal != 0) return absl::StrCat("signal ", SignalName(signal), " (", signal, ")");
+  return absl::StrCat("exit code ", exit_code);
+}
+
+absl::StatusOr<std::unique_ptr<WorkerGroup>> StartWorkers(
+    std::vector<WorkerSpec> specs, const SupervisorOptions& options) {
+  auto group = std::make_unique<WorkerGroupImpl>(options);
+  absl::Status s = group->Start(std::move(specs));
+  if (!s.ok()) return s;
+  return std::unique_ptr<WorkerGroup>(std::move(group));
+}
+
+}  // namespace tplaunch

@@ -1,0 +1,123 @@
+// process_supervisor: starts a node's worker processes and watches them.
+//
+// Knows processes, not stores. Each worker runs in its own process group, gets
+// SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), and has its stdout
+// and stderr read through pipes, line by line, and written whole (one write() per
+// line) to the console with a prefix and/or to log files. Nothing polls on a timer:
+// exits arrive through pidfds, output through the pipes, both in one poll().
+//
+// Not thread-safe: one thread calls every method, and it must be the thread that
+// lives as long as the workers (PR_SET_PDEATHSIG fires when the *thread* that forked
+// exits), normally main().
+#ifndef TPLAUNCH_LAUNCHER_PROCESS_SUPERVISOR_H_
+#define TPLAUNCH_LAUNCHER_PROCESS_SUPERVISOR_H_
+
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "launcher/worker_env.h"
+
+namespace tplaunch {
+
+struct WorkerSpec {
+  int local_rank = 0;
+  int rank = 0;
+  // argv[0] is looked up in env's PATH when it has no '/'.
+  std::vector<std::string> argv;
+  // The complete environment of the worker.
+  EnvMap env;
+  // Prepended to every console line of this worker ("[rank 3]: ").
+  std::string console_prefix;
+  bool stdout_to_console = true;
+  bool stderr_to_console = true;
+  // Log files (created, truncated); empty: no file for that stream.
+  std::string stdout_file;
+  std::string stderr_file;
+};
+
+struct SupervisorOptions {
+  // Where console lines go (tests pass a file).
+  int console_stdout_fd = STDOUT_FILENO;
+  int console_stderr_fd = STDERR_FILENO;
+  // A line longer than this without a newline is split, with a marker.
+  size_t max_line_bytes = 64 * 1024;
+  // Lines of stderr kept per worker for the failure summary.
+  int stderr_tail_lines = 10;
+  // PR_SET_PDEATHSIG(SIGKILL) in every worker.
+  bool kill_on_parent_death = true;
+};
+
+// How one worker ended.
+struct WorkerExit {
+  int local_rank = 0;
+  int rank = 0;
+  pid_t pid = 0;
+  int exit_code = 0;    // Valid when signal == 0.
+  int signal = 0;       // The signal that killed it, or 0.
+  absl::Time time;      // When the launcher saw it exit.
+  std::vector<std::string> stderr_tail;  // Last stderr lines, oldest first.
+
+  bool ok() const { return signal == 0 && exit_code == 0; }
+  // A shell-style status: the exit code, or 128 + signal.
+  int ShellCode() const { return signal != 0 ? 128 + signal : exit_code; }
+  // "exit code 3" or "signal SIGSEGV (11)".
+  std::string Describe() const;
+};
+
+enum class WaitOutcome {
+  kAllSucceeded,  // Every worker exited with 0.
+  kWorkerFailed,  // A worker exited non-zero or died of a signal: see first_failure().
+  kFdReady,       // One of the caller's extra fds is readable: see fd_index.
+  kDeadline,      // The deadline passed.
+};
+
+struct WaitResult {
+  WaitOutcome outcome = WaitOutcome::kDeadline;
+  int fd_index = -1;  // Index into extra_fds for kFdReady.
+};
+
+class WorkerGroup {
+ public:
+  virtual ~WorkerGroup() = default;
+
+  // Pumps output and reaps workers until an outcome: the first failure (once; later
+  // calls go on waiting for the rest), all succeeded, an extra fd readable, or the
+  // deadline.
+  virtual WaitResult Wait(absl::Span<const int> extra_fds, absl::Time deadline) = 0;
+
+  // Sends signo to the process group of every worker not yet reaped.
+  virtual void Signal(int signo) = 0;
+
+  // `first_signal` (SIGTERM; torchrun sends the signal it received) to every worker's
+  // process group, SIGKILL after `grace` to those still running, then SIGKILL to
+  // whatever is left in the groups (grandchildren). Pumps output meanwhile and reaps
+  // every worker. Skips the rest of the grace when abort_fd (if >= 0) becomes
+  // readable.
+  virtual void Stop(absl::Duration grace, int abort_fd = -1,
+                    int first_signal = SIGTERM) = 0;
+
+  // Exits seen so far, in the order they were seen.
+  virtual const std::vector<WorkerExit>& exits() const = 0;
+  virtual std::optional<WorkerExit> first_failure() const = 0;
+  virtual std::vector<pid_t> pids() const = 0;
+  virtual bool all_exited() const = 0;
+};
+
+// Starts every worker. Errors: NotFound/PermissionDenied naming the program when it
+// cannot be executed (checked before any worker starts), Internal for fork/pipe
+// failures. On error no worker is left running.
+absl::StatusOr<std::unique_ptr<WorkerGroup>> StartWorkers(
+    std::vector<WorkerSpec> specs, const SupervisorOptions& options);
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_LAUNCHER_PROCESS_SUPERVISOR_H_
