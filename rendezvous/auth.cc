@@ -7,8 +7,8 @@
 namespace tplaunch {
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  // Walk the longer input in full whatever the contents, and fold the length mismatch
-  // into the same accumulator, so timing reveals the lengths only.
+  // Walk the longer input in full whatever the contents, and fold the length
+  // mismatch into the same accumulator, so timing reveals the lengths only.
   const size_t n = a.size() > b.size() ? a.size() : b.size();
   volatile unsigned char diff = a.size() == b.size() ? 0 : 1;
   for (size_t i = 0; i < n; ++i) {
@@ -24,7 +24,8 @@ absl::Status CheckBearerToken(std::optional<absl::string_view> authorization,
   if (token.empty()) return absl::OkStatus();
   if (!authorization.has_value()) {
     return absl::UnauthenticatedError(
-        "missing `authorization: Bearer <token>` metadata; this daemon requires a "
+        "missing `authorization: Bearer <token>` metadata; this daemon "
+        "requires a "
         "token");
   }
   constexpr absl::string_view kScheme = "Bearer ";

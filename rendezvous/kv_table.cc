@@ -17,12 +17,14 @@ class WallClock final : public Clock {
   absl::Time Now() const override { return absl::Now(); }
 };
 
-// Keys are bytes and may be 8 KiB long: error messages show a bounded, printable form.
+// Keys are bytes and may be 8 KiB long: error messages show a bounded,
+// printable form.
 std::string Quote(absl::string_view key) {
   constexpr size_t kMaxShown = 96;
-  if (key.size() <= kMaxShown) return absl::StrCat("\"", absl::CHexEscape(key), "\"");
-  return absl::StrCat("\"", absl::CHexEscape(key.substr(0, kMaxShown)), "\"... (",
-                      key.size(), " bytes)");
+  if (key.size() <= kMaxShown)
+    return absl::StrCat("\"", absl::CHexEscape(key), "\"");
+  return absl::StrCat("\"", absl::CHexEscape(key.substr(0, kMaxShown)),
+                      "\"... (", key.size(), " bytes)");
 }
 
 }  // namespace
@@ -71,30 +73,27 @@ absl::Status KvTable::CheckOpenLocked() const {
 
 absl::Status KvTable::CheckKey(absl::string_view key) const {
   if (static_cast<int64_t>(key.size()) > options_.max_key_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key ", Quote(key), " is ", key.size(),
-                     " bytes, over the limit max_key_bytes=",
-                     options_.max_key_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "key ", Quote(key), " is ", key.size(),
+        " bytes, over the limit max_key_bytes=", options_.max_key_bytes));
   }
   return absl::OkStatus();
 }
 
 absl::Status KvTable::CheckValue(absl::string_view key, size_t size) const {
   if (static_cast<int64_t>(size) > options_.max_value_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("value for key ", Quote(key), " is ", size,
-                     " bytes, over the limit max_value_bytes=",
-                     options_.max_value_bytes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "value for key ", Quote(key), " is ", size,
+        " bytes, over the limit max_value_bytes=", options_.max_value_bytes));
   }
   return absl::OkStatus();
 }
 
 absl::Status KvTable::CheckRequestSize(size_t keys) const {
   if (static_cast<int64_t>(keys) > options_.max_keys_per_request) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request names ", keys,
-                     " keys, over the limit max_keys_per_request=",
-                     options_.max_keys_per_request));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request names ", keys, " keys, over the limit max_keys_per_request=",
+        options_.max_keys_per_request));
   }
   return absl::OkStatus();
 }
@@ -180,8 +179,8 @@ void KvTable::PutLocked(Job& job, absl::string_view key, std::string value,
   job.watchers.erase(w);
   for (Waiter* waiter : woken) {
     if (--waiter->missing > 0) continue;
-    // A key counted as present earlier may have been deleted since: re-register on
-    // whatever is missing now instead of completing.
+    // A key counted as present earlier may have been deleted since: re-register
+    // on whatever is missing now instead of completing.
     for (const std::string& k : waiter->keys) {
       if (!job.kv.contains(k) && job.watchers[k].insert(waiter).second) {
         ++waiter->missing;
@@ -191,7 +190,8 @@ void KvTable::PutLocked(Job& job, absl::string_view key, std::string value,
     std::vector<std::string> values;
     if (waiter->want_values) {
       values.reserve(waiter->keys.size());
-      for (const std::string& k : waiter->keys) values.push_back(job.kv.find(k)->second);
+      for (const std::string& k : waiter->keys)
+        values.push_back(job.kv.find(k)->second);
     }
     done.emplace_back(DetachWaiterLocked(*waiter), std::move(values));
   }
@@ -224,11 +224,10 @@ std::string KvTable::DeadlineMessageLocked(const Waiter& waiter,
     more = absl::StrCat(" and ", missing.size() - kMaxListed, " more");
   }
   return absl::StrCat("timed out after ",
-                      absl::FormatDuration(now - waiter.start),
-                      " waiting for ", missing.size(), " of ",
-                      waiter.keys.size(), " key(s) in job \"",
-                      absl::CHexEscape(waiter.job), "\": missing ",
-                      absl::StrJoin(shown, ", "), more);
+                      absl::FormatDuration(now - waiter.start), " waiting for ",
+                      missing.size(), " of ", waiter.keys.size(),
+                      " key(s) in job \"", absl::CHexEscape(waiter.job),
+                      "\": missing ", absl::StrJoin(shown, ", "), more);
 }
 
 absl::Status KvTable::Set(absl::string_view job, absl::string_view key,
@@ -303,15 +302,15 @@ absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
         return s;
       }
     } else if (!absl::SimpleAtoi(it->second, &current)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "Add on key ", Quote(key), " in job \"", absl::CHexEscape(job),
-          "\": the stored value ", Quote(it->second),
-          " is not a decimal int64"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("Add on key ", Quote(key), " in job \"",
+                       absl::CHexEscape(job), "\": the stored value ",
+                       Quote(it->second), " is not a decimal int64"));
     }
     if (__builtin_add_overflow(current, delta, &result)) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "Add on key ", Quote(key), ": ", current, " + ", delta,
-          " overflows int64"));
+      return absl::OutOfRangeError(absl::StrCat("Add on key ", Quote(key), ": ",
+                                                current, " + ", delta,
+                                                " overflows int64"));
     }
     PutLocked(*j, key, absl::StrCat(result), done);
   }
@@ -335,8 +334,8 @@ absl::StatusOr<std::string> KvTable::CompareSet(absl::string_view job,
     auto it = j->kv.find(key);
     if (it == j->kv.end()) {
       if (!expected.empty()) {
-        // TCPStore: a missing key with a non-empty expected value sets nothing and
-        // answers with the expected value.
+        // TCPStore: a missing key with a non-empty expected value sets nothing
+        // and answers with the expected value.
         MaybeDropJobLocked(job);
         return std::string(expected);
       }
@@ -467,8 +466,8 @@ absl::StatusOr<int64_t> KvTable::DeleteJob(absl::string_view job) {
     if (it == jobs_.end()) return 0;
     CancelJobWaitersLocked(
         *it->second,
-        absl::CancelledError(absl::StrCat("job \"", absl::CHexEscape(job),
-                                          "\" was deleted")),
+        absl::CancelledError(
+            absl::StrCat("job \"", absl::CHexEscape(job), "\" was deleted")),
         done);
     deleted = static_cast<int64_t>(it->second->kv.size());
     total_keys_ -= deleted;
@@ -500,7 +499,8 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
     start.ready = true;
     if (want_values) {
       start.values.reserve(keys.size());
-      for (const std::string& key : keys) start.values.push_back(j->kv.find(key)->second);
+      for (const std::string& key : keys)
+        start.values.push_back(j->kv.find(key)->second);
     }
     MaybeDropJobLocked(job);
     return start;
@@ -584,7 +584,8 @@ int64_t KvTable::ExpireIdleJobs(absl::Time now) {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> idle;
     for (const auto& [name, job] : jobs_) {
-      if (now - job->last_activity >= options_.job_idle_ttl) idle.push_back(name);
+      if (now - job->last_activity >= options_.job_idle_ttl)
+        idle.push_back(name);
     }
     for (const std::string& name : idle) {
       auto it = jobs_.find(name);

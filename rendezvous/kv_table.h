@@ -1,13 +1,14 @@
 // KvTable: the pure in-memory core of tprdzvd and of MemoryStore.
 //
-// Per-job maps of key -> bytes with TCPStore's operations, waiters that complete when
-// their keys exist (or at a deadline, or when cancelled), per-job limits and idle-job
-// expiry. No gRPC, no threads of its own: time comes from an injectable Clock, and
-// deadlines and idle jobs are expired when the owner calls ExpireDeadlines /
-// ExpireIdleJobs (the daemon's timer thread; tests with a fake clock).
+// Per-job maps of key -> bytes with TCPStore's operations, waiters that
+// complete when their keys exist (or at a deadline, or when cancelled), per-job
+// limits and idle-job expiry. No gRPC, no threads of its own: time comes from
+// an injectable Clock, and deadlines and idle jobs are expired when the owner
+// calls ExpireDeadlines / ExpireIdleJobs (the daemon's timer thread; tests with
+// a fake clock).
 //
-// Thread-safe. Waiter callbacks never run while the table's lock is held, so a callback
-// may call back into the table.
+// Thread-safe. Waiter callbacks never run while the table's lock is held, so a
+// callback may call back into the table.
 #ifndef TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
 #define TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
 
@@ -48,7 +49,8 @@ struct KvTableOptions {
   int64_t max_value_bytes = 8 * 1024 * 1024;
   // Most keys one job may hold; one more is ResourceExhausted.
   int64_t max_keys_per_job = 1 << 20;
-  // Most keys named by one request (Check, Wait, MultiGet, MultiSet), as TCPStore.
+  // Most keys named by one request (Check, Wait, MultiGet, MultiSet), as
+  // TCPStore.
   int64_t max_keys_per_request = 128 * 1024;
   // A job with no operations for this long is removed by ExpireIdleJobs.
   absl::Duration job_idle_ttl = absl::Hours(24);
@@ -64,10 +66,10 @@ struct KvTableStats {
 
 using WaiterId = uint64_t;
 
-// Receives a parked waiter's outcome exactly once: the values of its keys in request
-// order (empty when values were not requested), or DeadlineExceeded (names the missing
-// keys, the job and the time waited), Cancelled (CancelWaiter, DeleteJob, idle expiry)
-// or Unavailable (Shutdown).
+// Receives a parked waiter's outcome exactly once: the values of its keys in
+// request order (empty when values were not requested), or DeadlineExceeded
+// (names the missing keys, the job and the time waited), Cancelled
+// (CancelWaiter, DeleteJob, idle expiry) or Unavailable (Shutdown).
 using WaiterCallback =
     std::function<void(absl::StatusOr<std::vector<std::string>>)>;
 
@@ -80,11 +82,12 @@ class KvTable final {
   KvTable(const KvTable&) = delete;
   KvTable& operator=(const KvTable&) = delete;
 
-  // Errors common to every operation below: InvalidArgument (empty job, a key or value
-  // over its limit, too many keys in one request; the message names the limit and the
-  // size), Unavailable (after Shutdown).
+  // Errors common to every operation below: InvalidArgument (empty job, a key
+  // or value over its limit, too many keys in one request; the message names
+  // the limit and the size), Unavailable (after Shutdown).
 
-  // Sets key, waking its waiters. ResourceExhausted when a new key exceeds the job quota.
+  // Sets key, waking its waiters. ResourceExhausted when a new key exceeds the
+  // job quota.
   absl::Status Set(absl::string_view job, absl::string_view key,
                    absl::string_view value);
   // NotFound when key is missing.
@@ -92,8 +95,9 @@ class KvTable final {
                                      absl::string_view key);
   absl::StatusOr<bool> Check(absl::string_view job,
                              absl::Span<const std::string> keys);
-  // Adds delta to the ASCII decimal int64 at key (missing = 0); returns the new value.
-  // FailedPrecondition when the value is not a decimal int64, OutOfRange on overflow.
+  // Adds delta to the ASCII decimal int64 at key (missing = 0); returns the new
+  // value. FailedPrecondition when the value is not a decimal int64, OutOfRange
+  // on overflow.
   absl::StatusOr<int64_t> Add(absl::string_view job, absl::string_view key,
                               int64_t delta);
   // TCPStore's compare_set; see Store::CompareSet.
@@ -112,12 +116,13 @@ class KvTable final {
   // Keys starting with prefix, sorted bytewise.
   absl::StatusOr<std::vector<std::string>> ListKeys(absl::string_view job,
                                                     absl::string_view prefix);
-  // Removes the job; its waiters end with Cancelled. Returns the number of keys removed.
+  // Removes the job; its waiters end with Cancelled. Returns the number of keys
+  // removed.
   absl::StatusOr<int64_t> DeleteJob(absl::string_view job);
 
-  // The result of StartWait: either every key existed (`ready`, with `values` when
-  // requested) and the callback was dropped, or a waiter was parked under `id` and its
-  // callback will run exactly once later.
+  // The result of StartWait: either every key existed (`ready`, with `values`
+  // when requested) and the callback was dropped, or a waiter was parked under
+  // `id` and its callback will run exactly once later.
   struct WaitStart {
     bool ready = false;
     std::vector<std::string> values;
@@ -125,21 +130,23 @@ class KvTable final {
   };
 
   // Waits until every key of `keys` exists in job, or `deadline` (as seen by
-  // ExpireDeadlines) passes. With want_values the callback (or WaitStart) receives the
-  // values in key order. On error nothing is parked and `done` is dropped.
+  // ExpireDeadlines) passes. With want_values the callback (or WaitStart)
+  // receives the values in key order. On error nothing is parked and `done` is
+  // dropped.
   absl::StatusOr<WaitStart> StartWait(absl::string_view job,
                                       absl::Span<const std::string> keys,
                                       absl::Time deadline, bool want_values,
                                       WaiterCallback done);
 
-  // The values of every key (empty strings without want_values) if all exist now,
-  // nullopt otherwise. Never parks: the cheap first step of a blocking read.
+  // The values of every key (empty strings without want_values) if all exist
+  // now, nullopt otherwise. Never parks: the cheap first step of a blocking
+  // read.
   absl::StatusOr<std::optional<std::vector<std::string>>> TryGetAll(
       absl::string_view job, absl::Span<const std::string> keys,
       bool want_values);
 
-  // Ends a parked waiter with Cancelled (e.g. its client went away). Returns false when
-  // it had already completed.
+  // Ends a parked waiter with Cancelled (e.g. its client went away). Returns
+  // false when it had already completed.
   bool CancelWaiter(WaiterId id);
 
   // Ends every waiter whose deadline is <= now with DeadlineExceeded.
@@ -147,8 +154,8 @@ class KvTable final {
   // Earliest deadline of a parked waiter; InfiniteFuture when none.
   absl::Time NextDeadline() const;
 
-  // Removes jobs idle since now - job_idle_ttl; their waiters end with Cancelled.
-  // Returns the number of jobs removed.
+  // Removes jobs idle since now - job_idle_ttl; their waiters end with
+  // Cancelled. Returns the number of jobs removed.
   int64_t ExpireIdleJobs(absl::Time now);
 
   // Ends every waiter with Unavailable; later operations fail with Unavailable.
@@ -175,8 +182,8 @@ class KvTable final {
   void MaybeDropJobLocked(absl::string_view job);
   absl::Status QuotaLocked(const Job& job, absl::string_view name,
                            int64_t new_keys) const;
-  // Stores value (a new key counts towards the totals) and completes the waiters it
-  // satisfies into `done`.
+  // Stores value (a new key counts towards the totals) and completes the
+  // waiters it satisfies into `done`.
   void PutLocked(Job& job, absl::string_view key, std::string value,
                  std::vector<Completion>& done);
   // Removes the waiter from every index and returns its callback.
@@ -193,7 +200,8 @@ class KvTable final {
   bool shut_down_ = false;
   absl::flat_hash_map<std::string, std::unique_ptr<Job>> jobs_;
   absl::flat_hash_map<WaiterId, std::unique_ptr<Waiter>> waiters_;
-  // Parked waiters ordered by (deadline, id), for ExpireDeadlines and NextDeadline.
+  // Parked waiters ordered by (deadline, id), for ExpireDeadlines and
+  // NextDeadline.
   std::set<std::pair<absl::Time, WaiterId>> deadlines_;
   WaiterId next_waiter_id_ = 1;
   int64_t total_keys_ = 0;

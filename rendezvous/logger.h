@@ -1,5 +1,6 @@
-// The daemon's named spdlog logger. Libraries never configure sinks: the logger copies
-// the default logger's sinks (main() points those at stderr) the first time it is used.
+// The daemon's named spdlog logger. Libraries never configure sinks: the logger
+// copies the default logger's sinks (main() points those at stderr) the first
+// time it is used.
 #ifndef TPLAUNCH_RENDEZVOUS_LOGGER_H_
 #define TPLAUNCH_RENDEZVOUS_LOGGER_H_
 

@@ -13,10 +13,12 @@
 namespace tplaunch {
 namespace {
 
-// The single job every MemoryStore key lives in: the table is private to the store.
+// The single job every MemoryStore key lives in: the table is private to the
+// store.
 constexpr absl::string_view kJob = "memory";
 
-// Rendezvous point between a parked KvTable waiter and the thread blocked on it.
+// Rendezvous point between a parked KvTable waiter and the thread blocked on
+// it.
 struct PendingWait {
   std::mutex mu;
   std::condition_variable cv;
@@ -87,9 +89,10 @@ class MemoryStore final : public Store {
   }
 
  private:
-  // Parks a table waiter and sleeps on a condition variable until it completes. At the
-  // deadline the table itself expires the waiter, so the DeadlineExceeded message (keys,
-  // time waited) is the same one the daemon sends.
+  // Parks a table waiter and sleeps on a condition variable until it completes.
+  // At the deadline the table itself expires the waiter, so the
+  // DeadlineExceeded message (keys, time waited) is the same one the daemon
+  // sends.
   absl::StatusOr<std::vector<std::string>> BlockingWait(
       absl::Span<const std::string> keys, absl::Duration timeout,
       bool want_values) {
@@ -109,7 +112,8 @@ class MemoryStore final : public Store {
     while (!pending->result.has_value()) {
       const absl::Time now = absl::Now();
       if (now >= deadline) {
-        // Expiry runs the callback, which takes pending->mu: release it meanwhile.
+        // Expiry runs the callback, which takes pending->mu: release it
+        // meanwhile.
         lock.unlock();
         table_.ExpireDeadlines(now);
         lock.lock();

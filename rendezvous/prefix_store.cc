@@ -75,7 +75,8 @@ class PrefixStore final : public Store {
       absl::Span<const std::pair<std::string, std::string>> entries) override {
     std::vector<std::pair<std::string, std::string>> full;
     full.reserve(entries.size());
-    for (const auto& [key, value] : entries) full.emplace_back(Full(key), value);
+    for (const auto& [key, value] : entries)
+      full.emplace_back(Full(key), value);
     return base_->MultiSet(full);
   }
 
@@ -102,7 +103,8 @@ class PrefixStore final : public Store {
 
   const std::string prefix_;  // Ends with "/".
   Store* const base_;
-  const std::shared_ptr<Store> owned_;  // Keeps base_ alive when shared; may be null.
+  const std::shared_ptr<Store>
+      owned_;  // Keeps base_ alive when shared; may be null.
 };
 
 }  // namespace

@@ -17,7 +17,6 @@ namespace {
 
 namespace pb = rendezvous::v1;
 
-
 // absl and gRPC share the canonical status code numbering.
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -30,14 +29,15 @@ std::vector<std::string> ToVector(
   return std::vector<std::string>(field.begin(), field.end());
 }
 
-// A Get, Wait or MultiGet that may wait: finished by the KvTable waiter's callback, or
-// inline when every key already exists. Deletes itself when gRPC is done with it.
+// A Get, Wait or MultiGet that may wait: finished by the KvTable waiter's
+// callback, or inline when every key already exists. Deletes itself when gRPC
+// is done with it.
 class ParkedCall final : public grpc::ServerUnaryReactor {
  public:
   explicit ParkedCall(KvTable* table) : table_(table) {}
 
-  // Records the waiter to cancel if the client goes away; cancels at once when it
-  // already went away while the waiter was being registered.
+  // Records the waiter to cancel if the client goes away; cancels at once when
+  // it already went away while the waiter was being registered.
   void Park(WaiterId id) {
     bool cancelled;
     {
@@ -55,7 +55,8 @@ class ParkedCall final : public grpc::ServerUnaryReactor {
       cancelled_ = true;
       id = id_;
     }
-    // Completes the waiter with CANCELLED (and so Finish) unless it already completed.
+    // Completes the waiter with CANCELLED (and so Finish) unless it already
+    // completed.
     if (id != 0) table_->CancelWaiter(id);
   }
 
@@ -126,8 +127,8 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
   }
   const absl::Time until = absl::FromChrono(deadline);
 
-  // Fast path: when every key exists, answer with the default reactor (cheaper than a
-  // custom one, which gRPC finishes through its backlog).
+  // Fast path: when every key exists, answer with the default reactor (cheaper
+  // than a custom one, which gRPC finishes through its backlog).
   absl::StatusOr<std::optional<std::vector<std::string>>> now =
       table_->TryGetAll(job, keys, want_values);
   if (!now.ok() || now->has_value()) {
@@ -154,31 +155,31 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
     deliver(std::move(start->values));
     call->Finish(grpc::Status::OK);
   } else {
-    // gRPC does not run OnDone (which deletes `call`) before this handler returns, so
-    // `call` is valid here even if the waiter already completed on another thread.
+    // gRPC does not run OnDone (which deletes `call`) before this handler
+    // returns, so `call` is valid here even if the waiter already completed on
+    // another thread.
     call->Park(start->id);
     if (on_parked_) on_parked_(until);
   }
   return call;
 }
 
-grpc::ServerUnaryReactor* RendezvousService::Set(grpc::CallbackServerContext* ctx,
-                                                 const pb::SetRequest* request,
-                                                 pb::SetResponse*) {
+grpc::ServerUnaryReactor* RendezvousService::Set(
+    grpc::CallbackServerContext* ctx, const pb::SetRequest* request,
+    pb::SetResponse*) {
   return Unary(ctx, "Set", [&] {
     return table_->Set(request->job(), request->key(), request->value());
   });
 }
 
-grpc::ServerUnaryReactor* RendezvousService::Get(grpc::CallbackServerContext* ctx,
-                                                 const pb::GetRequest* request,
-                                                 pb::GetResponse* response) {
-  return StartBlocking(ctx, "Get", request->job(),
-                       absl::MakeConstSpan(&request->key(), 1),
-                       /*want_values=*/true,
-                       [response](std::vector<std::string> values) {
-                         response->set_value(std::move(values.front()));
-                       });
+grpc::ServerUnaryReactor* RendezvousService::Get(
+    grpc::CallbackServerContext* ctx, const pb::GetRequest* request,
+    pb::GetResponse* response) {
+  return StartBlocking(
+      ctx, "Get", request->job(), absl::MakeConstSpan(&request->key(), 1),
+      /*want_values=*/true, [response](std::vector<std::string> values) {
+        response->set_value(std::move(values.front()));
+      });
 }
 
 grpc::ServerUnaryReactor* RendezvousService::TryGet(
@@ -205,9 +206,9 @@ grpc::ServerUnaryReactor* RendezvousService::Check(
   });
 }
 
-grpc::ServerUnaryReactor* RendezvousService::Add(grpc::CallbackServerContext* ctx,
-                                                 const pb::AddRequest* request,
-                                                 pb::AddResponse* response) {
+grpc::ServerUnaryReactor* RendezvousService::Add(
+    grpc::CallbackServerContext* ctx, const pb::AddRequest* request,
+    pb::AddResponse* response) {
   return Unary(ctx, "Add", [&]() -> absl::Status {
     absl::StatusOr<int64_t> value =
         table_->Add(request->job(), request->key(), request->delta());
@@ -316,7 +317,8 @@ grpc::ServerUnaryReactor* RendezvousService::DeleteJob(
   return Unary(ctx, "DeleteJob", [&]() -> absl::Status {
     absl::StatusOr<int64_t> deleted = table_->DeleteJob(request->job());
     if (!deleted.ok()) return deleted.status();
-    RendezvousLogger().info("deleted job \"{}\" ({} keys)", request->job(), *deleted);
+    RendezvousLogger().info("deleted job \"{}\" ({} keys)", request->job(),
+                            *deleted);
     response->set_deleted_keys(*deleted);
     return absl::OkStatus();
   });

@@ -1,10 +1,10 @@
 // RendezvousService: the gRPC callback-API handlers of tprdzvd over a KvTable.
 //
-// Non-blocking RPCs answer inline. Get, Wait and MultiGet either answer inline (every
-// key exists) or park a reactor on a KvTable waiter: no thread is held while a call
-// waits. A parked call ends when its keys appear, at its gRPC deadline (expired by the
-// owner's timer through KvTable::ExpireDeadlines), when the client cancels, when its job
-// is deleted or expires, or at shutdown.
+// Non-blocking RPCs answer inline. Get, Wait and MultiGet either answer inline
+// (every key exists) or park a reactor on a KvTable waiter: no thread is held
+// while a call waits. A parked call ends when its keys appear, at its gRPC
+// deadline (expired by the owner's timer through KvTable::ExpireDeadlines),
+// when the client cancels, when its job is deleted or expires, or at shutdown.
 #ifndef TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
 #define TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
 
@@ -20,9 +20,10 @@ namespace tplaunch {
 class RendezvousService final
     : public rendezvous::v1::Rendezvous::CallbackService {
  public:
-  // `table` must outlive the service. When `token` is non-empty every call must carry
-  // `authorization: Bearer <token>`. `on_parked` runs (outside any lock) with the
-  // deadline of every newly parked call, so the owner can wake its timer earlier.
+  // `table` must outlive the service. When `token` is non-empty every call must
+  // carry `authorization: Bearer <token>`. `on_parked` runs (outside any lock)
+  // with the deadline of every newly parked call, so the owner can wake its
+  // timer earlier.
   RendezvousService(KvTable* table, std::string token,
                     std::function<void(absl::Time)> on_parked);
 
@@ -47,9 +48,10 @@ class RendezvousService final
       grpc::CallbackServerContext* ctx,
       const rendezvous::v1::CompareSetRequest* request,
       rendezvous::v1::CompareSetResponse* response) override;
-  grpc::ServerUnaryReactor* Wait(grpc::CallbackServerContext* ctx,
-                                 const rendezvous::v1::WaitRequest* request,
-                                 rendezvous::v1::WaitResponse* response) override;
+  grpc::ServerUnaryReactor* Wait(
+      grpc::CallbackServerContext* ctx,
+      const rendezvous::v1::WaitRequest* request,
+      rendezvous::v1::WaitResponse* response) override;
   grpc::ServerUnaryReactor* DeleteKey(
       grpc::CallbackServerContext* ctx,
       const rendezvous::v1::DeleteKeyRequest* request,
@@ -86,17 +88,17 @@ class RendezvousService final
  private:
   grpc::Status Authorize(grpc::CallbackServerContext* ctx,
                          absl::string_view method) const;
-  // Runs a non-blocking body after authorization and finishes the call with its status.
+  // Runs a non-blocking body after authorization and finishes the call with its
+  // status.
   template <typename Body>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
                                   absl::string_view method, Body&& body);
-  // Starts a (possibly) blocking wait for `keys`; `deliver` copies the values into the
-  // response and runs at most once, before the call finishes with OK.
+  // Starts a (possibly) blocking wait for `keys`; `deliver` copies the values
+  // into the response and runs at most once, before the call finishes with OK.
   grpc::ServerUnaryReactor* StartBlocking(
       grpc::CallbackServerContext* ctx, absl::string_view method,
       const std::string& job, absl::Span<const std::string> keys,
-      bool want_values,
-      std::function<void(std::vector<std::string>)> deliver);
+      bool want_values, std::function<void(std::vector<std::string>)> deliver);
 
   KvTable* const table_;
   const std::string token_;

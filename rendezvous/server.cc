@@ -22,11 +22,12 @@
 namespace tplaunch {
 namespace {
 
-// How long Shutdown lets in-flight (non-parked) calls finish before cancelling them.
+// How long Shutdown lets in-flight (non-parked) calls finish before cancelling
+// them.
 constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
-// gRPC refuses messages over 4 MiB by default; a MultiSet carries several values.
+// gRPC refuses messages over 4 MiB by default; a MultiSet carries several
+// values.
 constexpr int64_t kMessageOverheadBytes = 1 << 20;
-
 
 // "host:port" for gRPC and for clients; IPv6 literals need brackets.
 std::string JoinHostPort(const std::string& host, int port) {
@@ -58,9 +59,9 @@ absl::Status ValidateOptions(const ServerOptions& options) {
         " max_keys_per_job=", options.max_keys_per_job));
   }
   if (options.job_idle_ttl <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "job_idle_ttl must be positive, got ",
-        absl::FormatDuration(options.job_idle_ttl)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("job_idle_ttl must be positive, got ",
+                     absl::FormatDuration(options.job_idle_ttl)));
   }
   if (!options.tls_cert_pem.empty()) {
     return ValidateTlsMaterial(options.tls_cert_pem, options.tls_key_pem,
@@ -105,11 +106,12 @@ class RendezvousServerImpl final : public RendezvousServer {
     grpc::ServerBuilder builder;
     const std::string requested = JoinHostPort(options_.host, options_.port);
     builder.AddListeningPort(requested, MakeCredentials(options_), &port_);
-    // Without this a second daemon could silently share the port (SO_REUSEPORT) instead
-    // of failing with "address in use".
+    // Without this a second daemon could silently share the port (SO_REUSEPORT)
+    // instead of failing with "address in use".
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    // Parked calls can last minutes: probe idle clients so a vanished one is noticed
-    // (its call is cancelled and its waiter removed), and accept clients' own pings.
+    // Parked calls can last minutes: probe idle clients so a vanished one is
+    // noticed (its call is cancelled and its waiter removed), and accept
+    // clients' own pings.
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30 * 1000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10 * 1000);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -123,15 +125,15 @@ class RendezvousServerImpl final : public RendezvousServer {
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port_ == 0) {
       server_.reset();
-      return absl::UnavailableError(absl::StrCat(
-          "cannot listen on ", requested,
-          " (address in use, not local, or not resolvable)"));
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", requested,
+                       " (address in use, not local, or not resolvable)"));
     }
     address_ = JoinHostPort(options_.host, port_);
     timer_ = std::thread([this] { TimerLoop(); });
     RendezvousLogger().info("serving on {} (tls: {}, token: {})", address_,
-                   options_.tls_cert_pem.empty() ? "off" : "on",
-                   options_.token.empty() ? "off" : "on");
+                            options_.tls_cert_pem.empty() ? "off" : "on",
+                            options_.token.empty() ? "off" : "on");
     return absl::OkStatus();
   }
 
@@ -156,8 +158,8 @@ class RendezvousServerImpl final : public RendezvousServer {
         health->SetServingStatus(false);
       }
     }
-    // Parked calls first, so they end with UNAVAILABLE rather than being cut off by
-    // the server's own shutdown deadline.
+    // Parked calls first, so they end with UNAVAILABLE rather than being cut
+    // off by the server's own shutdown deadline.
     table_.Shutdown();
     if (server_ != nullptr) {
       server_->Shutdown(absl::ToChronoTime(absl::Now() + kShutdownGrace));
@@ -168,12 +170,14 @@ class RendezvousServerImpl final : public RendezvousServer {
     }
     timer_cv_.notify_all();
     if (timer_.joinable()) timer_.join();
-    if (server_ != nullptr) RendezvousLogger().info("stopped serving on {}", address_);
+    if (server_ != nullptr)
+      RendezvousLogger().info("stopped serving on {}", address_);
   }
 
  private:
-  // Sleeps until the earliest waiter deadline or the next idle-job sweep, whichever is
-  // first; WakeTimerBy shortens the sleep when an earlier deadline is parked.
+  // Sleeps until the earliest waiter deadline or the next idle-job sweep,
+  // whichever is first; WakeTimerBy shortens the sleep when an earlier deadline
+  // is parked.
   void TimerLoop() {
     const absl::Duration sweep_every = std::clamp(
         options_.job_idle_ttl / 10, absl::Milliseconds(10), absl::Seconds(60));
@@ -182,8 +186,8 @@ class RendezvousServerImpl final : public RendezvousServer {
     while (!timer_stop_) {
       const absl::Time now = absl::Now();
       // Bounded so the chrono conversion never sees InfiniteFuture.
-      timer_wake_at_ = std::min({table_.NextDeadline(), next_sweep,
-                                 now + absl::Seconds(60)});
+      timer_wake_at_ = std::min(
+          {table_.NextDeadline(), next_sweep, now + absl::Seconds(60)});
       timer_poked_ = false;
       timer_cv_.wait_until(lock, absl::ToChronoTime(timer_wake_at_),
                            [this] { return timer_stop_ || timer_poked_; });
@@ -193,7 +197,8 @@ class RendezvousServerImpl final : public RendezvousServer {
       table_.ExpireDeadlines(later);
       if (later >= next_sweep) {
         const int64_t expired = table_.ExpireIdleJobs(later);
-        if (expired > 0) RendezvousLogger().info("expired {} idle job(s)", expired);
+        if (expired > 0)
+          RendezvousLogger().info("expired {} idle job(s)", expired);
         next_sweep = later + sweep_every;
       }
       lock.lock();
@@ -211,7 +216,8 @@ class RendezvousServerImpl final : public RendezvousServer {
   const ServerOptions options_;
   KvTable table_;
   RendezvousService service_;
-  std::unique_ptr<grpc::Server> server_;  // Destroyed before service_ and table_.
+  std::unique_ptr<grpc::Server>
+      server_;  // Destroyed before service_ and table_.
   int port_ = 0;
   std::string address_;
 

@@ -59,8 +59,9 @@ absl::Status ValidateTlsMaterial(absl::string_view cert_pem,
   std::unique_ptr<EVP_PKEY, PkeyFree> key(
       PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the TLS key is not an unencrypted PEM private key: ", OpensslReason()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the TLS key is not an unencrypted PEM private key: ",
+                     OpensslReason()));
   }
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();

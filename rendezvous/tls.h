@@ -1,5 +1,5 @@
-// Validation of tprdzvd's TLS material before it is handed to gRPC, which otherwise
-// reports a bad PEM only as a failure to start listening.
+// Validation of tprdzvd's TLS material before it is handed to gRPC, which
+// otherwise reports a bad PEM only as a failure to start listening.
 #ifndef TPLAUNCH_RENDEZVOUS_TLS_H_
 #define TPLAUNCH_RENDEZVOUS_TLS_H_
 
@@ -8,8 +8,9 @@
 
 namespace tplaunch {
 
-// Checks that cert_pem holds a certificate, key_pem a private key matching it, and
-// client_ca_pem (when non-empty) a CA certificate. InvalidArgument names what is wrong.
+// Checks that cert_pem holds a certificate, key_pem a private key matching it,
+// and client_ca_pem (when non-empty) a CA certificate. InvalidArgument names
+// what is wrong.
 absl::Status ValidateTlsMaterial(absl::string_view cert_pem,
                                  absl::string_view key_pem,
                                  absl::string_view client_ca_pem);

@@ -1,7 +1,8 @@
-// tprdzvd: the tplaunch rendezvous daemon. Wiring only: flags -> ServerOptions, logging,
-// signals. Everything else lives in //rendezvous:server.
+// tprdzvd: the tplaunch rendezvous daemon. Wiring only: flags -> ServerOptions,
+// logging, signals. Everything else lives in //rendezvous:server.
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -9,8 +10,6 @@
 #include <iostream>
 #include <sstream>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -25,7 +24,8 @@ constexpr char kVersion[] = "tprdzvd 0.1.0 (protocol tplaunch.rendezvous.v1)";
 constexpr int kUsageError = 2;
 constexpr int kRuntimeError = 1;
 
-// A CLI mistake or unusable input named by a flag: reported with the usage text.
+// A CLI mistake or unusable input named by a flag: reported with the usage
+// text.
 struct UsageError {
   std::string message;
 };
@@ -33,8 +33,8 @@ struct UsageError {
 std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw UsageError{absl::StrCat(flag, ": cannot read ", path, ": ",
-                                  std::strerror(errno))};
+    throw UsageError{
+        absl::StrCat(flag, ": cannot read ", path, ": ", std::strerror(errno))};
   }
   std::stringstream contents;
   contents << in.rdbuf();
@@ -66,9 +66,10 @@ std::string LoadToken(const std::string& token_file) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tprdzvd: the tplaunch rendezvous daemon (a gRPC key-value store "
-               "equivalent to PyTorch's TCPStore)",
-               "tprdzvd"};
+  CLI::App app{
+      "tprdzvd: the tplaunch rendezvous daemon (a gRPC key-value store "
+      "equivalent to PyTorch's TCPStore)",
+      "tprdzvd"};
   tplaunch::ServerOptions options;
   std::string token_file, tls_cert, tls_key, tls_client_ca;
   std::string job_idle_ttl = "24h";
@@ -84,11 +85,14 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file,
                  "File holding the token every call must carry (default: env "
                  "TPLAUNCH_RDZV_TOKEN; none: no authentication)");
-  app.add_option("--tls-cert", tls_cert, "PEM server certificate (enables TLS)");
+  app.add_option("--tls-cert", tls_cert,
+                 "PEM server certificate (enables TLS)");
   app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert");
-  app.add_option("--tls-client-ca", tls_client_ca,
-                 "PEM CA; when set, clients must present a certificate it signed");
-  app.add_option("--max-key-bytes", options.max_key_bytes, "Longest key accepted")
+  app.add_option(
+      "--tls-client-ca", tls_client_ca,
+      "PEM CA; when set, clients must present a certificate it signed");
+  app.add_option("--max-key-bytes", options.max_key_bytes,
+                 "Longest key accepted")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--max-value-bytes", options.max_value_bytes,
@@ -143,8 +147,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  // Block the shutdown signals before any thread exists, so every gRPC thread inherits
-  // the mask and only sigwait() below receives them.
+  // Block the shutdown signals before any thread exists, so every gRPC thread
+  // inherits the mask and only sigwait() below receives them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);

@@ -24,7 +24,8 @@ TEST_CASE("CheckBearerToken", "[auth]") {
   CHECK(absl::IsUnauthenticated(CheckBearerToken("s3cret", "s3cret")));
   const absl::Status wrong = CheckBearerToken("Bearer guess", "s3cret");
   CHECK(absl::IsUnauthenticated(wrong));
-  // Neither token may leak into messages (they end up in logs and client errors).
+  // Neither token may leak into messages (they end up in logs and client
+  // errors).
   CHECK_FALSE(absl::StrContains(wrong.message(), "s3cret"));
   CHECK_FALSE(absl::StrContains(wrong.message(), "guess"));
   CHECK_FALSE(absl::StrContains(missing.message(), "s3cret"));

@@ -1,7 +1,6 @@
 #include "rendezvous/kv_table.h"
 
 #include <catch2/catch.hpp>
-
 #include <optional>
 #include <string>
 #include <utility>
@@ -21,7 +20,8 @@ class FakeClock final : public Clock {
   absl::Time now_ = absl::FromUnixSeconds(1'000'000);
 };
 
-// Records the single outcome a waiter callback receives; counts calls to catch repeats.
+// Records the single outcome a waiter callback receives; counts calls to catch
+// repeats.
 struct Outcome {
   int calls = 0;
   std::optional<absl::StatusOr<std::vector<std::string>>> result;
@@ -132,8 +132,9 @@ TEST_CASE("KvTable waiter completes when its keys appear", "[kv_table]") {
   Fixture f;
   KvTable table(f.Options());
   Outcome out;
-  auto start = table.StartWait("j", {"a", "b"}, f.clock.Now() + absl::Seconds(5),
-                               /*want_values=*/true, out.Callback());
+  auto start =
+      table.StartWait("j", {"a", "b"}, f.clock.Now() + absl::Seconds(5),
+                      /*want_values=*/true, out.Callback());
   REQUIRE(start.ok());
   REQUIRE_FALSE(start->ready);
   CHECK(table.Stats().waiters == 1);
@@ -183,8 +184,9 @@ TEST_CASE("KvTable waiter re-waits for a key deleted meanwhile", "[kv_table]") {
   Fixture f;
   KvTable table(f.Options());
   Outcome out;
-  REQUIRE(table.StartWait("j", {"a", "b"}, f.clock.Now() + absl::Seconds(5),
-                          true, out.Callback())
+  REQUIRE(table
+              .StartWait("j", {"a", "b"}, f.clock.Now() + absl::Seconds(5),
+                         true, out.Callback())
               .ok());
   REQUIRE(table.Set("j", "a", "A").ok());
   REQUIRE(*table.DeleteKey("j", "a"));
@@ -203,7 +205,8 @@ TEST_CASE("KvTable Add, Append, MultiSet and CompareSet wake waiters",
   const absl::Time deadline = f.clock.Now() + absl::Seconds(5);
   REQUIRE(table.StartWait("j", {"n"}, deadline, true, add.Callback()).ok());
   REQUIRE(table.StartWait("j", {"l"}, deadline, true, append.Callback()).ok());
-  REQUIRE(table.StartWait("j", {"m1", "m2"}, deadline, false, multi.Callback()).ok());
+  REQUIRE(table.StartWait("j", {"m1", "m2"}, deadline, false, multi.Callback())
+              .ok());
   REQUIRE(table.StartWait("j", {"c"}, deadline, true, cas.Callback()).ok());
   REQUIRE(table.Add("j", "n", 3).ok());
   REQUIRE(table.Append("j", "l", "x").ok());
@@ -224,9 +227,10 @@ TEST_CASE("KvTable deadline names the missing keys, job and time waited",
   KvTable table(f.Options());
   REQUIRE(table.Set("job7", "here", "1").ok());
   Outcome out;
-  REQUIRE(table.StartWait("job7", {"here", "gone1", "gone2"},
-                          f.clock.Now() + absl::Seconds(3), false,
-                          out.Callback())
+  REQUIRE(table
+              .StartWait("job7", {"here", "gone1", "gone2"},
+                         f.clock.Now() + absl::Seconds(3), false,
+                         out.Callback())
               .ok());
   CHECK(table.NextDeadline() == f.clock.Now() + absl::Seconds(3));
   f.clock.Advance(absl::Seconds(2));
@@ -247,7 +251,8 @@ TEST_CASE("KvTable deadline names the missing keys, job and time waited",
   CHECK(table.NextDeadline() == absl::InfiniteFuture());
 }
 
-TEST_CASE("KvTable CancelWaiter ends the wait with Cancelled once", "[kv_table]") {
+TEST_CASE("KvTable CancelWaiter ends the wait with Cancelled once",
+          "[kv_table]") {
   Fixture f;
   KvTable table(f.Options());
   Outcome out;
@@ -334,7 +339,8 @@ TEST_CASE("KvTable limits name the limit and the size", "[kv_table]") {
   REQUIRE(table.Append("j", "k", "12345").ok());
   CHECK(absl::IsInvalidArgument(table.Append("j", "k", "6789")));
   CHECK(*table.TryGet("j", "k") == "12345");
-  CHECK(absl::IsInvalidArgument(table.CompareSet("j", "k", "12345", "123456789").status()));
+  CHECK(absl::IsInvalidArgument(
+      table.CompareSet("j", "k", "12345", "123456789").status()));
 
   REQUIRE(table.Set("j", "k2", "v").ok());
   absl::Status quota = table.Set("j", "k3", "v");
@@ -372,8 +378,9 @@ TEST_CASE("KvTable expires idle jobs after the TTL", "[kv_table]") {
   REQUIRE(table.Set("old", "k", "v").ok());
   REQUIRE(table.Set("busy", "k", "v").ok());
   Outcome out;
-  REQUIRE(table.StartWait("old", {"never"}, f.clock.Now() + absl::Hours(1),
-                          true, out.Callback())
+  REQUIRE(table
+              .StartWait("old", {"never"}, f.clock.Now() + absl::Hours(1), true,
+                         out.Callback())
               .ok());
   f.clock.Advance(absl::Minutes(6));
   REQUIRE(table.TryGet("busy", "k").ok());  // Reads count as activity.

@@ -1,10 +1,10 @@
-// MemoryStore-specific checks with real threads (the shared Store contract suite lives in
-// tests/store/). Also the daemon's core under concurrency, for ThreadSanitizer runs.
+// MemoryStore-specific checks with real threads (the shared Store contract
+// suite lives in tests/store/). Also the daemon's core under concurrency, for
+// ThreadSanitizer runs.
 #include "rendezvous/memory_store.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,7 +20,8 @@ TEST_CASE("MemoryStore Get times out naming the key and the time waited",
           "[memory_store]") {
   auto store = NewMemoryStore();
   const absl::Time before = absl::Now();
-  absl::StatusOr<std::string> value = store->Get("rank_3", absl::Milliseconds(50));
+  absl::StatusOr<std::string> value =
+      store->Get("rank_3", absl::Milliseconds(50));
   CHECK(absl::Now() - before >= absl::Milliseconds(50));
   REQUIRE(absl::IsDeadlineExceeded(value.status()));
   CHECK(absl::StrContains(value.status().message(), "\"rank_3\""));
@@ -71,7 +72,8 @@ TEST_CASE("MemoryStore Add is atomic under contention", "[memory_store]") {
   CHECK(*store->Add("n", 0) == kThreads * kAdds);
 }
 
-TEST_CASE("KvTable waiters race with Set, cancel and expiry", "[kv_table][race]") {
+TEST_CASE("KvTable waiters race with Set, cancel and expiry",
+          "[kv_table][race]") {
   KvTable table;
   std::atomic<int> callbacks{0};
   std::atomic<int> failures{0};

@@ -1,13 +1,13 @@
-// Drives StartRendezvousServer over real loopback gRPC with the raw generated stub.
+// Drives StartRendezvousServer over real loopback gRPC with the raw generated
+// stub.
 #include "rendezvous/server.h"
 
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/generic/generic_stub.h>
-
-#include <catch2/catch.hpp>
+#include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
@@ -44,8 +44,8 @@ std::unique_ptr<RendezvousServer> Start(const ServerOptions& options) {
   return std::move(*server);
 }
 
-// `salt` gives the channel its own connection (gRPC shares subchannels between channels
-// with identical arguments).
+// `salt` gives the channel its own connection (gRPC shares subchannels between
+// channels with identical arguments).
 std::unique_ptr<pb::Rendezvous::Stub> Connect(
     const std::string& address,
     std::shared_ptr<grpc::ChannelCredentials> creds =
@@ -59,16 +59,16 @@ std::unique_ptr<pb::Rendezvous::Stub> Connect(
 }
 
 // A client context with a deadline and, optionally, a token.
-std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(10),
-                                         const std::string& token = "") {
+std::unique_ptr<grpc::ClientContext> Ctx(
+    absl::Duration timeout = absl::Seconds(10), const std::string& token = "") {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   return ctx;
 }
 
-// Polls `done` until it holds or `timeout` passes (for state only observable by polling,
-// such as the daemon's waiter count).
+// Polls `done` until it holds or `timeout` passes (for state only observable by
+// polling, such as the daemon's waiter count).
 bool Eventually(const std::function<bool()>& done,
                 absl::Duration timeout = absl::Seconds(10)) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -294,9 +294,10 @@ TEST_CASE("server: every RPC round-trips", "[server]") {
 
 TEST_CASE("server: the standard health service reports SERVING", "[server]") {
   auto server = Start(LocalOptions());
-  grpc::GenericStub generic(
-      grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials()));
-  // HealthCheckRequest{service: ""} is the empty message; SERVING is field 1 = 1.
+  grpc::GenericStub generic(grpc::CreateChannel(
+      server->address(), grpc::InsecureChannelCredentials()));
+  // HealthCheckRequest{service: ""} is the empty message; SERVING is field 1
+  // = 1.
   grpc::ByteBuffer request;
   grpc::ByteBuffer response;
   grpc::Slice empty("", 0);
@@ -307,15 +308,17 @@ TEST_CASE("server: the standard health service reports SERVING", "[server]") {
   std::mutex mu;
   std::condition_variable cv;
   bool finished = false;
-  generic.UnaryCall(ctx.get(), "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                    &request, &response, [&](grpc::Status s) {
+  generic.UnaryCall(ctx.get(), "/grpc.health.v1.Health/Check",
+                    grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) {
                       std::lock_guard<std::mutex> lock(mu);
                       status = s;
                       finished = true;
                       cv.notify_all();
                     });
   std::unique_lock<std::mutex> lock(mu);
-  REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return finished; }));
+  REQUIRE(
+      cv.wait_for(lock, std::chrono::seconds(10), [&] { return finished; }));
   REQUIRE(status.ok());
   std::vector<grpc::Slice> slices;
   REQUIRE(response.Dump(&slices).ok());
@@ -330,7 +333,8 @@ TEST_CASE("server: Get blocks until Set, and times out naming nothing leaked",
           "[server]") {
   auto server = Start(LocalOptions());
   auto stub = Connect(server->address());
-  // Catch2 v2 assertions are not thread-safe: the helper thread only reports back.
+  // Catch2 v2 assertions are not thread-safe: the helper thread only reports
+  // back.
   std::atomic<bool> set_ok{false};
   std::thread setter([&] {
     if (Eventually([&] { return server->stats().waiters == 1; })) {
@@ -356,8 +360,9 @@ TEST_CASE("server: Get blocks until Set, and times out naming nothing leaked",
 TEST_CASE("server: the daemon's DEADLINE_EXCEEDED names the missing keys",
           "[server]") {
   auto server = Start(LocalOptions());
-  // A separate deadline-less path is rejected; here the client allows the daemon a
-  // moment past its own deadline so the daemon's message arrives first.
+  // A separate deadline-less path is rejected; here the client allows the
+  // daemon a moment past its own deadline so the daemon's message arrives
+  // first.
   auto stub = Connect(server->address());
   REQUIRE(SetKey(*stub, "j7", "present", "1").ok());
   pb::WaitRequest req;
@@ -369,7 +374,8 @@ TEST_CASE("server: the daemon's DEADLINE_EXCEEDED names the missing keys",
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(300)));
   grpc::Status status = stub->Wait(&ctx, req, &resp);
   REQUIRE(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
-  // Either side may notice the deadline first; when the daemon does, it explains.
+  // Either side may notice the deadline first; when the daemon does, it
+  // explains.
   if (absl::StrContains(status.error_message(), "timed out")) {
     CHECK(absl::StrContains(status.error_message(), "\"absent\""));
     CHECK(absl::StrContains(status.error_message(), "j7"));
@@ -391,8 +397,9 @@ TEST_CASE("server: a blocking call without a deadline is INVALID_ARGUMENT",
   CHECK(server->stats().waiters == 0);
 }
 
-TEST_CASE("server: a missing or wrong token is UNAUTHENTICATED, nothing written",
-          "[server]") {
+TEST_CASE(
+    "server: a missing or wrong token is UNAUTHENTICATED, nothing written",
+    "[server]") {
   ServerOptions options = LocalOptions();
   options.token = "correct-horse";
   auto server = Start(options);
@@ -410,8 +417,8 @@ TEST_CASE("server: a missing or wrong token is UNAUTHENTICATED, nothing written"
   req.set_job("j");
   req.set_key("k");
   pb::GetResponse resp;
-  CHECK(stub->Get(Ctx(absl::Seconds(10), "nope").get(), req, &resp).error_code() ==
-        grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(stub->Get(Ctx(absl::Seconds(10), "nope").get(), req, &resp)
+            .error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(server->stats().waiters == 0);
   pb::GetStatsRequest stats_req;
   pb::GetStatsResponse stats_resp;
@@ -419,11 +426,13 @@ TEST_CASE("server: a missing or wrong token is UNAUTHENTICATED, nothing written"
         grpc::StatusCode::UNAUTHENTICATED);
 
   REQUIRE(SetKey(*stub, "j", "k", "v", "correct-horse").ok());
-  REQUIRE(stub->Get(Ctx(absl::Seconds(10), "correct-horse").get(), req, &resp).ok());
+  REQUIRE(stub->Get(Ctx(absl::Seconds(10), "correct-horse").get(), req, &resp)
+              .ok());
   CHECK(resp.value() == "v");
 }
 
-TEST_CASE("server: limits are INVALID_ARGUMENT / RESOURCE_EXHAUSTED", "[server]") {
+TEST_CASE("server: limits are INVALID_ARGUMENT / RESOURCE_EXHAUSTED",
+          "[server]") {
   ServerOptions options = LocalOptions();
   options.max_key_bytes = 16;
   options.max_value_bytes = 1024;
@@ -483,14 +492,17 @@ TEST_CASE("server: a cancelled Get leaves no waiter behind", "[server]") {
 TEST_CASE("server: 1000 parked Gets are released by one Set", "[server]") {
   auto server = Start(LocalOptions());
   std::vector<std::unique_ptr<pb::Rendezvous::Stub>> stubs;
-  for (int i = 0; i < 8; ++i) stubs.push_back(Connect(server->address(), grpc::InsecureChannelCredentials(), i));
+  for (int i = 0; i < 8; ++i)
+    stubs.push_back(
+        Connect(server->address(), grpc::InsecureChannelCredentials(), i));
   Completions done;
   constexpr int kCalls = 1000;
   auto calls = StartGets(stubs, kCalls, "j", "go", done);
   REQUIRE(Eventually([&] { return server->stats().waiters == kCalls; }));
   REQUIRE(SetKey(*stubs[0], "j", "go", "now").ok());
   REQUIRE(done.WaitFor(kCalls, absl::Seconds(20)));
-  for (grpc::StatusCode code : done.codes()) CHECK(code == grpc::StatusCode::OK);
+  for (grpc::StatusCode code : done.codes())
+    CHECK(code == grpc::StatusCode::OK);
   for (const auto& call : calls) CHECK(call->resp.value() == "now");
   CHECK(server->stats().waiters == 0);
 }
@@ -498,7 +510,9 @@ TEST_CASE("server: 1000 parked Gets are released by one Set", "[server]") {
 TEST_CASE("server: Shutdown releases 50 blocked clients promptly", "[server]") {
   auto server = Start(LocalOptions());
   std::vector<std::unique_ptr<pb::Rendezvous::Stub>> stubs;
-  for (int i = 0; i < 5; ++i) stubs.push_back(Connect(server->address(), grpc::InsecureChannelCredentials(), i));
+  for (int i = 0; i < 5; ++i)
+    stubs.push_back(
+        Connect(server->address(), grpc::InsecureChannelCredentials(), i));
   Completions done;
   constexpr int kCalls = 50;
   auto calls = StartGets(stubs, kCalls, "j", "never", done);
@@ -547,12 +561,14 @@ TEST_CASE("server: 10000 parked Gets hold no thread each", "[server][scale]") {
   const absl::Duration release = absl::Now() - before;
   INFO("released in " << absl::FormatDuration(release));
   CHECK(release < absl::Seconds(5));
-  for (grpc::StatusCode code : done.codes()) CHECK(code == grpc::StatusCode::OK);
+  for (grpc::StatusCode code : done.codes())
+    CHECK(code == grpc::StatusCode::OK);
   WARN("10000 parked Gets: " << threads << " threads in process, released in "
                              << absl::FormatDuration(release));
 }
 
-// Not a timed test (hidden; run with --test_arg='[.perf]'): prints loopback latencies.
+// Not a timed test (hidden; run with --test_arg='[.perf]'): prints loopback
+// latencies.
 TEST_CASE("server: Get and Set latency on loopback", "[.perf]") {
   auto server = Start(LocalOptions());
   auto stub = Connect(server->address());
@@ -603,7 +619,8 @@ TEST_CASE("server: binds IPv6 loopback and reports [::1]:port", "[server]") {
   CHECK(SetKey(*stub, "j", "k", "v6").ok());
 }
 
-TEST_CASE("server: a taken port or bad options fail with a reason", "[server]") {
+TEST_CASE("server: a taken port or bad options fail with a reason",
+          "[server]") {
   auto first = Start(LocalOptions());
   ServerOptions options = LocalOptions();
   options.port = first->port();
@@ -643,15 +660,19 @@ const Pki& TestPki() {
   static const Pki pki = [] {
     const char* tmp = std::getenv("TEST_TMPDIR");
     const std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/pki");
-    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string ec =
+        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     const std::string script = absl::StrCat(
-        "set -e; mkdir -p ", dir, "; cd ", dir, ";",
-        "openssl req -x509 ", ec, " -keyout ca.key -out ca.pem -days 2 "
+        "set -e; mkdir -p ", dir, "; cd ", dir, ";", "openssl req -x509 ", ec,
+        " -keyout ca.key -out ca.pem -days 2 "
         "-subj /CN=tplaunch-test-ca 2>/dev/null;",
         "for who in server client; do "
-        "openssl req -new ", ec, " -keyout $who.key -out $who.csr -subj /CN=localhost "
+        "openssl req -new ",
+        ec,
+        " -keyout $who.key -out $who.csr -subj /CN=localhost "
         "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null;"
-        "openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial "
         "-out $who.pem -days 2 -copy_extensions copy 2>/dev/null; done");
     Pki out;
     if (std::system(script.c_str()) != 0) return out;
@@ -686,7 +707,8 @@ TEST_CASE("server: TLS serves TLS clients only", "[server][tls]") {
 
   auto tls = Connect(server->address(), TlsClient(pki, false));
   CHECK(SetKey(*tls, "j", "k", "secure").ok());
-  auto plain = Connect(server->address(), grpc::InsecureChannelCredentials(), 1);
+  auto plain =
+      Connect(server->address(), grpc::InsecureChannelCredentials(), 1);
   grpc::Status status = SetKey(*plain, "j", "k2", "v");
   CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(server->stats().keys == 1);
