@@ -80,7 +80,7 @@ void LivenessMonitor::Run() {
         if (now - p.last_change > options_.timeout) {
           const NodeInfo& info = assignment_.nodes[p.node_rank];
           std::string reason = absl::StrCat(
-              "node ", p.node_rank, " (", info.Label(), ") stopped heartbeating: no "
+              "node ", p.node_rank, " on ", info.Label(), " stopped heartbeating: no "
               "heartbeat for ", absl::FormatDuration(absl::Trunc(now - p.last_change,
                                                                  absl::Milliseconds(100))),
               " (--heartbeat-timeout ", absl::FormatDuration(options_.timeout), ")");

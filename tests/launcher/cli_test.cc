@@ -1,0 +1,340 @@
+#include "launcher/cli.h"
+
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_split.h"
+#include "launcher/host_port.h"
+#include "launcher/log_prefix.h"
+#include "launcher/signals.h"
+
+namespace tplaunch {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+absl::StatusOr<LaunchConfig> Parse(const std::string& line, const Env& env = {}) {
+  std::vector<std::string> argv = {"tplaunch"};
+  for (absl::string_view w : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+    argv.emplace_back(w);
+  }
+  return ParseCommandLine(argv, env);
+}
+
+TEST_CASE("defaults: one node, one worker, standalone") {
+  auto c = Parse("./train --lr 3");
+  REQUIRE(c.ok());
+  CHECK(c->action == CliAction::kRun);
+  CHECK(c->nproc_per_node == 1);
+  CHECK(c->min_nodes == 1);
+  CHECK(c->max_nodes == 1);
+  CHECK(c->node_rank == -1);
+  CHECK(c->standalone);
+  CHECK(c->rdzv_endpoint.empty());
+  CHECK(c->max_restarts == 0);
+  CHECK(c->grace_period == absl::Seconds(30));
+  CHECK(c->heartbeat_timeout <= absl::Seconds(10));
+  CHECK(c->heartbeat_interval < c->heartbeat_timeout);
+  CHECK(c->role == "default");
+  CHECK(c->signals_to_forward ==
+        std::vector<int>{SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2});
+  CHECK(c->program == std::vector<std::string>{"./train", "--lr", "3"});
+}
+
+TEST_CASE("options after PROGRAM belong to PROGRAM") {
+  auto c = Parse("--nproc 2 python3 train.py --nproc 7 --max-restarts x");
+  REQUIRE(c.ok());
+  CHECK(c->nproc_per_node == 2);
+  CHECK(c->program == std::vector<std::string>{"python3", "train.py", "--nproc", "7",
+                                               "--max-restarts", "x"});
+  auto d = Parse("--nproc 2 -- -weird-name arg");
+  REQUIRE(d.ok());
+  CHECK(d->program == std::vector<std::string>{"-weird-name", "arg"});
+}
+
+TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
+  struct Row {
+    std::string args;
+    std::function<void(const LaunchConfig&)> check;
+  };
+  std::vector<Row> rows = {
+      {"--nproc-per-node 4", [](auto& c) { CHECK(c.nproc_per_node == 4); }},
+      {"--nproc_per_node=3", [](auto& c) { CHECK(c.nproc_per_node == 3); }},
+      {"--nproc 5", [](auto& c) { CHECK(c.nproc_per_node == 5); }},
+      {"--nproc auto", [](auto& c) { CHECK(c.nproc_mode == NprocMode::kAuto); }},
+      {"--nproc gpu", [](auto& c) { CHECK(c.nproc_mode == NprocMode::kGpu); }},
+      {"--nproc cpu", [](auto& c) { CHECK(c.nproc_mode == NprocMode::kCpu); }},
+      {"--nnodes 1", [](auto& c) { CHECK(c.max_nodes == 1); }},
+      {"--nnodes 2:4 --rdzv-endpoint h --rdzv-id j",
+       [](auto& c) {
+         CHECK(c.min_nodes == 2);
+         CHECK(c.max_nodes == 4);
+       }},
+      {"--nnodes 2 --node-rank 1 --rdzv-endpoint h --rdzv-id j",
+       [](auto& c) { CHECK(c.node_rank == 1); }},
+      {"--nnodes 2 --node_rank 0 --rdzv_endpoint h:1234 --rdzv_id j",
+       [](auto& c) {
+         CHECK(c.node_rank == 0);
+         CHECK(c.rdzv_endpoint == "h:1234");
+         CHECK(c.rdzv_id == "j");
+         CHECK_FALSE(c.standalone);
+       }},
+      {"--rdzv-endpoint node-a --rdzv-id j",
+       [](auto& c) { CHECK(c.rdzv_endpoint == "node-a:29400"); }},
+      {"--rdzv-endpoint [::1]:29401 --rdzv-id j",
+       [](auto& c) { CHECK(c.rdzv_endpoint == "[::1]:29401"); }},
+      {"--rdzv-endpoint [::1] --rdzv-id j",
+       [](auto& c) { CHECK(c.rdzv_endpoint == "[::1]:29400"); }},
+      {"--rdzv-endpoint ::1 --rdzv-id j",
+       [](auto& c) { CHECK(c.rdzv_endpoint == "[::1]:29400"); }},
+      {"--rdzv-backend c10d", [](auto&) {}},
+      {"--rdzv_backend static", [](auto&) {}},
+      {"--rdzv-conf join_timeout=7,last_call_timeout=2,read_timeout=60",
+       [](auto& c) {
+         CHECK(c.rdzv_timeout == absl::Seconds(7));
+         CHECK(c.rdzv_last_call == absl::Seconds(2));
+       }},
+      {"--standalone", [](auto& c) { CHECK(c.standalone); }},
+      {"--rdzv-timeout 90s", [](auto& c) { CHECK(c.rdzv_timeout == absl::Seconds(90)); }},
+      {"--rdzv-last-call 0", [](auto& c) { CHECK(c.rdzv_last_call == absl::ZeroDuration()); }},
+      {"--max-restarts 3", [](auto& c) { CHECK(c.max_restarts == 3); }},
+      {"--max_restarts=2", [](auto& c) { CHECK(c.max_restarts == 2); }},
+      {"--monitor-interval 0.1",
+       [](auto& c) { CHECK(c.monitor_interval == absl::Milliseconds(100)); }},
+      {"--monitor_interval 5", [](auto& c) { CHECK(c.monitor_interval == absl::Seconds(5)); }},
+      {"--log-dir /tmp/x", [](auto& c) { CHECK(c.log_dir == "/tmp/x"); }},
+      {"--log_dir /tmp/y", [](auto& c) { CHECK(c.log_dir == "/tmp/y"); }},
+      {"--tee 3", [](auto& c) { CHECK(c.tee == StdStreams::kAll); }},
+      {"-t 1", [](auto& c) { CHECK(c.tee == StdStreams::kOut); }},
+      {"--redirects stderr", [](auto& c) { CHECK(c.redirects == StdStreams::kErr); }},
+      {"-r 0", [](auto& c) { CHECK(c.redirects == StdStreams::kNone); }},
+      {"--nproc 4 --local-ranks-filter 0,2",
+       [](auto& c) { CHECK(c.local_ranks_filter == std::vector<int>{0, 2}); }},
+      {"--nproc 2 --local_ranks_filter 1",
+       [](auto& c) { CHECK(c.local_ranks_filter == std::vector<int>{1}); }},
+      {"--log-prefix [${role_name}${local_rank}]:",
+       [](auto& c) { CHECK(c.log_prefix == "[${role_name}${local_rank}]:"); }},
+      {"--role trainer", [](auto& c) { CHECK(c.role == "trainer"); }},
+      {"--master-addr 10.0.0.1",
+       [](auto& c) {
+         CHECK(c.master_addr == "10.0.0.1");
+         CHECK(c.master_port == 29500);
+       }},
+      {"--master_addr h --master_port 1234",
+       [](auto& c) {
+         CHECK(c.master_addr == "h");
+         CHECK(c.master_port == 1234);
+       }},
+      {"--local-addr 10.1.2.3", [](auto& c) { CHECK(c.local_addr == "10.1.2.3"); }},
+      {"--local_addr [fd00::2]", [](auto& c) { CHECK(c.local_addr == "fd00::2"); }},
+      {"--grace-period 0", [](auto& c) { CHECK(c.grace_period == absl::ZeroDuration()); }},
+      {"--grace-period 2m", [](auto& c) { CHECK(c.grace_period == absl::Minutes(2)); }},
+      {"--signals-to-forward USR1,SIGTERM,10",
+       [](auto& c) { CHECK(c.signals_to_forward == std::vector<int>{SIGUSR1, SIGTERM}); }},
+      {"--signals_to_handle INT", [](auto& c) { CHECK(c.signals_to_forward == std::vector<int>{SIGINT}); }},
+      {"--heartbeat-interval 200ms --heartbeat-timeout 1s",
+       [](auto& c) {
+         CHECK(c.heartbeat_interval == absl::Milliseconds(200));
+         CHECK(c.heartbeat_timeout == absl::Seconds(1));
+       }},
+      {"--exit-barrier-timeout 5",
+       [](auto& c) { CHECK(c.exit_barrier_timeout == absl::Seconds(5)); }},
+      {"--rdzv-endpoint h --rdzv-id j --token-file /t",
+       [](auto& c) { CHECK(c.token_file == "/t"); }},
+      {"--torch-store agent", [](auto& c) { CHECK(c.torch_store == "agent"); }},
+      {"--no-python", [](auto& c) { CHECK(c.no_python); }},
+      {"--no_python", [](auto& c) { CHECK(c.no_python); }},
+  };
+  for (const auto& row : rows) {
+    INFO(row.args);
+    auto c = Parse(row.args + " prog");
+    REQUIRE(c.ok());
+    row.check(*c);
+  }
+}
+
+TEST_CASE("every bad input is rejected with a message naming it") {
+  struct Row {
+    std::string args;
+    std::string must_contain;
+  };
+  std::vector<Row> rows = {
+      {"", "missing PROGRAM"},
+      {"--nproc 0 p", "--nproc-per-node '0'"},
+      {"--nproc many p", "auto, gpu or cpu"},
+      {"--nproc -3 p", "--nproc"},
+      {"--nproc p", "--nproc-per-node 'p'"},
+      {"--nnodes 0 p", "MIN <= MAX"},
+      {"--nnodes 3:2 p", "'3:2'"},
+      {"--nnodes 1:2:3 p", "'1:2:3'"},
+      {"--nnodes x p", "--nnodes 'x'"},
+      {"--nnodes 2 p", "needs --rdzv-endpoint"},
+      {"--node-rank 1 p", "below the number of nodes"},
+      {"--node-rank -1 p", "--node-rank"},
+      {"--rdzv-endpoint h p", "needs --rdzv-id"},
+      {"--rdzv-endpoint h:0 --rdzv-id j p", "1..65535"},
+      {"--rdzv-endpoint h:99999 --rdzv-id j p", "1..65535"},
+      {"--rdzv-endpoint :80 --rdzv-id j p", "host is empty"},
+      {"--rdzv-endpoint [::1 --rdzv-id j p", "closing ']'"},
+      {"--rdzv-endpoint [nothost]:1 --rdzv-id j p", "not an IPv6"},
+      {"--rdzv-endpoint h --rdzv-id a/b p", "without '/'"},
+      {"--standalone --rdzv-endpoint h --rdzv-id j p", "exclude each other"},
+      {"--rdzv-backend etcd p", "c10d, static and tprdzv"},
+      {"--rdzv-conf bogus=1 p", "unknown key 'bogus'"},
+      {"--rdzv-conf join_timeout=x p", "join_timeout 'x'"},
+      {"--rdzv-timeout 0 p", "must be positive"},
+      {"--rdzv-timeout soon p", "duration"},
+      {"--max-restarts -1 p", "--max-restarts"},
+      {"--max-restarts many p", "integer"},
+      {"--monitor-interval 0 p", "must be positive"},
+      {"--tee 4 p", "0/none"},
+      {"--tee 0:1,1:2 p", "per-local-rank"},
+      {"--redirects loud p", "--redirects 'loud'"},
+      {"--nproc 2 --local-ranks-filter 2 p", "does not exist"},
+      {"--local-ranks-filter a p", "comma-separated"},
+      {"--log-prefix ${nope} p", "unknown field ${nope}"},
+      {"--log-prefix ${rank p", "never closed"},
+      {"--master-port 70000 p", "0..65535"},
+      {"--local-addr myhost p", "IPv4 or IPv6"},
+      {"--grace-period -1 p", "negative"},
+      {"--signals-to-forward KILL p", "cannot be forwarded"},
+      {"--signals-to-forward NOPE p", "unknown signal"},
+      {"--heartbeat-interval 5 --heartbeat-timeout 5 p", "must be longer"},
+      {"--heartbeat-timeout 0 p", "must be positive"},
+      {"--exit-barrier-timeout x p", "duration"},
+      {"--token-file /t p", "needs --rdzv-endpoint"},
+      {"--torch-store both p", "worker or agent"},
+      {"-m mod p", "-m/--module is not supported"},
+      {"--module p", "-m/--module"},
+      {"--bogus p", "unknown option '--bogus'"},
+      {"--nproc", "--nproc"},
+  };
+  for (const auto& row : rows) {
+    INFO(row.args);
+    auto c = Parse(row.args);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(c.status().message()), Catch::Contains(row.must_contain));
+  }
+}
+
+TEST_CASE("options come from TPLAUNCH_<NAME>; the command line wins") {
+  Env env = {{"TPLAUNCH_NPROC_PER_NODE", "3"},
+             {"TPLAUNCH_MAX_RESTARTS", "2"},
+             {"TPLAUNCH_STANDALONE", "true"},
+             {"TPLAUNCH_GRACE_PERIOD", "5s"}};
+  auto c = Parse("--max-restarts 4 prog", env);
+  REQUIRE(c.ok());
+  CHECK(c->nproc_per_node == 3);
+  CHECK(c->max_restarts == 4);
+  CHECK(c->standalone);
+  CHECK(c->grace_period == absl::Seconds(5));
+
+  auto bad = Parse("prog", {{"TPLAUNCH_NNODES", "zero"}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()), Catch::Contains("TPLAUNCH_NNODES 'zero'"));
+  auto bad_flag = Parse("prog", {{"TPLAUNCH_STANDALONE", "maybe"}});
+  REQUIRE_FALSE(bad_flag.ok());
+  CHECK_THAT(std::string(bad_flag.status().message()),
+             Catch::Contains("TPLAUNCH_STANDALONE"));
+
+  auto multi = Parse("prog", {{"TPLAUNCH_RDZV_ENDPOINT", "[::1]:5"},
+                              {"TPLAUNCH_RDZV_ID", "job"},
+                              {"TPLAUNCH_NNODES", "2"}});
+  REQUIRE(multi.ok());
+  CHECK(multi->rdzv_endpoint == "[::1]:5");
+  CHECK(multi->max_nodes == 2);
+
+  auto tmpl = Parse("prog", {{"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE", "${rank}>"}});
+  REQUIRE(tmpl.ok());
+  CHECK(tmpl->log_prefix == "${rank}>");
+}
+
+TEST_CASE("help, version and status") {
+  auto h = Parse("--help");
+  REQUIRE(h.ok());
+  CHECK(h->action == CliAction::kHelp);
+  auto v = Parse("--version");
+  REQUIRE(v.ok());
+  CHECK(v->action == CliAction::kVersion);
+  // --help after PROGRAM is PROGRAM's.
+  auto p = Parse("prog --help");
+  REQUIRE(p.ok());
+  CHECK(p->action == CliAction::kRun);
+
+  std::string usage = UsageText();
+  for (const char* flag :
+       {"--nproc-per-node", "--nnodes", "--node-rank", "--rdzv-endpoint", "--rdzv-id",
+        "--standalone", "--max-restarts", "--monitor-interval", "--log-dir", "--tee",
+        "--redirects", "--local-ranks-filter", "--role", "--master-addr", "--master-port",
+        "--local-addr", "--rdzv-timeout", "--grace-period", "--signals-to-forward",
+        "--heartbeat-interval", "--heartbeat-timeout", "--token-file", "--log-prefix",
+        "--exit-barrier-timeout", "--version", "TPLAUNCH_NPROC_PER_NODE", "PROGRAM",
+        "tplaunch status", "Exit codes"}) {
+    INFO(flag);
+    CHECK_THAT(usage, Catch::Contains(flag));
+  }
+  CHECK(!VersionText().empty());
+
+  auto s = Parse("status --rdzv-endpoint [::1]:7 --rdzv-id j");
+  REQUIRE(s.ok());
+  CHECK(s->action == CliAction::kStatus);
+  CHECK(s->rdzv_endpoint == "[::1]:7");
+  CHECK(s->rdzv_id == "j");
+  auto s_bad = Parse("status --rdzv-id j");
+  REQUIRE_FALSE(s_bad.ok());
+  CHECK_THAT(std::string(s_bad.status().message()), Catch::Contains("--rdzv-endpoint"));
+}
+
+TEST_CASE("nproc auto/gpu/cpu resolve against the host") {
+  auto c = Parse("--nproc auto p");
+  REQUIRE(c.ok());
+  LaunchConfig auto_cpu = *c;
+  REQUIRE(ResolveNprocPerNode(auto_cpu, 6, 0).ok());
+  CHECK(auto_cpu.nproc_per_node == 6);
+  LaunchConfig auto_gpu = *c;
+  REQUIRE(ResolveNprocPerNode(auto_gpu, 6, 2).ok());
+  CHECK(auto_gpu.nproc_per_node == 2);
+  auto g = Parse("--nproc gpu p");
+  LaunchConfig gpu = *g;
+  CHECK(absl::IsFailedPrecondition(ResolveNprocPerNode(gpu, 6, 0)));
+  auto cpu = *Parse("--nproc cpu p");
+  REQUIRE(ResolveNprocPerNode(cpu, 3, 8).ok());
+  CHECK(cpu.nproc_per_node == 3);
+}
+
+TEST_CASE("durations, signals, endpoints and prefixes") {
+  CHECK(*ParseDurationFlag("1.5") == absl::Milliseconds(1500));
+  CHECK(*ParseDurationFlag("200ms") == absl::Milliseconds(200));
+  CHECK(*ParseDurationFlag("2m") == absl::Minutes(2));
+  CHECK_FALSE(ParseDurationFlag("").ok());
+  CHECK_FALSE(ParseDurationFlag("inf").ok());
+  CHECK(SignalName(SIGSEGV) == "SIGSEGV");
+  CHECK(SignalName(SIGRTMIN + 1).find("signal") == 0);
+  CHECK(*ParseSignalList("term, sigint") == std::vector<int>{SIGTERM, SIGINT});
+
+  auto hp = ParseHostPort("10.0.0.1:80", 1);
+  REQUIRE(hp.ok());
+  CHECK(hp->host == "10.0.0.1");
+  CHECK(hp->port == 80);
+  CHECK(ParseHostPort("[fe80::1]:9", 1)->ToString() == "[fe80::1]:9");
+  CHECK_FALSE(ParseHostPort("[::1]x", 1).ok());
+  CHECK_FALSE(ParseHostPort("a:b:c", 1).ok());
+
+  LogPrefixFields f;
+  f.rank = 3;
+  f.local_rank = 1;
+  f.node_rank = 2;
+  f.role_name = "trainer";
+  f.host = "hostA";
+  f.attempt = 4;
+  CHECK(RenderLogPrefix(DefaultLogPrefixTemplate(false), f) == "[rank3]: ");
+  CHECK(RenderLogPrefix(DefaultLogPrefixTemplate(true), f) == "[hostA rank3]: ");
+  CHECK(RenderLogPrefix("${role_name}${local_rank}@${node_rank}/a${attempt} ", f) ==
+        "trainer1@2/a4 ");
+  CHECK(RenderLogPrefix("", f).empty());
+}
+
+}  // namespace
+}  // namespace tplaunch

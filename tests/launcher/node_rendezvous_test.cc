@@ -1,0 +1,302 @@
+// Nodes as threads over one MemoryStore. Catch2 assertions stay on the main thread.
+#include "launcher/node_rendezvous.h"
+
+#include <atomic>
+#include <future>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "launcher/liveness_monitor.h"
+#include "rendezvous/memory_store.h"
+
+namespace tplaunch {
+namespace {
+
+NodeInfo Node(const std::string& host, int nproc = 2, int requested = -1) {
+  NodeInfo n;
+  n.host = host;
+  n.addr = absl::StrCat("10.0.0.", host.back() - 'A' + 1);
+  n.nproc = nproc;
+  n.requested_rank = requested;
+  n.pid = 100;
+  return n;
+}
+
+NodeRendezvousOptions Options(int min_nodes, int max_nodes) {
+  NodeRendezvousOptions o;
+  o.run_id = "job";
+  o.min_nodes = min_nodes;
+  o.max_nodes = max_nodes;
+  o.join_timeout = absl::Seconds(10);
+  o.last_call = absl::Seconds(30);
+  return o;
+}
+
+NodeRendezvous::MasterReserver Master(int port) {
+  return [port]() -> absl::StatusOr<std::pair<std::string, int>> {
+    return std::make_pair(std::string("10.0.0.1"), port);
+  };
+}
+
+// Joins every node on its own thread; returns the results in node order.
+std::vector<absl::StatusOr<NodeAssignment>> JoinAll(Store* store,
+                                                    const NodeRendezvousOptions& o,
+                                                    const std::vector<NodeInfo>& nodes,
+                                                    int attempt = 0) {
+  std::vector<std::future<absl::StatusOr<NodeAssignment>>> futures;
+  for (const auto& n : nodes) {
+    futures.push_back(std::async(std::launch::async, [store, o, n, attempt] {
+      NodeRendezvous r(store, o);
+      return r.Join(attempt, n, Master(40000 + attempt), nullptr);
+    }));
+  }
+  std::vector<absl::StatusOr<NodeAssignment>> out;
+  for (auto& f : futures) out.push_back(f.get());
+  return out;
+}
+
+TEST_CASE("three nodes join and get distinct ranks, stable by host") {
+  auto store = NewMemoryStore();
+  auto results = JoinAll(store.get(), Options(3, 3),
+                         {Node("hostC", 1), Node("hostA", 2), Node("hostB", 4)});
+  std::set<int> ranks;
+  for (auto& r : results) {
+    REQUIRE(r.ok());
+    CHECK(r->num_nodes == 3);
+    CHECK(r->world_size == 7);
+    CHECK(r->master_addr == "10.0.0.1");
+    CHECK(r->master_port == 40000);
+    ranks.insert(r->node_rank);
+  }
+  CHECK(ranks == std::set<int>{0, 1, 2});
+  // Sorted by host name: A=0 (ranks 0..1), B=1 (2..5), C=2 (6).
+  CHECK(results[1]->node_rank == 0);
+  CHECK(results[1]->rank_offset == 0);
+  CHECK(results[2]->node_rank == 1);
+  CHECK(results[2]->rank_offset == 2);
+  CHECK(results[0]->node_rank == 2);
+  CHECK(results[0]->rank_offset == 6);
+  CHECK(results[0]->nodes[0].host == "hostA");
+}
+
+TEST_CASE("--node-rank is honoured; conflicts name both nodes") {
+  auto store = NewMemoryStore();
+  auto ok = JoinAll(store.get(), Options(2, 2), {Node("hostA", 1, 1), Node("hostB", 1)});
+  REQUIRE(ok[0].ok());
+  REQUIRE(ok[1].ok());
+  CHECK(ok[0]->node_rank == 1);
+  CHECK(ok[1]->node_rank == 0);
+
+  auto store2 = NewMemoryStore();
+  auto bad = JoinAll(store2.get(), Options(2, 2), {Node("hostA", 1, 0), Node("hostB", 1, 0)});
+  for (auto& r : bad) {
+    REQUIRE_FALSE(r.ok());
+    CHECK(absl::IsInvalidArgument(r.status()));
+    CHECK_THAT(std::string(r.status().message()), Catch::Contains("both asked for --node-rank 0"));
+  }
+}
+
+TEST_CASE("MIN:MAX closes at MAX at once, or after the last call once MIN joined") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions at_max = Options(2, 3);
+  at_max.last_call = absl::Seconds(60);
+  const absl::Time start = absl::Now();
+  auto full = JoinAll(store.get(), at_max, {Node("hostA"), Node("hostB"), Node("hostC")});
+  for (auto& r : full) {
+    REQUIRE(r.ok());
+    CHECK(r->num_nodes == 3);
+  }
+  CHECK(absl::Now() - start < absl::Seconds(5));
+
+  auto store2 = NewMemoryStore();
+  NodeRendezvousOptions elastic = Options(2, 4);
+  elastic.last_call = absl::Milliseconds(200);
+  auto partial = JoinAll(store2.get(), elastic, {Node("hostA"), Node("hostB")});
+  for (auto& r : partial) {
+    REQUIRE(r.ok());
+    CHECK(r->num_nodes == 2);
+    CHECK(r->world_size == 4);
+  }
+  // A node arriving after the close is late.
+  NodeRendezvous r(store2.get(), elastic);
+  auto late = r.Join(0, Node("hostC"), Master(1), nullptr);
+  REQUIRE_FALSE(late.ok());
+  CHECK(absl::IsFailedPrecondition(late.status()));
+  CHECK_THAT(std::string(late.status().message()), Catch::StartsWith("late:"));
+}
+
+TEST_CASE("progress names who joined; a timeout says how many are missing") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(3, 3);
+  o.join_timeout = absl::Milliseconds(300);
+  auto second = std::async(std::launch::async, [&] {
+    NodeRendezvous r(store.get(), o);
+    return r.Join(0, Node("hostB"), Master(1), nullptr);
+  });
+  NodeRendezvous r(store.get(), o);
+  std::vector<std::string> messages;
+  auto a = r.Join(0, Node("hostA"), Master(1),
+                  [&](const std::string& m) { messages.push_back(m); });
+  auto b = second.get();
+  REQUIRE_FALSE(a.ok());
+  CHECK(absl::IsDeadlineExceeded(a.status()));
+  const std::string msg(a.status().message());
+  CHECK_THAT(msg, Catch::Contains("2 of 3 nodes joined"));
+  CHECK_THAT(msg, Catch::Contains("1 missing"));
+  CHECK_THAT(msg, Catch::Contains("hostA"));
+  CHECK_THAT(msg, Catch::Contains("hostB"));
+  REQUIRE_FALSE(messages.empty());
+  CHECK_THAT(messages.front(), Catch::StartsWith("waiting for "));
+  CHECK_THAT(messages.front(), Catch::Contains("/3 joined: "));
+  REQUIRE_FALSE(b.ok());
+
+  auto store2 = NewMemoryStore();
+  NodeRendezvousOptions o2 = Options(2, 2);
+  o2.join_timeout = absl::Milliseconds(100);
+  NodeRendezvous r2(store2.get(), o2);
+  std::vector<std::string> m2;
+  auto alone = r2.Join(0, Node("hostA"), Master(1), [&](const std::string& m) { m2.push_back(m); });
+  REQUIRE_FALSE(m2.empty());
+  CHECK(m2.front() == "waiting for 1 more node (1/2 joined: hostA)");
+}
+
+TEST_CASE("a new attempt never sees the keys of the previous one") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(2, 2);
+  auto first = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")}, 0);
+  REQUIRE(first[0].ok());
+  NodeRendezvous r(store.get(), o);
+  auto end = r.ReportFailure(0, AttemptEnd::Kind::kFailed, 7, "rank 1 exited with 7");
+  REQUIRE(end.ok());
+  CHECK(end->exit_code == 7);
+  // A second report does not overwrite the first.
+  auto again = r.ReportFailure(0, AttemptEnd::Kind::kStopped, 9, "other");
+  CHECK(again->exit_code == 7);
+  CHECK(again->kind == AttemptEnd::Kind::kFailed);
+  CHECK(*r.CurrentAttempt() == 0);
+
+  auto second = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")}, 1);
+  REQUIRE(second[0].ok());
+  CHECK(second[0]->attempt == 1);
+  CHECK(second[0]->master_port == 40001);
+  CHECK(*r.CurrentAttempt() == 1);
+  CHECK(absl::IsNotFound(r.TryGetEnd(1).status()));
+  CHECK(r.Key(1, "end") == "job/a1/end");
+  // Another run id is another namespace.
+  NodeRendezvousOptions other = o;
+  other.run_id = "job2";
+  NodeRendezvous r2(store.get(), other);
+  CHECK(*r2.CurrentAttempt() == 0);
+}
+
+TEST_CASE("attempt ends round-trip through the store encoding") {
+  for (auto kind : {AttemptEnd::Kind::kFailed, AttemptEnd::Kind::kStopped,
+                    AttemptEnd::Kind::kMembershipChange}) {
+    AttemptEnd e;
+    e.kind = kind;
+    e.exit_code = 139;
+    e.reason = "rank 3 died: a reason with spaces";
+    AttemptEnd d = DecodeAttemptEnd(EncodeAttemptEnd(e));
+    CHECK(d.kind == kind);
+    CHECK(d.exit_code == 139);
+    CHECK(d.reason == e.reason);
+  }
+  CHECK(DecodeAttemptEnd("ok").ok());
+  auto info = NodeInfo::Parse(Node("hostA", 3, 1).Serialize());
+  REQUIRE(info.ok());
+  CHECK(info->nproc == 3);
+  CHECK(info->requested_rank == 1);
+  CHECK_FALSE(NodeInfo::Parse("garbage").ok());
+}
+
+// Collects a monitor's end on the monitor's thread.
+struct EndBox {
+  absl::Mutex mu;
+  std::optional<AttemptEnd> end;
+  absl::Notification done;
+  LivenessMonitor::EndCallback Callback() {
+    return [this](const AttemptEnd& e) {
+      {
+        absl::MutexLock lock(&mu);
+        end = e;
+      }
+      done.Notify();
+    };
+  }
+};
+
+TEST_CASE("a node that stops heartbeating is declared dead within the timeout") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(2, 2);
+  auto joined = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")});
+  REQUIRE(joined[0].ok());
+  REQUIRE(joined[1].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(50);
+  lo.timeout = absl::Milliseconds(400);
+  EndBox a, b;
+  auto ma = std::make_unique<LivenessMonitor>(&r, *joined[0], lo, a.Callback());
+  {
+    LivenessMonitor mb(&r, *joined[1], lo, b.Callback());
+    // Both alive for longer than the timeout: nobody is declared dead.
+    CHECK_FALSE(a.done.WaitForNotificationWithTimeout(absl::Milliseconds(700)));
+  }  // B stops heartbeating (its launcher died).
+  const absl::Time stopped = absl::Now();
+  REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  const absl::Duration took = absl::Now() - stopped;
+  CHECK(took < absl::Seconds(2));
+  absl::MutexLock lock(&a.mu);
+  CHECK(a.end->kind == AttemptEnd::Kind::kFailed);
+  CHECK_THAT(a.end->reason, Catch::Contains("hostB"));
+  CHECK_THAT(a.end->reason, Catch::Contains("stopped heartbeating"));
+}
+
+TEST_CASE("exit barrier: the last node done ends the attempt ok for everyone") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(2, 2);
+  auto joined = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")});
+  REQUIRE(joined[0].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(50);
+  lo.timeout = absl::Seconds(2);
+  EndBox a, b;
+  LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
+  LivenessMonitor mb(&r, *joined[1], lo, b.Callback());
+  REQUIRE(r.ReportDone(0, 2).ok());
+  CHECK_FALSE(a.done.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
+  REQUIRE(r.ReportDone(0, 2).ok());
+  REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  REQUIRE(b.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::MutexLock la(&a.mu);
+  CHECK(a.end->ok());
+}
+
+TEST_CASE("a failure report ends every node's wait at once") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(2, 2);
+  auto joined = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")});
+  REQUIRE(joined[0].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Seconds(2);  // Long: the end must not wait for an interval.
+  lo.timeout = absl::Seconds(10);
+  EndBox a;
+  LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
+  REQUIRE(r.ReportDone(0, 2).ok());
+  const absl::Time t = absl::Now();
+  REQUIRE(r.ReportFailure(0, AttemptEnd::Kind::kFailed, 3, "rank 2 exited").ok());
+  REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  CHECK(absl::Now() - t < absl::Seconds(1));
+  absl::MutexLock la(&a.mu);
+  CHECK(a.end->exit_code == 3);
+}
+
+}  // namespace
+}  // namespace tplaunch
