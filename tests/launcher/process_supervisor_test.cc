@@ -1,0 +1,310 @@
+// Supervision with real processes: crashes, hangs, ignored SIGTERM, grandchildren,
+// forwarded signals, huge output. Console output goes to a temporary file.
+#include "launcher/process_supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace tplaunch {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Alive and not a zombie.
+bool IsAlive(pid_t pid) {
+  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (stat.empty()) return false;
+  size_t close_paren = stat.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < stat.size() &&
+         stat[close_paren + 2] != 'Z' && stat[close_paren + 2] != 'X';
+}
+
+class Fixture {
+ public:
+  Fixture() {
+    char tmpl[] = "/tmp/tplaunch-sup-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    console_path_ = dir_ + "/console";
+    console_fd_ = open(console_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    options_.console_stdout_fd = console_fd_;
+    options_.console_stderr_fd = console_fd_;
+  }
+  ~Fixture() {
+    close(console_fd_);
+    std::string cmd = absl::StrCat("rm -rf ", dir_);
+    (void)system(cmd.c_str());
+  }
+
+  WorkerSpec Spec(int rank, const std::string& script) {
+    WorkerSpec s;
+    s.local_rank = rank;
+    s.rank = rank;
+    s.argv = {"/bin/sh", "-c", script};
+    s.env = {{"PATH", "/usr/bin:/bin"}, {"RANK", absl::StrCat(rank)}, {"DIR", dir_}};
+    s.console_prefix = absl::StrCat("[rank", rank, "]: ");
+    return s;
+  }
+
+  std::unique_ptr<WorkerGroup> Start(std::vector<WorkerSpec> specs) {
+    auto g = StartWorkers(std::move(specs), options_);
+    REQUIRE(g.ok());
+    return *std::move(g);
+  }
+
+  std::string console() const { return ReadFile(console_path_); }
+  const std::string& dir() const { return dir_; }
+  SupervisorOptions& options() { return options_; }
+
+  // Pumps the group until `pred` holds or 10 s pass.
+  bool PumpUntil(WorkerGroup& g, const std::function<bool()>& pred) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (!pred()) {
+      if (absl::Now() > deadline) return false;
+      g.Wait({}, absl::Now() + absl::Milliseconds(20));
+    }
+    return true;
+  }
+
+ private:
+  std::string dir_;
+  std::string console_path_;
+  int console_fd_ = -1;
+  SupervisorOptions options_;
+};
+
+TEST_CASE("all workers succeed; lines are prefixed and whole") {
+  Fixture fx;
+  std::vector<WorkerSpec> specs;
+  for (int r = 0; r < 3; ++r) {
+    specs.push_back(fx.Spec(r, "echo out $RANK; echo err $RANK >&2; printf 'no newline'"));
+  }
+  auto g = fx.Start(std::move(specs));
+  WaitResult r = g->Wait({}, absl::Now() + absl::Seconds(10));
+  CHECK(r.outcome == WaitOutcome::kAllSucceeded);
+  CHECK(g->all_exited());
+  CHECK(g->exits().size() == 3);
+  CHECK_FALSE(g->first_failure().has_value());
+  std::string console = fx.console();
+  for (int rank = 0; rank < 3; ++rank) {
+    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: out ", rank, "\n")));
+    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: err ", rank, "\n")));
+    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: no newline\n")));
+  }
+}
+
+TEST_CASE("a crash is reported first with its code and stderr; the rest are stopped") {
+  Fixture fx;
+  auto g = fx.Start({fx.Spec(0, "exec sleep 30"),
+                     fx.Spec(1, "echo 'Traceback: boom' >&2; exit 3"),
+                     fx.Spec(2, "exec sleep 30")});
+  WaitResult r = g->Wait({}, absl::Now() + absl::Seconds(10));
+  REQUIRE(r.outcome == WaitOutcome::kWorkerFailed);
+  auto f = g->first_failure();
+  REQUIRE(f.has_value());
+  CHECK(f->rank == 1);
+  CHECK(f->exit_code == 3);
+  CHECK(f->ShellCode() == 3);
+  CHECK(f->Describe() == "exit code 3");
+  REQUIRE_FALSE(f->stderr_tail.empty());
+  CHECK(f->stderr_tail.back() == "Traceback: boom");
+  std::vector<pid_t> pids = g->pids();
+  const absl::Time t = absl::Now();
+  g->Stop(absl::Seconds(20));
+  CHECK(absl::Now() - t < absl::Seconds(5));  // SIGTERM sufficed; no grace wait.
+  CHECK(g->all_exited());
+  for (pid_t p : pids) CHECK_FALSE(IsAlive(p));
+}
+
+TEST_CASE("death by signal is 128+N") {
+  Fixture fx;
+  auto g = fx.Start({fx.Spec(0, "kill -SEGV $$")});
+  WaitResult r = g->Wait({}, absl::Now() + absl::Seconds(10));
+  REQUIRE(r.outcome == WaitOutcome::kWorkerFailed);
+  CHECK(g->first_failure()->signal == SIGSEGV);
+  CHECK(g->first_failure()->ShellCode() == 128 + SIGSEGV);
+  CHECK(g->first_failure()->Describe() == "signal SIGSEGV (11)");
+}
+
+TEST_CASE("a worker ignoring SIGTERM is killed after the grace period") {
+  Fixture fx;
+  auto g = fx.Start({fx.Spec(0, "trap '' TERM; echo ready; exec sleep 30")});
+  REQUIRE(fx.PumpUntil(*g, [&] { return absl::StrContains(fx.console(), "ready"); }));
+  const absl::Time t = absl::Now();
+  g->Stop(absl::Milliseconds(300));
+  const absl::Duration took = absl::Now() - t;
+  CHECK(took >= absl::Milliseconds(300));
+  CHECK(took < absl::Seconds(5));
+  REQUIRE(g->exits().size() == 1);
+  CHECK(g->exits()[0].signal == SIGKILL);
+  CHECK_FALSE(IsAlive(g->pids()[0]));
+}
+
+TEST_CASE("a second signal on abort_fd cuts the grace period short") {
+  Fixture fx;
+  auto g = fx.Start({fx.Spec(0, "trap '' TERM; echo ready; exec sleep 30")});
+  REQUIRE(fx.PumpUntil(*g, [&] { return absl::StrContains(fx.console(), "ready"); }));
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  REQUIRE(write(p[1], "x", 1) == 1);
+  const absl::Time t = absl::Now();
+  g->Stop(absl::Seconds(30), p[0]);
+  CHECK(absl::Now() - t < absl::Seconds(5));
+  CHECK_FALSE(IsAlive(g->pids()[0]));
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST_CASE("grandchildren die with their worker's process group") {
+  Fixture fx;
+  auto g = fx.Start({fx.Spec(0, "sleep 30 & echo $! > $DIR/gc0; echo started; wait"),
+                     fx.Spec(1, "sleep 30 & echo $! > $DIR/gc1; exit 4")});
+  REQUIRE(fx.PumpUntil(*g, [&] {
+    return absl::StrContains(fx.console(), "started") && g->first_failure().has_value();
+  }));
+  CHECK(g->first_failure()->exit_code == 4);
+  g->Stop(absl::Seconds(5));
+  for (const char* name : {"/gc0", "/gc1"}) {
+    pid_t pid = 0;
+    REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(fx.dir() + name)), &pid));
+    INFO(name);
+    // Orphaned grandchildren are reaped by init; wait for that with a deadline.
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (IsAlive(pid) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    CHECK_FALSE(IsAlive(pid));
+  }
+}
+
+TEST_CASE("signals are forwarded to every worker's group") {
+  Fixture fx;
+  std::vector<WorkerSpec> specs;
+  for (int r = 0; r < 2; ++r) {
+    specs.push_back(fx.Spec(r, "trap 'echo got USR1; exit 0' USR1; echo ready; sleep 30 & wait"));
+  }
+  auto g = fx.Start(std::move(specs));
+  REQUIRE(fx.PumpUntil(*g, [&] {
+    std::string c = fx.console();
+    return absl::StrContains(c, "[rank0]: ready") && absl::StrContains(c, "[rank1]: ready");
+  }));
+  g->Signal(SIGUSR1);
+  WaitResult r = g->Wait({}, absl::Now() + absl::Seconds(10));
+  CHECK(r.outcome == WaitOutcome::kAllSucceeded);
+  CHECK_THAT(fx.console(), Catch::Contains("[rank0]: got USR1"));
+  CHECK_THAT(fx.console(), Catch::Contains("[rank1]: got USR1"));
+}
+
+TEST_CASE("an extra fd or the deadline ends a wait") {
+  Fixture fx;
+  auto g = fx.Start({fx.Spec(0, "exec sleep 30")});
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  WaitResult r = g->Wait({p[0]}, absl::Now() + absl::Milliseconds(50));
+  CHECK(r.outcome == WaitOutcome::kDeadline);
+  REQUIRE(write(p[1], "x", 1) == 1);
+  r = g->Wait({p[0]}, absl::InfiniteFuture());
+  CHECK(r.outcome == WaitOutcome::kFdReady);
+  CHECK(r.fd_index == 0);
+  g->Stop(absl::Seconds(5));
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST_CASE("huge output from several workers never interleaves mid-line") {
+  Fixture fx;
+  std::vector<WorkerSpec> specs;
+  constexpr int kLines = 20000;
+  for (int r = 0; r < 4; ++r) {
+    specs.push_back(fx.Spec(
+        r, absl::StrCat("seq 1 ", kLines, " | sed 's/^/worker", r,
+                        "-padding-padding-padding-padding-padding-padding-/'")));
+  }
+  auto g = fx.Start(std::move(specs));
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(60)).outcome == WaitOutcome::kAllSucceeded);
+  std::string console = fx.console();
+  int counts[4] = {0, 0, 0, 0};
+  int bad = 0;
+  for (absl::string_view line : absl::StrSplit(console, '\n', absl::SkipEmpty())) {
+    int r = line.size() > 5 ? line[5] - '0' : -1;
+    if (r < 0 || r > 3 ||
+        !absl::StartsWith(line, absl::StrCat("[rank", r, "]: worker", r,
+                                             "-padding-padding-padding-padding-padding-"
+                                             "padding-"))) {
+      ++bad;
+      continue;
+    }
+    ++counts[r];
+  }
+  CHECK(bad == 0);
+  for (int r = 0; r < 4; ++r) CHECK(counts[r] == kLines);
+}
+
+TEST_CASE("a 1 MiB line without newline and binary output do not break it") {
+  Fixture fx;
+  auto g = fx.Start(
+      {fx.Spec(0, "head -c 1048576 /dev/zero | tr '\\000' x"),
+       fx.Spec(1, "head -c 200000 /dev/urandom; echo; echo after-binary")});
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(30)).outcome == WaitOutcome::kAllSucceeded);
+  std::string console = fx.console();
+  size_t xs = 0;
+  int rank0_lines = 0;
+  for (absl::string_view line : absl::StrSplit(console, '\n')) {
+    if (!absl::StartsWith(line, "[rank0]: ")) continue;
+    ++rank0_lines;
+    line.remove_prefix(9);
+    CHECK(line.size() <= fx.options().max_line_bytes + 100);
+    line = line.substr(0, line.find(" [tplaunch:"));
+    for (char c : line) xs += c == 'x';
+  }
+  CHECK(xs == 1048576);
+  CHECK(rank0_lines == 16);
+  CHECK_THAT(console, Catch::Contains("line too long"));
+  CHECK_THAT(console, Catch::Contains("[rank1]: after-binary\n"));
+}
+
+TEST_CASE("log files, console routing and a missing program") {
+  Fixture fx;
+  WorkerSpec s = fx.Spec(0, "echo to-out; echo to-err >&2");
+  s.stdout_file = fx.dir() + "/stdout.log";
+  s.stderr_file = fx.dir() + "/stderr.log";
+  s.stderr_to_console = false;
+  auto g = fx.Start({s});
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(10)).outcome == WaitOutcome::kAllSucceeded);
+  CHECK(ReadFile(fx.dir() + "/stdout.log") == "to-out\n");
+  CHECK(ReadFile(fx.dir() + "/stderr.log") == "to-err\n");
+  CHECK_THAT(fx.console(), Catch::Contains("[rank0]: to-out"));
+  CHECK_THAT(fx.console(), !Catch::Contains("to-err"));
+
+  WorkerSpec missing = fx.Spec(0, "");
+  missing.argv = {"no-such-program-xyz"};
+  auto m = StartWorkers({missing}, fx.options());
+  REQUIRE_FALSE(m.ok());
+  CHECK(absl::IsNotFound(m.status()));
+  CHECK_THAT(std::string(m.status().message()), Catch::Contains("no-such-program-xyz"));
+  WorkerSpec not_exec = fx.Spec(0, "");
+  not_exec.argv = {fx.dir() + "/stdout.log"};
+  auto n = StartWorkers({not_exec}, fx.options());
+  REQUIRE_FALSE(n.ok());
+  CHECK(absl::IsPermissionDenied(n.status()));
+}
+
+}  // namespace
+}  // namespace tplaunch
