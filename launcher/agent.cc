@@ -280,6 +280,10 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(const NodeAssignment& 
     in.num_nodes = a.num_nodes;
     in.master_addr = a.master_addr;
     in.master_port = a.master_port;
+    if (c_.torch_store == "agent") {
+      in.master_addr = o_.agent_store_addr;
+      in.master_port = o_.agent_store_port;
+    }
     in.attempt = a.attempt;
     in.max_restarts = c_.max_restarts;
     in.run_id = o_.run_id;

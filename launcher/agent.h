@@ -31,6 +31,10 @@ struct AgentOptions {
   // What workers get as TPLAUNCH_RDZV_ENDPOINT / TPLAUNCH_RDZV_TOKEN.
   std::string worker_rdzv_endpoint;
   std::string worker_rdzv_token;
+  // With --torch-store agent: the TCPStore listener workers connect to as
+  // MASTER_ADDR/MASTER_PORT (TODO(#5): provided by the daemon's TCPStore listener).
+  std::string agent_store_addr;
+  int agent_store_port = 0;
   // The launcher's environment; workers inherit it.
   EnvMap base_env;
   // A signalfd for config.signals_to_forward (blocked by the caller), or -1.

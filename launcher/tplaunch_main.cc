@@ -139,6 +139,12 @@ int Main(int argc, char** argv) {
       break;
   }
   SetUpLogging(env);
+  if (config.torch_store == "agent") {
+    // Without a listener, PyTorch ranks would wait for a store nobody hosts.
+    return UsageError(
+        "--torch-store agent needs tprdzvd's TCPStore listener, which this build "
+        "does not have yet; use --torch-store worker (PyTorch's default)");
+  }
   absl::Status nproc = ResolveNprocPerNode(config, CpuCount(), GpuCount(env));
   if (!nproc.ok()) return UsageError(std::string(nproc.message()));
 

@@ -1,0 +1,119 @@
+#include "tests/launcher/subprocess.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace tplaunch {
+namespace testing {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+bool IsAlive(pid_t pid) {
+  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (stat.empty()) return false;
+  size_t p = stat.rfind(')');
+  return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] != 'Z' &&
+         stat[p + 2] != 'X';
+}
+
+bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!pred()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+std::string MakeTempDir() {
+  const char* base = getenv("TEST_TMPDIR");
+  std::string tmpl = absl::StrCat(base != nullptr ? base : "/tmp", "/e2e-XXXXXX");
+  return mkdtemp(tmpl.data());
+}
+
+std::string Runfile(const std::string& path) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  const char* ws = getenv("TEST_WORKSPACE");
+  if (srcdir != nullptr && ws != nullptr) return absl::StrCat(srcdir, "/", ws, "/", path);
+  return path;
+}
+
+Subprocess::Subprocess(std::vector<std::string> argv,
+                       std::map<std::string, std::string> env) {
+  std::string dir = MakeTempDir();
+  out_path_ = dir + "/stdout";
+  err_path_ = dir + "/stderr";
+  std::map<std::string, std::string> full;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv(*e);
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) full[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (auto& [k, v] : env) full[k] = v;
+  std::vector<std::string> env_strings;
+  for (auto& [k, v] : full) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out, 1);
+    dup2(err, 2);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  close(out);
+  close(err);
+}
+
+Subprocess::~Subprocess() {
+  if (!status_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    Wait(absl::Seconds(10));
+  }
+}
+
+std::optional<int> Subprocess::Wait(absl::Duration timeout) {
+  if (status_) return status_;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int st = 0;
+    pid_t r = waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      status_ = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+      return status_;
+    }
+    if (absl::Now() > deadline) return std::nullopt;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+}
+
+void Subprocess::Kill(int signo) {
+  if (!status_) kill(pid_, signo);
+}
+
+}  // namespace testing
+}  // namespace tplaunch

@@ -1,0 +1,53 @@
+// A child process for end-to-end tests: argv, extra environment, stdout/stderr captured
+// in files, and waits with deadlines (never sleeps as synchronisation).
+#ifndef TPLAUNCH_TESTS_LAUNCHER_SUBPROCESS_H_
+#define TPLAUNCH_TESTS_LAUNCHER_SUBPROCESS_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace tplaunch {
+namespace testing {
+
+std::string ReadFile(const std::string& path);
+// Alive and not a zombie.
+bool IsAlive(pid_t pid);
+// Polls `pred` every few milliseconds until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout);
+// A fresh directory under TEST_TMPDIR (or /tmp).
+std::string MakeTempDir();
+// Path of a runfile such as "launcher/tplaunch".
+std::string Runfile(const std::string& path);
+
+class Subprocess {
+ public:
+  // Starts argv with the test's environment plus `env` (which wins).
+  Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+  ~Subprocess();  // SIGKILLs the process if still running.
+
+  pid_t pid() const { return pid_; }
+  std::string out() const { return ReadFile(out_path_); }
+  std::string err() const { return ReadFile(err_path_); }
+  // Waits for exit; returns the shell-style status (128+N for signal N), or nullopt on
+  // timeout.
+  std::optional<int> Wait(absl::Duration timeout);
+  void Kill(int signo);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+}  // namespace testing
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_TESTS_LAUNCHER_SUBPROCESS_H_
