@@ -220,9 +220,14 @@ class DaemonProcess {
 // The daemon binary beside this one in Bazel's runfiles, unless given.
 std::string FindTprdzvd(const char* argv0) {
   const std::string self = std::filesystem::absolute(argv0).string();
+  const char* runfiles = std::getenv("RUNFILES_DIR");
   for (const std::string& candidate :
-       {absl::StrCat(self, ".runfiles/tplaunch/rendezvous/tprdzvd"),
+       {runfiles != nullptr ? absl::StrCat(runfiles, "/tplaunch/rendezvous/tprdzvd")
+                            : std::string(),
+        absl::StrCat(self, ".runfiles/tplaunch/rendezvous/tprdzvd"),
+        std::string("rendezvous/tprdzvd"),  // `bazel run` starts in the runfiles.
         std::string("bazel-bin/rendezvous/tprdzvd")}) {
+    if (candidate.empty()) continue;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
