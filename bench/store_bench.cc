@@ -1,16 +1,19 @@
 // store_bench: measures tprdzvd against the targets of issue 2 and writes JSON.
 //
 //   1. Latency: p50/p99 of Set, of Get on an existing key and of Add, from one
-//      GrpcStore client (the library the launcher and workers use), after a warm-up.
-//   2. Parked waiters: N clients blocked in Get on one key (async calls spread over a
-//      few channels, so this process needs no thread per waiter), the daemon's thread
-//      count and RSS while they wait, then one Set and the time until the last Get
-//      returned.
+//      GrpcStore client (the library the launcher and workers use), after a
+//      warm-up.
+//   2. Parked waiters: N clients blocked in Get on one key (async calls spread
+//   over a
+//      few channels, so this process needs no thread per waiter), the daemon's
+//      thread count and RSS while they wait, then one Set and the time until
+//      the last Get returned.
 //
-// The daemon runs as its own process (the real tprdzvd, started here on port 0, or an
-// external one given with --endpoint and --daemon-pid) so that its threads and memory
-// are measured alone.
+// The daemon runs as its own process (the real tprdzvd, started here on port 0,
+// or an external one given with --endpoint and --daemon-pid) so that its
+// threads and memory are measured alone.
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,8 +36,6 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -55,9 +56,9 @@ namespace {
 namespace pb = ::tplaunch::rendezvous::v1;
 
 struct BenchOptions {
-  std::string endpoint;       // External daemon; empty: start tprdzvd here.
-  int daemon_pid = 0;         // The external daemon's pid, for /proc.
-  std::string tprdzvd;        // Path of the daemon binary to start.
+  std::string endpoint;  // External daemon; empty: start tprdzvd here.
+  int daemon_pid = 0;    // The external daemon's pid, for /proc.
+  std::string tprdzvd;   // Path of the daemon binary to start.
   std::string token = "store-bench-token";
   int warmup = 2000;
   int ops = 20000;
@@ -92,7 +93,8 @@ Percentiles Summarize(std::vector<double> us) {
 
 std::string Json(const Percentiles& p) {
   return absl::StrFormat(
-      "{\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"mean_us\": %.1f, "
+      "{\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"mean_us\": "
+      "%.1f, "
       "\"max_us\": %.1f}",
       p.p50_us, p.p90_us, p.p99_us, p.mean_us, p.max_us);
 }
@@ -117,7 +119,8 @@ int64_t RssKib(int pid) {
       int64_t kib = 0;
       std::string number(absl::StripAsciiWhitespace(
           absl::StripSuffix(absl::StripPrefix(line, "VmRSS:"), "kB")));
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(number), &kib)) return kib;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(number), &kib))
+        return kib;
     }
   }
   return -1;
@@ -128,7 +131,8 @@ std::string CpuModel() {
   std::string line;
   while (std::getline(in, line)) {
     if (absl::StartsWith(line, "model name")) {
-      return std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
+      return std::string(
+          absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
     }
   }
   return "unknown";
@@ -163,23 +167,24 @@ class DaemonProcess {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    std::vector<std::string> args = {binary,         "--host",       "127.0.0.1",
-                                     "--port",       "0",            "--token-file",
-                                     token_file,     "--log-level",  "warn"};
+    std::vector<std::string> args = {binary,     "--host",      "127.0.0.1",
+                                     "--port",   "0",           "--token-file",
+                                     token_file, "--log-level", "warn"};
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
     pid_t pid = 0;
-    const int rc =
-        posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+    const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr,
+                               argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
     if (rc != 0) {
       close(out[0]);
-      return absl::InternalError(absl::StrCat("cannot start ", binary, ": ",
-                                              std::strerror(rc)));
+      return absl::InternalError(
+          absl::StrCat("cannot start ", binary, ": ", std::strerror(rc)));
     }
-    auto daemon = std::unique_ptr<DaemonProcess>(new DaemonProcess(pid, out[0]));
+    auto daemon =
+        std::unique_ptr<DaemonProcess>(new DaemonProcess(pid, out[0]));
     std::string line;
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (line.find('\n') == std::string::npos) {
@@ -222,10 +227,12 @@ std::string FindTprdzvd(const char* argv0) {
   const std::string self = std::filesystem::absolute(argv0).string();
   const char* runfiles = std::getenv("RUNFILES_DIR");
   for (const std::string& candidate :
-       {runfiles != nullptr ? absl::StrCat(runfiles, "/tplaunch/rendezvous/tprdzvd")
-                            : std::string(),
+       {runfiles != nullptr
+            ? absl::StrCat(runfiles, "/tplaunch/rendezvous/tprdzvd")
+            : std::string(),
         absl::StrCat(self, ".runfiles/tplaunch/rendezvous/tprdzvd"),
-        std::string("rendezvous/tprdzvd"),  // `bazel run` starts in the runfiles.
+        std::string(
+            "rendezvous/tprdzvd"),  // `bazel run` starts in the runfiles.
         std::string("bazel-bin/rendezvous/tprdzvd")}) {
     if (candidate.empty()) continue;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
@@ -265,7 +272,8 @@ struct PendingGet {
 struct WaiterResult {
   int64_t waiters = 0;
   int64_t ok = 0;
-  double park_all_s = 0;          // From the first call to the daemon reporting all parked.
+  double park_all_s =
+      0;  // From the first call to the daemon reporting all parked.
   int64_t daemon_threads_idle = 0;
   int64_t daemon_rss_kib_idle = 0;
   int64_t daemon_threads_parked = 0;
@@ -289,10 +297,12 @@ absl::StatusOr<WaiterResult> ParkAndRelease(const BenchOptions& options,
   store_options.job = "bench_waiters";
   store_options.token = options.token;
   store_options.connect_timeout = absl::Seconds(30);
-  absl::StatusOr<std::unique_ptr<Store>> setter = ConnectGrpcStore(store_options);
+  absl::StatusOr<std::unique_ptr<Store>> setter =
+      ConnectGrpcStore(store_options);
   if (!setter.ok()) return setter.status();
 
-  // Separate connections (a local subchannel pool each), as separate clients would be.
+  // Separate connections (a local subchannel pool each), as separate clients
+  // would be.
   std::vector<std::unique_ptr<pb::Rendezvous::Stub>> stubs;
   std::vector<std::unique_ptr<grpc::CompletionQueue>> queues;
   for (int c = 0; c < options.channels; ++c) {
@@ -322,7 +332,8 @@ absl::StatusOr<WaiterResult> ParkAndRelease(const BenchOptions& options,
     calls[i] = std::move(call);
   }
 
-  // Wait until the daemon reports every call parked (nothing signals this: poll).
+  // Wait until the daemon reports every call parked (nothing signals this:
+  // poll).
   for (;;) {
     absl::StatusOr<RendezvousStats> stats = GetRendezvousStats(store_options);
     if (!stats.ok()) return stats.status();
@@ -347,11 +358,13 @@ absl::StatusOr<WaiterResult> ParkAndRelease(const BenchOptions& options,
   std::vector<std::thread> drainers;
   const int per_queue = options.waiters / options.channels;
   for (int c = 0; c < options.channels; ++c) {
-    const int expected = per_queue + (c < options.waiters % options.channels ? 1 : 0);
+    const int expected =
+        per_queue + (c < options.waiters % options.channels ? 1 : 0);
     drainers.emplace_back([&, c, expected] {
       void* tag = nullptr;
       bool started = false;
-      for (int done = 0; done < expected && queues[c]->Next(&tag, &started); ++done) {
+      for (int done = 0; done < expected && queues[c]->Next(&tag, &started);
+           ++done) {
         const auto now = std::chrono::steady_clock::now();
         first[c] = std::min(first[c], now);
         last[c] = std::max(last[c], now);
@@ -390,22 +403,27 @@ absl::StatusOr<WaiterResult> ParkAndRelease(const BenchOptions& options,
 
 int Run(int argc, char** argv) {
   BenchOptions options;
-  CLI::App app{"store_bench: tprdzvd latency and parked-waiter benchmark (JSON out)",
-               "store_bench"};
+  CLI::App app{
+      "store_bench: tprdzvd latency and parked-waiter benchmark (JSON out)",
+      "store_bench"};
   app.add_option("--endpoint", options.endpoint,
                  "An external tprdzvd (default: start one here on port 0)");
   app.add_option("--daemon-pid", options.daemon_pid,
                  "Pid of the external tprdzvd, to read its threads and RSS");
-  app.add_option("--tprdzvd", options.tprdzvd, "Path of the tprdzvd binary to start");
-  app.add_option("--token", options.token, "Token (the started daemon uses it too)")
+  app.add_option("--tprdzvd", options.tprdzvd,
+                 "Path of the tprdzvd binary to start");
+  app.add_option("--token", options.token,
+                 "Token (the started daemon uses it too)")
       ->capture_default_str();
-  app.add_option("--warmup", options.warmup, "Calls before timing, per operation")
+  app.add_option("--warmup", options.warmup,
+                 "Calls before timing, per operation")
       ->capture_default_str();
   app.add_option("--ops", options.ops, "Timed calls per operation")
       ->capture_default_str();
   app.add_option("--waiters", options.waiters, "Clients parked in Get")
       ->capture_default_str();
-  app.add_option("--channels", options.channels, "Connections the waiters share")
+  app.add_option("--channels", options.channels,
+                 "Connections the waiters share")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--out", options.out, "Write the JSON here instead of stdout");
@@ -424,7 +442,8 @@ int Run(int argc, char** argv) {
     const std::string binary =
         options.tprdzvd.empty() ? FindTprdzvd(argv[0]) : options.tprdzvd;
     if (binary.empty()) {
-      std::cerr << "store_bench: cannot find tprdzvd; pass --tprdzvd or --endpoint\n";
+      std::cerr
+          << "store_bench: cannot find tprdzvd; pass --tprdzvd or --endpoint\n";
       return 2;
     }
     absl::StatusOr<std::unique_ptr<DaemonProcess>> started =
@@ -443,7 +462,8 @@ int Run(int argc, char** argv) {
   store_options.job = "bench_latency";
   store_options.token = options.token;
   store_options.connect_timeout = absl::Seconds(30);
-  absl::StatusOr<std::unique_ptr<Store>> store = ConnectGrpcStore(store_options);
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      ConnectGrpcStore(store_options);
   if (!store.ok()) {
     std::cerr << "store_bench: " << store.status() << "\n";
     return 1;
@@ -454,16 +474,16 @@ int Run(int argc, char** argv) {
     std::cerr << "store_bench: " << st << "\n";
     return 1;
   }
-  const std::string set_keys[] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"};
+  const std::string set_keys[] = {"k0", "k1", "k2", "k3",
+                                  "k4", "k5", "k6", "k7"};
   auto set_times = TimeOps(options.warmup, options.ops, [&](int i) {
     return s.Set(set_keys[i % 8], value);
   });
   auto get_times = TimeOps(options.warmup, options.ops, [&](int) {
     return s.Get("existing", absl::Seconds(10)).status();
   });
-  auto add_times = TimeOps(options.warmup, options.ops, [&](int) {
-    return s.Add("counter", 1).status();
-  });
+  auto add_times = TimeOps(options.warmup, options.ops,
+                           [&](int) { return s.Add("counter", 1).status(); });
   for (const auto* times : {&set_times, &get_times, &add_times}) {
     if (!times->ok()) {
       std::cerr << "store_bench: " << times->status() << "\n";
@@ -502,8 +522,9 @@ int Run(int argc, char** argv) {
   if (options.waiters > 0) {
     const WaiterResult& w = *waiters;
     json << "  \"parked_waiters\": {\"waiters\": " << w.waiters
-         << ", \"channels\": " << options.channels << ", \"released_ok\": " << w.ok
-         << ", \"seconds_to_park_all\": " << absl::StrFormat("%.3f", w.park_all_s)
+         << ", \"channels\": " << options.channels
+         << ", \"released_ok\": " << w.ok << ", \"seconds_to_park_all\": "
+         << absl::StrFormat("%.3f", w.park_all_s)
          << ",\n    \"daemon_threads_idle\": " << w.daemon_threads_idle
          << ", \"daemon_rss_mib_idle\": "
          << absl::StrFormat("%.1f", w.daemon_rss_kib_idle / 1024.0)

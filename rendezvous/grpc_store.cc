@@ -25,11 +25,14 @@ namespace {
 
 namespace pb = ::tplaunch::rendezvous::v1;
 
-// torchrun's c10d default, so `--rdzv-endpoint host` means the same thing in both.
+// torchrun's c10d default, so `--rdzv-endpoint host` means the same thing in
+// both.
 constexpr int kDefaultPort = 29400;
-// gRPC treats an infinite deadline as none, which the daemon rejects: cap it instead.
+// gRPC treats an infinite deadline as none, which the daemon rejects: cap it
+// instead.
 constexpr absl::Duration kMaxBlockingTimeout = absl::Hours(24 * 30);
-// Error messages list at most this many keys, each shown up to kMaxKeyShown bytes.
+// Error messages list at most this many keys, each shown up to kMaxKeyShown
+// bytes.
 constexpr size_t kMaxKeysNamed = 8;
 constexpr size_t kMaxKeyShown = 96;
 
@@ -85,8 +88,9 @@ absl::StatusOr<std::string> ParseEndpoint(absl::string_view endpoint) {
   if (has_port) {
     if (!absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535 ||
         !absl::ascii_isdigit(static_cast<unsigned char>(port_text.front()))) {
-      return BadEndpoint(endpoint, absl::StrCat("port '", absl::CHexEscape(port_text),
-                                                "' is not in 1..65535"));
+      return BadEndpoint(endpoint,
+                         absl::StrCat("port '", absl::CHexEscape(port_text),
+                                      "' is not in 1..65535"));
     }
   }
   return absl::StrCat(host, ":", port);
@@ -102,8 +106,8 @@ std::string QuoteKey(absl::string_view key) {
   if (key.size() <= kMaxKeyShown) {
     return absl::StrCat("'", absl::CHexEscape(key), "'");
   }
-  return absl::StrCat("'", absl::CHexEscape(key.substr(0, kMaxKeyShown)), "'... (",
-                      key.size(), " bytes)");
+  return absl::StrCat("'", absl::CHexEscape(key.substr(0, kMaxKeyShown)),
+                      "'... (", key.size(), " bytes)");
 }
 
 // "'a', 'b'" (bounded).
@@ -132,10 +136,10 @@ std::string InJob(absl::string_view job) {
 
 // What one RPC was about, for its error message.
 struct RpcInfo {
-  absl::string_view op;                   // "Get", "Set", ...
-  std::vector<absl::string_view> keys;    // Empty for job- or daemon-wide calls.
-  bool blocking = false;                  // Get, Wait, MultiGet.
-  absl::Duration timeout;                 // The deadline the call was given.
+  absl::string_view op;                 // "Get", "Set", ...
+  std::vector<absl::string_view> keys;  // Empty for job- or daemon-wide calls.
+  bool blocking = false;                // Get, Wait, MultiGet.
+  absl::Duration timeout;               // The deadline the call was given.
 };
 
 std::string TimeoutMessage(absl::Duration timeout,
@@ -152,41 +156,48 @@ std::string TimeoutMessage(absl::Duration timeout,
 }
 
 // The one place a gRPC status becomes an absl::Status. The codes are the same
-// canonical codes; the message gains the operation, keys, job, endpoint and time.
+// canonical codes; the message gains the operation, keys, job, endpoint and
+// time.
 absl::Status FromGrpcStatus(const grpc::Status& status, const RpcInfo& rpc,
                             absl::string_view job, absl::string_view endpoint,
                             absl::Duration elapsed) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   std::string detail = status.error_message();
-  // gRPC's own text for a client-side deadline adds nothing to ours. A blocked call's
-  // deadline fires on both ends at once and either side's status may arrive first;
-  // our message says the same as the daemon's, so both read alike.
+  // gRPC's own text for a client-side deadline adds nothing to ours. A blocked
+  // call's deadline fires on both ends at once and either side's status may
+  // arrive first; our message says the same as the daemon's, so both read
+  // alike.
   if (code == absl::StatusCode::kDeadlineExceeded &&
       (rpc.blocking || detail == "Deadline Exceeded")) {
     detail.clear();
   }
 
   std::string subject(rpc.op);
-  if (!rpc.keys.empty()) absl::StrAppend(&subject, " of ", DescribeKeys(rpc.keys));
+  if (!rpc.keys.empty())
+    absl::StrAppend(&subject, " of ", DescribeKeys(rpc.keys));
   absl::StrAppend(&subject, InJob(job));
 
   std::string message;
   switch (code) {
     case absl::StatusCode::kDeadlineExceeded:
-      message = rpc.blocking && !rpc.keys.empty()
-                    ? TimeoutMessage(rpc.timeout, rpc.keys, rpc.keys.size(),
-                                     job, endpoint)
-                    : absl::StrCat(subject, " on ", endpoint, ": no reply within ",
-                                   FormatWaited(rpc.timeout));
+      message =
+          rpc.blocking && !rpc.keys.empty()
+              ? TimeoutMessage(rpc.timeout, rpc.keys, rpc.keys.size(), job,
+                               endpoint)
+              : absl::StrCat(subject, " on ", endpoint, ": no reply within ",
+                             FormatWaited(rpc.timeout));
       break;
     case absl::StatusCode::kUnavailable:
-      message = absl::StrCat(subject, ": tprdzvd at ", endpoint, " is unavailable");
-      if (rpc.blocking) absl::StrAppend(&message, " after waiting ", FormatWaited(elapsed));
+      message =
+          absl::StrCat(subject, ": tprdzvd at ", endpoint, " is unavailable");
+      if (rpc.blocking)
+        absl::StrAppend(&message, " after waiting ", FormatWaited(elapsed));
       break;
     default:
       message = absl::StrCat(subject, " on ", endpoint, " failed");
-      if (rpc.blocking) absl::StrAppend(&message, " after ", FormatWaited(elapsed));
+      if (rpc.blocking)
+        absl::StrAppend(&message, " after ", FormatWaited(elapsed));
       break;
   }
   if (!detail.empty()) absl::StrAppend(&message, ": ", detail);
@@ -201,7 +212,8 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
   const bool has_key = !options.tls_client_key_pem.empty();
   if (has_cert != has_key) {
     return absl::InvalidArgumentError(
-        "a TLS client certificate needs its key and vice versa; only one was given");
+        "a TLS client certificate needs its key and vice versa; only one was "
+        "given");
   }
   if (options.tls_root_certs_pem.empty()) {
     if (has_cert) {
@@ -220,20 +232,21 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(
 
 grpc::ChannelArguments MakeChannelArguments(const GrpcStoreOptions& options) {
   grpc::ChannelArguments args;
-  // Values may be 8 MiB and MultiGet returns several: never refuse a reply for size.
+  // Values may be 8 MiB and MultiGet returns several: never refuse a reply for
+  // size.
   args.SetMaxReceiveMessageSize(-1);
-  // gRPC's defaults (1 s growing to 120 s) would sleep far past a short connect timeout
-  // and leave a restarted daemon unreached for minutes.
+  // gRPC's defaults (1 s growing to 120 s) would sleep far past a short connect
+  // timeout and leave a restarted daemon unreached for minutes.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  // A Get can stay parked for minutes without a byte on the wire; pings notice a
-  // daemon host that vanished without closing the connection. tprdzvd accepts pings
-  // every 5 s.
+  // A Get can stay parked for minutes without a byte on the wire; pings notice
+  // a daemon host that vanished without closing the connection. tprdzvd accepts
+  // pings every 5 s.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30 * 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10 * 1000);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  // Each store gets its own connection rather than gRPC's process-wide shared one, so
-  // one store's traffic never queues behind another's.
+  // Each store gets its own connection rather than gRPC's process-wide shared
+  // one, so one store's traffic never queues behind another's.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   if (!options.tls_server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls_server_name);
@@ -257,8 +270,8 @@ const char* StateName(grpc_connectivity_state state) {
   return "UNKNOWN";
 }
 
-// A connected channel plus what every call needs: the stub, the endpoint for messages
-// and the authorization header.
+// A connected channel plus what every call needs: the stub, the endpoint for
+// messages and the authorization header.
 class RpcClient final {
  public:
   RpcClient(std::string endpoint, std::shared_ptr<grpc::Channel> channel,
@@ -294,7 +307,8 @@ class RpcClient final {
     grpc::ClientContext context;
     const absl::Time start = absl::Now();
     PrepareContext(&context, start + rpc.timeout);
-    const grpc::Status status = (stub_.get()->*method)(&context, request, response);
+    const grpc::Status status =
+        (stub_.get()->*method)(&context, request, response);
     if (status.ok()) return absl::OkStatus();
     return FromGrpcStatus(status, rpc, job_, endpoint_, absl::Now() - start);
   }
@@ -318,9 +332,10 @@ class RpcClient final {
   std::string authorization_;
 };
 
-// Creates the channel and waits until it is READY or connect_timeout passes. gRPC
-// itself retries with the backoff set in MakeChannelArguments.
-absl::StatusOr<std::unique_ptr<RpcClient>> Dial(const GrpcStoreOptions& options) {
+// Creates the channel and waits until it is READY or connect_timeout passes.
+// gRPC itself retries with the backoff set in MakeChannelArguments.
+absl::StatusOr<std::unique_ptr<RpcClient>> Dial(
+    const GrpcStoreOptions& options) {
   ASSIGN_OR_RETURN(std::string endpoint, ParseEndpoint(options.endpoint));
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
                    MakeCredentials(options));
@@ -330,14 +345,16 @@ absl::StatusOr<std::unique_ptr<RpcClient>> Dial(const GrpcStoreOptions& options)
   const absl::Time deadline = start + options.connect_timeout;
   grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
-    if (!channel->WaitForStateChange(state, absl::ToChronoTime(deadline))) break;
+    if (!channel->WaitForStateChange(state, absl::ToChronoTime(deadline)))
+      break;
     state = channel->GetState(/*try_to_connect=*/true);
   }
   auto client = std::make_unique<RpcClient>(endpoint, channel, options);
   if (state == GRPC_CHANNEL_READY) return client;
 
   // A call on a failing channel fails at once with the last connection error
-  // ("Connection refused", a TLS handshake failure, ...), which the state lacks.
+  // ("Connection refused", a TLS handshake failure, ...), which the state
+  // lacks.
   std::string last_error;
   pb::GetStatsRequest request;
   pb::GetStatsResponse response;
@@ -407,7 +424,8 @@ class GrpcStore final : public Store {
     for (const std::string& key : keys) request.add_keys(key);
     pb::CheckResponse response;
     RETURN_IF_ERROR(client_->Call(&pb::Rendezvous::Stub::Check, request,
-                                  &response, client_->Quick("Check", Views(keys))));
+                                  &response,
+                                  client_->Quick("Check", Views(keys))));
     return response.all_exist();
   }
 
@@ -417,8 +435,8 @@ class GrpcStore final : public Store {
     request.set_key(std::string(key));
     request.set_delta(delta);
     pb::AddResponse response;
-    RETURN_IF_ERROR(client_->Call(&pb::Rendezvous::Stub::Add, request, &response,
-                                  client_->Quick("Add", {key})));
+    RETURN_IF_ERROR(client_->Call(&pb::Rendezvous::Stub::Add, request,
+                                  &response, client_->Quick("Add", {key})));
     return response.value();
   }
 
@@ -432,7 +450,8 @@ class GrpcStore final : public Store {
     request.set_desired(std::string(desired));
     pb::CompareSetResponse response;
     RETURN_IF_ERROR(client_->Call(&pb::Rendezvous::Stub::CompareSet, request,
-                                  &response, client_->Quick("CompareSet", {key})));
+                                  &response,
+                                  client_->Quick("CompareSet", {key})));
     return std::move(*response.mutable_value());
   }
 
@@ -454,7 +473,8 @@ class GrpcStore final : public Store {
     request.set_key(std::string(key));
     pb::DeleteKeyResponse response;
     RETURN_IF_ERROR(client_->Call(&pb::Rendezvous::Stub::DeleteKey, request,
-                                  &response, client_->Quick("DeleteKey", {key})));
+                                  &response,
+                                  client_->Quick("DeleteKey", {key})));
     return response.deleted();
   }
 
@@ -528,9 +548,10 @@ class GrpcStore final : public Store {
   }
 
  private:
-  // The RpcInfo for a blocking call. gRPC fails a call whose deadline has passed
-  // before sending it, so a zero or negative timeout becomes "are the keys there now":
-  // DeadlineExceeded if not, else the call runs with rpc_timeout and returns at once.
+  // The RpcInfo for a blocking call. gRPC fails a call whose deadline has
+  // passed before sending it, so a zero or negative timeout becomes "are the
+  // keys there now": DeadlineExceeded if not, else the call runs with
+  // rpc_timeout and returns at once.
   absl::StatusOr<RpcInfo> Blocking(absl::string_view op,
                                    absl::Span<const std::string> keys,
                                    absl::Duration timeout) {
@@ -543,22 +564,25 @@ class GrpcStore final : public Store {
     ASSIGN_OR_RETURN(const bool all_exist, Check(keys));
     if (!all_exist) {
       return NameMissingOnTimeout(
-          absl::DeadlineExceededError(TimeoutMessage(
-              absl::ZeroDuration(), rpc.keys, keys.size(), client_->job(),
-              client_->endpoint())),
+          absl::DeadlineExceededError(
+              TimeoutMessage(absl::ZeroDuration(), rpc.keys, keys.size(),
+                             client_->job(), client_->endpoint())),
           keys, absl::ZeroDuration());
     }
     rpc.timeout = client_->rpc_timeout();
     return rpc;
   }
 
-  // A timed-out wait on several keys is most useful when it says which are missing
-  // ("who has not arrived"); the daemon's reply may lose the race against the client's
-  // own deadline, so ask again key by key (bounded, only on this error path).
+  // A timed-out wait on several keys is most useful when it says which are
+  // missing
+  // ("who has not arrived"); the daemon's reply may lose the race against the
+  // client's own deadline, so ask again key by key (bounded, only on this error
+  // path).
   absl::Status NameMissingOnTimeout(absl::Status status,
                                     absl::Span<const std::string> keys,
                                     absl::Duration timeout) {
-    if (status.code() != absl::StatusCode::kDeadlineExceeded || keys.size() < 2) {
+    if (status.code() != absl::StatusCode::kDeadlineExceeded ||
+        keys.size() < 2) {
       return status;
     }
     std::vector<absl::string_view> missing;
@@ -570,15 +594,17 @@ class GrpcStore final : public Store {
     if (missing.empty()) return status;  // All arrived just after the deadline.
     std::string message = TimeoutMessage(timeout, missing, keys.size(),
                                          client_->job(), client_->endpoint());
-    if (missing.size() == kMaxKeysNamed) absl::StrAppend(&message, " (and maybe more)");
+    if (missing.size() == kMaxKeysNamed)
+      absl::StrAppend(&message, " (and maybe more)");
     return absl::DeadlineExceededError(message);
   }
 
   const std::unique_ptr<RpcClient> client_;
 };
 
-// grpc.health.v1.HealthCheckResponse.status is field 1, a varint enum; SERVING = 1.
-// Decoded by hand: the health messages are not part of our generated protocol.
+// grpc.health.v1.HealthCheckResponse.status is field 1, a varint enum; SERVING
+// = 1. Decoded by hand: the health messages are not part of our generated
+// protocol.
 bool HealthResponseIsServing(const grpc::ByteBuffer& buffer) {
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return false;
@@ -604,13 +630,15 @@ absl::StatusOr<std::unique_ptr<Store>> ConnectGrpcStore(
   return std::unique_ptr<Store>(std::make_unique<GrpcStore>(std::move(client)));
 }
 
-absl::StatusOr<std::string> ParseRendezvousEndpoint(absl::string_view endpoint) {
+absl::StatusOr<std::string> ParseRendezvousEndpoint(
+    absl::string_view endpoint) {
   return ParseEndpoint(endpoint);
 }
 
 absl::StatusOr<int64_t> DeleteRendezvousJob(const GrpcStoreOptions& options) {
   if (options.job.empty()) {
-    return absl::InvalidArgumentError("DeleteJob needs a job name; none was given");
+    return absl::InvalidArgumentError(
+        "DeleteJob needs a job name; none was given");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<RpcClient> client, Dial(options));
   pb::DeleteJobRequest request;
@@ -667,8 +695,8 @@ absl::Status CheckRendezvousHealth(const GrpcStoreOptions& options) {
   }
 
   RpcInfo rpc = client->Quick("Health check");
-  RETURN_IF_ERROR(FromGrpcStatus(status, rpc, "", client->endpoint(),
-                                 absl::Now() - start));
+  RETURN_IF_ERROR(
+      FromGrpcStatus(status, rpc, "", client->endpoint(), absl::Now() - start));
   if (!HealthResponseIsServing(response)) {
     return absl::UnavailableError(absl::StrCat(
         "tprdzvd at ", client->endpoint(), " answers but is not SERVING"));

@@ -21,28 +21,31 @@ struct GrpcStoreOptions {
   std::string token;
   // PEM root certificates; non-empty switches the channel to TLS.
   std::string tls_root_certs_pem;
-  // PEM client certificate chain and key, for daemons that require client certs.
+  // PEM client certificate chain and key, for daemons that require client
+  // certs.
   std::string tls_client_cert_pem;
   std::string tls_client_key_pem;
-  // Name checked against the daemon's certificate instead of the endpoint's host, for
-  // daemons dialled by IP whose certificate names a host. Empty: the endpoint's host.
+  // Name checked against the daemon's certificate instead of the endpoint's
+  // host, for daemons dialled by IP whose certificate names a host. Empty: the
+  // endpoint's host.
   std::string tls_server_name;
   // How long Connect retries (with backoff) before giving up with Unavailable.
   absl::Duration connect_timeout = absl::Seconds(60);
-  // Deadline for calls that never block (Set, Add, ...). Blocking calls (Get, Wait,
-  // MultiGet) use their own timeout instead, clamped to 30 days.
+  // Deadline for calls that never block (Set, Add, ...). Blocking calls (Get,
+  // Wait, MultiGet) use their own timeout instead, clamped to 30 days.
   absl::Duration rpc_timeout = absl::Seconds(30);
 };
 
 // Connects to the daemon, retrying with backoff until connect_timeout. Errors:
-// InvalidArgument (bad endpoint, empty job, half a client certificate), Unavailable
-// (not reachable in time; the message names the endpoint, how long was tried and the
-// last connection error). The token is checked by the first call, not here.
+// InvalidArgument (bad endpoint, empty job, half a client certificate),
+// Unavailable (not reachable in time; the message names the endpoint, how long
+// was tried and the last connection error). The token is checked by the first
+// call, not here.
 //
-// The store reuses one channel for every call and is safe to use from many threads.
-// Errors from its methods name the operation, key(s), job, endpoint and, for blocking
-// calls, the time waited; once connected, a lost daemon surfaces as Unavailable on the
-// next call (no call waits for a reconnect).
+// The store reuses one channel for every call and is safe to use from many
+// threads. Errors from its methods name the operation, key(s), job, endpoint
+// and, for blocking calls, the time waited; once connected, a lost daemon
+// surfaces as Unavailable on the next call (no call waits for a reconnect).
 absl::StatusOr<std::unique_ptr<Store>> ConnectGrpcStore(
     const GrpcStoreOptions& options);
 

@@ -1,9 +1,10 @@
-// Daemon-wide operations beyond the Store contract, for tprdzvctl and the launcher:
-// deleting a job, reading the daemon's counters, and gRPC's standard health check.
+// Daemon-wide operations beyond the Store contract, for tprdzvctl and the
+// launcher: deleting a job, reading the daemon's counters, and gRPC's standard
+// health check.
 //
-// Each call opens its own connection from GrpcStoreOptions (endpoint, token, TLS,
-// connect_timeout, rpc_timeout), so none of them needs a Store. They are implemented in
-// grpc_store.cc, sharing its connection and status mapping.
+// Each call opens its own connection from GrpcStoreOptions (endpoint, token,
+// TLS, connect_timeout, rpc_timeout), so none of them needs a Store. They are
+// implemented in grpc_store.cc, sharing its connection and status mapping.
 #ifndef TPLAUNCH_RENDEZVOUS_RENDEZVOUS_ADMIN_H_
 #define TPLAUNCH_RENDEZVOUS_RENDEZVOUS_ADMIN_H_
 
@@ -22,17 +23,19 @@ struct RendezvousStats {
   int64_t waiters = 0;  // Calls parked in Get, Wait or MultiGet.
 };
 
-// Deletes every key of options.job and returns how many there were; calls still waiting
-// on the job end with Cancelled. Errors: InvalidArgument (empty job), Unavailable,
-// Unauthenticated, DeadlineExceeded (no reply within rpc_timeout).
+// Deletes every key of options.job and returns how many there were; calls still
+// waiting on the job end with Cancelled. Errors: InvalidArgument (empty job),
+// Unavailable, Unauthenticated, DeadlineExceeded (no reply within rpc_timeout).
 absl::StatusOr<int64_t> DeleteRendezvousJob(const GrpcStoreOptions& options);
 
-// The daemon's counters (options.job is ignored). Errors as DeleteRendezvousJob.
+// The daemon's counters (options.job is ignored). Errors as
+// DeleteRendezvousJob.
 absl::StatusOr<RendezvousStats> GetRendezvousStats(
     const GrpcStoreOptions& options);
 
-// gRPC's standard health check (grpc.health.v1.Health/Check, whole server): OK when
-// the daemon reports SERVING, Unavailable when it does not or cannot be reached.
+// gRPC's standard health check (grpc.health.v1.Health/Check, whole server): OK
+// when the daemon reports SERVING, Unavailable when it does not or cannot be
+// reached.
 absl::Status CheckRendezvousHealth(const GrpcStoreOptions& options);
 
 }  // namespace tplaunch

@@ -32,8 +32,9 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-// A command-line mistake found after CLI11's own parsing (bad duration, unreadable
-// file, missing --job): reported like CLI11's errors, with exit code 2.
+// A command-line mistake found after CLI11's own parsing (bad duration,
+// unreadable file, missing --job): reported like CLI11's errors, with exit
+// code 2.
 class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -132,7 +133,8 @@ void PrintRaw(const std::string& bytes) {
   std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-// Runs the chosen subcommand. Returns the operation's status; output goes to stdout.
+// Runs the chosen subcommand. Returns the operation's status; output goes to
+// stdout.
 using Operation = std::function<absl::Status(Store&)>;
 using AdminOperation = std::function<absl::Status(const GrpcStoreOptions&)>;
 
@@ -144,7 +146,8 @@ absl::Status RunOnStore(const GrpcStoreOptions& options, const Operation& op) {
 
 int Main(int argc, char** argv) {
   CLI::App app{
-      "tprdzvctl: read and edit the keys of a job in a tprdzvd rendezvous daemon.\n"
+      "tprdzvctl: read and edit the keys of a job in a tprdzvd rendezvous "
+      "daemon.\n"
       "Exit codes: 0 success, 1 the operation failed, 2 command-line mistake.",
       "tprdzvctl"};
   app.require_subcommand(1);
@@ -154,8 +157,9 @@ int Main(int argc, char** argv) {
                  "Daemon address: HOST:PORT, [IPV6]:PORT or HOST (port 29400)")
       ->envname("TPLAUNCH_RDZV_ENDPOINT")
       ->required();
-  app.add_option("--token-file", flags.token_file,
-                 "File holding the daemon's token (default: env TPLAUNCH_RDZV_TOKEN)");
+  app.add_option(
+      "--token-file", flags.token_file,
+      "File holding the daemon's token (default: env TPLAUNCH_RDZV_TOKEN)");
   app.add_option("--job", flags.job, "Job (run id) whose keys to use");
   app.add_option("--timeout", flags.timeout,
                  "How long get, wait and multi-key reads wait for keys")
@@ -170,8 +174,9 @@ int Main(int argc, char** argv) {
                  "PEM root certificates; switches to TLS");
   app.add_option("--tls-cert", flags.tls_cert, "PEM client certificate chain");
   app.add_option("--tls-key", flags.tls_key, "PEM client private key");
-  app.add_option("--tls-server-name", flags.tls_server_name,
-                 "Name to verify in the daemon's certificate (default: the host)");
+  app.add_option(
+      "--tls-server-name", flags.tls_server_name,
+      "Name to verify in the daemon's certificate (default: the host)");
 
   // Each subcommand: its parser, whether it needs --job, and what it does.
   struct Command {
@@ -189,13 +194,14 @@ int Main(int argc, char** argv) {
   };
   absl::Duration wait_timeout;
 
-  store_command("get", "Wait up to --timeout for KEY and print its value (raw bytes)",
-                [&](Store& store) {
-                  absl::StatusOr<std::string> value = store.Get(args.key, wait_timeout);
-                  if (!value.ok()) return value.status();
-                  PrintRaw(*value);
-                  return absl::OkStatus();
-                })
+  store_command(
+      "get", "Wait up to --timeout for KEY and print its value (raw bytes)",
+      [&](Store& store) {
+        absl::StatusOr<std::string> value = store.Get(args.key, wait_timeout);
+        if (!value.ok()) return value.status();
+        PrintRaw(*value);
+        return absl::OkStatus();
+      })
       ->add_option("KEY", args.key)
       ->required();
   store_command("try-get", "Print KEY's value (raw bytes) if it exists now",
@@ -208,23 +214,27 @@ int Main(int argc, char** argv) {
       ->add_option("KEY", args.key)
       ->required();
   {
-    CLI::App* set = store_command(
-        "set", "Set KEY to VALUE ('-' reads VALUE from stdin)", [&](Store& store) {
-          return store.Set(args.key, ValueArg(args.value));
-        });
+    CLI::App* set =
+        store_command("set", "Set KEY to VALUE ('-' reads VALUE from stdin)",
+                      [&](Store& store) {
+                        return store.Set(args.key, ValueArg(args.value));
+                      });
     set->add_option("KEY", args.key)->required();
     set->add_option("VALUE", args.value)->required();
   }
   {
     CLI::App* append = store_command(
         "append", "Append VALUE to KEY ('-' reads VALUE from stdin)",
-        [&](Store& store) { return store.Append(args.key, ValueArg(args.value)); });
+        [&](Store& store) {
+          return store.Append(args.key, ValueArg(args.value));
+        });
     append->add_option("KEY", args.key)->required();
     append->add_option("VALUE", args.value)->required();
   }
   {
     CLI::App* add = store_command(
-        "add", "Add DELTA (default 1) to the integer at KEY; print the new value",
+        "add",
+        "Add DELTA (default 1) to the integer at KEY; print the new value",
         [&](Store& store) {
           absl::StatusOr<int64_t> value = store.Add(args.key, args.delta);
           if (!value.ok()) return value.status();
@@ -235,23 +245,25 @@ int Main(int argc, char** argv) {
     add->add_option("DELTA", args.delta);
   }
   {
-    CLI::App* cas = store_command(
-        "compare-set",
-        "TCPStore compare_set: set KEY to DESIRED if it holds EXPECTED; print the "
-        "value now stored",
-        [&](Store& store) {
-          absl::StatusOr<std::string> value =
-              store.CompareSet(args.key, args.expected, args.desired);
-          if (!value.ok()) return value.status();
-          PrintRaw(*value);
-          return absl::OkStatus();
-        });
+    CLI::App* cas =
+        store_command("compare-set",
+                      "TCPStore compare_set: set KEY to DESIRED if it holds "
+                      "EXPECTED; print the "
+                      "value now stored",
+                      [&](Store& store) {
+                        absl::StatusOr<std::string> value = store.CompareSet(
+                            args.key, args.expected, args.desired);
+                        if (!value.ok()) return value.status();
+                        PrintRaw(*value);
+                        return absl::OkStatus();
+                      });
     cas->add_option("KEY", args.key)->required();
     cas->add_option("EXPECTED", args.expected)->required();
     cas->add_option("DESIRED", args.desired)->required();
   }
-  store_command("wait", "Wait up to --timeout until every KEY exists",
-                [&](Store& store) { return store.Wait(args.keys, wait_timeout); })
+  store_command(
+      "wait", "Wait up to --timeout until every KEY exists",
+      [&](Store& store) { return store.Wait(args.keys, wait_timeout); })
       ->add_option("KEY", args.keys)
       ->required();
   store_command("check", "Print true if every KEY exists now, else false",
@@ -263,7 +275,8 @@ int Main(int argc, char** argv) {
                 })
       ->add_option("KEY", args.keys)
       ->required();
-  store_command("keys", "List the job's keys starting with PREFIX, one per line",
+  store_command("keys",
+                "List the job's keys starting with PREFIX, one per line",
                 [&](Store& store) {
                   absl::StatusOr<std::vector<std::string>> keys =
                       store.ListKeys(args.prefix);
@@ -290,8 +303,9 @@ int Main(int argc, char** argv) {
                 });
 
   commands.push_back(
-      {app.add_subcommand("delete-job",
-                          "Delete every key of the job; print how many there were"),
+      {app.add_subcommand(
+           "delete-job",
+           "Delete every key of the job; print how many there were"),
        true, nullptr, [](const GrpcStoreOptions& options) {
          absl::StatusOr<int64_t> deleted = DeleteRendezvousJob(options);
          if (!deleted.ok()) return deleted.status();
@@ -299,18 +313,18 @@ int Main(int argc, char** argv) {
          return absl::OkStatus();
        }});
   commands.push_back(
-      {app.add_subcommand("stats", "Print the daemon's counters as JSON"), false,
-       nullptr, [](const GrpcStoreOptions& options) {
+      {app.add_subcommand("stats", "Print the daemon's counters as JSON"),
+       false, nullptr, [](const GrpcStoreOptions& options) {
          absl::StatusOr<RendezvousStats> stats = GetRendezvousStats(options);
          if (!stats.ok()) return stats.status();
-         PrintLine(absl::StrCat("{\"jobs\": ", stats->jobs, ", \"keys\": ",
-                                stats->keys, ", \"waiters\": ", stats->waiters,
-                                "}"));
+         PrintLine(absl::StrCat("{\"jobs\": ", stats->jobs,
+                                ", \"keys\": ", stats->keys,
+                                ", \"waiters\": ", stats->waiters, "}"));
          return absl::OkStatus();
        }});
   commands.push_back(
-      {app.add_subcommand("health", "Print SERVING if the daemon is healthy"), false,
-       nullptr, [](const GrpcStoreOptions& options) {
+      {app.add_subcommand("health", "Print SERVING if the daemon is healthy"),
+       false, nullptr, [](const GrpcStoreOptions& options) {
          absl::Status status = CheckRendezvousHealth(options);
          if (!status.ok()) return status;
          PrintLine("SERVING");
@@ -331,7 +345,8 @@ int Main(int argc, char** argv) {
     if (absl::StatusOr<std::string> endpoint =
             ParseRendezvousEndpoint(flags.endpoint);
         !endpoint.ok()) {
-      throw UsageError(absl::StrCat("--endpoint: ", endpoint.status().message()));
+      throw UsageError(
+          absl::StrCat("--endpoint: ", endpoint.status().message()));
     }
     if (flags.tls_cert.empty() != flags.tls_key.empty()) {
       throw UsageError("--tls-cert and --tls-key go together");
@@ -353,11 +368,11 @@ int Main(int argc, char** argv) {
   }
 
   absl::Status status = chosen->on_store ? RunOnStore(options, chosen->on_store)
-                                          : chosen->on_daemon(options);
+                                         : chosen->on_daemon(options);
   std::cout.flush();
   if (status.ok()) return kExitOk;
-  std::cerr << "tprdzvctl " << chosen->app->get_name() << ": " << status.ToString()
-            << "\n";
+  std::cerr << "tprdzvctl " << chosen->app->get_name() << ": "
+            << status.ToString() << "\n";
   return kExitFailed;
 }
 

@@ -1,7 +1,10 @@
-// GrpcStore against a real in-process tprdzvd server (port 0): the Store contract, then
-// what only a networked store has (endpoints, connecting, tokens, jobs, TLS, a daemon
-// that goes away, a client that gives up).
+// GrpcStore against a real in-process tprdzvd server (port 0): the Store
+// contract, then what only a networked store has (endpoints, connecting,
+// tokens, jobs, TLS, a daemon that goes away, a client that gives up).
+#include "rendezvous/grpc_store.h"
+
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,14 +19,11 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "proto/rendezvous.grpc.pb.h"
-#include "rendezvous/grpc_store.h"
 #include "rendezvous/rendezvous_admin.h"
 #include "rendezvous/server.h"
 #include "tests/store/store_contract.h"
@@ -68,8 +68,9 @@ std::unique_ptr<Store> Connect(const GrpcStoreOptions& options) {
   return std::move(*store);
 }
 
-// Polls `done` until it holds or `timeout` passes. For conditions only visible through
-// the server's counters (a call parked on the daemon), which no event signals.
+// Polls `done` until it holds or `timeout` passes. For conditions only visible
+// through the server's counters (a call parked on the daemon), which no event
+// signals.
 bool Eventually(const std::function<bool()>& done,
                 absl::Duration timeout = kLongWait) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -80,9 +81,9 @@ bool Eventually(const std::function<bool()>& done,
   return true;
 }
 
-// One server per test case, authenticated; each store is a new job, and a neighbour
-// job holding the same key names is filled beside it, so every contract check also
-// checks that jobs do not leak into each other.
+// One server per test case, authenticated; each store is a new job, and a
+// neighbour job holding the same key names is filled beside it, so every
+// contract check also checks that jobs do not leak into each other.
 store_contract::StoreFactory GrpcStores() {
   std::shared_ptr<RendezvousServer> server = StartServer();
   auto next = std::make_shared<int>(0);
@@ -111,11 +112,12 @@ TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
   CHECK(ParseRendezvousEndpoint("node1").value() == "node1:29400");
   CHECK(ParseRendezvousEndpoint("[::1]:5").value() == "[::1]:5");
   CHECK(ParseRendezvousEndpoint("[fe80::1]").value() == "[fe80::1]:29400");
-  CHECK(ParseRendezvousEndpoint("127.0.0.1:65535").value() == "127.0.0.1:65535");
+  CHECK(ParseRendezvousEndpoint("127.0.0.1:65535").value() ==
+        "127.0.0.1:65535");
 
   for (const char* bad : {"", ":80", "host:", "host:0", "host:65536", "host:-1",
-                          "host:http", "host:80x", "::1", "[::1", "[::1]80", "[]:80",
-                          "a b:80", "http://host:80", "host:+80"}) {
+                          "host:http", "host:80x", "::1", "[::1", "[::1]80",
+                          "[]:80", "a b:80", "http://host:80", "host:+80"}) {
     INFO("endpoint '" << bad << "'");
     const absl::StatusOr<std::string> parsed = ParseRendezvousEndpoint(bad);
     REQUIRE(parsed.status().code() == absl::StatusCode::kInvalidArgument);
@@ -123,7 +125,8 @@ TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
     options.endpoint = bad;
     options.job = "j";
     options.connect_timeout = absl::Milliseconds(100);
-    const absl::StatusOr<std::unique_ptr<Store>> store = ConnectGrpcStore(options);
+    const absl::StatusOr<std::unique_ptr<Store>> store =
+        ConnectGrpcStore(options);
     REQUIRE(store.status().code() == absl::StatusCode::kInvalidArgument);
   }
 }
@@ -133,7 +136,8 @@ TEST_CASE("GrpcStore: a job and a whole client certificate are required",
   GrpcStoreOptions options;
   options.endpoint = "127.0.0.1:1";
   options.connect_timeout = absl::Milliseconds(100);
-  const absl::StatusOr<std::unique_ptr<Store>> no_job = ConnectGrpcStore(options);
+  const absl::StatusOr<std::unique_ptr<Store>> no_job =
+      ConnectGrpcStore(options);
   REQUIRE(no_job.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(absl::StrContains(no_job.status().message(), "job"));
 
@@ -144,16 +148,18 @@ TEST_CASE("GrpcStore: a job and a whole client certificate are required",
           absl::StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("GrpcStore: connecting to a closed port gives Unavailable at the timeout",
-          "[store][grpc]") {
-  // A bound but not listening socket: connections are refused, and no other process
-  // can take the port while the test runs.
+TEST_CASE(
+    "GrpcStore: connecting to a closed port gives Unavailable at the timeout",
+    "[store][grpc]") {
+  // A bound but not listening socket: connections are refused, and no other
+  // process can take the port while the test runs.
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
+          0);
   socklen_t length = sizeof(address);
   REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
   const std::string endpoint =
@@ -164,7 +170,8 @@ TEST_CASE("GrpcStore: connecting to a closed port gives Unavailable at the timeo
   options.job = "j";
   options.connect_timeout = absl::Milliseconds(700);
   const absl::Time start = absl::Now();
-  const absl::StatusOr<std::unique_ptr<Store>> store = ConnectGrpcStore(options);
+  const absl::StatusOr<std::unique_ptr<Store>> store =
+      ConnectGrpcStore(options);
   const absl::Duration elapsed = absl::Now() - start;
   close(fd);
 
@@ -260,8 +267,9 @@ TEST_CASE("GrpcStore: a timeout names the key, job, endpoint and time",
       store->Get("rank_3", absl::Milliseconds(300));
   REQUIRE(got.status().code() == absl::StatusCode::kDeadlineExceeded);
   REQUIRE(got.status().message() ==
-          absl::StrCat("timed out after 300ms waiting for key 'rank_3' in job 'j1' on ",
-                       server->address()));
+          absl::StrCat(
+              "timed out after 300ms waiting for key 'rank_3' in job 'j1' on ",
+              server->address()));
 
   // A multi-key wait names only the keys still missing.
   REQUIRE(store->Set("rank_0", "here").ok());
@@ -274,8 +282,9 @@ TEST_CASE("GrpcStore: a timeout names the key, job, endpoint and time",
   CHECK_FALSE(absl::StrContains(waited.message(), "rank_0"));
 }
 
-TEST_CASE("GrpcStore: the daemon parks every blocked Get and one Set releases them",
-          "[store][grpc]") {
+TEST_CASE(
+    "GrpcStore: the daemon parks every blocked Get and one Set releases them",
+    "[store][grpc]") {
   constexpr int kGetters = 32;
   std::shared_ptr<RendezvousServer> server = StartServer();
   std::unique_ptr<Store> store = Connect(ClientOptions(*server, "j"));
@@ -326,7 +335,8 @@ TEST_CASE("GrpcStore: a daemon shut down under a blocked Get fails it promptly",
   CHECK(absl::StrContains(got.status().message(), "'never'"));
   CHECK(returned_at - shutdown_at < kPromptly);
 
-  // Later calls fail fast too, naming the endpoint, instead of waiting for a reconnect.
+  // Later calls fail fast too, naming the endpoint, instead of waiting for a
+  // reconnect.
   const absl::Time start = absl::Now();
   const absl::Status set = store->Set("k", "v");
   REQUIRE(set.code() == absl::StatusCode::kUnavailable);
@@ -365,7 +375,8 @@ TEST_CASE("GrpcStore: values over gRPC's default 4 MiB message size pass",
   const std::string big(6 << 20, 'x');
   REQUIRE(store->Set("big", big).ok());
   REQUIRE(store->Get("big", kLongWait).value() == big);
-  REQUIRE(store->MultiGet({"big"}, kLongWait).value().front().size() == big.size());
+  REQUIRE(store->MultiGet({"big"}, kLongWait).value().front().size() ==
+          big.size());
 }
 
 TEST_CASE("GrpcStore: the daemon's limits come back as InvalidArgument",
@@ -425,25 +436,28 @@ struct TestCertificates {
   std::string client_key;
 };
 
-// Made once per test binary with the openssl CLI under $TEST_TMPDIR: a CA, a server
-// certificate for localhost / 127.0.0.1, a client certificate, and an unrelated CA.
+// Made once per test binary with the openssl CLI under $TEST_TMPDIR: a CA, a
+// server certificate for localhost / 127.0.0.1, a client certificate, and an
+// unrelated CA.
 const TestCertificates& Certificates() {
   static const TestCertificates* certificates = [] {
     const char* tmp = std::getenv("TEST_TMPDIR");
     const std::string dir =
         absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/grpc_store_test_pki");
-    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string key =
+        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     const std::string script = absl::StrCat(
         "set -e; rm -rf ", dir, "; mkdir -p ", dir, "; cd ", dir, "\n",
         "for ca in ca other_ca; do openssl req -x509 ", key,
-        " -keyout $ca.key -out $ca.pem -days 2 -subj /CN=$ca 2>/dev/null; done\n",
-        "for who in server client; do\n",
-        "  openssl req -new ", key, " -keyout $who.key -out $who.csr",
+        " -keyout $ca.key -out $ca.pem -days 2 -subj /CN=$ca 2>/dev/null; "
+        "done\n",
+        "for who in server client; do\n", "  openssl req -new ", key,
+        " -keyout $who.key -out $who.csr",
         " -subj /CN=$who -addext subjectAltName=DNS:localhost,IP:127.0.0.1",
         " 2>/dev/null\n",
-        "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial",
-        " -out $who.pem -days 2 -copy_extensions copy 2>/dev/null\n",
-        "done\n");
+        "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial",
+        " -out $who.pem -days 2 -copy_extensions copy 2>/dev/null\n", "done\n");
     auto* out = new TestCertificates;
     if (std::system(script.c_str()) != 0) return out;
     out->ca = ReadAll(dir + "/ca.pem");
@@ -472,7 +486,8 @@ TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
   REQUIRE(store->Set("k", "v").ok());
   REQUIRE(store->Get("k", kLongWait).value() == "v");
 
-  // The certificate names 127.0.0.1 and localhost; the override checks another name.
+  // The certificate names 127.0.0.1 and localhost; the override checks another
+  // name.
   GrpcStoreOptions by_name = options;
   by_name.endpoint = absl::StrCat("localhost:", server->port());
   REQUIRE(Connect(by_name)->TryGet("k").value() == "v");
@@ -519,10 +534,11 @@ TEST_CASE("GrpcStore: TLS with client certificates", "[store][grpc][tls]") {
   anonymous.tls_client_key_pem.clear();
   anonymous.connect_timeout = absl::Milliseconds(500);
   absl::StatusOr<std::unique_ptr<Store>> store = ConnectGrpcStore(anonymous);
-  // Depending on the TLS version the refusal comes at the handshake or at the first
-  // call; either way nothing is read.
+  // Depending on the TLS version the refusal comes at the handshake or at the
+  // first call; either way nothing is read.
   if (store.ok()) {
-    REQUIRE((*store)->TryGet("k").status().code() == absl::StatusCode::kUnavailable);
+    REQUIRE((*store)->TryGet("k").status().code() ==
+            absl::StatusCode::kUnavailable);
   } else {
     REQUIRE(store.status().code() == absl::StatusCode::kUnavailable);
   }

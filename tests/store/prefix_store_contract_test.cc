@@ -1,5 +1,5 @@
-// The Store contract, run against PrefixStore over a shared MemoryStore, plus the
-// isolation PrefixStore exists for.
+// The Store contract, run against PrefixStore over a shared MemoryStore, plus
+// the isolation PrefixStore exists for.
 #include <memory>
 #include <string>
 
@@ -11,18 +11,19 @@
 namespace tplaunch {
 namespace {
 
-// Every store shares one base that already holds keys just outside its prefix: the
-// bare prefix, a sibling prefix that starts the same, another prefix and an unprefixed
-// key. Every contract check (NumKeys == 0 on a fresh store, ListKeys, ...) therefore
-// also checks that none of them leak in.
+// Every store shares one base that already holds keys just outside its prefix:
+// the bare prefix, a sibling prefix that starts the same, another prefix and an
+// unprefixed key. Every contract check (NumKeys == 0 on a fresh store,
+// ListKeys, ...) therefore also checks that none of them leak in.
 store_contract::StoreFactory PrefixStores() {
   auto base = std::shared_ptr<Store>(NewMemoryStore());
   auto next = std::make_shared<int>(0);
   return [base, next]() -> std::unique_ptr<Store> {
     const std::string prefix = absl::StrCat("job", (*next)++);
     for (const std::string& neighbour :
-         {prefix, absl::StrCat(prefix, "0/a"), absl::StrCat("other/", prefix, "/a"),
-          std::string("a"), std::string("rank_0")}) {
+         {prefix, absl::StrCat(prefix, "0/a"),
+          absl::StrCat("other/", prefix, "/a"), std::string("a"),
+          std::string("rank_0")}) {
       if (!base->Set(neighbour, "neighbour").ok()) return nullptr;
     }
     return NewPrefixStore(prefix, base);

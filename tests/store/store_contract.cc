@@ -20,8 +20,8 @@ namespace tplaunch {
 namespace store_contract {
 namespace {
 
-// Long enough never to fire on a loaded 2-core CI machine; a test that reaches it has
-// hung and fails with a message instead of blocking the suite.
+// Long enough never to fire on a loaded 2-core CI machine; a test that reaches
+// it has hung and fails with a message instead of blocking the suite.
 constexpr absl::Duration kLongWait = absl::Seconds(30);
 // Short timeouts for the calls meant to time out.
 constexpr absl::Duration kShortWait = absl::Milliseconds(200);
@@ -30,7 +30,8 @@ constexpr absl::Duration kLateness = absl::Seconds(3);
 // gRPC and condition variables round deadlines to milliseconds.
 constexpr absl::Duration kEarliness = absl::Milliseconds(5);
 
-// Counts threads that reached a point, so the test thread can wait for all of them.
+// Counts threads that reached a point, so the test thread can wait for all of
+// them.
 class Arrivals {
  public:
   void Arrive() {
@@ -146,7 +147,8 @@ void CompareSetSemantics(const StoreFactory& make) {
   REQUIRE(store->TryGet("k").value() == "second");
   // Missing key, non-empty expected: sets nothing, returns expected (TCPStore).
   REQUIRE(store->CompareSet("absent", "x", "y").value() == "x");
-  REQUIRE(store->TryGet("absent").status().code() == absl::StatusCode::kNotFound);
+  REQUIRE(store->TryGet("absent").status().code() ==
+          absl::StatusCode::kNotFound);
   // Existing empty value matches an empty expected.
   REQUIRE(store->Set("e", "").ok());
   REQUIRE(store->CompareSet("e", "", "filled").value() == "filled");
@@ -198,7 +200,8 @@ void WaitBlocksAndTimesOut(const StoreFactory& make) {
 
   // The timeout names the key still missing.
   const absl::Time start = absl::Now();
-  const absl::Status timed_out = store->Wait({"ready", "absent_key"}, kShortWait);
+  const absl::Status timed_out =
+      store->Wait({"ready", "absent_key"}, kShortWait);
   RequireTimedOut(timed_out, absl::Now() - start, kShortWait, "absent_key");
 }
 
@@ -287,7 +290,8 @@ void MultiGetBlocksAndTimesOut(const StoreFactory& make) {
 void MultiSetSetsAll(const StoreFactory& make) {
   auto store = Fresh(make);
   REQUIRE(store->Set("a", "old").ok());
-  REQUIRE(store->MultiSet({{"a", "1"}, {"b", std::string("\0", 1)}, {"c", ""}}).ok());
+  REQUIRE(store->MultiSet({{"a", "1"}, {"b", std::string("\0", 1)}, {"c", ""}})
+              .ok());
   REQUIRE(store->TryGet("a").value() == "1");
   REQUIRE(store->TryGet("b").value() == std::string("\0", 1));
   REQUIRE(store->TryGet("c").value().empty());
@@ -313,8 +317,9 @@ void ListKeysFiltersAndSorts(const StoreFactory& make) {
   }
   REQUIRE(store->ListKeys("rank_").value() ==
           std::vector<std::string>{"rank_0", "rank_1", "rank_2"});
-  REQUIRE(store->ListKeys("").value() ==
-          std::vector<std::string>{"other", "rank", "rank_0", "rank_1", "rank_2"});
+  REQUIRE(
+      store->ListKeys("").value() ==
+      std::vector<std::string>{"other", "rank", "rank_0", "rank_1", "rank_2"});
   REQUIRE(store->ListKeys("zzz").value().empty());
 }
 
@@ -385,8 +390,8 @@ void CompareSetHasOneWinner(const StoreFactory& make) {
     const std::string key = absl::StrCat("leader_", round);
     std::vector<absl::StatusOr<std::string>> got(kThreads,
                                                  absl::UnknownError("not run"));
-    // Everyone claims the missing key at once; TCPStore's semantics make exactly one
-    // claim succeed and show the others the winner's value.
+    // Everyone claims the missing key at once; TCPStore's semantics make
+    // exactly one claim succeed and show the others the winner's value.
     std::mutex mu;
     std::condition_variable cv;
     bool go = false;
@@ -413,14 +418,15 @@ void CompareSetHasOneWinner(const StoreFactory& make) {
       INFO("round " << round << " thread " << t << ": "
                     << got[t].status().ToString());
       REQUIRE(got[t].ok());
-      REQUIRE(*got[t] == stored);  // Winner and losers all see the winner's value.
+      REQUIRE(*got[t] ==
+              stored);  // Winner and losers all see the winner's value.
       if (stored == absl::StrCat("candidate_", t)) ++winners;
     }
     REQUIRE(winners == 1);
   }
 
-  // compare_set as a CAS loop: concurrent increments lose none. Values carry the
-  // writer ("<count>/<thread>") so a lost race is never mistaken for a win.
+  // compare_set as a CAS loop: concurrent increments lose none. Values carry
+  // the writer ("<count>/<thread>") so a lost race is never mistaken for a win.
   constexpr int kIncrementers = 4;
   constexpr int kIncrements = 25;
   REQUIRE(store->Set("cas", "0/init").ok());
@@ -434,9 +440,11 @@ void CompareSetHasOneWinner(const StoreFactory& make) {
           errors[t] = current.status();
           return;
         }
-        const int64_t count = std::stoll(current->substr(0, current->find('/')));
+        const int64_t count =
+            std::stoll(current->substr(0, current->find('/')));
         const std::string next = absl::StrCat(count + 1, "/", t);
-        absl::StatusOr<std::string> after = store->CompareSet("cas", *current, next);
+        absl::StatusOr<std::string> after =
+            store->CompareSet("cas", *current, next);
         if (!after.ok()) {
           errors[t] = after.status();
           return;

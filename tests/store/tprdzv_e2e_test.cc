@@ -1,6 +1,7 @@
-// End to end: the real tprdzvd binary on port 0, driven by the real tprdzvctl binary,
-// both found in the test's runfiles and run as child processes. Every read from a
-// child has a deadline, so a hung binary fails the test instead of stalling it.
+// End to end: the real tprdzvd binary on port 0, driven by the real tprdzvctl
+// binary, both found in the test's runfiles and run as child processes. Every
+// read from a child has a deadline, so a hung binary fails the test instead of
+// stalling it.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,7 +29,8 @@ extern char** environ;
 namespace tplaunch {
 namespace {
 
-// Generous for a loaded 2-core machine; a healthy run takes milliseconds per command.
+// Generous for a loaded 2-core machine; a healthy run takes milliseconds per
+// command.
 constexpr absl::Duration kCommandTimeout = absl::Seconds(30);
 
 std::string Runfile(const std::string& path) {
@@ -50,9 +52,10 @@ void WriteFile(const std::string& path, const std::string& contents) {
   REQUIRE(out.good());
 }
 
-// This process's environment without the variables tprdzvctl reads, plus `extra`, so
-// the test controls exactly which token and endpoint a child sees.
-std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra) {
+// This process's environment without the variables tprdzvctl reads, plus
+// `extra`, so the test controls exactly which token and endpoint a child sees.
+std::vector<std::string> ChildEnvironment(
+    const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** var = environ; *var != nullptr; ++var) {
     if (absl::StartsWith(*var, "TPLAUNCH_RDZV_")) continue;
@@ -72,7 +75,8 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 // A child process with its stdout and stderr on pipes (stdin: the given bytes).
 class Child {
  public:
-  Child(std::vector<std::string> argv, const std::vector<std::string>& extra_env = {},
+  Child(std::vector<std::string> argv,
+        const std::vector<std::string>& extra_env = {},
         const std::string& stdin_bytes = "") {
     int out[2], err[2], in[2];
     REQUIRE(pipe2(out, O_CLOEXEC) == 0);
@@ -86,8 +90,8 @@ class Child {
     std::vector<std::string> env = ChildEnvironment(extra_env);
     std::vector<char*> c_argv = CStrings(argv);
     std::vector<char*> c_env = CStrings(env);
-    const int rc = posix_spawn(&pid_, c_argv[0], &actions, nullptr, c_argv.data(),
-                               c_env.data());
+    const int rc = posix_spawn(&pid_, c_argv[0], &actions, nullptr,
+                               c_argv.data(), c_env.data());
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
     close(err[1]);
@@ -120,7 +124,8 @@ class Child {
   const std::string& out() const { return out_; }
   const std::string& err() const { return err_; }
 
-  // Reads stdout until it holds a full line or `timeout` passes; returns the line.
+  // Reads stdout until it holds a full line or `timeout` passes; returns the
+  // line.
   std::string ReadLine(absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     while (out_.find('\n') == std::string::npos) {
@@ -133,8 +138,8 @@ class Child {
     return line;
   }
 
-  // Reads both pipes to EOF, then reaps the child. Returns its exit code, or -1 (after
-  // killing it) when it did not finish within `timeout`.
+  // Reads both pipes to EOF, then reaps the child. Returns its exit code, or -1
+  // (after killing it) when it did not finish within `timeout`.
   int Finish(absl::Duration timeout = kCommandTimeout) {
     const absl::Time deadline = absl::Now() + timeout;
     while (out_fd_ >= 0 || err_fd_ >= 0) {
@@ -198,8 +203,8 @@ struct Result {
 class Daemon {
  public:
   explicit Daemon(const std::string& token_file)
-      : child_({Runfile("rendezvous/tprdzvd"), "--host", "127.0.0.1", "--port", "0",
-                "--token-file", token_file, "--log-level", "warn"}) {
+      : child_({Runfile("rendezvous/tprdzvd"), "--host", "127.0.0.1", "--port",
+                "0", "--token-file", token_file, "--log-level", "warn"}) {
     const std::string line = child_.ReadLine(kCommandTimeout);
     INFO("first stdout line: '" << line << "', stderr: " << child_.err());
     REQUIRE(absl::StartsWith(line, "listening on "));
@@ -239,20 +244,22 @@ std::vector<std::string> Concat(std::vector<std::string> a,
   return a;
 }
 
-#define REQUIRE_CTL(result, code, stdout_text)               \
-  do {                                                       \
-    const Result& r_ = (result);                             \
-    INFO("stdout: " << r_.out << "\nstderr: " << r_.err);    \
-    REQUIRE(r_.exit_code == (code));                         \
-    REQUIRE(r_.out == (stdout_text));                        \
+#define REQUIRE_CTL(result, code, stdout_text)            \
+  do {                                                    \
+    const Result& r_ = (result);                          \
+    INFO("stdout: " << r_.out << "\nstderr: " << r_.err); \
+    REQUIRE(r_.exit_code == (code));                      \
+    REQUIRE(r_.out == (stdout_text));                     \
   } while (false)
 
 TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
   const std::string token_file = TempPath("token");
-  WriteFile(token_file, "e2e-secret\n");  // A trailing newline, as editors leave one.
+  WriteFile(token_file,
+            "e2e-secret\n");  // A trailing newline, as editors leave one.
   Daemon daemon(token_file);
-  const std::vector<std::string> ctl = {"--endpoint", daemon.endpoint(),
-                                        "--token-file", token_file, "--job", "e2e"};
+  const std::vector<std::string> ctl = {"--endpoint",   daemon.endpoint(),
+                                        "--token-file", token_file,
+                                        "--job",        "e2e"};
 
   REQUIRE_CTL(Ctl(Concat(ctl, {"set", "a", "hello"})), 0, "");
   REQUIRE_CTL(Ctl(Concat(ctl, {"get", "a"})), 0, "hello");
@@ -276,7 +283,8 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
                         Concat(ctl, {"--timeout", "30s", "get", "late"})));
     // Wait until the daemon has parked the get, so the set really releases it.
     const absl::Time deadline = absl::Now() + kCommandTimeout;
-    while (!absl::StrContains(Ctl(Concat(ctl, {"stats"})).out, "\"waiters\": 1")) {
+    while (
+        !absl::StrContains(Ctl(Concat(ctl, {"stats"})).out, "\"waiters\": 1")) {
       REQUIRE(absl::Now() < deadline);
     }
     REQUIRE_CTL(Ctl(Concat(ctl, {"set", "late", "arrived"})), 0, "");
@@ -285,7 +293,8 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
   }
 
   SECTION("failures exit 1 with the daemon's error on stderr") {
-    const Result timed_out = Ctl(Concat(ctl, {"--timeout", "200ms", "get", "nope"}));
+    const Result timed_out =
+        Ctl(Concat(ctl, {"--timeout", "200ms", "get", "nope"}));
     REQUIRE(timed_out.exit_code == 1);
     CHECK(absl::StrContains(timed_out.err, "DEADLINE_EXCEEDED"));
     CHECK(absl::StrContains(timed_out.err, "'nope'"));
@@ -314,26 +323,29 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
         Ctl({"--endpoint", daemon.endpoint(), "--job", "e2e", "set", "a", "x"});
     REQUIRE(missing.exit_code == 1);
     CHECK(absl::StrContains(missing.err, "UNAUTHENTICATED"));
-    REQUIRE_CTL(Ctl(Concat(ctl, {"get", "a"})), 0, "hello");  // Not overwritten.
+    REQUIRE_CTL(Ctl(Concat(ctl, {"get", "a"})), 0,
+                "hello");  // Not overwritten.
 
     // The token and endpoint may come from the environment instead of flags.
-    REQUIRE_CTL(Ctl({"--job", "e2e", "try-get", "a"},
-                    {"TPLAUNCH_RDZV_TOKEN=e2e-secret",
-                     absl::StrCat("TPLAUNCH_RDZV_ENDPOINT=", daemon.endpoint())}),
-                0, "hello");
+    REQUIRE_CTL(
+        Ctl({"--job", "e2e", "try-get", "a"},
+            {"TPLAUNCH_RDZV_TOKEN=e2e-secret",
+             absl::StrCat("TPLAUNCH_RDZV_ENDPOINT=", daemon.endpoint())}),
+        0, "hello");
   }
 
   SECTION("command-line mistakes exit 2 with a usage message") {
     const std::vector<std::vector<std::string>> mistakes = {
-        {"--endpoint", daemon.endpoint()},                           // No subcommand.
-        Concat(ctl, {"frobnicate"}),                                 // Unknown one.
-        Concat(ctl, {"get"}),                                        // Missing KEY.
-        Concat(ctl, {"--no-such-flag", "get", "a"}),                 // Unknown flag.
-        Concat(ctl, {"--timeout", "soon", "get", "a"}),              // Bad duration.
-        Concat(ctl, {"add", "n", "lots"}),                           // Bad DELTA.
-        {"--endpoint", daemon.endpoint(), "get", "a"},               // No --job.
-        {"--endpoint", "host:notaport", "--job", "e2e", "get", "a"},  // Bad endpoint.
-        {"--job", "e2e", "get", "a"},                                // No endpoint.
+        {"--endpoint", daemon.endpoint()},               // No subcommand.
+        Concat(ctl, {"frobnicate"}),                     // Unknown one.
+        Concat(ctl, {"get"}),                            // Missing KEY.
+        Concat(ctl, {"--no-such-flag", "get", "a"}),     // Unknown flag.
+        Concat(ctl, {"--timeout", "soon", "get", "a"}),  // Bad duration.
+        Concat(ctl, {"add", "n", "lots"}),               // Bad DELTA.
+        {"--endpoint", daemon.endpoint(), "get", "a"},   // No --job.
+        {"--endpoint", "host:notaport", "--job", "e2e", "get",
+         "a"},                         // Bad endpoint.
+        {"--job", "e2e", "get", "a"},  // No endpoint.
         Concat(ctl, {"--token-file", TempPath("absent"), "get", "a"}),
     };
     for (const std::vector<std::string>& args : mistakes) {
@@ -365,16 +377,19 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
   REQUIRE(exit_code == 0);
 }
 
-TEST_CASE("tprdzvd + tprdzvctl: SIGTERM releases a blocked get at once", "[e2e]") {
+TEST_CASE("tprdzvd + tprdzvctl: SIGTERM releases a blocked get at once",
+          "[e2e]") {
   const std::string token_file = TempPath("token");
   WriteFile(token_file, "e2e-secret");
   Daemon daemon(token_file);
-  const std::vector<std::string> ctl = {"--endpoint", daemon.endpoint(),
-                                        "--token-file", token_file, "--job", "e2e"};
+  const std::vector<std::string> ctl = {"--endpoint",   daemon.endpoint(),
+                                        "--token-file", token_file,
+                                        "--job",        "e2e"};
   Child getter(Concat({Runfile("rendezvous/tprdzvctl")},
                       Concat(ctl, {"--timeout", "60s", "get", "never"})));
   const absl::Time deadline = absl::Now() + kCommandTimeout;
-  while (!absl::StrContains(Ctl(Concat(ctl, {"stats"})).out, "\"waiters\": 1")) {
+  while (
+      !absl::StrContains(Ctl(Concat(ctl, {"stats"})).out, "\"waiters\": 1")) {
     REQUIRE(absl::Now() < deadline);
   }
   const absl::Time terminated_at = absl::Now();
@@ -388,7 +403,8 @@ TEST_CASE("tprdzvd + tprdzvctl: SIGTERM releases a blocked get at once", "[e2e]"
 
 TEST_CASE("tprdzvctl: an unreachable daemon exits 1 after --connect-timeout",
           "[e2e]") {
-  // Port 1 on loopback: nothing listens there and connecting is refused at once.
+  // Port 1 on loopback: nothing listens there and connecting is refused at
+  // once.
   const Result result = Ctl({"--endpoint", "127.0.0.1:1", "--connect-timeout",
                              "300ms", "--job", "e2e", "get", "a"});
   INFO(result.err);
