@@ -260,7 +260,7 @@ int Agent::Run() {
 absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(const NodeAssignment& a) {
   std::vector<WorkerSpec> specs;
   const std::string tmpl =
-      c_.log_prefix.empty() ? DefaultLogPrefixTemplate(o_.multi_node) : c_.log_prefix;
+      c_.has_log_prefix ? c_.log_prefix : DefaultLogPrefixTemplate(o_.multi_node);
   std::string attempt_dir;
   if (!log_root_.empty()) attempt_dir = absl::StrCat(log_root_, "/attempt_", a.attempt);
   for (int lr = 0; lr < c_.nproc_per_node; ++lr) {

@@ -503,12 +503,14 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   if (const auto& r = get("--log-prefix"); r.present) {
     absl::Status s = ValidateLogPrefixTemplate(r.value);
     if (!s.ok()) return Bad(r, s.message());
+    config.has_log_prefix = true;
     config.log_prefix = r.value;
   } else if (auto it = env.find("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE");
              it != env.end() && !it->second.empty()) {
     RawValue tr{true, it->second, "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"};
     absl::Status s = ValidateLogPrefixTemplate(tr.value);
     if (!s.ok()) return Bad(tr, s.message());
+    config.has_log_prefix = true;
     config.log_prefix = tr.value;
   }
   if (const auto& r = get("--role"); r.present) {

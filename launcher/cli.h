@@ -74,7 +74,9 @@ struct LaunchConfig {
   StdStreams redirects = StdStreams::kNone;
   // --local-ranks-filter: local ranks whose output reaches the console; empty = all.
   std::vector<int> local_ranks_filter;
-  // --log-prefix: console line prefix template (see docs/cli.md); empty = default.
+  // --log-prefix: console line prefix template (see docs/cli.md); used when
+  // has_log_prefix (an empty template then means no prefix), else the default.
+  bool has_log_prefix = false;
   std::string log_prefix;
 
   // --role: ROLE_NAME of the workers.

@@ -96,6 +96,21 @@ void LivenessMonitor::Run() {
           return;
         }
       }
+      // A node waiting for the next attempt while there is room: restart everyone
+      // with it (a membership change; not counted as a restart).
+      if (assignment_.num_nodes < rdzv_->options().max_nodes) {
+        auto late = rdzv_->LateCount(attempt);
+        if (late.ok() && *late > 0) {
+          auto end = rdzv_->ReportFailure(
+              attempt, AttemptEnd::Kind::kMembershipChange, 1,
+              absl::StrCat("membership change: ", *late,
+                           " node(s) waiting to join; restarting with them"));
+          if (end.ok()) {
+            end_with(*end);
+            return;
+          }
+        }
+      }
     } else {
       last_error = values.status();
       if (now - store_ok > options_.timeout) {

@@ -246,6 +246,12 @@ TEST_CASE("options come from TPLAUNCH_<NAME>; the command line wins") {
   CHECK(multi->rdzv_endpoint == "[::1]:5");
   CHECK(multi->max_nodes == 2);
 
+  auto no_prefix = Parse("prog", {{"TPLAUNCH_LOG_PREFIX", ""}});
+  REQUIRE(no_prefix.ok());
+  CHECK(no_prefix->has_log_prefix);
+  CHECK(no_prefix->log_prefix.empty());
+  CHECK_FALSE(Parse("prog")->has_log_prefix);
+
   auto tmpl = Parse("prog", {{"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE", "${rank}>"}});
   REQUIRE(tmpl.ok());
   CHECK(tmpl->log_prefix == "${rank}>");

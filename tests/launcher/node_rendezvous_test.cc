@@ -278,6 +278,31 @@ TEST_CASE("exit barrier: the last node done ends the attempt ok for everyone") {
   CHECK(a.end->ok());
 }
 
+TEST_CASE("a late node below MAX restarts the group as a membership change") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(1, 2);
+  o.last_call = absl::Milliseconds(50);
+  auto joined = JoinAll(store.get(), o, {Node("hostA")});
+  REQUIRE(joined[0].ok());
+  CHECK(joined[0]->num_nodes == 1);
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(50);
+  lo.timeout = absl::Seconds(5);
+  EndBox a;
+  LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
+  auto late = r.Join(0, Node("hostB"), Master(1), nullptr);
+  REQUIRE(absl::IsFailedPrecondition(late.status()));
+  REQUIRE(r.AddLate(0).ok());
+  REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::MutexLock la(&a.mu);
+  CHECK(a.end->kind == AttemptEnd::Kind::kMembershipChange);
+  CHECK_THAT(a.end->reason, Catch::Contains("1 node(s) waiting"));
+  auto next = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")}, 1);
+  REQUIRE(next[0].ok());
+  CHECK(next[0]->num_nodes == 2);
+}
+
 TEST_CASE("a failure report ends every node's wait at once") {
   auto store = NewMemoryStore();
   NodeRendezvousOptions o = Options(2, 2);

@@ -243,6 +243,26 @@ TEST_CASE("SIGKILL of one node: the other tears down within the heartbeat timeou
   for (pid_t pid : workers) CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
 }
 
+TEST_CASE("--nnodes 1:2: a node joining late restarts the job with both") {
+  Daemon d;
+  auto node = [&] {
+    return Args({"--nnodes", "1:2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "elastic",
+                 "--rdzv-last-call", "0.1", "--heartbeat-interval", "0.1",
+                 "--heartbeat-timeout", "3", "/bin/sh", "-c",
+                 "echo size=$GROUP_WORLD_SIZE > $D/started.$TPLAUNCH_ATTEMPT.$RANK; "
+                 "if [ $GROUP_WORLD_SIZE = 2 ]; then echo both-$RANK; else exec sleep 30; fi"});
+  };
+  std::string dir = MakeTempDir();
+  Subprocess a(node(), {{"D", dir}});
+  REQUIRE(WaitFor([&] { return !ReadFile(dir + "/started.0.0").empty(); }, absl::Seconds(20)));
+  Subprocess b(node(), {{"D", dir}});
+  REQUIRE(a.Wait(absl::Seconds(30)) == 0);
+  REQUIRE(b.Wait(absl::Seconds(30)) == 0);
+  CHECK_THAT(a.out() + b.out(), Catch::Contains("both-0"));
+  CHECK_THAT(a.out() + b.out(), Catch::Contains("both-1"));
+  CHECK_THAT(a.err(), Catch::Contains("membership changed"));
+}
+
 bool HasIpv6Loopback() {
   int fd = socket(AF_INET6, SOCK_STREAM, 0);
   if (fd < 0) return false;
