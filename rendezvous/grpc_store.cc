@@ -35,6 +35,9 @@ constexpr absl::Duration kMaxBlockingTimeout = absl::Hours(24 * 30);
 // bytes.
 constexpr size_t kMaxKeysNamed = 8;
 constexpr size_t kMaxKeyShown = 96;
+// A timed-out multi-key wait looks up which of its first this-many keys are
+// missing.
+constexpr size_t kMaxKeysChecked = 64;
 
 // ---- Endpoints ----
 
@@ -142,14 +145,21 @@ struct RpcInfo {
   absl::Duration timeout;               // The deadline the call was given.
 };
 
+// `missing` lists the keys still absent of the `total` waited for; `exact`
+// says whether every key was looked at or only the first kMaxKeysChecked.
 std::string TimeoutMessage(absl::Duration timeout,
                            absl::Span<const absl::string_view> missing,
-                           size_t total, absl::string_view job,
+                           size_t total, bool exact, absl::string_view job,
                            absl::string_view endpoint) {
-  std::string what = DescribeKeys(missing);
-  if (missing.size() != total) {
+  std::string what;
+  if (missing.size() == total) {
+    what = DescribeKeys(missing);
+  } else if (exact) {
     what = absl::StrCat(missing.size(), " of ", total, " keys (missing ",
                         QuoteKeys(missing), ")");
+  } else {
+    what = absl::StrCat(total, " keys (at least ", missing.size(),
+                        " missing: ", QuoteKeys(missing), ")");
   }
   return absl::StrCat("timed out after ", FormatWaited(timeout),
                       " waiting for ", what, InJob(job), " on ", endpoint);
@@ -174,8 +184,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const RpcInfo& rpc,
   }
 
   std::string subject(rpc.op);
-  if (!rpc.keys.empty())
+  if (!rpc.keys.empty()) {
     absl::StrAppend(&subject, " of ", DescribeKeys(rpc.keys));
+  }
   absl::StrAppend(&subject, InJob(job));
 
   std::string message;
@@ -183,21 +194,23 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const RpcInfo& rpc,
     case absl::StatusCode::kDeadlineExceeded:
       message =
           rpc.blocking && !rpc.keys.empty()
-              ? TimeoutMessage(rpc.timeout, rpc.keys, rpc.keys.size(), job,
-                               endpoint)
+              ? TimeoutMessage(rpc.timeout, rpc.keys, rpc.keys.size(),
+                               /*exact=*/true, job, endpoint)
               : absl::StrCat(subject, " on ", endpoint, ": no reply within ",
                              FormatWaited(rpc.timeout));
       break;
     case absl::StatusCode::kUnavailable:
       message =
           absl::StrCat(subject, ": tprdzvd at ", endpoint, " is unavailable");
-      if (rpc.blocking)
+      if (rpc.blocking) {
         absl::StrAppend(&message, " after waiting ", FormatWaited(elapsed));
+      }
       break;
     default:
       message = absl::StrCat(subject, " on ", endpoint, " failed");
-      if (rpc.blocking)
+      if (rpc.blocking) {
         absl::StrAppend(&message, " after ", FormatWaited(elapsed));
+      }
       break;
   }
   if (!detail.empty()) absl::StrAppend(&message, ": ", detail);
@@ -345,8 +358,9 @@ absl::StatusOr<std::unique_ptr<RpcClient>> Dial(
   const absl::Time deadline = start + options.connect_timeout;
   grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
-    if (!channel->WaitForStateChange(state, absl::ToChronoTime(deadline)))
+    if (!channel->WaitForStateChange(state, absl::ToChronoTime(deadline))) {
       break;
+    }
     state = channel->GetState(/*try_to_connect=*/true);
   }
   auto client = std::make_unique<RpcClient>(endpoint, channel, options);
@@ -362,8 +376,13 @@ absl::StatusOr<std::unique_ptr<RpcClient>> Dial(
   client->PrepareContext(&context, absl::Now() + absl::Milliseconds(200));
   const grpc::Status probe =
       pb::Rendezvous::NewStub(channel)->GetStats(&context, request, &response);
-  if (probe.ok()) return client;  // It came up just now.
-  if (probe.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+  // Any answer from the daemon itself (even "wrong token") means it came up
+  // just now: the store is usable and its calls report their own errors.
+  if (probe.error_code() != grpc::StatusCode::UNAVAILABLE &&
+      probe.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return client;
+  }
+  if (probe.error_code() == grpc::StatusCode::UNAVAILABLE) {
     last_error = absl::StrCat("; last error: ", probe.error_message());
   }
   return absl::UnavailableError(absl::StrCat(
@@ -564,9 +583,9 @@ class GrpcStore final : public Store {
     ASSIGN_OR_RETURN(const bool all_exist, Check(keys));
     if (!all_exist) {
       return NameMissingOnTimeout(
-          absl::DeadlineExceededError(
-              TimeoutMessage(absl::ZeroDuration(), rpc.keys, keys.size(),
-                             client_->job(), client_->endpoint())),
+          absl::DeadlineExceededError(TimeoutMessage(
+              absl::ZeroDuration(), rpc.keys, keys.size(),
+              /*exact=*/true, client_->job(), client_->endpoint())),
           keys, absl::ZeroDuration());
     }
     rpc.timeout = client_->rpc_timeout();
@@ -574,10 +593,9 @@ class GrpcStore final : public Store {
   }
 
   // A timed-out wait on several keys is most useful when it says which are
-  // missing
-  // ("who has not arrived"); the daemon's reply may lose the race against the
-  // client's own deadline, so ask again key by key (bounded, only on this error
-  // path).
+  // missing ("who has not arrived"). The daemon's reply may lose the race
+  // against the client's own deadline, so ask again key by key: only on this
+  // error path, and for at most kMaxKeysChecked keys.
   absl::Status NameMissingOnTimeout(absl::Status status,
                                     absl::Span<const std::string> keys,
                                     absl::Duration timeout) {
@@ -586,17 +604,17 @@ class GrpcStore final : public Store {
       return status;
     }
     std::vector<absl::string_view> missing;
-    for (size_t i = 0; i < keys.size() && missing.size() < kMaxKeysNamed; ++i) {
-      absl::StatusOr<bool> exists = Check(absl::MakeConstSpan(&keys[i], 1));
+    size_t checked = 0;
+    for (; checked < keys.size() && checked < kMaxKeysChecked; ++checked) {
+      absl::StatusOr<bool> exists =
+          Check(absl::MakeConstSpan(&keys[checked], 1));
       if (!exists.ok()) return status;
-      if (!*exists) missing.push_back(keys[i]);
+      if (!*exists) missing.push_back(keys[checked]);
     }
-    if (missing.empty()) return status;  // All arrived just after the deadline.
-    std::string message = TimeoutMessage(timeout, missing, keys.size(),
-                                         client_->job(), client_->endpoint());
-    if (missing.size() == kMaxKeysNamed)
-      absl::StrAppend(&message, " (and maybe more)");
-    return absl::DeadlineExceededError(message);
+    if (missing.empty()) return status;  // All arrived after the deadline.
+    return absl::DeadlineExceededError(TimeoutMessage(
+        timeout, missing, keys.size(), /*exact=*/checked == keys.size(),
+        client_->job(), client_->endpoint()));
   }
 
   const std::unique_ptr<RpcClient> client_;

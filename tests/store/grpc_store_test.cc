@@ -280,6 +280,16 @@ TEST_CASE("GrpcStore: a timeout names the key, job, endpoint and time",
   CHECK(absl::StrContains(waited.message(), "2 of 3 keys"));
   CHECK(absl::StrContains(waited.message(), "'rank_1', 'rank_2'"));
   CHECK_FALSE(absl::StrContains(waited.message(), "rank_0"));
+
+  // Past 64 keys the client stops looking and says so.
+  std::vector<std::string> many;
+  for (int i = 0; i < 70; ++i) many.push_back(absl::StrCat("r", i));
+  const absl::Status many_missing = store->Wait(many, absl::Milliseconds(50));
+  REQUIRE(many_missing.code() == absl::StatusCode::kDeadlineExceeded);
+  INFO(many_missing.ToString());
+  CHECK(absl::StrContains(many_missing.message(),
+                          "70 keys (at least 64 missing: 'r0', 'r1'"));
+  CHECK(absl::StrContains(many_missing.message(), "and 56 more)"));
 }
 
 TEST_CASE(
