@@ -160,6 +160,16 @@ TEST_CASE("SIGKILL of tplaunch kills its workers (PR_SET_PDEATHSIG)") {
   }
 }
 
+TEST_CASE("SIGINT while waiting for other nodes exits at once") {
+  Daemon d;
+  Subprocess a(Args({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "lonely",
+                     "/bin/true"}));
+  REQUIRE(WaitFor([&] { return absl::StrContains(a.err(), "waiting for 1 more node"); },
+                  absl::Seconds(20)));
+  a.Kill(SIGINT);
+  REQUIRE(a.Wait(absl::Seconds(5)) == 130);
+}
+
 TEST_CASE("two nodes against one tprdzvd on loopback") {
   Daemon d;
   auto node = [&](const std::string& job) {
