@@ -45,8 +45,8 @@ absl::Status MakeDirs(const std::string& path) {
     partial = path.substr(0, pos);
     if (partial.empty()) continue;
     if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot create directory ", partial, ": ", strerror(errno)));
+      return absl::PermissionDeniedError(absl::StrCat(
+          "cannot create directory ", partial, ": ", strerror(errno)));
     }
   }
   return absl::OkStatus();
@@ -58,11 +58,21 @@ std::string JsonEscape(absl::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += absl::StrCat("\\u00", absl::Hex(c, absl::kZeroPad2));
@@ -85,8 +95,8 @@ std::string ReadSmallFile(const std::string& path, size_t limit) {
   return out;
 }
 
-// The first "message" string of PyTorch's error file ({"message": {"message": "..."}}),
-// without a JSON library: enough for the summary line.
+// The first "message" string of PyTorch's error file ({"message": {"message":
+// "..."}}), without a JSON library: enough for the summary line.
 std::string ErrorFileMessage(const std::string& contents) {
   size_t pos = 0;
   while ((pos = contents.find("\"message\"", pos)) != std::string::npos) {
@@ -117,18 +127,21 @@ WaitResult WaitForFds(const std::vector<int>& fds, absl::Time deadline) {
     absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return {WaitOutcome::kDeadline, -1};
     int ms = static_cast<int>(std::min<int64_t>(
-        absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
+        absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+        1 << 30));
     int n = poll(p.data(), p.size(), ms);
     if (n <= 0) continue;
     for (size_t i = 0; i < p.size(); ++i) {
-      if (p[i].revents != 0) return {WaitOutcome::kFdReady, static_cast<int>(i)};
+      if (p[i].revents != 0)
+        return {WaitOutcome::kFdReady, static_cast<int>(i)};
     }
   }
 }
 
-// While the agent blocks in a store call (joining, waiting for a running attempt to
-// end), no worker exists and its poll loop is not running: this watcher turns a
-// terminating signal into an immediate exit instead of a wait of up to --rdzv-timeout.
+// While the agent blocks in a store call (joining, waiting for a running
+// attempt to end), no worker exists and its poll loop is not running: this
+// watcher turns a terminating signal into an immediate exit instead of a wait
+// of up to --rdzv-timeout.
 class ExitOnSignalWhileBlocked final {
  public:
   ExitOnSignalWhileBlocked(int signal_fd, std::function<void()> cleanup)
@@ -158,8 +171,9 @@ class ExitOnSignalWhileBlocked final {
       if (read(signal_fd_, &si, sizeof(si)) != sizeof(si)) continue;
       const int sig = static_cast<int>(si.ssi_signo);
       if (!IsTerminatingSignal(sig)) continue;  // No workers to forward it to.
-      LauncherLogger().warn("received {} while waiting for the rendezvous; exiting",
-                            SignalName(sig));
+      LauncherLogger().warn(
+          "received {} while waiting for the rendezvous; exiting",
+          SignalName(sig));
       cleanup_();
       _exit(128 + sig);
     }
@@ -209,7 +223,8 @@ class Agent {
   std::string RootCauseSummary(const NodeAssignment& a, const WorkerExit& f,
                                const std::string& error_file_message) const;
   void WriteErrorJson(const NodeAssignment& a, const WorkerExit& f,
-                      const std::string& error_file, const std::string& message);
+                      const std::string& error_file,
+                      const std::string& message);
   AttemptResult FromEnd(const AttemptEnd& end) const;
   void RemoveScratch();
   void DrainWakeFd() {
@@ -223,7 +238,8 @@ class Agent {
   NodeRendezvous rdzv_;
   spdlog::logger& log_;
   int wake_fd_ = -1;
-  // Where per attempt/rank logs go ("" = nowhere) and whether every stream goes there
+  // Where per attempt/rank logs go ("" = nowhere) and whether every stream goes
+  // there
   // (--log-dir given) or only the --tee/--redirects ones.
   std::string log_root_;
   bool log_all_streams_ = false;
@@ -259,7 +275,8 @@ int Agent::Run() {
     log_all_streams_ = true;
   } else if (c_.tee != StdStreams::kNone || c_.redirects != StdStreams::kNone) {
     const char* tmp = getenv("TMPDIR");
-    std::string tmpl = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/tplaunch-logs-XXXXXX");
+    std::string tmpl = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp",
+                                    "/tplaunch-logs-XXXXXX");
     if (mkdtemp(tmpl.data()) == nullptr) {
       log_.error("cannot create a log directory {}: {}", tmpl, strerror(errno));
       return 1;
@@ -269,7 +286,8 @@ int Agent::Run() {
   }
   if (log_root_.empty()) {
     const char* tmp = getenv("TMPDIR");
-    std::string tmpl = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/tplaunch-XXXXXX");
+    std::string tmpl =
+        absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/tplaunch-XXXXXX");
     if (mkdtemp(tmpl.data()) != nullptr) scratch_dir_ = tmpl;
   }
 
@@ -288,27 +306,31 @@ int Agent::Run() {
     if (r.counts_as_restart) {
       if (restarts >= c_.max_restarts) {
         if (c_.max_restarts > 0) {
-          log_.error("job failed after {} restart(s) (--max-restarts {})", restarts,
-                     c_.max_restarts);
+          log_.error("job failed after {} restart(s) (--max-restarts {})",
+                     restarts, c_.max_restarts);
         }
         return r.exit_code;
       }
       ++restarts;
-      log_.warn("restarting every worker as attempt {} (restart {} of {})", attempt + 1,
-                restarts, c_.max_restarts);
+      log_.warn("restarting every worker as attempt {} (restart {} of {})",
+                attempt + 1, restarts, c_.max_restarts);
     } else {
-      log_.warn("membership changed: restarting every worker as attempt {}", attempt + 1);
+      log_.warn("membership changed: restarting every worker as attempt {}",
+                attempt + 1);
     }
     ++attempt;
   }
 }
 
-absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(const NodeAssignment& a) {
+absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(
+    const NodeAssignment& a) {
   std::vector<WorkerSpec> specs;
-  const std::string tmpl =
-      c_.has_log_prefix ? c_.log_prefix : DefaultLogPrefixTemplate(o_.multi_node);
+  const std::string tmpl = c_.has_log_prefix
+                               ? c_.log_prefix
+                               : DefaultLogPrefixTemplate(o_.multi_node);
   std::string attempt_dir;
-  if (!log_root_.empty()) attempt_dir = absl::StrCat(log_root_, "/attempt_", a.attempt);
+  if (!log_root_.empty())
+    attempt_dir = absl::StrCat(log_root_, "/attempt_", a.attempt);
   for (int lr = 0; lr < c_.nproc_per_node; ++lr) {
     WorkerSpec s;
     s.local_rank = lr;
@@ -339,8 +361,10 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(const NodeAssignment& 
     in.use_agent_store = c_.torch_store == "agent";
     if (lr == 0 && !omp_said_ && WillDefaultOmpThreads(in)) {
       log_.warn(
-          "setting OMP_NUM_THREADS=1 for every worker (nproc-per-node > 1) so they do "
-          "not oversubscribe the CPUs; set OMP_NUM_THREADS yourself to tune it");
+          "setting OMP_NUM_THREADS=1 for every worker (nproc-per-node > 1) so "
+          "they do "
+          "not oversubscribe the CPUs; set OMP_NUM_THREADS yourself to tune "
+          "it");
       omp_said_ = true;
     }
 
@@ -356,15 +380,16 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(const NodeAssignment& 
         s.stderr_file = absl::StrCat(dir, "/stderr.log");
       }
     } else if (!scratch_dir_.empty()) {
-      in.error_file = absl::StrCat(scratch_dir_, "/a", a.attempt, "_rank", s.rank, ".json");
+      in.error_file =
+          absl::StrCat(scratch_dir_, "/a", a.attempt, "_rank", s.rank, ".json");
     }
     unlink(in.error_file.c_str());
     s.env = BuildWorkerEnv(in);
 
     const bool shown =
         c_.local_ranks_filter.empty() ||
-        std::find(c_.local_ranks_filter.begin(), c_.local_ranks_filter.end(), lr) !=
-            c_.local_ranks_filter.end();
+        std::find(c_.local_ranks_filter.begin(), c_.local_ranks_filter.end(),
+                  lr) != c_.local_ranks_filter.end();
     s.stdout_to_console = shown && !HasStdout(c_.redirects);
     s.stderr_to_console = shown && !HasStderr(c_.redirects);
     LogPrefixFields f;
@@ -380,42 +405,50 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(const NodeAssignment& 
   return specs;
 }
 
-std::string Agent::RootCauseSummary(const NodeAssignment& a, const WorkerExit& f,
-                                    const std::string& error_file_message) const {
+std::string Agent::RootCauseSummary(
+    const NodeAssignment& a, const WorkerExit& f,
+    const std::string& error_file_message) const {
   std::string out = absl::StrCat(
-      "worker failed: rank ", f.rank, " on node ", a.node_rank, " (", o_.host, ") ",
-      f.signal ? "died of " : "exited with ", f.Describe(), "\n",
-      "  root cause (first failure):\n",
-      "    time       : ", absl::FormatTime("%Y-%m-%d %H:%M:%E3S %Z", f.time, absl::LocalTimeZone()), "\n",
-      "    node       : ", a.node_rank, " of ", a.num_nodes, " (", o_.host, ", ", o_.local_addr,
-      ")\n", "    rank       : ", f.rank, " (local rank ", f.local_rank, ")\n",
-      "    ", f.signal ? "signal     : " : "exit code  : ",
+      "worker failed: rank ", f.rank, " on node ", a.node_rank, " (", o_.host,
+      ") ", f.signal ? "died of " : "exited with ", f.Describe(), "\n",
+      "  root cause (first failure):\n", "    time       : ",
+      absl::FormatTime("%Y-%m-%d %H:%M:%E3S %Z", f.time, absl::LocalTimeZone()),
+      "\n", "    node       : ", a.node_rank, " of ", a.num_nodes, " (",
+      o_.host, ", ", o_.local_addr, ")\n", "    rank       : ", f.rank,
+      " (local rank ", f.local_rank, ")\n", "    ",
+      f.signal ? "signal     : " : "exit code  : ",
       f.signal ? absl::StrCat(SignalName(f.signal), " (", f.signal, ")")
                : absl::StrCat(f.exit_code),
-      "\n", "    pid        : ", f.pid, "\n", "    attempt    : ", a.attempt, "\n");
+      "\n", "    pid        : ", f.pid, "\n", "    attempt    : ", a.attempt,
+      "\n");
   if (!error_file_message.empty()) {
     absl::StrAppend(&out, "    error      : ", error_file_message, "\n");
   }
   if (!f.stderr_tail.empty()) {
     absl::StrAppend(&out, "    last stderr lines:\n");
-    for (const auto& line : f.stderr_tail) absl::StrAppend(&out, "      | ", line, "\n");
+    for (const auto& line : f.stderr_tail)
+      absl::StrAppend(&out, "      | ", line, "\n");
   }
   return out;
 }
 
 void Agent::WriteErrorJson(const NodeAssignment& a, const WorkerExit& f,
-                           const std::string& error_file, const std::string& message) {
+                           const std::string& error_file,
+                           const std::string& message) {
   if (log_root_.empty()) return;
   std::vector<std::string> tail;
   for (const auto& l : f.stderr_tail) tail.push_back(JsonEscape(l));
   std::string json = absl::StrCat(
-      "{\n  \"run_id\": ", JsonEscape(o_.run_id), ",\n  \"attempt\": ", a.attempt,
-      ",\n  \"node_rank\": ", a.node_rank, ",\n  \"host\": ", JsonEscape(o_.host),
-      ",\n  \"address\": ", JsonEscape(o_.local_addr), ",\n  \"rank\": ", f.rank,
-      ",\n  \"local_rank\": ", f.local_rank, ",\n  \"pid\": ", f.pid,
-      ",\n  \"exit_code\": ", f.ShellCode(), ",\n  \"signal\": ",
-      f.signal ? JsonEscape(SignalName(f.signal)) : "null",
-      ",\n  \"time\": ", JsonEscape(absl::FormatTime(absl::RFC3339_full, f.time, absl::UTCTimeZone())),
+      "{\n  \"run_id\": ", JsonEscape(o_.run_id),
+      ",\n  \"attempt\": ", a.attempt, ",\n  \"node_rank\": ", a.node_rank,
+      ",\n  \"host\": ", JsonEscape(o_.host),
+      ",\n  \"address\": ", JsonEscape(o_.local_addr),
+      ",\n  \"rank\": ", f.rank, ",\n  \"local_rank\": ", f.local_rank,
+      ",\n  \"pid\": ", f.pid, ",\n  \"exit_code\": ", f.ShellCode(),
+      ",\n  \"signal\": ", f.signal ? JsonEscape(SignalName(f.signal)) : "null",
+      ",\n  \"time\": ",
+      JsonEscape(
+          absl::FormatTime(absl::RFC3339_full, f.time, absl::UTCTimeZone())),
       ",\n  \"error_file\": ", JsonEscape(error_file),
       ",\n  \"error_message\": ", JsonEscape(message),
       ",\n  \"stderr_tail\": [", absl::StrJoin(tail, ", "), "]\n}\n");
@@ -454,8 +487,10 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   self.requested_rank = c_.node_rank;
   self.pid = getpid();
   auto reserve_master = [&]() -> absl::StatusOr<std::pair<std::string, int>> {
-    if (!c_.master_addr.empty()) return std::make_pair(c_.master_addr, c_.master_port);
-    if (c_.master_port != 0) return std::make_pair(o_.local_addr, c_.master_port);
+    if (!c_.master_addr.empty())
+      return std::make_pair(c_.master_addr, c_.master_port);
+    if (c_.master_port != 0)
+      return std::make_pair(o_.local_addr, c_.master_port);
     auto port = PickFreePort(o_.local_addr);
     if (!port.ok()) return port.status();
     return std::make_pair(o_.local_addr, *port);
@@ -469,7 +504,8 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
         absl::StartsWith(joined.status().message(), kLatePrefix)) {
       // The attempt runs without us: ask for a new one and wait for it to end.
       log_.warn("{}; asking the running nodes for a new attempt",
-                std::string(joined.status().message().substr(kLatePrefix.size() + 1)));
+                std::string(
+                    joined.status().message().substr(kLatePrefix.size() + 1)));
       rdzv_.AddLate(attempt).IgnoreError();
       auto end = rdzv_.WaitForEnd(attempt, c_.rdzv_timeout);
       if (!end.ok()) {
@@ -489,12 +525,15 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   exit_on_signal.reset();
   const NodeAssignment& a = *joined;
   if (o_.multi_node) {
-    log_.info("attempt {}: node {} of {}, ranks {}..{} of {}, MASTER_ADDR={} MASTER_PORT={}",
-              a.attempt, a.node_rank, a.num_nodes, a.rank_offset,
-              a.rank_offset + c_.nproc_per_node - 1, a.world_size, a.master_addr,
-              a.master_port);
+    log_.info(
+        "attempt {}: node {} of {}, ranks {}..{} of {}, MASTER_ADDR={} "
+        "MASTER_PORT={}",
+        a.attempt, a.node_rank, a.num_nodes, a.rank_offset,
+        a.rank_offset + c_.nproc_per_node - 1, a.world_size, a.master_addr,
+        a.master_port);
   }
-  auto fail_job = [&](AttemptEnd::Kind kind, int code, const std::string& reason) {
+  auto fail_job = [&](AttemptEnd::Kind kind, int code,
+                      const std::string& reason) {
     if (!o_.multi_node) return;
     auto end = rdzv_.ReportFailure(attempt, kind, code, reason);
     if (!end.ok()) {
@@ -515,7 +554,8 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
     log_.error("{}", std::string(started.status().message()));
     fail_job(AttemptEnd::Kind::kStopped, code,
              absl::StrCat("node ", a.node_rank, " (", o_.host,
-                          ") could not start its workers: ", started.status().message()));
+                          ") could not start its workers: ",
+                          started.status().message()));
     fatal.exit_code = code;
     return fatal;
   }
@@ -526,15 +566,16 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
     LivenessOptions lo;
     lo.interval = c_.heartbeat_interval;
     lo.timeout = c_.heartbeat_timeout;
-    monitor = std::make_unique<LivenessMonitor>(&rdzv_, a, lo, [this](const AttemptEnd& e) {
-      {
-        absl::MutexLock lock(&mu_);
-        end_ = e;
-      }
-      uint64_t one = 1;
-      ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-      (void)ignored;
-    });
+    monitor = std::make_unique<LivenessMonitor>(
+        &rdzv_, a, lo, [this](const AttemptEnd& e) {
+          {
+            absl::MutexLock lock(&mu_);
+            end_ = e;
+          }
+          uint64_t one = 1;
+          ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+          (void)ignored;
+        });
   }
 
   std::vector<int> fds = {wake_fd_};
@@ -542,33 +583,41 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   absl::Time deadline = absl::InfiniteFuture();
   bool local_done = false;
   while (true) {
-    WaitResult r = local_done ? WaitForFds(fds, deadline) : workers.Wait(fds, deadline);
+    WaitResult r =
+        local_done ? WaitForFds(fds, deadline) : workers.Wait(fds, deadline);
     switch (r.outcome) {
       case WaitOutcome::kWorkerFailed: {
         const WorkerExit f = *workers.first_failure();
         std::string error_file;
-        // The failing worker's TORCHELASTIC_ERROR_FILE (PyTorch's @record writes it).
+        // The failing worker's TORCHELASTIC_ERROR_FILE (PyTorch's @record
+        // writes it).
         {
           std::string attempt_dir =
-              log_root_.empty() ? "" : absl::StrCat(log_root_, "/attempt_", a.attempt);
-          error_file = !attempt_dir.empty()
-                           ? absl::StrCat(attempt_dir, "/rank_", f.rank, "/error.json")
-                       : !scratch_dir_.empty()
-                           ? absl::StrCat(scratch_dir_, "/a", a.attempt, "_rank", f.rank,
-                                          ".json")
-                           : "";
+              log_root_.empty()
+                  ? ""
+                  : absl::StrCat(log_root_, "/attempt_", a.attempt);
+          error_file =
+              !attempt_dir.empty()
+                  ? absl::StrCat(attempt_dir, "/rank_", f.rank, "/error.json")
+              : !scratch_dir_.empty()
+                  ? absl::StrCat(scratch_dir_, "/a", a.attempt, "_rank", f.rank,
+                                 ".json")
+                  : "";
         }
         std::string message =
-            error_file.empty() ? "" : ErrorFileMessage(ReadSmallFile(error_file, 1 << 20));
+            error_file.empty()
+                ? ""
+                : ErrorFileMessage(ReadSmallFile(error_file, 1 << 20));
         log_.error("{}", RootCauseSummary(a, f, message));
-        std::string last_line = !message.empty()            ? message
+        std::string last_line = !message.empty()         ? message
                                 : !f.stderr_tail.empty() ? f.stderr_tail.back()
                                                          : "";
         fail_job(AttemptEnd::Kind::kFailed, f.ShellCode(),
-                 absl::StrCat("rank ", f.rank, " (local rank ", f.local_rank, ", node ",
-                              a.node_rank, ", ", o_.host, ", pid ", f.pid, ") ",
-                              f.signal ? "died of " : "exited with ", f.Describe(),
-                              last_line.empty() ? "" : ": ", last_line));
+                 absl::StrCat(
+                     "rank ", f.rank, " (local rank ", f.local_rank, ", node ",
+                     a.node_rank, ", ", o_.host, ", pid ", f.pid, ") ",
+                     f.signal ? "died of " : "exited with ", f.Describe(),
+                     last_line.empty() ? "" : ": ", last_line));
         log_.warn("stopping the other workers (SIGTERM, SIGKILL after {})",
                   absl::FormatDuration(c_.grace_period));
         workers.Stop(c_.grace_period, o_.signal_fd);
@@ -594,9 +643,11 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
         continue;
       }
       case WaitOutcome::kDeadline: {
-        log_.warn("other nodes still running after --exit-barrier-timeout {}; leaving "
-                  "with this node's success",
-                  absl::FormatDuration(c_.exit_barrier_timeout));
+        log_.warn(
+            "other nodes still running after --exit-barrier-timeout {}; "
+            "leaving "
+            "with this node's success",
+            absl::FormatDuration(c_.exit_barrier_timeout));
         monitor->SetState("left");
         monitor->HeartbeatNow();
         AttemptResult ok;
@@ -616,9 +667,11 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
         workers.Signal(sig);
         continue;
       }
-      log_.warn("received {}: forwarding it to the workers, SIGKILL after {} (send it "
-                "again to kill at once)",
-                SignalName(sig), absl::FormatDuration(c_.grace_period));
+      log_.warn(
+          "received {}: forwarding it to the workers, SIGKILL after {} (send "
+          "it "
+          "again to kill at once)",
+          SignalName(sig), absl::FormatDuration(c_.grace_period));
       fail_job(AttemptEnd::Kind::kStopped, 128 + sig,
                absl::StrCat("node ", a.node_rank, " (", o_.host, ") received ",
                             SignalName(sig)));

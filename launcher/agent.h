@@ -1,11 +1,12 @@
 // agent: the launcher's state machine for one node.
 //
-//   rendezvous -> start workers -> monitor (worker exits, peer failure, heartbeats,
-//   signals) -> stop -> restart as a new attempt (within --max-restarts) or exit
+//   rendezvous -> start workers -> monitor (worker exits, peer failure,
+//   heartbeats, signals) -> stop -> restart as a new attempt (within
+//   --max-restarts) or exit
 //
-// It ties node_rendezvous (stores) and process_supervisor (processes) together and
-// reports to the user through the "launcher" logger. Run it on the main thread: the
-// workers' PR_SET_PDEATHSIG is tied to the thread that starts them.
+// It ties node_rendezvous (stores) and process_supervisor (processes) together
+// and reports to the user through the "launcher" logger. Run it on the main
+// thread: the workers' PR_SET_PDEATHSIG is tied to the thread that starts them.
 #ifndef TPLAUNCH_LAUNCHER_AGENT_H_
 #define TPLAUNCH_LAUNCHER_AGENT_H_
 
@@ -27,12 +28,14 @@ struct AgentOptions {
   bool multi_node = false;
   std::string run_id;
   std::string host;        // This host's name.
-  std::string local_addr;  // Advertised address (TPLAUNCH_LOCAL_ADDR, MASTER_ADDR on node 0).
+  std::string local_addr;  // Advertised address (TPLAUNCH_LOCAL_ADDR,
+                           // MASTER_ADDR on node 0).
   // What workers get as TPLAUNCH_RDZV_ENDPOINT / TPLAUNCH_RDZV_TOKEN.
   std::string worker_rdzv_endpoint;
   std::string worker_rdzv_token;
   // With --torch-store agent: the TCPStore listener workers connect to as
-  // MASTER_ADDR/MASTER_PORT (TODO(#5): provided by the daemon's TCPStore listener).
+  // MASTER_ADDR/MASTER_PORT (TODO(#5): provided by the daemon's TCPStore
+  // listener).
   std::string agent_store_addr;
   int agent_store_port = 0;
   // The launcher's environment; workers inherit it.
@@ -42,10 +45,11 @@ struct AgentOptions {
   SupervisorOptions supervisor;
 };
 
-// Runs the job on this node. Returns tplaunch's exit code: 0 when every worker of the
-// final attempt succeeded, the first failure's shell-style code otherwise (also for a
-// failure on another node), 128+N after signal N, 1 for launcher errors (rendezvous
-// timeout, unreachable store), 126/127 when PROGRAM cannot be executed/found.
+// Runs the job on this node. Returns tplaunch's exit code: 0 when every worker
+// of the final attempt succeeded, the first failure's shell-style code
+// otherwise (also for a failure on another node), 128+N after signal N, 1 for
+// launcher errors (rendezvous timeout, unreachable store), 126/127 when PROGRAM
+// cannot be executed/found.
 int RunAgent(const AgentOptions& options);
 
 }  // namespace tplaunch

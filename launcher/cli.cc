@@ -21,8 +21,9 @@ namespace {
 constexpr int kDefaultRdzvPort = 29400;
 constexpr int kDefaultMasterPort = 29500;
 
-// One command line option: its CLI11 names (the first long name is canonical; the
-// environment variable is TPLAUNCH_ plus that name in upper case with underscores).
+// One command line option: its CLI11 names (the first long name is canonical;
+// the environment variable is TPLAUNCH_ plus that name in upper case with
+// underscores).
 struct OptionDef {
   const char* names;
   const char* help;
@@ -34,58 +35,76 @@ struct OptionDef {
 const std::vector<OptionDef>& Options() {
   static const auto* options = new std::vector<OptionDef>{
       {"--nproc-per-node,--nproc_per_node,--nproc",
-       "Workers on this node: N, auto (GPUs if any, else CPUs), gpu or cpu. Default 1."},
+       "Workers on this node: N, auto (GPUs if any, else CPUs), gpu or cpu. "
+       "Default 1."},
       {"--nnodes", "Number of nodes: N or MIN:MAX (elastic). Default 1."},
       {"--node-rank,--node_rank",
-       "This node's rank (0..MAX-1). Default: assigned by the rendezvous in a stable "
+       "This node's rank (0..MAX-1). Default: assigned by the rendezvous in a "
+       "stable "
        "order (hostname, address)."},
       {"--rdzv-endpoint,--rdzv_endpoint",
-       "tprdzvd address HOST[:PORT] (port 29400; IPv6 as [ADDR]:PORT). Omit for a "
+       "tprdzvd address HOST[:PORT] (port 29400; IPv6 as [ADDR]:PORT). Omit "
+       "for a "
        "single-node job with an embedded server."},
       {"--rdzv-id,--rdzv_id",
-       "Job (run) id shared by all nodes. Required with --rdzv-endpoint; random when "
+       "Job (run) id shared by all nodes. Required with --rdzv-endpoint; "
+       "random when "
        "standalone."},
       {"--rdzv-backend,--rdzv_backend",
-       "Accepted for torchrun compatibility: c10d, static or tprdzv (all use tprdzvd)."},
+       "Accepted for torchrun compatibility: c10d, static or tprdzv (all use "
+       "tprdzvd)."},
       {"--rdzv-conf,--rdzv_conf",
-       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout "
-       "and --rdzv-last-call; read_timeout and close_timeout are accepted and ignored."},
-      {"--standalone", "Single node with an embedded rendezvous server on 127.0.0.1 "
-                       "(the default without --rdzv-endpoint).",
+       "torchrun's K=V,... : join_timeout and last_call_timeout map to "
+       "--rdzv-timeout "
+       "and --rdzv-last-call; read_timeout and close_timeout are accepted and "
+       "ignored."},
+      {"--standalone",
+       "Single node with an embedded rendezvous server on 127.0.0.1 "
+       "(the default without --rdzv-endpoint).",
        true},
       {"--rdzv-timeout,--rdzv_timeout",
        "How long joining the rendezvous may take. Default 600s."},
       {"--rdzv-last-call,--rdzv_last_call",
-       "With --nnodes MIN:MAX: how long to wait for more nodes once MIN have joined. "
+       "With --nnodes MIN:MAX: how long to wait for more nodes once MIN have "
+       "joined. "
        "Default 30s."},
       {"--max-restarts,--max_restarts",
-       "Restart all workers on all nodes as a new attempt up to this many times. "
+       "Restart all workers on all nodes as a new attempt up to this many "
+       "times. "
        "Default 0."},
       {"--monitor-interval,--monitor_interval",
-       "Accepted for torchrun compatibility; tplaunch reacts to worker exits at once."},
+       "Accepted for torchrun compatibility; tplaunch reacts to worker exits "
+       "at once."},
       {"--log-dir,--log_dir",
        "Directory for per attempt and rank logs: "
-       "DIR/RUN_ID/attempt_N/rank_R/{stdout,stderr}.log, DIR/RUN_ID/error.json."},
+       "DIR/RUN_ID/attempt_N/rank_R/{stdout,stderr}.log, "
+       "DIR/RUN_ID/error.json."},
       {"-t,--tee",
-       "Streams written to the console and to log files: 0/none 1/stdout 2/stderr "
+       "Streams written to the console and to log files: 0/none 1/stdout "
+       "2/stderr "
        "3/all."},
       {"-r,--redirects",
-       "Streams written to log files only (not the console): 0/none 1/stdout 2/stderr "
+       "Streams written to log files only (not the console): 0/none 1/stdout "
+       "2/stderr "
        "3/all."},
       {"--local-ranks-filter,--local_ranks_filter",
-       "Comma-separated local ranks whose output reaches the console. Default all."},
+       "Comma-separated local ranks whose output reaches the console. Default "
+       "all."},
       {"--log-prefix,--log_prefix",
-       "Console line prefix template; fields ${rank} ${local_rank} ${node_rank} "
+       "Console line prefix template; fields ${rank} ${local_rank} "
+       "${node_rank} "
        "${role_name} ${host} ${attempt}. Default '[rank${rank}]:' "
        "('[${host} rank${rank}]:' on several nodes)."},
       {"--role", "ROLE_NAME of the workers. Default 'default'."},
       {"--master-addr,--master_addr",
        "MASTER_ADDR for the workers. Default: node 0's address."},
       {"--master-port,--master_port",
-       "MASTER_PORT for the workers. Default: a free port reserved on node 0 for each "
+       "MASTER_PORT for the workers. Default: a free port reserved on node 0 "
+       "for each "
        "attempt."},
       {"--local-addr,--local_addr",
-       "This node's address as other nodes reach it (TPLAUNCH_LOCAL_ADDR). Default: "
+       "This node's address as other nodes reach it (TPLAUNCH_LOCAL_ADDR). "
+       "Default: "
        "the address of the interface that routes to the rendezvous endpoint."},
       {"--grace-period,--grace_period",
        "SIGTERM to SIGKILL delay when stopping workers. Default 30s."},
@@ -96,18 +115,24 @@ const std::vector<OptionDef>& Options() {
       {"--heartbeat-interval,--heartbeat_interval",
        "How often a node heartbeats. Default 1s."},
       {"--heartbeat-timeout,--heartbeat_timeout",
-       "A node silent this long is declared dead and every node stops. Default 5s."},
+       "A node silent this long is declared dead and every node stops. Default "
+       "5s."},
       {"--exit-barrier-timeout,--exit_barrier_timeout",
-       "On success, how long to wait for the other nodes to finish. Default 300s."},
+       "On success, how long to wait for the other nodes to finish. Default "
+       "300s."},
       {"--token-file,--token_file",
        "File with the rendezvous daemon's bearer token."},
       {"--torch-store,--torch_store",
-       "Who hosts PyTorch's TCPStore: worker (rank 0, PyTorch's default) or agent."},
+       "Who hosts PyTorch's TCPStore: worker (rank 0, PyTorch's default) or "
+       "agent."},
       {"--no-python,--no_python",
-       "Accepted for torchrun compatibility; tplaunch always runs PROGRAM as given.",
+       "Accepted for torchrun compatibility; tplaunch always runs PROGRAM as "
+       "given.",
        true},
       {"-m,--module",
-       "Rejected: tplaunch runs executables; write `python3 -m MODULE` instead.", true},
+       "Rejected: tplaunch runs executables; write `python3 -m MODULE` "
+       "instead.",
+       true},
   };
   return *options;
 }
@@ -146,10 +171,12 @@ absl::StatusOr<int> ParseInt(const RawValue& raw, int min, int max) {
   return v;
 }
 
-absl::StatusOr<absl::Duration> ParseDuration(const RawValue& raw, bool allow_zero) {
+absl::StatusOr<absl::Duration> ParseDuration(const RawValue& raw,
+                                             bool allow_zero) {
   auto d = ParseDurationFlag(raw.value);
   if (!d.ok()) return Bad(raw, d.status().message());
-  if (*d < absl::ZeroDuration() || (!allow_zero && *d == absl::ZeroDuration())) {
+  if (*d < absl::ZeroDuration() ||
+      (!allow_zero && *d == absl::ZeroDuration())) {
     return Bad(raw, allow_zero ? "must not be negative" : "must be positive");
   }
   return *d;
@@ -162,8 +189,10 @@ absl::StatusOr<StdStreams> ParseStd(const RawValue& raw) {
   if (v == "2" || v == "stderr" || v == "err") return StdStreams::kErr;
   if (v == "3" || v == "all" || v == "both") return StdStreams::kAll;
   if (v.find(':') != std::string::npos) {
-    return Bad(raw, "per-local-rank values (torchrun's '0:1,1:2') are not supported; "
-                    "give one of 0..3 for all ranks");
+    return Bad(
+        raw,
+        "per-local-rank values (torchrun's '0:1,1:2') are not supported; "
+        "give one of 0..3 for all ranks");
   }
   return Bad(raw, "expected 0/none, 1/stdout, 2/stderr or 3/all");
 }
@@ -171,7 +200,8 @@ absl::StatusOr<StdStreams> ParseStd(const RawValue& raw) {
 absl::StatusOr<bool> ParseEnvBool(const RawValue& raw) {
   std::string v = absl::AsciiStrToLower(raw.value);
   if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
-  if (v.empty() || v == "0" || v == "false" || v == "no" || v == "off") return false;
+  if (v.empty() || v == "0" || v == "false" || v == "no" || v == "off")
+    return false;
   return Bad(raw, "expected 1/true/yes/on or 0/false/no/off");
 }
 
@@ -186,12 +216,15 @@ class UsageFormatter final : public CLI::Formatter {
 };
 
 // Parses the `status` subcommand's own small command line.
-absl::StatusOr<LaunchConfig> ParseStatus(const std::vector<std::string>& argv,
-                                         const std::map<std::string, std::string>& env) {
-  CLI::App app("tplaunch status: show a job's nodes, ranks, attempt and heartbeats",
-               "tplaunch status");
+absl::StatusOr<LaunchConfig> ParseStatus(
+    const std::vector<std::string>& argv,
+    const std::map<std::string, std::string>& env) {
+  CLI::App app(
+      "tplaunch status: show a job's nodes, ranks, attempt and heartbeats",
+      "tplaunch status");
   std::string endpoint, id, token_file;
-  app.add_option("--rdzv-endpoint,--rdzv_endpoint", endpoint, "tprdzvd HOST[:PORT]");
+  app.add_option("--rdzv-endpoint,--rdzv_endpoint", endpoint,
+                 "tprdzvd HOST[:PORT]");
   app.add_option("--rdzv-id,--rdzv_id", id, "the job's run id");
   app.add_option("--token-file,--token_file", token_file, "bearer token file");
   std::vector<std::string> args(argv.rbegin(), argv.rend() - 2);
@@ -248,12 +281,14 @@ std::string VersionText() { return "tplaunch 0.1.0"; }
 std::string UsageText() {
   CLI::App app(
       "tplaunch: a torchrun-compatible launcher.\n"
-      "Starts PROGRAM nproc-per-node times on every node with torchrun's environment "
+      "Starts PROGRAM nproc-per-node times on every node with torchrun's "
+      "environment "
       "(RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, ...).",
       "tplaunch");
   app.formatter(std::make_shared<UsageFormatter>());
   app.set_help_flag("-h,--help", "Print this help and exit.");
-  app.set_version_flag("--version", VersionText(), "Print the version and exit.");
+  app.set_version_flag("--version", VersionText(),
+                       "Print the version and exit.");
   std::string ignored;
   bool ignored_flag = false;
   for (const auto& def : Options()) {
@@ -265,20 +300,25 @@ std::string UsageText() {
     }
   }
   app.footer(
-      "Options may also come from the environment as TPLAUNCH_<OPTION> (upper case, "
-      "underscores); the command line wins. Durations: 30, 30s, 1.5s, 200ms, 2m.\n"
+      "Options may also come from the environment as TPLAUNCH_<OPTION> (upper "
+      "case, "
+      "underscores); the command line wins. Durations: 30, 30s, 1.5s, 200ms, "
+      "2m.\n"
       "Exit codes: 0 all workers succeeded; 2 usage error; 1 launcher error "
-      "(rendezvous, peer failure); otherwise the first failed worker's exit code "
+      "(rendezvous, peer failure); otherwise the first failed worker's exit "
+      "code "
       "(128+N when it died of signal N). See docs/cli.md.");
   return app.help();
 }
 
-absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count, int gpu_count) {
+absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count,
+                                 int gpu_count) {
   switch (config.nproc_mode) {
     case NprocMode::kCount:
       return absl::OkStatus();
     case NprocMode::kAuto:
-      config.nproc_per_node = gpu_count > 0 ? gpu_count : std::max(1, cpu_count);
+      config.nproc_per_node =
+          gpu_count > 0 ? gpu_count : std::max(1, cpu_count);
       return absl::OkStatus();
     case NprocMode::kCpu:
       config.nproc_per_node = std::max(1, cpu_count);
@@ -287,7 +327,8 @@ absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count, int gpu_co
       if (gpu_count <= 0) {
         return absl::FailedPreconditionError(
             "--nproc-per-node gpu: no GPU found on this node (no "
-            "/proc/driver/nvidia/gpus entries or CUDA_VISIBLE_DEVICES is empty)");
+            "/proc/driver/nvidia/gpus entries or CUDA_VISIBLE_DEVICES is "
+            "empty)");
       }
       config.nproc_per_node = gpu_count;
       return absl::OkStatus();
@@ -348,7 +389,8 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
         absl::StrCat("unknown option '", config.program.front(), "'"));
   }
 
-  // Raw values by canonical name, from the command line or else the environment.
+  // Raw values by canonical name, from the command line or else the
+  // environment.
   std::map<std::string, RawValue> raw;
   for (size_t i = 0; i < defs.size(); ++i) {
     std::string name = CanonicalName(defs[i]);
@@ -399,10 +441,11 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   if (const auto& r = get("--nnodes"); r.present) {
     std::vector<std::string> parts = absl::StrSplit(r.value, ':');
     int lo = 0, hi = 0;
-    bool ok = parts.size() == 1 ? absl::SimpleAtoi(parts[0], &lo) && (hi = lo, true)
-              : parts.size() == 2
-                  ? absl::SimpleAtoi(parts[0], &lo) && absl::SimpleAtoi(parts[1], &hi)
-                  : false;
+    bool ok =
+        parts.size() == 1 ? absl::SimpleAtoi(parts[0], &lo) && (hi = lo, true)
+        : parts.size() == 2
+            ? absl::SimpleAtoi(parts[0], &lo) && absl::SimpleAtoi(parts[1], &hi)
+            : false;
     if (!ok || lo < 1 || hi < lo || hi > 100000) {
       return Bad(r, "expected N or MIN:MAX with 1 <= MIN <= MAX");
     }
@@ -413,8 +456,9 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
     auto v = ParseInt(r, 0, 99999);
     if (!v.ok()) return v.status();
     if (*v >= config.max_nodes) {
-      return Bad(r, absl::StrCat("must be below the number of nodes (--nnodes max ",
-                                 config.max_nodes, ")"));
+      return Bad(
+          r, absl::StrCat("must be below the number of nodes (--nnodes max ",
+                          config.max_nodes, ")"));
     }
     config.node_rank = *v;
   }
@@ -426,15 +470,18 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   if (const auto& r = get("--rdzv-id"); r.present) {
     if (r.value.empty() || r.value.find('/') != std::string::npos ||
         r.value.size() > 128) {
-      return Bad(r, "expected a non-empty id of at most 128 characters without '/'");
+      return Bad(
+          r, "expected a non-empty id of at most 128 characters without '/'");
     }
     config.rdzv_id = r.value;
   }
   if (const auto& r = get("--rdzv-backend"); r.present) {
     std::string v = absl::AsciiStrToLower(r.value);
     if (v != "c10d" && v != "static" && v != "tprdzv") {
-      return Bad(r, "tplaunch always rendezvouses through tprdzvd; accepted values "
-                    "are c10d, static and tprdzv");
+      return Bad(
+          r,
+          "tplaunch always rendezvouses through tprdzvd; accepted values "
+          "are c10d, static and tprdzv");
     }
   }
   if (const auto& r = get("--rdzv-timeout"); r.present) {
@@ -448,18 +495,22 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
     config.rdzv_last_call = *d;
   }
   if (const auto& r = get("--rdzv-conf"); r.present) {
-    for (absl::string_view kv : absl::StrSplit(r.value, ',', absl::SkipWhitespace())) {
-      std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    for (absl::string_view kv :
+         absl::StrSplit(r.value, ',', absl::SkipWhitespace())) {
+      std::pair<std::string, std::string> p =
+          absl::StrSplit(kv, absl::MaxSplits('=', 1));
       RawValue item{true, p.second, absl::StrCat(r.source, " ", p.first)};
       if (p.first == "join_timeout" || p.first == "last_call_timeout") {
         auto d = ParseDuration(item, p.first == "last_call_timeout");
         if (!d.ok()) return d.status();
-        (p.first == "join_timeout" ? config.rdzv_timeout : config.rdzv_last_call) = *d;
+        (p.first == "join_timeout" ? config.rdzv_timeout
+                                   : config.rdzv_last_call) = *d;
       } else if (p.first != "read_timeout" && p.first != "close_timeout" &&
                  p.first != "timeout" && p.first != "is_host") {
-        return Bad(r, absl::StrCat("unknown key '", p.first,
-                                   "'; known: join_timeout, last_call_timeout, "
-                                   "read_timeout, close_timeout, timeout, is_host"));
+        return Bad(
+            r, absl::StrCat("unknown key '", p.first,
+                            "'; known: join_timeout, last_call_timeout, "
+                            "read_timeout, close_timeout, timeout, is_host"));
       }
     }
   }
@@ -493,9 +544,12 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
       if (!absl::SimpleAtoi(item, &v) || v < 0) {
         return Bad(r, "expected comma-separated local ranks such as 0,1,3");
       }
-      if (config.nproc_mode == NprocMode::kCount && v >= config.nproc_per_node) {
-        return Bad(r, absl::StrCat("local rank ", v, " does not exist with "
-                                   "--nproc-per-node ", config.nproc_per_node));
+      if (config.nproc_mode == NprocMode::kCount &&
+          v >= config.nproc_per_node) {
+        return Bad(r, absl::StrCat("local rank ", v,
+                                   " does not exist with "
+                                   "--nproc-per-node ",
+                                   config.nproc_per_node));
       }
       config.local_ranks_filter.push_back(v);
     }
@@ -531,10 +585,13 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   }
   if (const auto& r = get("--local-addr"); r.present) {
     std::string v = r.value;
-    if (v.size() > 2 && v.front() == '[' && v.back() == ']') v = v.substr(1, v.size() - 2);
+    if (v.size() > 2 && v.front() == '[' && v.back() == ']')
+      v = v.substr(1, v.size() - 2);
     if (!IsIpLiteral(v)) {
-      return Bad(r, "expected an IPv4 or IPv6 address of this node (workers bind to "
-                    "it, so it must be an address, not a host name)");
+      return Bad(
+          r,
+          "expected an IPv4 or IPv6 address of this node (workers bind to "
+          "it, so it must be an address, not a host name)");
     }
     config.local_addr = v;
   }
@@ -545,7 +602,8 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   }
   {
     const auto& r = get("--signals-to-forward");
-    auto sigs = ParseSignalList(r.present ? r.value : "TERM,INT,HUP,QUIT,USR1,USR2");
+    auto sigs =
+        ParseSignalList(r.present ? r.value : "TERM,INT,HUP,QUIT,USR1,USR2");
     if (!sigs.ok()) return Bad(r, sigs.status().message());
     config.signals_to_forward = *sigs;
   }
@@ -576,31 +634,36 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   }
   if (const auto& r = get("--torch-store"); r.present) {
     std::string v = absl::AsciiStrToLower(r.value);
-    if (v != "worker" && v != "agent") return Bad(r, "expected worker or agent");
+    if (v != "worker" && v != "agent")
+      return Bad(r, "expected worker or agent");
     config.torch_store = v;
   }
 
   // Combinations.
   if (config.standalone && !config.rdzv_endpoint.empty()) {
     return absl::InvalidArgumentError(
-        "--standalone and --rdzv-endpoint exclude each other: standalone runs its own "
+        "--standalone and --rdzv-endpoint exclude each other: standalone runs "
+        "its own "
         "rendezvous server");
   }
   if (config.rdzv_endpoint.empty()) {
     if (config.max_nodes > 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--nnodes ", get("--nnodes").value,
-          " needs --rdzv-endpoint HOST[:PORT] (a tprdzvd every node can reach); "
-          "without it tplaunch runs one node"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--nnodes ", get("--nnodes").value,
+                       " needs --rdzv-endpoint HOST[:PORT] (a tprdzvd every "
+                       "node can reach); "
+                       "without it tplaunch runs one node"));
     }
     if (!config.token_file.empty()) {
       return absl::InvalidArgumentError(
-          "--token-file needs --rdzv-endpoint (standalone makes its own token)");
+          "--token-file needs --rdzv-endpoint (standalone makes its own "
+          "token)");
     }
     config.standalone = true;
   } else if (config.rdzv_id.empty()) {
     return absl::InvalidArgumentError(
-        "--rdzv-endpoint needs --rdzv-id ID, the same on every node of the job");
+        "--rdzv-endpoint needs --rdzv-id ID, the same on every node of the "
+        "job");
   }
   if (config.program.empty()) {
     return absl::InvalidArgumentError("missing PROGRAM to launch");

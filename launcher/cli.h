@@ -1,10 +1,12 @@
-// cli: tplaunch's command line (and TPLAUNCH_<NAME> environment) -> LaunchConfig.
+// cli: tplaunch's command line (and TPLAUNCH_<NAME> environment) ->
+// LaunchConfig.
 //
-// Pure: no I/O except what the caller passes in. Option names follow torchrun's, with
-// dashes; torchrun's underscore spellings are accepted as aliases so pasted torchrun
-// lines work. Every problem is reported as InvalidArgument whose message names the
-// option (or environment variable), the bad value and what was expected; tplaunch's
-// main() prints the usage plus that message and exits with code 2.
+// Pure: no I/O except what the caller passes in. Option names follow
+// torchrun's, with dashes; torchrun's underscore spellings are accepted as
+// aliases so pasted torchrun lines work. Every problem is reported as
+// InvalidArgument whose message names the option (or environment variable), the
+// bad value and what was expected; tplaunch's main() prints the usage plus that
+// message and exits with code 2.
 #ifndef TPLAUNCH_LAUNCHER_CLI_H_
 #define TPLAUNCH_LAUNCHER_CLI_H_
 
@@ -17,7 +19,8 @@
 
 namespace tplaunch {
 
-// Which standard streams of a worker a setting applies to (torchrun's Std: 0..3).
+// Which standard streams of a worker a setting applies to (torchrun's Std:
+// 0..3).
 enum class StdStreams { kNone = 0, kOut = 1, kErr = 2, kAll = 3 };
 
 inline bool HasStdout(StdStreams s) { return static_cast<int>(s) & 1; }
@@ -37,8 +40,8 @@ enum class CliAction {
 struct LaunchConfig {
   CliAction action = CliAction::kRun;
 
-  // --nproc-per-node: workers on this node. With kAuto/kGpu/kCpu, nproc_per_node is 0
-  // until ResolveNprocPerNode fills it in.
+  // --nproc-per-node: workers on this node. With kAuto/kGpu/kCpu,
+  // nproc_per_node is 0 until ResolveNprocPerNode fills it in.
   NprocMode nproc_mode = NprocMode::kCount;
   int nproc_per_node = 1;
   // --nnodes N or MIN:MAX.
@@ -55,24 +58,25 @@ struct LaunchConfig {
   bool standalone = false;
   // --rdzv-timeout: how long joining the rendezvous may take.
   absl::Duration rdzv_timeout = absl::Seconds(600);
-  // --rdzv-last-call: with --nnodes MIN:MAX, how long to wait for more nodes once MIN
-  // have joined.
+  // --rdzv-last-call: with --nnodes MIN:MAX, how long to wait for more nodes
+  // once MIN have joined.
   absl::Duration rdzv_last_call = absl::Seconds(30);
 
   // --max-restarts: how many times a failed job is restarted as a new attempt.
   int max_restarts = 0;
-  // --monitor-interval: accepted for torchrun compatibility; tplaunch reacts to worker
-  // exits immediately and does not poll.
+  // --monitor-interval: accepted for torchrun compatibility; tplaunch reacts to
+  // worker exits immediately and does not poll.
   absl::Duration monitor_interval = absl::Milliseconds(100);
 
-  // --log-dir: per attempt and rank log files; empty: none (unless --tee/--redirects
-  // ask for files, then a temporary directory is used).
+  // --log-dir: per attempt and rank log files; empty: none (unless
+  // --tee/--redirects ask for files, then a temporary directory is used).
   std::string log_dir;
   // --tee: streams written both to the console and to files.
   StdStreams tee = StdStreams::kNone;
   // --redirects: streams written to files only (not to the console).
   StdStreams redirects = StdStreams::kNone;
-  // --local-ranks-filter: local ranks whose output reaches the console; empty = all.
+  // --local-ranks-filter: local ranks whose output reaches the console; empty =
+  // all.
   std::vector<int> local_ranks_filter;
   // --log-prefix: console line prefix template (see docs/cli.md); used when
   // has_log_prefix (an empty template then means no prefix), else the default.
@@ -81,17 +85,19 @@ struct LaunchConfig {
 
   // --role: ROLE_NAME of the workers.
   std::string role = "default";
-  // --master-addr/--master-port: explicit MASTER_ADDR/MASTER_PORT for the workers;
-  // empty/0: node 0 reserves a free port per attempt and publishes its address.
+  // --master-addr/--master-port: explicit MASTER_ADDR/MASTER_PORT for the
+  // workers; empty/0: node 0 reserves a free port per attempt and publishes its
+  // address.
   std::string master_addr;
   int master_port = 0;
-  // --local-addr: the address other nodes reach this one at; empty: the address of
-  // the interface that routes to the rendezvous endpoint.
+  // --local-addr: the address other nodes reach this one at; empty: the address
+  // of the interface that routes to the rendezvous endpoint.
   std::string local_addr;
 
   // --grace-period: between SIGTERM and SIGKILL when stopping workers.
   absl::Duration grace_period = absl::Seconds(30);
-  // --signals-to-forward: signals tplaunch forwards to every worker's process group.
+  // --signals-to-forward: signals tplaunch forwards to every worker's process
+  // group.
   std::vector<int> signals_to_forward;
   // --heartbeat-interval/--heartbeat-timeout: node liveness.
   absl::Duration heartbeat_interval = absl::Seconds(1);
@@ -100,7 +106,8 @@ struct LaunchConfig {
   absl::Duration exit_barrier_timeout = absl::Seconds(300);
   // --token-file: file holding the rendezvous daemon's bearer token.
   std::string token_file;
-  // --torch-store worker|agent: who hosts PyTorch's TCPStore (agent: the daemon,
+  // --torch-store worker|agent: who hosts PyTorch's TCPStore (agent: the
+  // daemon,
   // TODO(#5) implemented with the daemon's TCPStore listener).
   std::string torch_store = "worker";
 
@@ -111,8 +118,9 @@ struct LaunchConfig {
   std::vector<std::string> program;
 };
 
-// Parses argv (argv[0] is the program name) and the environment (TPLAUNCH_<NAME>
-// variables; the command line wins). InvalidArgument names the problem.
+// Parses argv (argv[0] is the program name) and the environment
+// (TPLAUNCH_<NAME> variables; the command line wins). InvalidArgument names the
+// problem.
 absl::StatusOr<LaunchConfig> ParseCommandLine(
     const std::vector<std::string>& argv,
     const std::map<std::string, std::string>& env);
@@ -123,12 +131,13 @@ std::string UsageText();
 // The version line printed by --version.
 std::string VersionText();
 
-// Fills in nproc_per_node for auto/gpu/cpu. FailedPrecondition for `gpu` with no GPU.
+// Fills in nproc_per_node for auto/gpu/cpu. FailedPrecondition for `gpu` with
+// no GPU.
 absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count,
                                  int gpu_count);
 
-// Parses a duration such as "30", "30s", "1.5s", "200ms", "2m" (a bare number is
-// seconds, as in torchrun). Exposed for tests.
+// Parses a duration such as "30", "30s", "1.5s", "200ms", "2m" (a bare number
+// is seconds, as in torchrun). Exposed for tests.
 absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& text);
 
 }  // namespace tplaunch

@@ -19,10 +19,11 @@ namespace {
 std::string AddrToString(const struct sockaddr* sa) {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (sa->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof(buf));
-  } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf,
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf,
               sizeof(buf));
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr,
+              buf, sizeof(buf));
   }
   return buf;
 }
@@ -56,7 +57,8 @@ int GpuCount(const std::map<std::string, std::string>& env) {
   auto it = env.find("CUDA_VISIBLE_DEVICES");
   if (found == 0 || it == env.end()) return found;
   int visible = 0;
-  for (absl::string_view item : absl::StrSplit(it->second, ',', absl::SkipWhitespace())) {
+  for (absl::string_view item :
+       absl::StrSplit(it->second, ',', absl::SkipWhitespace())) {
     // CUDA stops at the first invalid entry ("-1" hides every device).
     if (item.empty() || item[0] == '-') break;
     ++visible;
@@ -72,8 +74,9 @@ absl::StatusOr<std::string> RoutableAddressTowards(const HostPort& endpoint) {
   std::string port = absl::StrCat(endpoint.port);
   int rc = getaddrinfo(endpoint.host.c_str(), port.c_str(), &hints, &res);
   if (rc != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve rendezvous endpoint '",
-                                               endpoint.ToString(), "': ", gai_strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve rendezvous endpoint '",
+                     endpoint.ToString(), "': ", gai_strerror(rc)));
   }
   std::string last_error = "no address";
   for (struct addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
@@ -92,9 +95,9 @@ absl::StatusOr<std::string> RoutableAddressTowards(const HostPort& endpoint) {
     close(fd);
   }
   freeaddrinfo(res);
-  return absl::UnavailableError(absl::StrCat("no route to rendezvous endpoint '",
-                                             endpoint.ToString(), "': ", last_error,
-                                             "; pass --local-addr"));
+  return absl::UnavailableError(
+      absl::StrCat("no route to rendezvous endpoint '", endpoint.ToString(),
+                   "': ", last_error, "; pass --local-addr"));
 }
 
 absl::StatusOr<int> PickFreePort(const std::string& addr) {
@@ -110,10 +113,12 @@ absl::StatusOr<int> PickFreePort(const std::string& addr) {
     v6->sin6_family = AF_INET6;
     len = sizeof(*v6);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("'", addr, "' is not an IP address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", addr, "' is not an IP address"));
   }
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", strerror(errno)));
+  if (fd < 0)
+    return absl::UnavailableError(absl::StrCat("socket: ", strerror(errno)));
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
     std::string err = strerror(errno);

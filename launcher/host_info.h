@@ -1,5 +1,5 @@
-// host_info: facts about this host the launcher needs (name, CPUs, GPUs, addresses,
-// free ports). Thin wrappers over system calls.
+// host_info: facts about this host the launcher needs (name, CPUs, GPUs,
+// addresses, free ports). Thin wrappers over system calls.
 #ifndef TPLAUNCH_LAUNCHER_HOST_INFO_H_
 #define TPLAUNCH_LAUNCHER_HOST_INFO_H_
 
@@ -21,8 +21,9 @@ int CpuCount();
 int GpuCount(const std::map<std::string, std::string>& env);
 
 // The local address of the interface that routes to `endpoint` (a UDP socket
-// connected to it, then getsockname: no packet is sent). Unlike a lookup of the host
-// name, this never yields 127.0.1.1. Errors: Unavailable naming the endpoint.
+// connected to it, then getsockname: no packet is sent). Unlike a lookup of the
+// host name, this never yields 127.0.1.1. Errors: Unavailable naming the
+// endpoint.
 absl::StatusOr<std::string> RoutableAddressTowards(const HostPort& endpoint);
 
 // A currently free TCP port on `addr` (bind to port 0, read it, close). Errors:

@@ -8,7 +8,8 @@
 namespace tplaunch {
 namespace {
 
-absl::StatusOr<int> ParsePort(absl::string_view endpoint, absl::string_view text) {
+absl::StatusOr<int> ParsePort(absl::string_view endpoint,
+                              absl::string_view text) {
   int port = 0;
   if (!absl::SimpleAtoi(text, &port) || port < 1 || port > 65535) {
     return absl::InvalidArgumentError(
@@ -38,24 +39,28 @@ std::string BracketHost(absl::string_view host) {
   return std::string(host);
 }
 
-absl::StatusOr<HostPort> ParseHostPort(absl::string_view text, int default_port) {
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text,
+                                       int default_port) {
   HostPort out;
   out.port = default_port;
   if (text.empty()) {
-    return absl::InvalidArgumentError("endpoint is empty; expected HOST[:PORT]");
+    return absl::InvalidArgumentError(
+        "endpoint is empty; expected HOST[:PORT]");
   }
   if (text.front() == '[') {
     size_t close = text.find(']');
     if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "endpoint '", text, "': '[' without a closing ']' (IPv6: [::1]:29400)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("endpoint '", text,
+                       "': '[' without a closing ']' (IPv6: [::1]:29400)"));
     }
     out.host = std::string(text.substr(1, close - 1));
     absl::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
       if (rest.front() != ':') {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "endpoint '", text, "': expected ':PORT' after ']', got '", rest, "'"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("endpoint '", text,
+                         "': expected ':PORT' after ']', got '", rest, "'"));
       }
       auto port = ParsePort(text, rest.substr(1));
       if (!port.ok()) return port.status();
@@ -63,20 +68,23 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view text, int default_port)
     }
     if (out.host.empty() || !IsIpLiteral(out.host) ||
         out.host.find(':') == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "endpoint '", text, "': '", out.host,
-          "' inside brackets is not an IPv6 address"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("endpoint '", text, "': '", out.host,
+                       "' inside brackets is not an IPv6 address"));
     }
     return out;
   }
   size_t first = text.find(':');
-  if (first != absl::string_view::npos && text.find(':', first + 1) != absl::string_view::npos) {
-    // Several colons and no brackets: a bare IPv6 address, which cannot carry a port.
+  if (first != absl::string_view::npos &&
+      text.find(':', first + 1) != absl::string_view::npos) {
+    // Several colons and no brackets: a bare IPv6 address, which cannot carry a
+    // port.
     if (!IsIpLiteral(text)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "endpoint '", text,
-          "' is neither HOST:PORT nor an IPv6 address; write IPv6 with a port as "
-          "[ADDR]:PORT"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("endpoint '", text,
+                       "' is neither HOST:PORT nor an IPv6 address; write IPv6 "
+                       "with a port as "
+                       "[ADDR]:PORT"));
     }
     out.host = std::string(text);
     return out;

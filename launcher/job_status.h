@@ -1,5 +1,6 @@
-// job_status: `tplaunch status`, a human-readable view of a job's rendezvous keys
-// (attempt, nodes, ranks, heartbeats, how the attempt ended). Reads a Store only.
+// job_status: `tplaunch status`, a human-readable view of a job's rendezvous
+// keys (attempt, nodes, ranks, heartbeats, how the attempt ended). Reads a
+// Store only.
 #ifndef TPLAUNCH_LAUNCHER_JOB_STATUS_H_
 #define TPLAUNCH_LAUNCHER_JOB_STATUS_H_
 
@@ -10,9 +11,10 @@
 
 namespace tplaunch {
 
-// NotFound when the run id has no keys. Heartbeat ages use this host's clock against
-// the writers' clocks, so they are approximate across hosts.
-absl::StatusOr<std::string> DescribeJob(Store* store, const std::string& run_id);
+// NotFound when the run id has no keys. Heartbeat ages use this host's clock
+// against the writers' clocks, so they are approximate across hosts.
+absl::StatusOr<std::string> DescribeJob(Store* store,
+                                        const std::string& run_id);
 
 }  // namespace tplaunch
 

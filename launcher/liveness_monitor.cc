@@ -7,7 +7,8 @@
 
 namespace tplaunch {
 
-LivenessMonitor::LivenessMonitor(NodeRendezvous* rdzv, NodeAssignment assignment,
+LivenessMonitor::LivenessMonitor(NodeRendezvous* rdzv,
+                                 NodeAssignment assignment,
                                  LivenessOptions options, EndCallback on_end)
     : rdzv_(rdzv),
       assignment_(std::move(assignment)),
@@ -32,7 +33,8 @@ void LivenessMonitor::HeartbeatNow() {
     absl::MutexLock lock(&mu_);
     state = state_;
   }
-  rdzv_->Heartbeat(assignment_.attempt, assignment_.slot, seq_++, state).IgnoreError();
+  rdzv_->Heartbeat(assignment_.attempt, assignment_.slot, seq_++, state)
+      .IgnoreError();
 }
 
 void LivenessMonitor::Run() {
@@ -64,7 +66,8 @@ void LivenessMonitor::Run() {
       absl::MutexLock lock(&mu_);
       state = state_;
     }
-    absl::Status hb = rdzv_->Heartbeat(attempt, assignment_.slot, seq_++, state);
+    absl::Status hb =
+        rdzv_->Heartbeat(attempt, assignment_.slot, seq_++, state);
     auto values = hb.ok() ? rdzv_->ReadHeartbeats(attempt, slots)
                           : absl::StatusOr<std::vector<std::string>>(hb);
     if (values.ok()) {
@@ -79,12 +82,16 @@ void LivenessMonitor::Run() {
         if (absl::EndsWith(v, " left")) continue;
         if (now - p.last_change > options_.timeout) {
           const NodeInfo& info = assignment_.nodes[p.node_rank];
-          std::string reason = absl::StrCat(
-              "node ", p.node_rank, " on ", info.Label(), " stopped heartbeating: no "
-              "heartbeat for ", absl::FormatDuration(absl::Trunc(now - p.last_change,
-                                                                 absl::Milliseconds(100))),
-              " (--heartbeat-timeout ", absl::FormatDuration(options_.timeout), ")");
-          auto end = rdzv_->ReportFailure(attempt, AttemptEnd::Kind::kFailed, 1, reason);
+          std::string reason =
+              absl::StrCat("node ", p.node_rank, " on ", info.Label(),
+                           " stopped heartbeating: no "
+                           "heartbeat for ",
+                           absl::FormatDuration(absl::Trunc(
+                               now - p.last_change, absl::Milliseconds(100))),
+                           " (--heartbeat-timeout ",
+                           absl::FormatDuration(options_.timeout), ")");
+          auto end = rdzv_->ReportFailure(attempt, AttemptEnd::Kind::kFailed, 1,
+                                          reason);
           if (end.ok()) {
             end_with(*end);
           } else {
@@ -96,8 +103,8 @@ void LivenessMonitor::Run() {
           return;
         }
       }
-      // A node waiting for the next attempt while there is room: restart everyone
-      // with it (a membership change; not counted as a restart).
+      // A node waiting for the next attempt while there is room: restart
+      // everyone with it (a membership change; not counted as a restart).
       if (assignment_.num_nodes < rdzv_->options().max_nodes) {
         auto late = rdzv_->LateCount(attempt);
         if (late.ok() && *late > 0) {
@@ -116,10 +123,11 @@ void LivenessMonitor::Run() {
       if (now - store_ok > options_.timeout) {
         AttemptEnd local;
         local.exit_code = 1;
-        local.reason = absl::StrCat(
-            "the rendezvous store has been unreachable for ",
-            absl::FormatDuration(absl::Trunc(now - store_ok, absl::Milliseconds(100))),
-            ": ", last_error.message());
+        local.reason =
+            absl::StrCat("the rendezvous store has been unreachable for ",
+                         absl::FormatDuration(absl::Trunc(
+                             now - store_ok, absl::Milliseconds(100))),
+                         ": ", last_error.message());
         end_with(local);
         return;
       }
@@ -132,8 +140,8 @@ void LivenessMonitor::Run() {
     if (!absl::IsDeadlineExceeded(end.status())) {
       last_error = end.status();
       // An unreachable store fails fast; do not spin on it.
-      stop_.WaitForNotificationWithTimeout(
-          std::max(absl::ZeroDuration(), options_.interval - (absl::Now() - now)));
+      stop_.WaitForNotificationWithTimeout(std::max(
+          absl::ZeroDuration(), options_.interval - (absl::Now() - now)));
     }
   }
 }

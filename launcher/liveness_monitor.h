@@ -1,12 +1,12 @@
-// liveness_monitor: one thread per attempt that heartbeats for this node, declares
-// silent peers dead, and reports how the attempt ended.
+// liveness_monitor: one thread per attempt that heartbeats for this node,
+// declares silent peers dead, and reports how the attempt ended.
 //
-// Knows stores, not processes. Each heartbeat interval it writes this node's heartbeat,
-// reads the peers' heartbeats (a peer is dead when its value has not changed for the
-// heartbeat timeout, measured on this node's monotonic clock, so clocks need not
-// agree), then waits one interval on the attempt's "end" key. A dead peer or a store
-// unreachable for the heartbeat timeout ends the attempt as failed. on_end runs once,
-// on the monitor's thread.
+// Knows stores, not processes. Each heartbeat interval it writes this node's
+// heartbeat, reads the peers' heartbeats (a peer is dead when its value has not
+// changed for the heartbeat timeout, measured on this node's monotonic clock,
+// so clocks need not agree), then waits one interval on the attempt's "end"
+// key. A dead peer or a store unreachable for the heartbeat timeout ends the
+// attempt as failed. on_end runs once, on the monitor's thread.
 #ifndef TPLAUNCH_LAUNCHER_LIVENESS_MONITOR_H_
 #define TPLAUNCH_LAUNCHER_LIVENESS_MONITOR_H_
 
@@ -26,7 +26,8 @@ namespace tplaunch {
 struct LivenessOptions {
   // How often this node heartbeats and checks its peers.
   absl::Duration interval = absl::Seconds(1);
-  // A peer silent this long is dead; the store unreachable this long is a failure.
+  // A peer silent this long is dead; the store unreachable this long is a
+  // failure.
   absl::Duration timeout = absl::Seconds(5);
 };
 
@@ -43,8 +44,9 @@ class LivenessMonitor final {
   LivenessMonitor(const LivenessMonitor&) = delete;
   LivenessMonitor& operator=(const LivenessMonitor&) = delete;
 
-  // What this node's heartbeat says: "run", "done" (workers succeeded, in the exit
-  // barrier) or "left" (gave up waiting in the barrier; never declared dead).
+  // What this node's heartbeat says: "run", "done" (workers succeeded, in the
+  // exit barrier) or "left" (gave up waiting in the barrier; never declared
+  // dead).
   void SetState(const std::string& state);
 
   // Writes one heartbeat now (e.g. "left" before the launcher exits).

@@ -5,8 +5,8 @@
 namespace tplaunch {
 namespace {
 
-// Calls on_text for literal runs and on_var for each ${name}; stops at the first
-// error.
+// Calls on_text for literal runs and on_var for each ${name}; stops at the
+// first error.
 template <typename OnText, typename OnVar>
 absl::Status Scan(absl::string_view tmpl, OnText on_text, OnVar on_var) {
   size_t pos = 0;
@@ -19,8 +19,9 @@ absl::Status Scan(absl::string_view tmpl, OnText on_text, OnVar on_var) {
     on_text(tmpl.substr(pos, start - pos));
     size_t end = tmpl.find('}', start);
     if (end == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--log-prefix '", tmpl, "': '${' at offset ", start, " is never closed"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--log-prefix '", tmpl, "': '${' at offset ", start,
+                       " is never closed"));
     }
     absl::string_view name = tmpl.substr(start + 2, end - start - 2);
     if (!on_var(name)) {
@@ -34,7 +35,8 @@ absl::Status Scan(absl::string_view tmpl, OnText on_text, OnVar on_var) {
   return absl::OkStatus();
 }
 
-bool Lookup(absl::string_view name, const LogPrefixFields& f, std::string* out) {
+bool Lookup(absl::string_view name, const LogPrefixFields& f,
+            std::string* out) {
   if (name == "rank") {
     *out = absl::StrCat(f.rank);
   } else if (name == "local_rank") {
@@ -67,7 +69,8 @@ absl::Status ValidateLogPrefixTemplate(absl::string_view tmpl) {
       [&](absl::string_view name) { return Lookup(name, fields, &ignored); });
 }
 
-std::string RenderLogPrefix(absl::string_view tmpl, const LogPrefixFields& fields) {
+std::string RenderLogPrefix(absl::string_view tmpl,
+                            const LogPrefixFields& fields) {
   std::string out;
   Scan(
       tmpl, [&](absl::string_view text) { absl::StrAppend(&out, text); },

@@ -1,4 +1,5 @@
-// log_prefix: the console line prefix template (--log-prefix), e.g. "[${host} rank${rank}]:".
+// log_prefix: the console line prefix template (--log-prefix), e.g. "[${host}
+// rank${rank}]:".
 #ifndef TPLAUNCH_LAUNCHER_LOG_PREFIX_H_
 #define TPLAUNCH_LAUNCHER_LOG_PREFIX_H_
 
@@ -9,8 +10,10 @@
 
 namespace tplaunch {
 
-// The values a template may refer to: ${rank} ${local_rank} ${node_rank} ${role_name}
-// ${host} ${attempt} (torchrun's TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE names, plus ours).
+// The values a template may refer to: ${rank} ${local_rank} ${node_rank}
+// ${role_name}
+// ${host} ${attempt} (torchrun's TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE names,
+// plus ours).
 struct LogPrefixFields {
   int rank = 0;
   int local_rank = 0;
@@ -26,9 +29,10 @@ std::string DefaultLogPrefixTemplate(bool multi_node);
 // InvalidArgument naming an unknown ${name} or an unterminated "${".
 absl::Status ValidateLogPrefixTemplate(absl::string_view tmpl);
 
-// Substitutes the fields; a valid template is assumed. A non-empty result ends with a
-// space so the worker's text does not run into the prefix.
-std::string RenderLogPrefix(absl::string_view tmpl, const LogPrefixFields& fields);
+// Substitutes the fields; a valid template is assumed. A non-empty result ends
+// with a space so the worker's text does not run into the prefix.
+std::string RenderLogPrefix(absl::string_view tmpl,
+                            const LogPrefixFields& fields);
 
 }  // namespace tplaunch
 

@@ -1,6 +1,6 @@
-// The launcher's named spdlog logger. Libraries never configure sinks: the logger copies
-// the default logger's sinks (tplaunch's main() points those at stderr) the first time
-// it is used.
+// The launcher's named spdlog logger. Libraries never configure sinks: the
+// logger copies the default logger's sinks (tplaunch's main() points those at
+// stderr) the first time it is used.
 #ifndef TPLAUNCH_LAUNCHER_LOGGER_H_
 #define TPLAUNCH_LAUNCHER_LOGGER_H_
 

@@ -14,8 +14,8 @@
 namespace tplaunch {
 namespace {
 
-// Store calls that never block still need a bound when the store is remote; blocking
-// ones get the caller's remaining time.
+// Store calls that never block still need a bound when the store is remote;
+// blocking ones get the caller's remaining time.
 absl::Duration Remaining(absl::Time deadline) {
   return std::max(absl::ZeroDuration(), deadline - absl::Now());
 }
@@ -23,8 +23,8 @@ absl::Duration Remaining(absl::Time deadline) {
 absl::StatusOr<int64_t> ParseInt64(absl::string_view key, absl::string_view v) {
   int64_t n = 0;
   if (!absl::SimpleAtoi(v, &n)) {
-    return absl::DataLossError(
-        absl::StrCat("rendezvous key '", key, "' holds '", v, "', not a number"));
+    return absl::DataLossError(absl::StrCat("rendezvous key '", key,
+                                            "' holds '", v, "', not a number"));
   }
   return n;
 }
@@ -33,15 +33,16 @@ absl::StatusOr<int64_t> ParseInt64(absl::string_view key, absl::string_view v) {
 
 std::string NodeInfo::Serialize() const {
   // Tab-separated: host names and addresses never contain tabs.
-  return absl::StrCat("v1\t", host, "\t", addr, "\t", nproc, "\t", requested_rank, "\t",
-                      pid);
+  return absl::StrCat("v1\t", host, "\t", addr, "\t", nproc, "\t",
+                      requested_rank, "\t", pid);
 }
 
 absl::StatusOr<NodeInfo> NodeInfo::Parse(absl::string_view text) {
   std::vector<std::string> f = absl::StrSplit(text, '\t');
   NodeInfo n;
   if (f.size() != 6 || f[0] != "v1" || !absl::SimpleAtoi(f[3], &n.nproc) ||
-      !absl::SimpleAtoi(f[4], &n.requested_rank) || !absl::SimpleAtoi(f[5], &n.pid)) {
+      !absl::SimpleAtoi(f[4], &n.requested_rank) ||
+      !absl::SimpleAtoi(f[5], &n.pid)) {
     return absl::DataLossError(
         absl::StrCat("malformed join record '", text,
                      "' (a launcher of another version in the same job?)"));
@@ -51,7 +52,9 @@ absl::StatusOr<NodeInfo> NodeInfo::Parse(absl::string_view text) {
   return n;
 }
 
-std::string NodeInfo::Label() const { return absl::StrCat(host, " (", addr, ")"); }
+std::string NodeInfo::Label() const {
+  return absl::StrCat(host, " (", addr, ")");
+}
 
 std::string EncodeAttemptEnd(const AttemptEnd& end) {
   switch (end.kind) {
@@ -73,7 +76,8 @@ AttemptEnd DecodeAttemptEnd(absl::string_view value) {
     end.kind = AttemptEnd::Kind::kOk;
     return end;
   }
-  std::vector<absl::string_view> parts = absl::StrSplit(value, absl::MaxSplits(' ', 2));
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(value, absl::MaxSplits(' ', 2));
   if (parts[0] == "stop") end.kind = AttemptEnd::Kind::kStopped;
   if (parts[0] == "member") end.kind = AttemptEnd::Kind::kMembershipChange;
   end.exit_code = 1;
@@ -85,7 +89,8 @@ AttemptEnd DecodeAttemptEnd(absl::string_view value) {
   return end;
 }
 
-absl::StatusOr<std::vector<int>> AssignNodeRanks(const std::vector<NodeInfo>& joined) {
+absl::StatusOr<std::vector<int>> AssignNodeRanks(
+    const std::vector<NodeInfo>& joined) {
   const int k = static_cast<int>(joined.size());
   std::vector<int> rank(k, -1);
   std::vector<int> holder(k, -1);  // slot holding each rank
@@ -94,13 +99,13 @@ absl::StatusOr<std::vector<int>> AssignNodeRanks(const std::vector<NodeInfo>& jo
     if (r < 0) continue;
     if (r >= k) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "node ", joined[s].Label(), " asked for --node-rank ", r, " but only ", k,
-          " nodes joined (ranks 0..", k - 1, ")"));
+          "node ", joined[s].Label(), " asked for --node-rank ", r,
+          " but only ", k, " nodes joined (ranks 0..", k - 1, ")"));
     }
     if (holder[r] >= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "nodes ", joined[holder[r]].Label(), " and ", joined[s].Label(),
-          " both asked for --node-rank ", r));
+      return absl::InvalidArgumentError(
+          absl::StrCat("nodes ", joined[holder[r]].Label(), " and ",
+                       joined[s].Label(), " both asked for --node-rank ", r));
     }
     holder[r] = s;
     rank[s] = r;
@@ -143,7 +148,8 @@ absl::StatusOr<int> NodeRendezvous::CurrentAttempt() {
 
 absl::StatusOr<int> NodeRendezvous::ProposeClose(int attempt, int64_t count) {
   std::string key = Key(attempt, "closed");
-  ASSIGN_OR_RETURN(std::string stored, store_->CompareSet(key, "", absl::StrCat(count)));
+  ASSIGN_OR_RETURN(std::string stored,
+                   store_->CompareSet(key, "", absl::StrCat(count)));
   ASSIGN_OR_RETURN(int64_t k, ParseInt64(key, stored));
   return static_cast<int>(k);
 }
@@ -159,17 +165,17 @@ std::string NodeRendezvous::DescribeJoined(int attempt, int64_t count) {
   return absl::StrJoin(names, ", ");
 }
 
-absl::StatusOr<NodeAssignment> NodeRendezvous::Join(int attempt, const NodeInfo& self,
-                                                    const MasterReserver& reserve_master,
-                                                    const ProgressCallback& progress) {
+absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
+    int attempt, const NodeInfo& self, const MasterReserver& reserve_master,
+    const ProgressCallback& progress) {
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options_.join_timeout;
   const int min_nodes = options_.min_nodes;
   const int max_nodes = options_.max_nodes;
   auto late = [&](int64_t k) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "late: attempt ", attempt, " of run '", options_.run_id, "' already closed with ",
-        k, " node(s)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("late: attempt ", attempt, " of run '", options_.run_id,
+                     "' already closed with ", k, " node(s)"));
   };
 
   // A closed attempt is not worth a slot.
@@ -180,11 +186,13 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(int attempt, const NodeInfo&
   ASSIGN_OR_RETURN(int64_t after_add, store_->Add(Key(attempt, "count"), 1));
   const int slot = static_cast<int>(after_add - 1);
   if (slot >= max_nodes) return late(max_nodes);
-  RETURN_IF_ERROR(store_->Set(Key(attempt, absl::StrCat("node/", slot)), self.Serialize()));
+  RETURN_IF_ERROR(
+      store_->Set(Key(attempt, absl::StrCat("node/", slot)), self.Serialize()));
   RETURN_IF_ERROR(Heartbeat(attempt, slot, 0, "run"));
   RETURN_IF_ERROR(store_->Set(AttemptKey(), absl::StrCat(attempt)));
 
-  // Wait for the attempt to close: at max_nodes at once, or last_call after min_nodes.
+  // Wait for the attempt to close: at max_nodes at once, or last_call after
+  // min_nodes.
   absl::Time last_call_end = absl::InfiniteFuture();
   absl::Time next_progress = start;
   int64_t reported = -1;
@@ -197,7 +205,8 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(int attempt, const NodeInfo&
       break;
     }
     if (count >= min_nodes) {
-      if (last_call_end == absl::InfiniteFuture()) last_call_end = now + options_.last_call;
+      if (last_call_end == absl::InfiniteFuture())
+        last_call_end = now + options_.last_call;
       if (now >= last_call_end) {
         ASSIGN_OR_RETURN(k, ProposeClose(attempt, count));
         break;
@@ -212,11 +221,13 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(int attempt, const NodeInfo&
       const int64_t missing = std::max<int64_t>(min_nodes - count, 1);
       return absl::DeadlineExceededError(absl::StrCat(
           "rendezvous of run '", options_.run_id, "' (attempt ", attempt,
-          ") timed out after ", absl::FormatDuration(now - start), ": ", count, " of ",
+          ") timed out after ", absl::FormatDuration(now - start), ": ", count,
+          " of ",
           min_nodes == max_nodes ? absl::StrCat(max_nodes)
                                  : absl::StrCat(min_nodes, "..", max_nodes),
           " nodes joined (", DescribeJoined(attempt, count), "), ", missing,
-          " missing; start tplaunch with the same --rdzv-endpoint and --rdzv-id on "
+          " missing; start tplaunch with the same --rdzv-endpoint and "
+          "--rdzv-id on "
           "the missing node(s) or raise --rdzv-timeout"));
     }
     if (progress && (count != reported || now >= next_progress)) {
@@ -224,31 +235,36 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(int attempt, const NodeInfo&
       std::string msg;
       if (count < min_nodes) {
         const int64_t more = min_nodes - count;
-        msg = absl::StrCat("waiting for ", more, " more node", more == 1 ? "" : "s", " (",
-                           count, "/", min_nodes, " joined: ", joined, ")");
+        msg = absl::StrCat("waiting for ", more, " more node",
+                           more == 1 ? "" : "s", " (", count, "/", min_nodes,
+                           " joined: ", joined, ")");
       } else {
         msg = absl::StrCat(count, "/", max_nodes, " nodes joined (", joined,
                            "); closing in ",
                            absl::FormatDuration(absl::Trunc(last_call_end - now,
-                                                             absl::Seconds(1))),
+                                                            absl::Seconds(1))),
                            " unless ", max_nodes - count, " more join");
       }
       progress(msg);
       reported = count;
       next_progress = now + options_.progress_interval;
     }
-    // Sleep until the next node joins (its record appears), or a time-based step.
+    // Sleep until the next node joins (its record appears), or a time-based
+    // step.
     absl::Time wake = std::min({deadline, last_call_end, next_progress});
-    absl::Status w = store_->Wait({Key(attempt, absl::StrCat("node/", count))},
-                                  std::max(Remaining(wake), absl::Milliseconds(1)));
+    absl::Status w =
+        store_->Wait({Key(attempt, absl::StrCat("node/", count))},
+                     std::max(Remaining(wake), absl::Milliseconds(1)));
     if (!w.ok() && !absl::IsDeadlineExceeded(w)) return w;
   }
   if (slot >= k) return late(k);
 
   std::vector<std::string> keys;
-  for (int s = 0; s < k; ++s) keys.push_back(Key(attempt, absl::StrCat("node/", s)));
-  ASSIGN_OR_RETURN(std::vector<std::string> records,
-                   store_->MultiGet(keys, std::max(Remaining(deadline), absl::Seconds(1))));
+  for (int s = 0; s < k; ++s)
+    keys.push_back(Key(attempt, absl::StrCat("node/", s)));
+  ASSIGN_OR_RETURN(
+      std::vector<std::string> records,
+      store_->MultiGet(keys, std::max(Remaining(deadline), absl::Seconds(1))));
   std::vector<NodeInfo> joined;
   for (const auto& r : records) {
     ASSIGN_OR_RETURN(NodeInfo info, NodeInfo::Parse(r));
@@ -278,35 +294,39 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(int attempt, const NodeInfo&
     ASSIGN_OR_RETURN(auto master, reserve_master());
     a.master_addr = master.first;
     a.master_port = master.second;
-    RETURN_IF_ERROR(
-        store_->Set(master_key, absl::StrCat(a.master_addr, " ", a.master_port)));
+    RETURN_IF_ERROR(store_->Set(
+        master_key, absl::StrCat(a.master_addr, " ", a.master_port)));
   } else {
-    auto v = store_->Get(master_key, std::max(Remaining(deadline), absl::Seconds(1)));
+    auto v = store_->Get(master_key,
+                         std::max(Remaining(deadline), absl::Seconds(1)));
     if (!v.ok()) {
-      return absl::Status(v.status().code(),
-                          absl::StrCat("waiting for node 0 (", a.nodes[0].Label(),
-                                       ") to publish MASTER_ADDR/MASTER_PORT: ",
-                                       v.status().message()));
+      return absl::Status(
+          v.status().code(),
+          absl::StrCat(
+              "waiting for node 0 (", a.nodes[0].Label(),
+              ") to publish MASTER_ADDR/MASTER_PORT: ", v.status().message()));
     }
-    std::pair<std::string, std::string> p = absl::StrSplit(*v, absl::MaxSplits(' ', 1));
+    std::pair<std::string, std::string> p =
+        absl::StrSplit(*v, absl::MaxSplits(' ', 1));
     if (!absl::SimpleAtoi(p.second, &a.master_port)) {
-      return absl::DataLossError(absl::StrCat("malformed '", master_key, "': '", *v, "'"));
+      return absl::DataLossError(
+          absl::StrCat("malformed '", master_key, "': '", *v, "'"));
     }
     a.master_addr = p.first;
   }
   return a;
 }
 
-absl::StatusOr<AttemptEnd> NodeRendezvous::ReportFailure(int attempt,
-                                                         AttemptEnd::Kind kind,
-                                                         int exit_code,
-                                                         const std::string& reason) {
+absl::StatusOr<AttemptEnd> NodeRendezvous::ReportFailure(
+    int attempt, AttemptEnd::Kind kind, int exit_code,
+    const std::string& reason) {
   AttemptEnd end;
   end.kind = kind;
   end.exit_code = exit_code;
   end.reason = reason;
-  ASSIGN_OR_RETURN(std::string stored,
-                   store_->CompareSet(Key(attempt, "end"), "", EncodeAttemptEnd(end)));
+  ASSIGN_OR_RETURN(
+      std::string stored,
+      store_->CompareSet(Key(attempt, "end"), "", EncodeAttemptEnd(end)));
   return DecodeAttemptEnd(stored);
 }
 
@@ -315,12 +335,14 @@ absl::Status NodeRendezvous::ReportDone(int attempt, int num_nodes) {
   if (n >= num_nodes) {
     AttemptEnd ok;
     ok.kind = AttemptEnd::Kind::kOk;
-    return store_->CompareSet(Key(attempt, "end"), "", EncodeAttemptEnd(ok)).status();
+    return store_->CompareSet(Key(attempt, "end"), "", EncodeAttemptEnd(ok))
+        .status();
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<AttemptEnd> NodeRendezvous::WaitForEnd(int attempt, absl::Duration timeout) {
+absl::StatusOr<AttemptEnd> NodeRendezvous::WaitForEnd(int attempt,
+                                                      absl::Duration timeout) {
   ASSIGN_OR_RETURN(std::string v, store_->Get(Key(attempt, "end"), timeout));
   return DecodeAttemptEnd(v);
 }
@@ -332,8 +354,9 @@ absl::StatusOr<AttemptEnd> NodeRendezvous::TryGetEnd(int attempt) {
 
 absl::Status NodeRendezvous::Heartbeat(int attempt, int slot, int64_t seq,
                                        absl::string_view state) {
-  return store_->Set(Key(attempt, absl::StrCat("hb/", slot)),
-                     absl::StrCat(seq, " ", absl::ToUnixMillis(absl::Now()), " ", state));
+  return store_->Set(
+      Key(attempt, absl::StrCat("hb/", slot)),
+      absl::StrCat(seq, " ", absl::ToUnixMillis(absl::Now()), " ", state));
 }
 
 absl::StatusOr<std::vector<std::string>> NodeRendezvous::ReadHeartbeats(

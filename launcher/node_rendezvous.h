@@ -1,19 +1,22 @@
 // node_rendezvous: how the launchers of one job meet through a Store.
 //
-// Knows stores, not processes. Every key lives under "<run_id>/a<attempt>/", so a new
-// attempt never reads the keys of an earlier one (layout in docs/launcher.md):
+// Knows stores, not processes. Every key lives under "<run_id>/a<attempt>/", so
+// a new attempt never reads the keys of an earlier one (layout in
+// docs/launcher.md):
 //
 //   <run_id>/attempt          highest attempt any node has entered (decimal)
-//   <run_id>/a<N>/count       join counter (Add): a node's slot is its arrival order
-//   <run_id>/a<N>/node/<slot> join record (host, address, nproc, requested rank, pid)
-//   <run_id>/a<N>/hb/<slot>   heartbeat "<seq> <unix_ms> <state>"
-//   <run_id>/a<N>/closed      number of participating nodes K (set once, CompareSet)
-//   <run_id>/a<N>/master      "<addr> <port>": MASTER_ADDR/MASTER_PORT from node 0
-//   <run_id>/a<N>/done        exit barrier counter (Add)
-//   <run_id>/a<N>/end         "ok", "fail|stop|member <code> <reason>" (CompareSet:
+//   <run_id>/a<N>/count       join counter (Add): a node's slot is its arrival
+//   order <run_id>/a<N>/node/<slot> join record (host, address, nproc,
+//   requested rank, pid) <run_id>/a<N>/hb/<slot>   heartbeat "<seq> <unix_ms>
+//   <state>" <run_id>/a<N>/closed      number of participating nodes K (set
+//   once, CompareSet) <run_id>/a<N>/master      "<addr> <port>":
+//   MASTER_ADDR/MASTER_PORT from node 0 <run_id>/a<N>/done        exit barrier
+//   counter (Add) <run_id>/a<N>/end         "ok", "fail|stop|member <code>
+//   <reason>" (CompareSet:
 //                             the first report wins)
 //   <run_id>/a<N>/late        nodes that arrived after the attempt closed (Add)
-//   <run_id>/a<N>/w/...       reserved for the workers of the attempt (worker_lib)
+//   <run_id>/a<N>/w/...       reserved for the workers of the attempt
+//   (worker_lib)
 //
 // Thread-safe (all state is in the Store).
 #ifndef TPLAUNCH_LAUNCHER_NODE_RENDEZVOUS_H_
@@ -49,12 +52,12 @@ struct NodeInfo {
 // The result of a completed rendezvous, from one node's point of view.
 struct NodeAssignment {
   int attempt = 0;
-  int slot = 0;                  // Arrival order; heartbeat keys use it.
-  int node_rank = 0;             // GROUP_RANK.
-  int num_nodes = 1;             // GROUP_WORLD_SIZE.
-  std::vector<NodeInfo> nodes;   // Indexed by node rank.
-  std::vector<int> slot_of_rank; // Indexed by node rank.
-  int rank_offset = 0;           // Global rank of this node's local rank 0.
+  int slot = 0;                   // Arrival order; heartbeat keys use it.
+  int node_rank = 0;              // GROUP_RANK.
+  int num_nodes = 1;              // GROUP_WORLD_SIZE.
+  std::vector<NodeInfo> nodes;    // Indexed by node rank.
+  std::vector<int> slot_of_rank;  // Indexed by node rank.
+  int rank_offset = 0;            // Global rank of this node's local rank 0.
   int world_size = 1;
   std::string master_addr;
   int master_port = 0;
@@ -63,13 +66,15 @@ struct NodeAssignment {
 // How an attempt ended, as published under "<run_id>/a<N>/end".
 struct AttemptEnd {
   enum class Kind {
-    kOk,                // Every node's workers succeeded.
-    kFailed,            // A failure; nodes restart within --max-restarts.
-    kStopped,           // A failure no restart can fix (signal, missing PROGRAM).
-    kMembershipChange,  // A node waits to join; restart without counting a restart.
+    kOk,       // Every node's workers succeeded.
+    kFailed,   // A failure; nodes restart within --max-restarts.
+    kStopped,  // A failure no restart can fix (signal, missing PROGRAM).
+    kMembershipChange,  // A node waits to join; restart without counting a
+                        // restart.
   };
   Kind kind = Kind::kFailed;
-  int exit_code = 0;   // The failure's shell-style code (1 for launcher failures).
+  int exit_code =
+      0;  // The failure's shell-style code (1 for launcher failures).
   std::string reason;  // Names node, host, rank and what happened.
 
   bool ok() const { return kind == Kind::kOk; }
@@ -88,15 +93,18 @@ struct NodeRendezvousOptions {
   absl::Duration progress_interval = absl::Seconds(5);
 };
 
-// Ranks for the joined nodes (index = slot): requested ranks are kept, the others fill
-// the free ranks in (host, addr, pid) order, so a restart with the same nodes yields
-// the same ranks. InvalidArgument names conflicting or out-of-range requests.
-absl::StatusOr<std::vector<int>> AssignNodeRanks(const std::vector<NodeInfo>& joined);
+// Ranks for the joined nodes (index = slot): requested ranks are kept, the
+// others fill the free ranks in (host, addr, pid) order, so a restart with the
+// same nodes yields the same ranks. InvalidArgument names conflicting or
+// out-of-range requests.
+absl::StatusOr<std::vector<int>> AssignNodeRanks(
+    const std::vector<NodeInfo>& joined);
 
 class NodeRendezvous {
  public:
   // Node 0 calls this to choose MASTER_ADDR/MASTER_PORT for the attempt.
-  using MasterReserver = std::function<absl::StatusOr<std::pair<std::string, int>>()>;
+  using MasterReserver =
+      std::function<absl::StatusOr<std::pair<std::string, int>>()>;
   using ProgressCallback = std::function<void(const std::string&)>;
 
   // `store` must outlive this object.
@@ -104,39 +112,45 @@ class NodeRendezvous {
 
   const NodeRendezvousOptions& options() const { return options_; }
 
-  // The attempt a launcher starting now should join: the highest one entered, or 0.
+  // The attempt a launcher starting now should join: the highest one entered,
+  // or 0.
   absl::StatusOr<int> CurrentAttempt();
 
-  // Joins attempt `attempt` and waits until it closes. Errors: DeadlineExceeded after
-  // join_timeout, naming how many nodes are missing and which joined;
-  // FailedPrecondition (message starts with "late:") when the attempt closed without
-  // this node; InvalidArgument for conflicting --node-rank values; store errors.
+  // Joins attempt `attempt` and waits until it closes. Errors: DeadlineExceeded
+  // after join_timeout, naming how many nodes are missing and which joined;
+  // FailedPrecondition (message starts with "late:") when the attempt closed
+  // without this node; InvalidArgument for conflicting --node-rank values;
+  // store errors.
   absl::StatusOr<NodeAssignment> Join(int attempt, const NodeInfo& self,
                                       const MasterReserver& reserve_master,
                                       const ProgressCallback& progress);
 
-  // Ends the attempt as failed unless it already ended; returns how it ended (the
-  // first report wins, on every node).
+  // Ends the attempt as failed unless it already ended; returns how it ended
+  // (the first report wins, on every node).
   absl::StatusOr<AttemptEnd> ReportFailure(int attempt, AttemptEnd::Kind kind,
-                                           int exit_code, const std::string& reason);
+                                           int exit_code,
+                                           const std::string& reason);
 
-  // Exit barrier arrival: this node's workers all succeeded. The last of num_nodes
-  // arrivals ends the attempt as ok.
+  // Exit barrier arrival: this node's workers all succeeded. The last of
+  // num_nodes arrivals ends the attempt as ok.
   absl::Status ReportDone(int attempt, int num_nodes);
 
-  // Waits up to `timeout` for the attempt to end. DeadlineExceeded when it did not.
+  // Waits up to `timeout` for the attempt to end. DeadlineExceeded when it did
+  // not.
   absl::StatusOr<AttemptEnd> WaitForEnd(int attempt, absl::Duration timeout);
   // Never blocks. NotFound when the attempt has not ended.
   absl::StatusOr<AttemptEnd> TryGetEnd(int attempt);
 
-  // Heartbeats: `state` is "run", "done" or "left" (a node that left after success
-  // must not be declared dead).
-  absl::Status Heartbeat(int attempt, int slot, int64_t seq, absl::string_view state);
+  // Heartbeats: `state` is "run", "done" or "left" (a node that left after
+  // success must not be declared dead).
+  absl::Status Heartbeat(int attempt, int slot, int64_t seq,
+                         absl::string_view state);
   // Heartbeat values of the given slots; a missing one is an empty string.
-  absl::StatusOr<std::vector<std::string>> ReadHeartbeats(int attempt,
-                                                          const std::vector<int>& slots);
+  absl::StatusOr<std::vector<std::string>> ReadHeartbeats(
+      int attempt, const std::vector<int>& slots);
 
-  // Records that a node arrived after `attempt` closed, asking for a new attempt.
+  // Records that a node arrived after `attempt` closed, asking for a new
+  // attempt.
   absl::StatusOr<int64_t> AddLate(int attempt);
   absl::StatusOr<int64_t> LateCount(int attempt);
 

@@ -19,15 +19,18 @@
 namespace tplaunch {
 namespace {
 
-int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int PidfdOpen(pid_t pid) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
 
 void CloseFd(int& fd) {
   if (fd >= 0) close(fd);
   fd = -1;
 }
 
-// Writes all of data, retrying on EINTR and short writes. Errors (a closed console,
-// a full disk) drop the rest: worker output must never stop the launcher.
+// Writes all of data, retrying on EINTR and short writes. Errors (a closed
+// console, a full disk) drop the rest: worker output must never stop the
+// launcher.
 void WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
     ssize_t n = write(fd, data, size);
@@ -45,9 +48,10 @@ void WriteAll(int fd, const char* data, size_t size) {
   }
 }
 
-// Finds argv0 the way execvp would, but before fork (execvp may allocate, which is
-// not safe in the child of a multi-threaded parent).
-absl::StatusOr<std::string> ResolveProgram(const std::string& argv0, const EnvMap& env) {
+// Finds argv0 the way execvp would, but before fork (execvp may allocate, which
+// is not safe in the child of a multi-threaded parent).
+absl::StatusOr<std::string> ResolveProgram(const std::string& argv0,
+                                           const EnvMap& env) {
   if (argv0.empty()) return absl::InvalidArgumentError("empty program name");
   auto check = [](const std::string& path) -> absl::Status {
     struct stat st;
@@ -66,12 +70,14 @@ absl::StatusOr<std::string> ResolveProgram(const std::string& argv0, const EnvMa
   if (argv0.find('/') != std::string::npos) {
     absl::Status s = check(argv0);
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("cannot execute PROGRAM ", s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("cannot execute PROGRAM ", s.message()));
     }
     return argv0;
   }
   auto it = env.find("PATH");
-  std::string path = it != env.end() ? it->second : "/usr/local/bin:/usr/bin:/bin";
+  std::string path =
+      it != env.end() ? it->second : "/usr/local/bin:/usr/bin:/bin";
   for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
     std::string candidate = absl::StrCat(dir, "/", argv0);
     if (check(candidate).ok()) return candidate;
@@ -82,11 +88,11 @@ absl::StatusOr<std::string> ResolveProgram(const std::string& argv0, const EnvMa
 
 // One of a worker's output pipes.
 struct Stream {
-  int fd = -1;         // Read end, non-blocking; -1 once closed.
-  int file_fd = -1;    // Log file, or -1.
-  int console_fd = -1; // Console, or -1 when not shown.
+  int fd = -1;          // Read end, non-blocking; -1 once closed.
+  int file_fd = -1;     // Log file, or -1.
+  int console_fd = -1;  // Console, or -1 when not shown.
   bool is_stderr = false;
-  std::string partial; // Bytes after the last newline.
+  std::string partial;  // Bytes after the last newline.
 };
 
 struct Worker {
@@ -101,7 +107,8 @@ struct Worker {
 
 class WorkerGroupImpl final : public WorkerGroup {
  public:
-  explicit WorkerGroupImpl(const SupervisorOptions& options) : options_(options) {}
+  explicit WorkerGroupImpl(const SupervisorOptions& options)
+      : options_(options) {}
   ~WorkerGroupImpl() override {
     if (!all_exited()) Stop(absl::ZeroDuration(), -1, SIGKILL);
     for (auto& w : workers_) CloseWorkerFds(w);
@@ -109,11 +116,14 @@ class WorkerGroupImpl final : public WorkerGroup {
 
   absl::Status Start(std::vector<WorkerSpec> specs);
 
-  WaitResult Wait(absl::Span<const int> extra_fds, absl::Time deadline) override;
+  WaitResult Wait(absl::Span<const int> extra_fds,
+                  absl::Time deadline) override;
   void Signal(int signo) override;
   void Stop(absl::Duration grace, int abort_fd, int first_signal) override;
   const std::vector<WorkerExit>& exits() const override { return exits_; }
-  std::optional<WorkerExit> first_failure() const override { return first_failure_; }
+  std::optional<WorkerExit> first_failure() const override {
+    return first_failure_;
+  }
   std::vector<pid_t> pids() const override {
     std::vector<pid_t> out;
     for (const auto& w : workers_) out.push_back(w.pid);
@@ -122,8 +132,8 @@ class WorkerGroupImpl final : public WorkerGroup {
   bool all_exited() const override { return live_ == 0; }
 
  private:
-  // One poll() round over pidfds, pipes and extra fds, waiting until `deadline`.
-  // Returns the index of a readable extra fd, or -1.
+  // One poll() round over pidfds, pipes and extra fds, waiting until
+  // `deadline`. Returns the index of a readable extra fd, or -1.
   int PollOnce(absl::Span<const int> extra_fds, absl::Time deadline);
   void ReadStream(Worker& w, Stream& s, bool drain_only);
   void EmitLine(Worker& w, Stream& s, absl::string_view line, bool split);
@@ -147,8 +157,8 @@ class WorkerGroupImpl final : public WorkerGroup {
 };
 
 absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
-  // Everything the children need is prepared before the first fork: after fork only
-  // async-signal-safe calls are allowed (the launcher has gRPC threads).
+  // Everything the children need is prepared before the first fork: after fork
+  // only async-signal-safe calls are allowed (the launcher has gRPC threads).
   struct Prepared {
     std::string path;
     std::vector<std::string> env_strings;
@@ -157,13 +167,15 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
   };
   std::vector<Prepared> prepared(specs.size());
   for (size_t i = 0; i < specs.size(); ++i) {
-    auto path = ResolveProgram(specs[i].argv.empty() ? "" : specs[i].argv[0], specs[i].env);
+    auto path = ResolveProgram(specs[i].argv.empty() ? "" : specs[i].argv[0],
+                               specs[i].env);
     if (!path.ok()) return path.status();
     prepared[i].path = *path;
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) {
-    return absl::InternalError(absl::StrCat("open /dev/null: ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("open /dev/null: ", strerror(errno)));
   }
   workers_.resize(specs.size());
   std::vector<int> exec_error_fds(specs.size(), -1);
@@ -173,7 +185,8 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     Worker& w = workers_[i];
     w.spec = std::move(specs[i]);
     Prepared& p = prepared[i];
-    for (const auto& [k, v] : w.spec.env) p.env_strings.push_back(absl::StrCat(k, "=", v));
+    for (const auto& [k, v] : w.spec.env)
+      p.env_strings.push_back(absl::StrCat(k, "=", v));
     for (auto& a : w.spec.argv) p.argv.push_back(a.data());
     p.argv.push_back(nullptr);
     for (auto& e : p.env_strings) p.envp.push_back(e.data());
@@ -181,17 +194,20 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
 
     auto open_log = [&](const std::string& file, int& fd) {
       if (file.empty()) return;
-      fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+      fd = open(file.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
       if (fd < 0) {
-        status = absl::PermissionDeniedError(
-            absl::StrCat("cannot create log file ", file, ": ", strerror(errno)));
+        status = absl::PermissionDeniedError(absl::StrCat(
+            "cannot create log file ", file, ": ", strerror(errno)));
       }
     };
     open_log(w.spec.stdout_file, w.out.file_fd);
     open_log(w.spec.stderr_file, w.err.file_fd);
     if (!status.ok()) break;
-    w.out.console_fd = w.spec.stdout_to_console ? options_.console_stdout_fd : -1;
-    w.err.console_fd = w.spec.stderr_to_console ? options_.console_stderr_fd : -1;
+    w.out.console_fd =
+        w.spec.stdout_to_console ? options_.console_stdout_fd : -1;
+    w.err.console_fd =
+        w.spec.stderr_to_console ? options_.console_stderr_fd : -1;
     w.err.is_stderr = true;
 
     int out_pipe[2], err_pipe[2], exec_pipe[2];
@@ -206,7 +222,8 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       break;
     }
     if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
-      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]})
+        close(fd);
       status = absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
       break;
     }
@@ -271,8 +288,8 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     } while (n < 0 && errno == EINTR);
     close(exec_error_fds[i]);
     if (n == sizeof(err) && status.ok()) {
-      status = absl::FailedPreconditionError(
-          absl::StrCat("cannot execute PROGRAM ", prepared[i].path, ": ", strerror(err)));
+      status = absl::FailedPreconditionError(absl::StrCat(
+          "cannot execute PROGRAM ", prepared[i].path, ": ", strerror(err)));
     }
   }
   if (!status.ok()) {
@@ -294,15 +311,18 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
   return status;
 }
 
-void WorkerGroupImpl::EmitLine(Worker& w, Stream& s, absl::string_view line, bool split) {
-  // `line` has no newline. Console and file each get one write() per line so lines of
-  // different workers never interleave.
+void WorkerGroupImpl::EmitLine(Worker& w, Stream& s, absl::string_view line,
+                               bool split) {
+  // `line` has no newline. Console and file each get one write() per line so
+  // lines of different workers never interleave.
   static constexpr absl::string_view kSplitMarker =
       " [tplaunch: line too long, continued on the next line]";
   std::string text;
   if (s.console_fd >= 0) {
-    text.reserve(w.spec.console_prefix.size() + line.size() + kSplitMarker.size() + 1);
-    absl::StrAppend(&text, w.spec.console_prefix, line, split ? kSplitMarker : "", "\n");
+    text.reserve(w.spec.console_prefix.size() + line.size() +
+                 kSplitMarker.size() + 1);
+    absl::StrAppend(&text, w.spec.console_prefix, line,
+                    split ? kSplitMarker : "", "\n");
     WriteAll(s.console_fd, text.data(), text.size());
   }
   if (s.file_fd >= 0) {
@@ -313,15 +333,16 @@ void WorkerGroupImpl::EmitLine(Worker& w, Stream& s, absl::string_view line, boo
   if (s.is_stderr && options_.stderr_tail_lines > 0) {
     constexpr size_t kMaxTailLine = 1024;
     w.stderr_tail.emplace_back(line.substr(0, kMaxTailLine));
-    while (w.stderr_tail.size() > static_cast<size_t>(options_.stderr_tail_lines)) {
+    while (w.stderr_tail.size() >
+           static_cast<size_t>(options_.stderr_tail_lines)) {
       w.stderr_tail.pop_front();
     }
   }
 }
 
 void WorkerGroupImpl::ReadStream(Worker& w, Stream& s, bool drain_only) {
-  // drain_only: read what is buffered now, then close, without waiting for EOF (a
-  // grandchild may hold the pipe open forever).
+  // drain_only: read what is buffered now, then close, without waiting for EOF
+  // (a grandchild may hold the pipe open forever).
   while (s.fd >= 0) {
     ssize_t n = read(s.fd, read_buf_.data(), read_buf_.size());
     if (n < 0 && errno == EINTR) continue;
@@ -331,13 +352,16 @@ void WorkerGroupImpl::ReadStream(Worker& w, Stream& s, bool drain_only) {
       while (true) {
         size_t nl = s.partial.find('\n', start);
         if (nl == std::string::npos) break;
-        EmitLine(w, s, absl::string_view(s.partial).substr(start, nl - start), false);
+        EmitLine(w, s, absl::string_view(s.partial).substr(start, nl - start),
+                 false);
         start = nl + 1;
       }
       s.partial.erase(0, start);
       while (s.partial.size() >= options_.max_line_bytes) {
-        EmitLine(w, s, absl::string_view(s.partial).substr(0, options_.max_line_bytes),
-                 true);
+        EmitLine(
+            w, s,
+            absl::string_view(s.partial).substr(0, options_.max_line_bytes),
+            true);
         s.partial.erase(0, options_.max_line_bytes);
       }
       continue;
@@ -380,7 +404,8 @@ void WorkerGroupImpl::Reap(Worker& w) {
   exits_.push_back(std::move(e));
 }
 
-int WorkerGroupImpl::PollOnce(absl::Span<const int> extra_fds, absl::Time deadline) {
+int WorkerGroupImpl::PollOnce(absl::Span<const int> extra_fds,
+                              absl::Time deadline) {
   std::vector<struct pollfd> fds;
   // What each pollfd is: worker index and 0 = pidfd, 1 = stdout, 2 = stderr; or
   // worker index -1 and the extra fd's index.
@@ -410,13 +435,15 @@ int WorkerGroupImpl::PollOnce(absl::Span<const int> extra_fds, absl::Time deadli
     timeout_ms = left <= absl::ZeroDuration()
                      ? 0
                      : static_cast<int>(std::min<int64_t>(
-                           absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+                           absl::ToInt64Milliseconds(
+                               absl::Ceil(left, absl::Milliseconds(1))),
                            1 << 30));
   }
   int n = poll(fds.data(), fds.size(), timeout_ms);
   if (n <= 0) return -1;
   int ready_extra = -1;
-  // Output first, so a worker's last lines are read before its exit is recorded.
+  // Output first, so a worker's last lines are read before its exit is
+  // recorded.
   for (size_t k = 0; k < fds.size(); ++k) {
     if (fds[k].revents == 0) continue;
     auto [wi, kind] = what[k];
@@ -436,7 +463,8 @@ int WorkerGroupImpl::PollOnce(absl::Span<const int> extra_fds, absl::Time deadli
   return ready_extra;
 }
 
-WaitResult WorkerGroupImpl::Wait(absl::Span<const int> extra_fds, absl::Time deadline) {
+WaitResult WorkerGroupImpl::Wait(absl::Span<const int> extra_fds,
+                                 absl::Time deadline) {
   while (true) {
     if (first_failure_ && !failure_reported_) {
       failure_reported_ = true;
@@ -448,8 +476,8 @@ WaitResult WorkerGroupImpl::Wait(absl::Span<const int> extra_fds, absl::Time dea
         ReadStream(w, w.err, true);
       }
       if (!first_failure_) return {WaitOutcome::kAllSucceeded, -1};
-      // The failure was already reported; nothing else can happen but the caller's
-      // fds or the deadline.
+      // The failure was already reported; nothing else can happen but the
+      // caller's fds or the deadline.
     }
     int ready = PollOnce(extra_fds, deadline);
     if (first_failure_ && !failure_reported_) continue;
@@ -465,10 +493,14 @@ void WorkerGroupImpl::KillGroups(int signo, bool only_live) {
   }
 }
 
-void WorkerGroupImpl::Signal(int signo) { KillGroups(signo, /*only_live=*/true); }
+void WorkerGroupImpl::Signal(int signo) {
+  KillGroups(signo, /*only_live=*/true);
+}
 
-void WorkerGroupImpl::Stop(absl::Duration grace, int abort_fd, int first_signal) {
-  // Every group gets the signal, even of workers already gone: their children may live.
+void WorkerGroupImpl::Stop(absl::Duration grace, int abort_fd,
+                           int first_signal) {
+  // Every group gets the signal, even of workers already gone: their children
+  // may live.
   KillGroups(first_signal, /*only_live=*/false);
   absl::Time deadline = absl::Now() + grace;
   std::vector<int> extra;
@@ -487,7 +519,8 @@ void WorkerGroupImpl::Stop(absl::Duration grace, int abort_fd, int first_signal)
 }  // namespace
 
 std::string WorkerExit::Describe() const {
-  if (signal != 0) return absl::StrCat("signal ", SignalName(signal), " (", signal, ")");
+  if (signal != 0)
+    return absl::StrCat("signal ", SignalName(signal), " (", signal, ")");
   return absl::StrCat("exit code ", exit_code);
 }
 

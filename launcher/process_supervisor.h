@@ -1,14 +1,15 @@
 // process_supervisor: starts a node's worker processes and watches them.
 //
 // Knows processes, not stores. Each worker runs in its own process group, gets
-// SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), and has its stdout
-// and stderr read through pipes, line by line, and written whole (one write() per
-// line) to the console with a prefix and/or to log files. Nothing polls on a timer:
-// exits arrive through pidfds, output through the pipes, both in one poll().
+// SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), and has its
+// stdout and stderr read through pipes, line by line, and written whole (one
+// write() per line) to the console with a prefix and/or to log files. Nothing
+// polls on a timer: exits arrive through pidfds, output through the pipes, both
+// in one poll().
 //
-// Not thread-safe: one thread calls every method, and it must be the thread that
-// lives as long as the workers (PR_SET_PDEATHSIG fires when the *thread* that forked
-// exits), normally main().
+// Not thread-safe: one thread calls every method, and it must be the thread
+// that lives as long as the workers (PR_SET_PDEATHSIG fires when the *thread*
+// that forked exits), normally main().
 #ifndef TPLAUNCH_LAUNCHER_PROCESS_SUPERVISOR_H_
 #define TPLAUNCH_LAUNCHER_PROCESS_SUPERVISOR_H_
 
@@ -61,9 +62,9 @@ struct WorkerExit {
   int local_rank = 0;
   int rank = 0;
   pid_t pid = 0;
-  int exit_code = 0;    // Valid when signal == 0.
-  int signal = 0;       // The signal that killed it, or 0.
-  absl::Time time;      // When the launcher saw it exit.
+  int exit_code = 0;                     // Valid when signal == 0.
+  int signal = 0;                        // The signal that killed it, or 0.
+  absl::Time time;                       // When the launcher saw it exit.
   std::vector<std::string> stderr_tail;  // Last stderr lines, oldest first.
 
   bool ok() const { return signal == 0 && exit_code == 0; }
@@ -75,7 +76,8 @@ struct WorkerExit {
 
 enum class WaitOutcome {
   kAllSucceeded,  // Every worker exited with 0.
-  kWorkerFailed,  // A worker exited non-zero or died of a signal: see first_failure().
+  kWorkerFailed,  // A worker exited non-zero or died of a signal: see
+                  // first_failure().
   kFdReady,       // One of the caller's extra fds is readable: see fd_index.
   kDeadline,      // The deadline passed.
 };
@@ -89,19 +91,20 @@ class WorkerGroup {
  public:
   virtual ~WorkerGroup() = default;
 
-  // Pumps output and reaps workers until an outcome: the first failure (once; later
-  // calls go on waiting for the rest), all succeeded, an extra fd readable, or the
-  // deadline.
-  virtual WaitResult Wait(absl::Span<const int> extra_fds, absl::Time deadline) = 0;
+  // Pumps output and reaps workers until an outcome: the first failure (once;
+  // later calls go on waiting for the rest), all succeeded, an extra fd
+  // readable, or the deadline.
+  virtual WaitResult Wait(absl::Span<const int> extra_fds,
+                          absl::Time deadline) = 0;
 
   // Sends signo to the process group of every worker not yet reaped.
   virtual void Signal(int signo) = 0;
 
-  // `first_signal` (SIGTERM; torchrun sends the signal it received) to every worker's
-  // process group, SIGKILL after `grace` to those still running, then SIGKILL to
-  // whatever is left in the groups (grandchildren). Pumps output meanwhile and reaps
-  // every worker. Skips the rest of the grace when abort_fd (if >= 0) becomes
-  // readable.
+  // `first_signal` (SIGTERM; torchrun sends the signal it received) to every
+  // worker's process group, SIGKILL after `grace` to those still running, then
+  // SIGKILL to whatever is left in the groups (grandchildren). Pumps output
+  // meanwhile and reaps every worker. Skips the rest of the grace when abort_fd
+  // (if >= 0) becomes readable.
   virtual void Stop(absl::Duration grace, int abort_fd = -1,
                     int first_signal = SIGTERM) = 0;
 
@@ -112,9 +115,9 @@ class WorkerGroup {
   virtual bool all_exited() const = 0;
 };
 
-// Starts every worker. Errors: NotFound/PermissionDenied naming the program when it
-// cannot be executed (checked before any worker starts), Internal for fork/pipe
-// failures. On error no worker is left running.
+// Starts every worker. Errors: NotFound/PermissionDenied naming the program
+// when it cannot be executed (checked before any worker starts), Internal for
+// fork/pipe failures. On error no worker is left running.
 absl::StatusOr<std::unique_ptr<WorkerGroup>> StartWorkers(
     std::vector<WorkerSpec> specs, const SupervisorOptions& options);
 

@@ -20,12 +20,14 @@ struct SignalEntry {
 };
 
 const SignalEntry kSignals[] = {
-    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-    {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
-    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
-    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
-    {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-    {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+    {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},
+    {"ILL", SIGILL},       {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},
+    {"BUS", SIGBUS},       {"FPE", SIGFPE},   {"KILL", SIGKILL},
+    {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+    {"CHLD", SIGCHLD},     {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},
+    {"URG", SIGURG},       {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
     {"SYS", SIGSYS},
 };
@@ -41,7 +43,8 @@ std::string SignalName(int signo) {
 
 absl::StatusOr<std::vector<int>> ParseSignalList(const std::string& text) {
   std::vector<int> out;
-  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+  for (absl::string_view item :
+       absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     std::string name = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(item));
     int number = 0;
     if (!absl::SimpleAtoi(name, &number)) {
@@ -54,13 +57,16 @@ absl::StatusOr<std::vector<int>> ParseSignalList(const std::string& text) {
             absl::StrCat("unknown signal '", item, "'"));
       }
     }
-    if (number == SIGKILL || number == SIGSTOP || number == SIGCHLD || number < 1 ||
-        number > SIGRTMAX) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "signal '", item, "' cannot be forwarded (KILL, STOP and CHLD cannot be "
-          "caught; valid numbers are 1..", SIGRTMAX, ")"));
+    if (number == SIGKILL || number == SIGSTOP || number == SIGCHLD ||
+        number < 1 || number > SIGRTMAX) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("signal '", item,
+                       "' cannot be forwarded (KILL, STOP and CHLD cannot be "
+                       "caught; valid numbers are 1..",
+                       SIGRTMAX, ")"));
     }
-    if (std::find(out.begin(), out.end(), number) == out.end()) out.push_back(number);
+    if (std::find(out.begin(), out.end(), number) == out.end())
+      out.push_back(number);
   }
   return out;
 }

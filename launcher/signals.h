@@ -9,8 +9,8 @@
 
 namespace tplaunch {
 
-// "TERM,INT,SIGUSR1,10" -> signal numbers, duplicates removed. InvalidArgument for
-// unknown names and for KILL, STOP and CHLD, which cannot be forwarded.
+// "TERM,INT,SIGUSR1,10" -> signal numbers, duplicates removed. InvalidArgument
+// for unknown names and for KILL, STOP and CHLD, which cannot be forwarded.
 absl::StatusOr<std::vector<int>> ParseSignalList(const std::string& text);
 
 // "SIGTERM", or "signal N" for numbers without a name.

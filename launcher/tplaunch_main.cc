@@ -1,5 +1,6 @@
-// tplaunch: wiring only. Parses the command line, sets up signals and logging, picks
-// the store (an embedded server when standalone, tprdzvd otherwise) and runs the agent.
+// tplaunch: wiring only. Parses the command line, sets up signals and logging,
+// picks the store (an embedded server when standalone, tprdzvd otherwise) and
+// runs the agent.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -35,12 +36,13 @@ namespace {
 constexpr int kUsageExit = 2;
 
 int UsageError(const std::string& message) {
-  std::fprintf(stderr,
-               "Usage: tplaunch [OPTIONS] PROGRAM [ARGS...]\n"
-               "       tplaunch status --rdzv-endpoint HOST[:PORT] --rdzv-id ID\n"
-               "tplaunch: error: %s\n"
-               "Run `tplaunch --help` for every option.\n",
-               message.c_str());
+  std::fprintf(
+      stderr,
+      "Usage: tplaunch [OPTIONS] PROGRAM [ARGS...]\n"
+      "       tplaunch status --rdzv-endpoint HOST[:PORT] --rdzv-id ID\n"
+      "tplaunch: error: %s\n"
+      "Run `tplaunch --help` for every option.\n",
+      message.c_str());
   return kUsageExit;
 }
 
@@ -79,7 +81,8 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   out.resize(n > 0 ? static_cast<size_t>(n) : 0);
   std::string token(absl::StripAsciiWhitespace(out));
   if (token.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--token-file ", path, " is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token-file ", path, " is empty"));
   }
   return token;
 }
@@ -122,7 +125,8 @@ int RunStatus(const LaunchConfig& config) {
 
 int Main(int argc, char** argv) {
   const auto env = Environment();
-  auto parsed = ParseCommandLine(std::vector<std::string>(argv, argv + argc), env);
+  auto parsed =
+      ParseCommandLine(std::vector<std::string>(argv, argv + argc), env);
   if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
   LaunchConfig config = *std::move(parsed);
   switch (config.action) {
@@ -142,14 +146,16 @@ int Main(int argc, char** argv) {
   if (config.torch_store == "agent") {
     // Without a listener, PyTorch ranks would wait for a store nobody hosts.
     return UsageError(
-        "--torch-store agent needs tprdzvd's TCPStore listener, which this build "
+        "--torch-store agent needs tprdzvd's TCPStore listener, which this "
+        "build "
         "does not have yet; use --torch-store worker (PyTorch's default)");
   }
   absl::Status nproc = ResolveNprocPerNode(config, CpuCount(), GpuCount(env));
   if (!nproc.ok()) return UsageError(std::string(nproc.message()));
 
-  // Signals are blocked before any thread starts (gRPC's threads inherit the mask), so
-  // they reach only the signalfd the agent polls. Workers unblock them before exec.
+  // Signals are blocked before any thread starts (gRPC's threads inherit the
+  // mask), so they reach only the signalfd the agent polls. Workers unblock
+  // them before exec.
   sigset_t forwarded;
   sigemptyset(&forwarded);
   for (int sig : config.signals_to_forward) sigaddset(&forwarded, sig);
@@ -169,7 +175,8 @@ int Main(int argc, char** argv) {
     ao.run_id = config.rdzv_id.empty() ? RandomHex(8) : config.rdzv_id;
     // The embedded server's routine lines ("serving on ...") are noise here.
     auto quiet = spdlog::default_logger()->clone("rendezvous");
-    quiet->set_level(std::max(spdlog::level::warn, spdlog::default_logger()->level()));
+    quiet->set_level(
+        std::max(spdlog::level::warn, spdlog::default_logger()->level()));
     spdlog::register_logger(quiet);
     ServerOptions so;
     so.host = "127.0.0.1";
@@ -191,7 +198,8 @@ int Main(int argc, char** argv) {
   } else {
     ao.run_id = config.rdzv_id;
     auto endpoint = ParseHostPort(config.rdzv_endpoint, 29400);
-    if (!endpoint.ok()) return UsageError(std::string(endpoint.status().message()));
+    if (!endpoint.ok())
+      return UsageError(std::string(endpoint.status().message()));
     GrpcStoreOptions go;
     go.endpoint = config.rdzv_endpoint;
     go.job = config.rdzv_id;
@@ -225,8 +233,8 @@ int Main(int argc, char** argv) {
   ao.store = store.get();
   int code = RunAgent(ao);
   std::fflush(stdout);
-  // Workers are gone; skip the orderly teardown of gRPC's threads, which only costs
-  // time at exit.
+  // Workers are gone; skip the orderly teardown of gRPC's threads, which only
+  // costs time at exit.
   spdlog::shutdown();
   _exit(code);
 }

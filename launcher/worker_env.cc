@@ -14,7 +14,8 @@ EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
   env["RANK"] = absl::StrCat(rank);
   env["LOCAL_RANK"] = absl::StrCat(in.local_rank);
   env["GROUP_RANK"] = absl::StrCat(in.node_rank);
-  // One role per job: role ranks and sizes equal the global ones, as in torchrun.
+  // One role per job: role ranks and sizes equal the global ones, as in
+  // torchrun.
   env["ROLE_RANK"] = absl::StrCat(rank);
   env["ROLE_NAME"] = in.role;
   env["LOCAL_WORLD_SIZE"] = absl::StrCat(in.local_world_size);
@@ -29,8 +30,8 @@ EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
   if (in.use_agent_store) {
     env["TORCHELASTIC_USE_AGENT_STORE"] = "True";
   } else {
-    // A stale value inherited from an outer launcher would make PyTorch connect to a
-    // store nobody hosts.
+    // A stale value inherited from an outer launcher would make PyTorch connect
+    // to a store nobody hosts.
     env.erase("TORCHELASTIC_USE_AGENT_STORE");
   }
   if (in.error_file.empty()) {

@@ -1,5 +1,5 @@
-// worker_env: the environment each worker process starts with (torchrun's variables
-// plus tplaunch's own). Pure: a function of its inputs only.
+// worker_env: the environment each worker process starts with (torchrun's
+// variables plus tplaunch's own). Pure: a function of its inputs only.
 #ifndef TPLAUNCH_LAUNCHER_WORKER_ENV_H_
 #define TPLAUNCH_LAUNCHER_WORKER_ENV_H_
 
@@ -19,27 +19,29 @@ struct WorkerEnvInputs {
   int local_world_size = 1;  // Workers on this node.
   int rank_offset = 0;       // Global rank of this node's local rank 0.
   int world_size = 1;
-  int node_rank = 0;         // GROUP_RANK.
-  int num_nodes = 1;         // GROUP_WORLD_SIZE.
+  int node_rank = 0;  // GROUP_RANK.
+  int num_nodes = 1;  // GROUP_WORLD_SIZE.
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  int attempt = 0;           // TORCHELASTIC_RESTART_COUNT, TPLAUNCH_ATTEMPT.
+  int attempt = 0;  // TORCHELASTIC_RESTART_COUNT, TPLAUNCH_ATTEMPT.
   int max_restarts = 0;
   std::string run_id;
-  std::string error_file;    // TORCHELASTIC_ERROR_FILE; omitted when empty.
-  std::string rdzv_endpoint; // TPLAUNCH_RDZV_ENDPOINT ("host:port").
-  std::string rdzv_token;    // TPLAUNCH_RDZV_TOKEN; omitted when empty (no auth).
-  std::string local_addr;    // TPLAUNCH_LOCAL_ADDR.
-  // When set, workers use the agent's TCPStore: TORCHELASTIC_USE_AGENT_STORE=True.
+  std::string error_file;     // TORCHELASTIC_ERROR_FILE; omitted when empty.
+  std::string rdzv_endpoint;  // TPLAUNCH_RDZV_ENDPOINT ("host:port").
+  std::string rdzv_token;  // TPLAUNCH_RDZV_TOKEN; omitted when empty (no auth).
+  std::string local_addr;  // TPLAUNCH_LOCAL_ADDR.
+  // When set, workers use the agent's TCPStore:
+  // TORCHELASTIC_USE_AGENT_STORE=True.
   bool use_agent_store = false;
 };
 
 // base plus the worker variables (ours override base, except
-// TORCH_NCCL_ASYNC_ERROR_HANDLING and OMP_NUM_THREADS, which are only defaults).
+// TORCH_NCCL_ASYNC_ERROR_HANDLING and OMP_NUM_THREADS, which are only
+// defaults).
 EnvMap BuildWorkerEnv(const WorkerEnvInputs& in);
 
-// Whether BuildWorkerEnv sets OMP_NUM_THREADS=1 for these inputs (the launcher says
-// so once, as torchrun does).
+// Whether BuildWorkerEnv sets OMP_NUM_THREADS=1 for these inputs (the launcher
+// says so once, as torchrun does).
 bool WillDefaultOmpThreads(const WorkerEnvInputs& in);
 
 }  // namespace tplaunch

@@ -14,7 +14,8 @@ namespace {
 
 using Env = std::map<std::string, std::string>;
 
-absl::StatusOr<LaunchConfig> Parse(const std::string& line, const Env& env = {}) {
+absl::StatusOr<LaunchConfig> Parse(const std::string& line,
+                                   const Env& env = {}) {
   std::vector<std::string> argv = {"tplaunch"};
   for (absl::string_view w : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
     argv.emplace_back(w);
@@ -46,8 +47,8 @@ TEST_CASE("options after PROGRAM belong to PROGRAM") {
   auto c = Parse("--nproc 2 python3 train.py --nproc 7 --max-restarts x");
   REQUIRE(c.ok());
   CHECK(c->nproc_per_node == 2);
-  CHECK(c->program == std::vector<std::string>{"python3", "train.py", "--nproc", "7",
-                                               "--max-restarts", "x"});
+  CHECK(c->program == std::vector<std::string>{"python3", "train.py", "--nproc",
+                                               "7", "--max-restarts", "x"});
   auto d = Parse("--nproc 2 -- -weird-name arg");
   REQUIRE(d.ok());
   CHECK(d->program == std::vector<std::string>{"-weird-name", "arg"});
@@ -62,7 +63,8 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
       {"--nproc-per-node 4", [](auto& c) { CHECK(c.nproc_per_node == 4); }},
       {"--nproc_per_node=3", [](auto& c) { CHECK(c.nproc_per_node == 3); }},
       {"--nproc 5", [](auto& c) { CHECK(c.nproc_per_node == 5); }},
-      {"--nproc auto", [](auto& c) { CHECK(c.nproc_mode == NprocMode::kAuto); }},
+      {"--nproc auto",
+       [](auto& c) { CHECK(c.nproc_mode == NprocMode::kAuto); }},
       {"--nproc gpu", [](auto& c) { CHECK(c.nproc_mode == NprocMode::kGpu); }},
       {"--nproc cpu", [](auto& c) { CHECK(c.nproc_mode == NprocMode::kCpu); }},
       {"--nnodes 1", [](auto& c) { CHECK(c.max_nodes == 1); }},
@@ -96,21 +98,27 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
          CHECK(c.rdzv_last_call == absl::Seconds(2));
        }},
       {"--standalone", [](auto& c) { CHECK(c.standalone); }},
-      {"--rdzv-timeout 90s", [](auto& c) { CHECK(c.rdzv_timeout == absl::Seconds(90)); }},
-      {"--rdzv-last-call 0", [](auto& c) { CHECK(c.rdzv_last_call == absl::ZeroDuration()); }},
+      {"--rdzv-timeout 90s",
+       [](auto& c) { CHECK(c.rdzv_timeout == absl::Seconds(90)); }},
+      {"--rdzv-last-call 0",
+       [](auto& c) { CHECK(c.rdzv_last_call == absl::ZeroDuration()); }},
       {"--max-restarts 3", [](auto& c) { CHECK(c.max_restarts == 3); }},
       {"--max_restarts=2", [](auto& c) { CHECK(c.max_restarts == 2); }},
       {"--monitor-interval 0.1",
        [](auto& c) { CHECK(c.monitor_interval == absl::Milliseconds(100)); }},
-      {"--monitor_interval 5", [](auto& c) { CHECK(c.monitor_interval == absl::Seconds(5)); }},
+      {"--monitor_interval 5",
+       [](auto& c) { CHECK(c.monitor_interval == absl::Seconds(5)); }},
       {"--log-dir /tmp/x", [](auto& c) { CHECK(c.log_dir == "/tmp/x"); }},
       {"--log_dir /tmp/y", [](auto& c) { CHECK(c.log_dir == "/tmp/y"); }},
       {"--tee 3", [](auto& c) { CHECK(c.tee == StdStreams::kAll); }},
       {"-t 1", [](auto& c) { CHECK(c.tee == StdStreams::kOut); }},
-      {"--redirects stderr", [](auto& c) { CHECK(c.redirects == StdStreams::kErr); }},
+      {"--redirects stderr",
+       [](auto& c) { CHECK(c.redirects == StdStreams::kErr); }},
       {"-r 0", [](auto& c) { CHECK(c.redirects == StdStreams::kNone); }},
       {"--nproc 4 --local-ranks-filter 0,2",
-       [](auto& c) { CHECK(c.local_ranks_filter == std::vector<int>{0, 2}); }},
+       [](auto& c) {
+         CHECK(c.local_ranks_filter == std::vector<int>{0, 2});
+       }},
       {"--nproc 2 --local_ranks_filter 1",
        [](auto& c) { CHECK(c.local_ranks_filter == std::vector<int>{1}); }},
       {"--log-prefix [${role_name}${local_rank}]:",
@@ -126,13 +134,22 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
          CHECK(c.master_addr == "h");
          CHECK(c.master_port == 1234);
        }},
-      {"--local-addr 10.1.2.3", [](auto& c) { CHECK(c.local_addr == "10.1.2.3"); }},
-      {"--local_addr [fd00::2]", [](auto& c) { CHECK(c.local_addr == "fd00::2"); }},
-      {"--grace-period 0", [](auto& c) { CHECK(c.grace_period == absl::ZeroDuration()); }},
-      {"--grace-period 2m", [](auto& c) { CHECK(c.grace_period == absl::Minutes(2)); }},
+      {"--local-addr 10.1.2.3",
+       [](auto& c) { CHECK(c.local_addr == "10.1.2.3"); }},
+      {"--local_addr [fd00::2]",
+       [](auto& c) { CHECK(c.local_addr == "fd00::2"); }},
+      {"--grace-period 0",
+       [](auto& c) { CHECK(c.grace_period == absl::ZeroDuration()); }},
+      {"--grace-period 2m",
+       [](auto& c) { CHECK(c.grace_period == absl::Minutes(2)); }},
       {"--signals-to-forward USR1,SIGTERM,10",
-       [](auto& c) { CHECK(c.signals_to_forward == std::vector<int>{SIGUSR1, SIGTERM}); }},
-      {"--signals_to_handle INT", [](auto& c) { CHECK(c.signals_to_forward == std::vector<int>{SIGINT}); }},
+       [](auto& c) {
+         CHECK(c.signals_to_forward == std::vector<int>{SIGUSR1, SIGTERM});
+       }},
+      {"--signals_to_handle INT",
+       [](auto& c) {
+         CHECK(c.signals_to_forward == std::vector<int>{SIGINT});
+       }},
       {"--heartbeat-interval 200ms --heartbeat-timeout 1s",
        [](auto& c) {
          CHECK(c.heartbeat_interval == absl::Milliseconds(200));
@@ -215,7 +232,8 @@ TEST_CASE("every bad input is rejected with a message naming it") {
     auto c = Parse(row.args);
     REQUIRE_FALSE(c.ok());
     CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
-    CHECK_THAT(std::string(c.status().message()), Catch::Contains(row.must_contain));
+    CHECK_THAT(std::string(c.status().message()),
+               Catch::Contains(row.must_contain));
   }
 }
 
@@ -233,7 +251,8 @@ TEST_CASE("options come from TPLAUNCH_<NAME>; the command line wins") {
 
   auto bad = Parse("prog", {{"TPLAUNCH_NNODES", "zero"}});
   REQUIRE_FALSE(bad.ok());
-  CHECK_THAT(std::string(bad.status().message()), Catch::Contains("TPLAUNCH_NNODES 'zero'"));
+  CHECK_THAT(std::string(bad.status().message()),
+             Catch::Contains("TPLAUNCH_NNODES 'zero'"));
   auto bad_flag = Parse("prog", {{"TPLAUNCH_STANDALONE", "maybe"}});
   REQUIRE_FALSE(bad_flag.ok());
   CHECK_THAT(std::string(bad_flag.status().message()),
@@ -252,7 +271,8 @@ TEST_CASE("options come from TPLAUNCH_<NAME>; the command line wins") {
   CHECK(no_prefix->log_prefix.empty());
   CHECK_FALSE(Parse("prog")->has_log_prefix);
 
-  auto tmpl = Parse("prog", {{"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE", "${rank}>"}});
+  auto tmpl =
+      Parse("prog", {{"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE", "${rank}>"}});
   REQUIRE(tmpl.ok());
   CHECK(tmpl->log_prefix == "${rank}>");
 }
@@ -270,14 +290,35 @@ TEST_CASE("help, version and status") {
   CHECK(p->action == CliAction::kRun);
 
   std::string usage = UsageText();
-  for (const char* flag :
-       {"--nproc-per-node", "--nnodes", "--node-rank", "--rdzv-endpoint", "--rdzv-id",
-        "--standalone", "--max-restarts", "--monitor-interval", "--log-dir", "--tee",
-        "--redirects", "--local-ranks-filter", "--role", "--master-addr", "--master-port",
-        "--local-addr", "--rdzv-timeout", "--grace-period", "--signals-to-forward",
-        "--heartbeat-interval", "--heartbeat-timeout", "--token-file", "--log-prefix",
-        "--exit-barrier-timeout", "--version", "TPLAUNCH_NPROC_PER_NODE", "PROGRAM",
-        "tplaunch status", "Exit codes"}) {
+  for (const char* flag : {"--nproc-per-node",
+                           "--nnodes",
+                           "--node-rank",
+                           "--rdzv-endpoint",
+                           "--rdzv-id",
+                           "--standalone",
+                           "--max-restarts",
+                           "--monitor-interval",
+                           "--log-dir",
+                           "--tee",
+                           "--redirects",
+                           "--local-ranks-filter",
+                           "--role",
+                           "--master-addr",
+                           "--master-port",
+                           "--local-addr",
+                           "--rdzv-timeout",
+                           "--grace-period",
+                           "--signals-to-forward",
+                           "--heartbeat-interval",
+                           "--heartbeat-timeout",
+                           "--token-file",
+                           "--log-prefix",
+                           "--exit-barrier-timeout",
+                           "--version",
+                           "TPLAUNCH_NPROC_PER_NODE",
+                           "PROGRAM",
+                           "tplaunch status",
+                           "Exit codes"}) {
     INFO(flag);
     CHECK_THAT(usage, Catch::Contains(flag));
   }
@@ -290,7 +331,8 @@ TEST_CASE("help, version and status") {
   CHECK(s->rdzv_id == "j");
   auto s_bad = Parse("status --rdzv-id j");
   REQUIRE_FALSE(s_bad.ok());
-  CHECK_THAT(std::string(s_bad.status().message()), Catch::Contains("--rdzv-endpoint"));
+  CHECK_THAT(std::string(s_bad.status().message()),
+             Catch::Contains("--rdzv-endpoint"));
 }
 
 TEST_CASE("nproc auto/gpu/cpu resolve against the host") {
@@ -336,9 +378,10 @@ TEST_CASE("durations, signals, endpoints and prefixes") {
   f.host = "hostA";
   f.attempt = 4;
   CHECK(RenderLogPrefix(DefaultLogPrefixTemplate(false), f) == "[rank3]: ");
-  CHECK(RenderLogPrefix(DefaultLogPrefixTemplate(true), f) == "[hostA rank3]: ");
-  CHECK(RenderLogPrefix("${role_name}${local_rank}@${node_rank}/a${attempt} ", f) ==
-        "trainer1@2/a4 ");
+  CHECK(RenderLogPrefix(DefaultLogPrefixTemplate(true), f) ==
+        "[hostA rank3]: ");
+  CHECK(RenderLogPrefix("${role_name}${local_rank}@${node_rank}/a${attempt} ",
+                        f) == "trainer1@2/a4 ");
   CHECK(RenderLogPrefix("", f).empty());
 }
 

@@ -1,6 +1,6 @@
 // Two nodes in two network namespaces joined by a veth pair, each with its own
-// address: the advertised addresses must be the veth ones, not loopback. Needs root and
-// `ip netns`; skipped with a message where that is not permitted.
+// address: the advertised addresses must be the veth ones, not loopback. Needs
+// root and `ip netns`; skipped with a message where that is not permitted.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -36,8 +36,10 @@ class Namespaces {
           Run(absl::StrCat("ip link add ", va, " type veth peer name ", vb)) &&
           Run(absl::StrCat("ip link set ", va, " netns ", a_)) &&
           Run(absl::StrCat("ip link set ", vb, " netns ", b_)) &&
-          Run(absl::StrCat("ip -n ", a_, " addr add ", addr_a_, "/24 dev ", va)) &&
-          Run(absl::StrCat("ip -n ", b_, " addr add ", addr_b_, "/24 dev ", vb)) &&
+          Run(absl::StrCat("ip -n ", a_, " addr add ", addr_a_, "/24 dev ",
+                           va)) &&
+          Run(absl::StrCat("ip -n ", b_, " addr add ", addr_b_, "/24 dev ",
+                           vb)) &&
           Run(absl::StrCat("ip -n ", a_, " link set ", va, " up")) &&
           Run(absl::StrCat("ip -n ", b_, " link set ", vb, " up")) &&
           Run(absl::StrCat("ip -n ", a_, " link set lo up")) &&
@@ -48,7 +50,8 @@ class Namespaces {
     Run("ip netns del " + b_);
   }
   bool ok() const { return ok_; }
-  std::vector<std::string> Exec(const std::string& ns, std::vector<std::string> argv) const {
+  std::vector<std::string> Exec(const std::string& ns,
+                                std::vector<std::string> argv) const {
     std::vector<std::string> out = {"/usr/bin/env", "ip", "netns", "exec", ns};
     out.insert(out.end(), argv.begin(), argv.end());
     return out;
@@ -73,16 +76,18 @@ TEST_CASE("two nodes in two network namespaces advertise their own addresses") {
     WARN("skipped: `ip netns add` / veth setup is not permitted here");
     return;
   }
-  Subprocess daemon(ns.Exec(ns.a(), {Runfile("rendezvous/tprdzvd"), "--host", ns.addr_a(),
-                                     "--port", "0"}));
-  REQUIRE(WaitFor([&] { return absl::StrContains(daemon.out(), "\n"); }, absl::Seconds(20)));
+  Subprocess daemon(ns.Exec(ns.a(), {Runfile("rendezvous/tprdzvd"), "--host",
+                                     ns.addr_a(), "--port", "0"}));
+  REQUIRE(WaitFor([&] { return absl::StrContains(daemon.out(), "\n"); },
+                  absl::Seconds(20)));
   std::string line = daemon.out().substr(0, daemon.out().find('\n'));
   REQUIRE(absl::StartsWith(line, "listening on "));
   const std::string endpoint = line.substr(strlen("listening on "));
   auto node = [&](const std::string& name) {
-    return ns.Exec(name, {Runfile("launcher/tplaunch"), "--nnodes", "2", "--nproc", "2",
-                          "--rdzv-endpoint", endpoint, "--rdzv-id", "netns",
-                          Runfile("examples/check_env.sh")});
+    return ns.Exec(
+        name, {Runfile("launcher/tplaunch"), "--nnodes", "2", "--nproc", "2",
+               "--rdzv-endpoint", endpoint, "--rdzv-id", "netns",
+               Runfile("examples/check_env.sh")});
   };
   Subprocess a(node(ns.a()));
   Subprocess b(node(ns.b()));
@@ -90,7 +95,8 @@ TEST_CASE("two nodes in two network namespaces advertise their own addresses") {
   REQUIRE(b.Wait(absl::Seconds(30)) == 0);
   const std::string all = a.out() + b.out() + a.err() + b.err();
   INFO(all);
-  // Every rank's MASTER_ADDR is node 0's veth address; both addresses were advertised.
+  // Every rank's MASTER_ADDR is node 0's veth address; both addresses were
+  // advertised.
   const bool a_first = absl::StrContains(all, "master=" + ns.addr_a());
   CHECK((a_first || absl::StrContains(all, "master=" + ns.addr_b())));
   CHECK_THAT(all, !Catch::Contains("master=127."));

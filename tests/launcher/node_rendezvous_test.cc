@@ -1,12 +1,12 @@
-// Nodes as threads over one MemoryStore. Catch2 assertions stay on the main thread.
+// Nodes as threads over one MemoryStore. Catch2 assertions stay on the main
+// thread.
 #include "launcher/node_rendezvous.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <future>
 #include <set>
 #include <thread>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -44,10 +44,9 @@ NodeRendezvous::MasterReserver Master(int port) {
 }
 
 // Joins every node on its own thread; returns the results in node order.
-std::vector<absl::StatusOr<NodeAssignment>> JoinAll(Store* store,
-                                                    const NodeRendezvousOptions& o,
-                                                    const std::vector<NodeInfo>& nodes,
-                                                    int attempt = 0) {
+std::vector<absl::StatusOr<NodeAssignment>> JoinAll(
+    Store* store, const NodeRendezvousOptions& o,
+    const std::vector<NodeInfo>& nodes, int attempt = 0) {
   std::vector<std::future<absl::StatusOr<NodeAssignment>>> futures;
   for (const auto& n : nodes) {
     futures.push_back(std::async(std::launch::async, [store, o, n, attempt] {
@@ -62,8 +61,9 @@ std::vector<absl::StatusOr<NodeAssignment>> JoinAll(Store* store,
 
 TEST_CASE("three nodes join and get distinct ranks, stable by host") {
   auto store = NewMemoryStore();
-  auto results = JoinAll(store.get(), Options(3, 3),
-                         {Node("hostC", 1), Node("hostA", 2), Node("hostB", 4)});
+  auto results =
+      JoinAll(store.get(), Options(3, 3),
+              {Node("hostC", 1), Node("hostA", 2), Node("hostB", 4)});
   std::set<int> ranks;
   for (auto& r : results) {
     REQUIRE(r.ok());
@@ -86,27 +86,32 @@ TEST_CASE("three nodes join and get distinct ranks, stable by host") {
 
 TEST_CASE("--node-rank is honoured; conflicts name both nodes") {
   auto store = NewMemoryStore();
-  auto ok = JoinAll(store.get(), Options(2, 2), {Node("hostA", 1, 1), Node("hostB", 1)});
+  auto ok = JoinAll(store.get(), Options(2, 2),
+                    {Node("hostA", 1, 1), Node("hostB", 1)});
   REQUIRE(ok[0].ok());
   REQUIRE(ok[1].ok());
   CHECK(ok[0]->node_rank == 1);
   CHECK(ok[1]->node_rank == 0);
 
   auto store2 = NewMemoryStore();
-  auto bad = JoinAll(store2.get(), Options(2, 2), {Node("hostA", 1, 0), Node("hostB", 1, 0)});
+  auto bad = JoinAll(store2.get(), Options(2, 2),
+                     {Node("hostA", 1, 0), Node("hostB", 1, 0)});
   for (auto& r : bad) {
     REQUIRE_FALSE(r.ok());
     CHECK(absl::IsInvalidArgument(r.status()));
-    CHECK_THAT(std::string(r.status().message()), Catch::Contains("both asked for --node-rank 0"));
+    CHECK_THAT(std::string(r.status().message()),
+               Catch::Contains("both asked for --node-rank 0"));
   }
 }
 
-TEST_CASE("MIN:MAX closes at MAX at once, or after the last call once MIN joined") {
+TEST_CASE(
+    "MIN:MAX closes at MAX at once, or after the last call once MIN joined") {
   auto store = NewMemoryStore();
   NodeRendezvousOptions at_max = Options(2, 3);
   at_max.last_call = absl::Seconds(60);
   const absl::Time start = absl::Now();
-  auto full = JoinAll(store.get(), at_max, {Node("hostA"), Node("hostB"), Node("hostC")});
+  auto full = JoinAll(store.get(), at_max,
+                      {Node("hostA"), Node("hostB"), Node("hostC")});
   for (auto& r : full) {
     REQUIRE(r.ok());
     CHECK(r->num_nodes == 3);
@@ -160,7 +165,8 @@ TEST_CASE("progress names who joined; a timeout says how many are missing") {
   o2.join_timeout = absl::Milliseconds(100);
   NodeRendezvous r2(store2.get(), o2);
   std::vector<std::string> m2;
-  auto alone = r2.Join(0, Node("hostA"), Master(1), [&](const std::string& m) { m2.push_back(m); });
+  auto alone = r2.Join(0, Node("hostA"), Master(1),
+                       [&](const std::string& m) { m2.push_back(m); });
   REQUIRE_FALSE(m2.empty());
   CHECK(m2.front() == "waiting for 1 more node (1/2 joined: hostA)");
 }
@@ -171,7 +177,8 @@ TEST_CASE("a new attempt never sees the keys of the previous one") {
   auto first = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")}, 0);
   REQUIRE(first[0].ok());
   NodeRendezvous r(store.get(), o);
-  auto end = r.ReportFailure(0, AttemptEnd::Kind::kFailed, 7, "rank 1 exited with 7");
+  auto end =
+      r.ReportFailure(0, AttemptEnd::Kind::kFailed, 7, "rank 1 exited with 7");
   REQUIRE(end.ok());
   CHECK(end->exit_code == 7);
   // A second report does not overwrite the first.
@@ -230,7 +237,8 @@ struct EndBox {
   }
 };
 
-TEST_CASE("a node that stops heartbeating is declared dead within the timeout") {
+TEST_CASE(
+    "a node that stops heartbeating is declared dead within the timeout") {
   auto store = NewMemoryStore();
   NodeRendezvousOptions o = Options(2, 2);
   auto joined = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")});
@@ -310,13 +318,15 @@ TEST_CASE("a failure report ends every node's wait at once") {
   REQUIRE(joined[0].ok());
   NodeRendezvous r(store.get(), o);
   LivenessOptions lo;
-  lo.interval = absl::Seconds(2);  // Long: the end must not wait for an interval.
+  lo.interval =
+      absl::Seconds(2);  // Long: the end must not wait for an interval.
   lo.timeout = absl::Seconds(10);
   EndBox a;
   LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
   REQUIRE(r.ReportDone(0, 2).ok());
   const absl::Time t = absl::Now();
-  REQUIRE(r.ReportFailure(0, AttemptEnd::Kind::kFailed, 3, "rank 2 exited").ok());
+  REQUIRE(
+      r.ReportFailure(0, AttemptEnd::Kind::kFailed, 3, "rank 2 exited").ok());
   REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
   CHECK(absl::Now() - t < absl::Seconds(1));
   absl::MutexLock la(&a.mu);

@@ -1,5 +1,6 @@
-// Supervision with real processes: crashes, hangs, ignored SIGTERM, grandchildren,
-// forwarded signals, huge output. Console output goes to a temporary file.
+// Supervision with real processes: crashes, hangs, ignored SIGTERM,
+// grandchildren, forwarded signals, huge output. Console output goes to a
+// temporary file.
 #include "launcher/process_supervisor.h"
 
 #include <fcntl.h>
@@ -7,10 +8,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -43,7 +43,8 @@ class Fixture {
     char tmpl[] = "/tmp/tplaunch-sup-XXXXXX";
     dir_ = mkdtemp(tmpl);
     console_path_ = dir_ + "/console";
-    console_fd_ = open(console_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    console_fd_ = open(console_path_.c_str(),
+                       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     options_.console_stdout_fd = console_fd_;
     options_.console_stderr_fd = console_fd_;
   }
@@ -58,7 +59,8 @@ class Fixture {
     s.local_rank = rank;
     s.rank = rank;
     s.argv = {"/bin/sh", "-c", script};
-    s.env = {{"PATH", "/usr/bin:/bin"}, {"RANK", absl::StrCat(rank)}, {"DIR", dir_}};
+    s.env = {
+        {"PATH", "/usr/bin:/bin"}, {"RANK", absl::StrCat(rank)}, {"DIR", dir_}};
     s.console_prefix = absl::StrCat("[rank", rank, "]: ");
     return s;
   }
@@ -94,7 +96,8 @@ TEST_CASE("all workers succeed; lines are prefixed and whole") {
   Fixture fx;
   std::vector<WorkerSpec> specs;
   for (int r = 0; r < 3; ++r) {
-    specs.push_back(fx.Spec(r, "echo out $RANK; echo err $RANK >&2; printf 'no newline'"));
+    specs.push_back(
+        fx.Spec(r, "echo out $RANK; echo err $RANK >&2; printf 'no newline'"));
   }
   auto g = fx.Start(std::move(specs));
   WaitResult r = g->Wait({}, absl::Now() + absl::Seconds(10));
@@ -104,13 +107,18 @@ TEST_CASE("all workers succeed; lines are prefixed and whole") {
   CHECK_FALSE(g->first_failure().has_value());
   std::string console = fx.console();
   for (int rank = 0; rank < 3; ++rank) {
-    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: out ", rank, "\n")));
-    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: err ", rank, "\n")));
-    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: no newline\n")));
+    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: out ",
+                                                     rank, "\n")));
+    CHECK_THAT(console, Catch::Contains(absl::StrCat("[rank", rank, "]: err ",
+                                                     rank, "\n")));
+    CHECK_THAT(console,
+               Catch::Contains(absl::StrCat("[rank", rank, "]: no newline\n")));
   }
 }
 
-TEST_CASE("a crash is reported first with its code and stderr; the rest are stopped") {
+TEST_CASE(
+    "a crash is reported first with its code and stderr; the rest are "
+    "stopped") {
   Fixture fx;
   auto g = fx.Start({fx.Spec(0, "exec sleep 30"),
                      fx.Spec(1, "echo 'Traceback: boom' >&2; exit 3"),
@@ -128,7 +136,8 @@ TEST_CASE("a crash is reported first with its code and stderr; the rest are stop
   std::vector<pid_t> pids = g->pids();
   const absl::Time t = absl::Now();
   g->Stop(absl::Seconds(20));
-  CHECK(absl::Now() - t < absl::Seconds(5));  // SIGTERM sufficed; no grace wait.
+  CHECK(absl::Now() - t <
+        absl::Seconds(5));  // SIGTERM sufficed; no grace wait.
   CHECK(g->all_exited());
   for (pid_t p : pids) CHECK_FALSE(IsAlive(p));
 }
@@ -146,7 +155,8 @@ TEST_CASE("death by signal is 128+N") {
 TEST_CASE("a worker ignoring SIGTERM is killed after the grace period") {
   Fixture fx;
   auto g = fx.Start({fx.Spec(0, "trap '' TERM; echo ready; exec sleep 30")});
-  REQUIRE(fx.PumpUntil(*g, [&] { return absl::StrContains(fx.console(), "ready"); }));
+  REQUIRE(fx.PumpUntil(
+      *g, [&] { return absl::StrContains(fx.console(), "ready"); }));
   const absl::Time t = absl::Now();
   g->Stop(absl::Milliseconds(300));
   const absl::Duration took = absl::Now() - t;
@@ -160,7 +170,8 @@ TEST_CASE("a worker ignoring SIGTERM is killed after the grace period") {
 TEST_CASE("a second signal on abort_fd cuts the grace period short") {
   Fixture fx;
   auto g = fx.Start({fx.Spec(0, "trap '' TERM; echo ready; exec sleep 30")});
-  REQUIRE(fx.PumpUntil(*g, [&] { return absl::StrContains(fx.console(), "ready"); }));
+  REQUIRE(fx.PumpUntil(
+      *g, [&] { return absl::StrContains(fx.console(), "ready"); }));
   int p[2];
   REQUIRE(pipe(p) == 0);
   REQUIRE(write(p[1], "x", 1) == 1);
@@ -174,16 +185,19 @@ TEST_CASE("a second signal on abort_fd cuts the grace period short") {
 
 TEST_CASE("grandchildren die with their worker's process group") {
   Fixture fx;
-  auto g = fx.Start({fx.Spec(0, "sleep 30 & echo $! > $DIR/gc0; echo started; wait"),
-                     fx.Spec(1, "sleep 30 & echo $! > $DIR/gc1; exit 4")});
+  auto g =
+      fx.Start({fx.Spec(0, "sleep 30 & echo $! > $DIR/gc0; echo started; wait"),
+                fx.Spec(1, "sleep 30 & echo $! > $DIR/gc1; exit 4")});
   REQUIRE(fx.PumpUntil(*g, [&] {
-    return absl::StrContains(fx.console(), "started") && g->first_failure().has_value();
+    return absl::StrContains(fx.console(), "started") &&
+           g->first_failure().has_value();
   }));
   CHECK(g->first_failure()->exit_code == 4);
   g->Stop(absl::Seconds(5));
   for (const char* name : {"/gc0", "/gc1"}) {
     pid_t pid = 0;
-    REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(fx.dir() + name)), &pid));
+    REQUIRE(absl::SimpleAtoi(
+        absl::StripAsciiWhitespace(ReadFile(fx.dir() + name)), &pid));
     INFO(name);
     // Orphaned grandchildren are reaped by init; wait for that with a deadline.
     const absl::Time deadline = absl::Now() + absl::Seconds(5);
@@ -198,12 +212,14 @@ TEST_CASE("signals are forwarded to every worker's group") {
   Fixture fx;
   std::vector<WorkerSpec> specs;
   for (int r = 0; r < 2; ++r) {
-    specs.push_back(fx.Spec(r, "trap 'echo got USR1; exit 0' USR1; echo ready; sleep 30 & wait"));
+    specs.push_back(fx.Spec(
+        r, "trap 'echo got USR1; exit 0' USR1; echo ready; sleep 30 & wait"));
   }
   auto g = fx.Start(std::move(specs));
   REQUIRE(fx.PumpUntil(*g, [&] {
     std::string c = fx.console();
-    return absl::StrContains(c, "[rank0]: ready") && absl::StrContains(c, "[rank1]: ready");
+    return absl::StrContains(c, "[rank0]: ready") &&
+           absl::StrContains(c, "[rank1]: ready");
   }));
   g->Signal(SIGUSR1);
   WaitResult r = g->Wait({}, absl::Now() + absl::Seconds(10));
@@ -234,20 +250,24 @@ TEST_CASE("huge output from several workers never interleaves mid-line") {
   constexpr int kLines = 20000;
   for (int r = 0; r < 4; ++r) {
     specs.push_back(fx.Spec(
-        r, absl::StrCat("seq 1 ", kLines, " | sed 's/^/worker", r,
-                        "-padding-padding-padding-padding-padding-padding-/'")));
+        r,
+        absl::StrCat("seq 1 ", kLines, " | sed 's/^/worker", r,
+                     "-padding-padding-padding-padding-padding-padding-/'")));
   }
   auto g = fx.Start(std::move(specs));
-  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(60)).outcome == WaitOutcome::kAllSucceeded);
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(60)).outcome ==
+          WaitOutcome::kAllSucceeded);
   std::string console = fx.console();
   int counts[4] = {0, 0, 0, 0};
   int bad = 0;
-  for (absl::string_view line : absl::StrSplit(console, '\n', absl::SkipEmpty())) {
+  for (absl::string_view line :
+       absl::StrSplit(console, '\n', absl::SkipEmpty())) {
     int r = line.size() > 5 ? line[5] - '0' : -1;
     if (r < 0 || r > 3 ||
-        !absl::StartsWith(line, absl::StrCat("[rank", r, "]: worker", r,
-                                             "-padding-padding-padding-padding-padding-"
-                                             "padding-"))) {
+        !absl::StartsWith(
+            line, absl::StrCat("[rank", r, "]: worker", r,
+                               "-padding-padding-padding-padding-padding-"
+                               "padding-"))) {
       ++bad;
       continue;
     }
@@ -262,7 +282,8 @@ TEST_CASE("a 1 MiB line without newline and binary output do not break it") {
   auto g = fx.Start(
       {fx.Spec(0, "head -c 1048576 /dev/zero | tr '\\000' x"),
        fx.Spec(1, "head -c 200000 /dev/urandom; echo; echo after-binary")});
-  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(30)).outcome == WaitOutcome::kAllSucceeded);
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(30)).outcome ==
+          WaitOutcome::kAllSucceeded);
   std::string console = fx.console();
   size_t xs = 0;
   int rank0_lines = 0;
@@ -287,7 +308,8 @@ TEST_CASE("log files, console routing and a missing program") {
   s.stderr_file = fx.dir() + "/stderr.log";
   s.stderr_to_console = false;
   auto g = fx.Start({s});
-  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(10)).outcome == WaitOutcome::kAllSucceeded);
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(10)).outcome ==
+          WaitOutcome::kAllSucceeded);
   CHECK(ReadFile(fx.dir() + "/stdout.log") == "to-out\n");
   CHECK(ReadFile(fx.dir() + "/stderr.log") == "to-err\n");
   CHECK_THAT(fx.console(), Catch::Contains("[rank0]: to-out"));
@@ -298,7 +320,8 @@ TEST_CASE("log files, console routing and a missing program") {
   auto m = StartWorkers({missing}, fx.options());
   REQUIRE_FALSE(m.ok());
   CHECK(absl::IsNotFound(m.status()));
-  CHECK_THAT(std::string(m.status().message()), Catch::Contains("no-such-program-xyz"));
+  CHECK_THAT(std::string(m.status().message()),
+             Catch::Contains("no-such-program-xyz"));
   WorkerSpec not_exec = fx.Spec(0, "");
   not_exec.argv = {fx.dir() + "/stdout.log"};
   auto n = StartWorkers({not_exec}, fx.options());

@@ -43,14 +43,16 @@ bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout) {
 
 std::string MakeTempDir() {
   const char* base = getenv("TEST_TMPDIR");
-  std::string tmpl = absl::StrCat(base != nullptr ? base : "/tmp", "/e2e-XXXXXX");
+  std::string tmpl =
+      absl::StrCat(base != nullptr ? base : "/tmp", "/e2e-XXXXXX");
   return mkdtemp(tmpl.data());
 }
 
 std::string Runfile(const std::string& path) {
   const char* srcdir = getenv("TEST_SRCDIR");
   const char* ws = getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && ws != nullptr) return absl::StrCat(srcdir, "/", ws, "/", path);
+  if (srcdir != nullptr && ws != nullptr)
+    return absl::StrCat(srcdir, "/", ws, "/", path);
   return path;
 }
 

@@ -1,5 +1,6 @@
-// A child process for end-to-end tests: argv, extra environment, stdout/stderr captured
-// in files, and waits with deadlines (never sleeps as synchronisation).
+// A child process for end-to-end tests: argv, extra environment, stdout/stderr
+// captured in files, and waits with deadlines (never sleeps as
+// synchronisation).
 #ifndef TPLAUNCH_TESTS_LAUNCHER_SUBPROCESS_H_
 #define TPLAUNCH_TESTS_LAUNCHER_SUBPROCESS_H_
 
@@ -29,14 +30,15 @@ std::string Runfile(const std::string& path);
 class Subprocess {
  public:
   // Starts argv with the test's environment plus `env` (which wins).
-  Subprocess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+  Subprocess(std::vector<std::string> argv,
+             std::map<std::string, std::string> env = {});
   ~Subprocess();  // SIGKILLs the process if still running.
 
   pid_t pid() const { return pid_; }
   std::string out() const { return ReadFile(out_path_); }
   std::string err() const { return ReadFile(err_path_); }
-  // Waits for exit; returns the shell-style status (128+N for signal N), or nullopt on
-  // timeout.
+  // Waits for exit; returns the shell-style status (128+N for signal N), or
+  // nullopt on timeout.
   std::optional<int> Wait(absl::Duration timeout);
   void Kill(int signo);
 

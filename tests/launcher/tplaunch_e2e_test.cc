@@ -1,13 +1,13 @@
-// End to end: the real tplaunch binary (and tprdzvd for multi-node), real workers.
+// End to end: the real tplaunch binary (and tprdzvd for multi-node), real
+// workers.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <set>
-
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -35,7 +35,8 @@ std::vector<std::string> Args(std::initializer_list<std::string> a) {
   return v;
 }
 
-std::vector<pid_t> ReadPids(const std::string& dir, const std::string& prefix, int n) {
+std::vector<pid_t> ReadPids(const std::string& dir, const std::string& prefix,
+                            int n) {
   std::vector<pid_t> out;
   for (int i = 0; i < n; ++i) {
     pid_t p = 0;
@@ -53,7 +54,8 @@ class Daemon {
  public:
   explicit Daemon(const std::string& host = "127.0.0.1")
       : proc_({Runfile("rendezvous/tprdzvd"), "--host", host, "--port", "0"}) {
-    REQUIRE(WaitFor([&] { return absl::StrContains(proc_.out(), "\n"); }, absl::Seconds(20)));
+    REQUIRE(WaitFor([&] { return absl::StrContains(proc_.out(), "\n"); },
+                    absl::Seconds(20)));
     std::string line = proc_.out();
     line = line.substr(0, line.find('\n'));
     REQUIRE(absl::StartsWith(line, "listening on "));
@@ -72,13 +74,15 @@ TEST_CASE("tplaunch --nproc 4 gives every worker torchrun's environment") {
   std::string out = p.out();
   for (int r = 0; r < 4; ++r) {
     INFO(out << p.err());
-    CHECK_THAT(out, Catch::Contains(absl::StrCat("[rank", r, "]: check_env ok: rank=", r,
-                                                 " local_rank=", r, " world_size=4")));
+    CHECK_THAT(out, Catch::Contains(
+                        absl::StrCat("[rank", r, "]: check_env ok: rank=", r,
+                                     " local_rank=", r, " world_size=4")));
   }
   CHECK_THAT(p.err(), Catch::Contains("OMP_NUM_THREADS=1"));
 }
 
-TEST_CASE("usage errors exit 2 and name the problem; --help and --version exit 0") {
+TEST_CASE(
+    "usage errors exit 2 and name the problem; --help and --version exit 0") {
   Subprocess bad(Args({"--nnodes", "3:1", "prog"}));
   REQUIRE(bad.Wait(absl::Seconds(10)) == 2);
   CHECK_THAT(bad.err(), Catch::Contains("Usage: tplaunch"));
@@ -97,12 +101,14 @@ TEST_CASE("usage errors exit 2 and name the problem; --help and --version exit 0
   CHECK_THAT(missing.err(), Catch::Contains("no-such-program-xyz"));
 }
 
-TEST_CASE("a failing worker: its exit code, a root cause, error.json and log files") {
+TEST_CASE(
+    "a failing worker: its exit code, a root cause, error.json and log files") {
   std::string dir = MakeTempDir();
-  Subprocess p(Args({"--nproc", "3", "--log-dir", dir, "--rdzv-id", "failjob",
-                     "--grace-period", "10", "/bin/sh", "-c",
-                     "if [ $RANK = 1 ]; then echo 'ValueError: bad input' >&2; exit 7; fi; "
-                     "echo started; exec sleep 30"}));
+  Subprocess p(Args(
+      {"--nproc", "3", "--log-dir", dir, "--rdzv-id", "failjob",
+       "--grace-period", "10", "/bin/sh", "-c",
+       "if [ $RANK = 1 ]; then echo 'ValueError: bad input' >&2; exit 7; fi; "
+       "echo started; exec sleep 30"}));
   const absl::Time t = absl::Now();
   REQUIRE(p.Wait(absl::Seconds(30)) == 7);
   CHECK(absl::Now() - t < absl::Seconds(8));  // SIGTERM stopped the sleepers.
@@ -116,12 +122,15 @@ TEST_CASE("a failing worker: its exit code, a root cause, error.json and log fil
   CHECK_THAT(json, Catch::Contains("\"rank\": 1"));
   CHECK_THAT(json, Catch::Contains("\"exit_code\": 7"));
   CHECK_THAT(json, Catch::Contains("ValueError: bad input"));
-  CHECK(ReadFile(dir + "/failjob/attempt_0/rank_1/stderr.log") == "ValueError: bad input\n");
+  CHECK(ReadFile(dir + "/failjob/attempt_0/rank_1/stderr.log") ==
+        "ValueError: bad input\n");
 }
 
-TEST_CASE("--max-restarts 1: fails on attempt 0, succeeds on attempt 1, exits 0") {
+TEST_CASE(
+    "--max-restarts 1: fails on attempt 0, succeeds on attempt 1, exits 0") {
   Subprocess p(Args({"--nproc", "2", "--max-restarts", "1", "/bin/sh", "-c",
-                     "if [ $TORCHELASTIC_RESTART_COUNT = 0 ] && [ $RANK = 1 ]; then exit 3; fi; "
+                     "if [ $TORCHELASTIC_RESTART_COUNT = 0 ] && [ $RANK = 1 ]; "
+                     "then exit 3; fi; "
                      "echo attempt=$TPLAUNCH_ATTEMPT"}));
   REQUIRE(p.Wait(absl::Seconds(30)) == 0);
   CHECK_THAT(p.out(), Catch::Contains("[rank0]: attempt=1"));
@@ -131,28 +140,36 @@ TEST_CASE("--max-restarts 1: fails on attempt 0, succeeds on attempt 1, exits 0"
 
 TEST_CASE("SIGINT to tplaunch reaches the workers and leaves no worker alive") {
   std::string dir = MakeTempDir();
-  Subprocess p(Args({"--nproc", "2", "/bin/sh", "-c",
-                     "trap 'echo got-int > $D/int.$RANK; exit 0' INT; "
-                     "sleep 30 & echo $! > $D/child$RANK; echo $$ > $D/pid$RANK; wait"}),
-               {{"D", dir}});
-  REQUIRE(WaitFor([&] { return ReadPids(dir, "pid", 2).size() == 2 &&
-                               ReadPids(dir, "child", 2).size() == 2; },
-                  absl::Seconds(20)));
+  Subprocess p(
+      Args({"--nproc", "2", "/bin/sh", "-c",
+            "trap 'echo got-int > $D/int.$RANK; exit 0' INT; "
+            "sleep 30 & echo $! > $D/child$RANK; echo $$ > $D/pid$RANK; wait"}),
+      {{"D", dir}});
+  REQUIRE(WaitFor(
+      [&] {
+        return ReadPids(dir, "pid", 2).size() == 2 &&
+               ReadPids(dir, "child", 2).size() == 2;
+      },
+      absl::Seconds(20)));
   std::vector<pid_t> pids = ReadPids(dir, "pid", 2);
   std::vector<pid_t> children = ReadPids(dir, "child", 2);
   p.Kill(SIGINT);
   REQUIRE(p.Wait(absl::Seconds(20)) == 130);
   CHECK(ReadFile(dir + "/int.0") == "got-int\n");
   CHECK(ReadFile(dir + "/int.1") == "got-int\n");
-  for (pid_t pid : pids) CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
-  for (pid_t pid : children) CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
+  for (pid_t pid : pids)
+    CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
+  for (pid_t pid : children)
+    CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
 }
 
 TEST_CASE("SIGKILL of tplaunch kills its workers (PR_SET_PDEATHSIG)") {
   std::string dir = MakeTempDir();
-  Subprocess p(Args({"--nproc", "2", "/bin/sh", "-c", "echo $$ > $D/pid$RANK; exec sleep 30"}),
+  Subprocess p(Args({"--nproc", "2", "/bin/sh", "-c",
+                     "echo $$ > $D/pid$RANK; exec sleep 30"}),
                {{"D", dir}});
-  REQUIRE(WaitFor([&] { return ReadPids(dir, "pid", 2).size() == 2; }, absl::Seconds(20)));
+  REQUIRE(WaitFor([&] { return ReadPids(dir, "pid", 2).size() == 2; },
+                  absl::Seconds(20)));
   p.Kill(SIGKILL);
   REQUIRE(p.Wait(absl::Seconds(10)).has_value());
   for (pid_t pid : ReadPids(dir, "pid", 2)) {
@@ -162,10 +179,11 @@ TEST_CASE("SIGKILL of tplaunch kills its workers (PR_SET_PDEATHSIG)") {
 
 TEST_CASE("SIGINT while waiting for other nodes exits at once") {
   Daemon d;
-  Subprocess a(Args({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "lonely",
-                     "/bin/true"}));
-  REQUIRE(WaitFor([&] { return absl::StrContains(a.err(), "waiting for 1 more node"); },
-                  absl::Seconds(20)));
+  Subprocess a(Args({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(),
+                     "--rdzv-id", "lonely", "/bin/true"}));
+  REQUIRE(WaitFor(
+      [&] { return absl::StrContains(a.err(), "waiting for 1 more node"); },
+      absl::Seconds(20)));
   a.Kill(SIGINT);
   REQUIRE(a.Wait(absl::Seconds(5)) == 130);
 }
@@ -173,8 +191,9 @@ TEST_CASE("SIGINT while waiting for other nodes exits at once") {
 TEST_CASE("two nodes against one tprdzvd on loopback") {
   Daemon d;
   auto node = [&](const std::string& job) {
-    return Args({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
-                 job, Runfile("examples/check_env.sh")});
+    return Args({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
+                 d.endpoint(), "--rdzv-id", job,
+                 Runfile("examples/check_env.sh")});
   };
   Subprocess a(node("two"));
   Subprocess b(node("two"));
@@ -184,60 +203,71 @@ TEST_CASE("two nodes against one tprdzvd on loopback") {
   std::set<std::string> masters;
   for (int r = 0; r < 4; ++r) {
     INFO(out);
-    CHECK_THAT(out, Catch::Contains(absl::StrCat(" rank", r, "]: check_env ok: rank=", r, " ")));
+    CHECK_THAT(out, Catch::Contains(absl::StrCat(
+                        " rank", r, "]: check_env ok: rank=", r, " ")));
   }
   for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
     size_t m = line.find("master=");
-    if (m != absl::string_view::npos) masters.insert(std::string(line.substr(m, line.find(' ', m) - m)));
+    if (m != absl::string_view::npos)
+      masters.insert(std::string(line.substr(m, line.find(' ', m) - m)));
   }
-  CHECK(masters.size() == 1);  // Every rank got node 0's MASTER_ADDR:MASTER_PORT.
+  CHECK(masters.size() ==
+        1);  // Every rank got node 0's MASTER_ADDR:MASTER_PORT.
   CHECK_THAT(a.err() + b.err(), Catch::Contains("node 1 of 2"));
 }
 
 TEST_CASE("a failure on one node restarts both as a new attempt") {
   Daemon d;
   auto node = [&] {
-    return Args({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
-                 "restart", "--max-restarts", "1", "/bin/sh", "-c",
-                 "if [ $TPLAUNCH_ATTEMPT = 0 ] && [ $RANK = 3 ]; then exit 9; fi; "
-                 "if [ $TPLAUNCH_ATTEMPT = 0 ]; then exec sleep 30; fi; echo done-$RANK"});
+    return Args(
+        {"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint", d.endpoint(),
+         "--rdzv-id", "restart", "--max-restarts", "1", "/bin/sh", "-c",
+         "if [ $TPLAUNCH_ATTEMPT = 0 ] && [ $RANK = 3 ]; then exit 9; fi; "
+         "if [ $TPLAUNCH_ATTEMPT = 0 ]; then exec sleep 30; fi; echo "
+         "done-$RANK"});
   };
   Subprocess a(node());
   Subprocess b(node());
   REQUIRE(a.Wait(absl::Seconds(30)) == 0);
   REQUIRE(b.Wait(absl::Seconds(30)) == 0);
   std::string out = a.out() + b.out();
-  for (int r = 0; r < 4; ++r) CHECK_THAT(out, Catch::Contains(absl::StrCat("done-", r)));
+  for (int r = 0; r < 4; ++r)
+    CHECK_THAT(out, Catch::Contains(absl::StrCat("done-", r)));
 }
 
 TEST_CASE("without restarts every node exits with the failing rank's code") {
   Daemon d;
   auto node = [&] {
-    return Args({"--nnodes", "2", "--nproc", "1", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
-                 "fail", "/bin/sh", "-c",
+    return Args({"--nnodes", "2", "--nproc", "1", "--rdzv-endpoint",
+                 d.endpoint(), "--rdzv-id", "fail", "/bin/sh", "-c",
                  "if [ $RANK = 1 ]; then exit 5; fi; exec sleep 30"});
   };
   Subprocess a(node());
   Subprocess b(node());
   REQUIRE(a.Wait(absl::Seconds(30)) == 5);
   REQUIRE(b.Wait(absl::Seconds(30)) == 5);
-  CHECK_THAT(a.err() + b.err(), Catch::Contains("rank 1 (local rank 0, node 1"));
+  CHECK_THAT(a.err() + b.err(),
+             Catch::Contains("rank 1 (local rank 0, node 1"));
 }
 
-TEST_CASE("SIGKILL of one node: the other tears down within the heartbeat timeout") {
+TEST_CASE(
+    "SIGKILL of one node: the other tears down within the heartbeat timeout") {
   Daemon d;
   std::string dir = MakeTempDir();
   auto node = [&] {
-    return Args({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
-                 "kill", "--heartbeat-interval", "0.2", "--heartbeat-timeout", "1.5",
-                 "/bin/sh", "-c", "echo $$ > $D/pid$RANK; exec sleep 60"});
+    return Args({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
+                 d.endpoint(), "--rdzv-id", "kill", "--heartbeat-interval",
+                 "0.2", "--heartbeat-timeout", "1.5", "/bin/sh", "-c",
+                 "echo $$ > $D/pid$RANK; exec sleep 60"});
   };
   Subprocess a(node(), {{"D", dir}});
   Subprocess b(node(), {{"D", dir}});
-  REQUIRE(WaitFor([&] { return ReadPids(dir, "pid", 4).size() == 4; }, absl::Seconds(20)));
+  REQUIRE(WaitFor([&] { return ReadPids(dir, "pid", 4).size() == 4; },
+                  absl::Seconds(20)));
   std::vector<pid_t> workers = ReadPids(dir, "pid", 4);
   // Status shows both nodes while they run.
-  Subprocess status(Args({"status", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "kill"}));
+  Subprocess status(
+      Args({"status", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "kill"}));
   REQUIRE(status.Wait(absl::Seconds(20)) == 0);
   CHECK_THAT(status.out(), Catch::Contains("rendezvous closed with 2 node(s)"));
   CHECK_THAT(status.out(), Catch::Contains("last heartbeat"));
@@ -250,21 +280,25 @@ TEST_CASE("SIGKILL of one node: the other tears down within the heartbeat timeou
   CHECK(*code != 0);
   CHECK(took < absl::Seconds(1.5) + absl::Seconds(2));
   CHECK_THAT(a.err(), Catch::Contains("stopped heartbeating"));
-  for (pid_t pid : workers) CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
+  for (pid_t pid : workers)
+    CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
 }
 
 TEST_CASE("--nnodes 1:2: a node joining late restarts the job with both") {
   Daemon d;
   auto node = [&] {
-    return Args({"--nnodes", "1:2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "elastic",
-                 "--rdzv-last-call", "0.1", "--heartbeat-interval", "0.1",
-                 "--heartbeat-timeout", "3", "/bin/sh", "-c",
-                 "echo size=$GROUP_WORLD_SIZE > $D/started.$TPLAUNCH_ATTEMPT.$RANK; "
-                 "if [ $GROUP_WORLD_SIZE = 2 ]; then echo both-$RANK; else exec sleep 30; fi"});
+    return Args(
+        {"--nnodes", "1:2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
+         "elastic", "--rdzv-last-call", "0.1", "--heartbeat-interval", "0.1",
+         "--heartbeat-timeout", "3", "/bin/sh", "-c",
+         "echo size=$GROUP_WORLD_SIZE > $D/started.$TPLAUNCH_ATTEMPT.$RANK; "
+         "if [ $GROUP_WORLD_SIZE = 2 ]; then echo both-$RANK; else exec sleep "
+         "30; fi"});
   };
   std::string dir = MakeTempDir();
   Subprocess a(node(), {{"D", dir}});
-  REQUIRE(WaitFor([&] { return !ReadFile(dir + "/started.0.0").empty(); }, absl::Seconds(20)));
+  REQUIRE(WaitFor([&] { return !ReadFile(dir + "/started.0.0").empty(); },
+                  absl::Seconds(20)));
   Subprocess b(node(), {{"D", dir}});
   REQUIRE(a.Wait(absl::Seconds(30)) == 0);
   REQUIRE(b.Wait(absl::Seconds(30)) == 0);
@@ -292,8 +326,9 @@ TEST_CASE("an IPv6 endpoint works ([::1]:PORT)") {
   Daemon d("::1");
   REQUIRE(absl::StartsWith(d.endpoint(), "[::1]:"));
   auto node = [&] {
-    return Args({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "v6",
-                 "/bin/sh", "-c", "echo addr=$TPLAUNCH_LOCAL_ADDR master=$MASTER_ADDR"});
+    return Args({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
+                 "v6", "/bin/sh", "-c",
+                 "echo addr=$TPLAUNCH_LOCAL_ADDR master=$MASTER_ADDR"});
   };
   Subprocess a(node());
   Subprocess b(node());
