@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
 #include "launcher/liveness_monitor.h"
 #include "launcher/log_prefix.h"
@@ -32,10 +33,6 @@ namespace tplaunch {
 namespace {
 
 constexpr absl::string_view kLatePrefix = "late:";
-
-bool IsTerminatingSignal(int sig) {
-  return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
-}
 
 // mkdir -p. Errors name the directory.
 absl::Status MakeDirs(const std::string& path) {
@@ -137,53 +134,6 @@ WaitResult WaitForFds(const std::vector<int>& fds, absl::Time deadline) {
     }
   }
 }
-
-// While the agent blocks in a store call (joining, waiting for a running
-// attempt to end), no worker exists and its poll loop is not running: this
-// watcher turns a terminating signal into an immediate exit instead of a wait
-// of up to --rdzv-timeout.
-class ExitOnSignalWhileBlocked final {
- public:
-  ExitOnSignalWhileBlocked(int signal_fd, std::function<void()> cleanup)
-      : signal_fd_(signal_fd), cleanup_(std::move(cleanup)) {
-    if (signal_fd_ < 0) return;
-    stop_fd_ = eventfd(0, EFD_CLOEXEC);
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~ExitOnSignalWhileBlocked() {
-    if (!thread_.joinable()) return;
-    uint64_t one = 1;
-    ssize_t ignored = write(stop_fd_, &one, sizeof(one));
-    (void)ignored;
-    thread_.join();
-    close(stop_fd_);
-  }
-  ExitOnSignalWhileBlocked(const ExitOnSignalWhileBlocked&) = delete;
-  ExitOnSignalWhileBlocked& operator=(const ExitOnSignalWhileBlocked&) = delete;
-
- private:
-  void Run() {
-    struct pollfd p[2] = {{signal_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    while (true) {
-      if (poll(p, 2, -1) <= 0) continue;
-      if (p[1].revents != 0) return;
-      struct signalfd_siginfo si;
-      if (read(signal_fd_, &si, sizeof(si)) != sizeof(si)) continue;
-      const int sig = static_cast<int>(si.ssi_signo);
-      if (!IsTerminatingSignal(sig)) continue;  // No workers to forward it to.
-      LauncherLogger().warn(
-          "received {} while waiting for the rendezvous; exiting",
-          SignalName(sig));
-      cleanup_();
-      _exit(128 + sig);
-    }
-  }
-
-  int signal_fd_;
-  int stop_fd_ = -1;
-  std::function<void()> cleanup_;
-  std::thread thread_;
-};
 
 class Agent {
  public:

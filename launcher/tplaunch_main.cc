@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "launcher/agent.h"
 #include "launcher/cli.h"
+#include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
 #include "launcher/host_port.h"
 #include "launcher/job_status.h"
@@ -219,7 +220,14 @@ int Main(int argc, char** argv) {
     } else {
       ao.local_addr = config.local_addr;
     }
-    auto connected = ConnectGrpcStore(go);
+    LauncherLogger().info("connecting to rendezvous endpoint {} (up to {})",
+                          config.rdzv_endpoint,
+                          absl::FormatDuration(config.rdzv_timeout));
+    absl::StatusOr<std::unique_ptr<Store>> connected;
+    {
+      ExitOnSignalWhileBlocked exit_on_signal(signal_fd, nullptr);
+      connected = ConnectGrpcStore(go);
+    }
     if (!connected.ok()) {
       LauncherLogger().error("cannot reach the rendezvous endpoint: {}",
                              connected.status().ToString());

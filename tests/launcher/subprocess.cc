@@ -67,6 +67,12 @@ Subprocess::Subprocess(std::vector<std::string> argv,
     size_t eq = kv.find('=');
     if (eq != std::string::npos) full[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  // Keep whatever the child leaves behind when killed inside the test's
+  // directory.
+  if (const char* t = getenv("TEST_TMPDIR");
+      t != nullptr && env.count("TMPDIR") == 0) {
+    full["TMPDIR"] = t;
+  }
   for (auto& [k, v] : env) full[k] = v;
   std::vector<std::string> env_strings;
   for (auto& [k, v] : full) env_strings.push_back(k + "=" + v);
