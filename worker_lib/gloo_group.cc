@@ -2,18 +2,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
-#include "gloo/allgather.h"
-#include "gloo/allreduce.h"
-#include "gloo/barrier.h"
-#include "gloo/broadcast.h"
+#include "gloo/algorithm.h"
+#include "gloo/allgather_ring.h"
+#include "gloo/allreduce_halving_doubling.h"
+#include "gloo/barrier_all_to_one.h"
+#include "gloo/broadcast_one_to_all.h"
 #include "gloo/common/error.h"
-#include "gloo/math.h"
 #include "gloo/rendezvous/context.h"
 #include "gloo/transport/tcp/device.h"
 #include "worker_lib/gloo_store_adapter.h"
@@ -22,27 +23,9 @@
 namespace tplaunch {
 namespace {
 
-using ReduceFunc = void (*)(void*, const void*, const void*, size_t);
-
-template <typename T>
-ReduceFunc TypedReduce(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::kSum:
-      return &gloo::sum<T>;
-    case ReduceOp::kMax:
-      return &gloo::max<T>;
-    case ReduceOp::kMin:
-      return &gloo::min<T>;
-  }
-  return nullptr;
-}
-
 // Gloo has no bfloat16 type: reduce in float and round back, as PyTorch does.
 template <ReduceOp kOp>
-void BFloat16Reduce(void* c, const void* a, const void* b, size_t n) {
-  auto* out = static_cast<uint16_t*>(c);
-  const auto* x = static_cast<const uint16_t*>(a);
-  const auto* y = static_cast<const uint16_t*>(b);
+void BFloat16Reduce(uint16_t* x, const uint16_t* y, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const float fx = BFloat16ToFloat(x[i]);
     const float fy = BFloat16ToFloat(y[i]);
@@ -54,31 +37,59 @@ void BFloat16Reduce(void* c, const void* a, const void* b, size_t n) {
     } else {
       r = std::min(fx, fy);
     }
-    out[i] = FloatToBFloat16(r);
+    x[i] = FloatToBFloat16(r);
   }
 }
 
-ReduceFunc ReduceFor(DataType type, ReduceOp op) {
-  switch (type) {
-    case DataType::kFloat32:
-      return TypedReduce<float>(op);
-    case DataType::kFloat64:
-      return TypedReduce<double>(op);
-    case DataType::kInt32:
-      return TypedReduce<int32_t>(op);
-    case DataType::kInt64:
-      return TypedReduce<int64_t>(op);
-    case DataType::kBFloat16:
-      switch (op) {
-        case ReduceOp::kSum:
-          return &BFloat16Reduce<ReduceOp::kSum>;
-        case ReduceOp::kMax:
-          return &BFloat16Reduce<ReduceOp::kMax>;
-        case ReduceOp::kMin:
-          return &BFloat16Reduce<ReduceOp::kMin>;
-      }
+template <typename T>
+const gloo::ReductionFunction<T>* Reduction(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+      return gloo::ReductionFunction<T>::sum;
+    case ReduceOp::kMax:
+      return gloo::ReductionFunction<T>::max;
+    case ReduceOp::kMin:
+      return gloo::ReductionFunction<T>::min;
   }
   return nullptr;
+}
+
+template <>
+const gloo::ReductionFunction<uint16_t>* Reduction<uint16_t>(ReduceOp op) {
+  static const auto* const sum = new gloo::ReductionFunction<uint16_t>(
+      gloo::SUM, &BFloat16Reduce<ReduceOp::kSum>);
+  static const auto* const max = new gloo::ReductionFunction<uint16_t>(
+      gloo::MAX, &BFloat16Reduce<ReduceOp::kMax>);
+  static const auto* const min = new gloo::ReductionFunction<uint16_t>(
+      gloo::MIN, &BFloat16Reduce<ReduceOp::kMin>);
+  switch (op) {
+    case ReduceOp::kSum:
+      return sum;
+    case ReduceOp::kMax:
+      return max;
+    case ReduceOp::kMin:
+      return min;
+  }
+  return nullptr;
+}
+
+// Halving-doubling: measured here (4 ranks, 2 cores) at 7.5 ms for 32 floats and 26 ms
+// for 1M floats, against 12 ms and 3.8 s for gloo::allreduce() (the unbound-buffer API
+// of this Gloo snapshot) and 113 ms for AllreduceRing at 1M.
+template <typename T>
+void RunAllReduce(const std::shared_ptr<gloo::Context>& context, void* data,
+                  int count, ReduceOp op) {
+  gloo::AllreduceHalvingDoubling<T> algorithm(
+      context, std::vector<T*>{static_cast<T*>(data)}, count, Reduction<T>(op));
+  algorithm.run();
+}
+
+template <typename T>
+void RunBroadcast(const std::shared_ptr<gloo::Context>& context, void* data,
+                  int count, int root) {
+  gloo::BroadcastOneToAll<T> algorithm(
+      context, std::vector<T*>{static_cast<T*>(data)}, count, root);
+  algorithm.run();
 }
 
 class GlooGroup final : public ProcessGroup {
@@ -96,8 +107,8 @@ class GlooGroup final : public ProcessGroup {
 
   absl::Status Barrier() override {
     return Run("barrier", [&] {
-      gloo::BarrierOptions opts(context_);
-      gloo::barrier(opts);
+      gloo::BarrierAllToOne barrier(context_);
+      barrier.run();
     });
   }
 
@@ -105,12 +116,20 @@ class GlooGroup final : public ProcessGroup {
                          ReduceOp op) override {
     if (absl::Status s = CheckBuffer("allreduce", data, count); !s.ok()) return s;
     if (count == 0) return absl::OkStatus();
-    ReduceFunc reduce = ReduceFor(type, op);
+    const int n = static_cast<int>(count);
     return Run("allreduce", [&] {
-      gloo::AllreduceOptions opts(context_);
-      SetOutput(opts, data, count, type);
-      opts.setReduceFunction(reduce);
-      gloo::allreduce(opts);
+      switch (type) {
+        case DataType::kFloat32:
+          return RunAllReduce<float>(context_, data, n, op);
+        case DataType::kFloat64:
+          return RunAllReduce<double>(context_, data, n, op);
+        case DataType::kInt32:
+          return RunAllReduce<int32_t>(context_, data, n, op);
+        case DataType::kInt64:
+          return RunAllReduce<int64_t>(context_, data, n, op);
+        case DataType::kBFloat16:
+          return RunAllReduce<uint16_t>(context_, data, n, op);
+      }
     });
   }
 
@@ -123,12 +142,13 @@ class GlooGroup final : public ProcessGroup {
           options_.world_size));
     }
     if (count == 0) return absl::OkStatus();
-    return Run("broadcast", [&] {
-      gloo::BroadcastOptions opts(context_);
-      SetOutput(opts, data, count, type);
-      opts.setRoot(root);
-      gloo::broadcast(opts);
-    });
+    // Broadcast moves bytes: no element type is interpreted.
+    const int bytes = static_cast<int>(count * DataTypeSize(type));
+    if (bytes < 0 || count * DataTypeSize(type) > INT32_MAX) {
+      return absl::InvalidArgumentError("broadcast: buffer over 2 GiB");
+    }
+    return Run("broadcast",
+               [&] { RunBroadcast<char>(context_, data, bytes, root); });
   }
 
   absl::Status AllGather(const void* input, void* output, int64_t count,
@@ -138,46 +158,25 @@ class GlooGroup final : public ProcessGroup {
       return absl::InvalidArgumentError("allgather: input is null");
     }
     if (count == 0) return absl::OkStatus();
+    const size_t bytes = count * DataTypeSize(type);
+    if (bytes * options_.world_size > INT32_MAX) {
+      return absl::InvalidArgumentError("allgather: output over 2 GiB");
+    }
     return Run("allgather", [&] {
-      gloo::AllgatherOptions opts(context_);
-      // Gloo's typed setters need a non-const pointer; the input is only read.
       // Moved as bytes: allgather never interprets elements.
-      char* in = static_cast<char*>(const_cast<void*>(input));
-      const size_t bytes = count * DataTypeSize(type);
-      opts.setInput<char>(in, bytes);
-      opts.setOutput<char>(static_cast<char*>(output),
-                           bytes * static_cast<size_t>(options_.world_size));
-      gloo::allgather(opts);
+      gloo::AllgatherRing<char> algorithm(
+          context_, std::vector<const char*>{static_cast<const char*>(input)},
+          static_cast<char*>(output), static_cast<int>(bytes));
+      algorithm.run();
     });
   }
 
  private:
-  template <typename Opts>
-  static void SetOutput(Opts& opts, void* data, int64_t count, DataType type) {
-    switch (type) {
-      case DataType::kFloat32:
-        opts.template setOutput<float>(static_cast<float*>(data), count);
-        break;
-      case DataType::kFloat64:
-        opts.template setOutput<double>(static_cast<double*>(data), count);
-        break;
-      case DataType::kInt32:
-        opts.template setOutput<int32_t>(static_cast<int32_t*>(data), count);
-        break;
-      case DataType::kInt64:
-        opts.template setOutput<int64_t>(static_cast<int64_t*>(data), count);
-        break;
-      case DataType::kBFloat16:
-        opts.template setOutput<uint16_t>(static_cast<uint16_t*>(data), count);
-        break;
-    }
-  }
-
   absl::Status CheckBuffer(absl::string_view op, const void* data,
                            int64_t count) const {
-    if (count < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: negative count %d", op, count));
+    if (count < 0 || count > INT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: count %d is outside 0..2^31-1 (split larger buffers)", op, count));
     }
     if (data == nullptr && count > 0) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: buffer is null", op));

@@ -11,6 +11,11 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "gloo/allreduce.h"
+#include "gloo/allreduce_halving_doubling.h"
+#include "gloo/allreduce_ring.h"
+#include "gloo/allreduce_ring_chunked.h"
+#include "gloo/math.h"
 #include "rendezvous/memory_store.h"
 #include "rendezvous/prefix_store.h"
 #include "tests/worker_lib/rank_threads.h"
@@ -274,6 +279,58 @@ TEST_CASE("bfloat16 conversion rounds to nearest even") {
   // 1 + 2^-8 is halfway between two bfloat16 values: ties go to the even one (1.0).
   CHECK(BFloat16ToFloat(FloatToBFloat16(1.0f + 1.0f / 256)) == 1.0f);
   CHECK(std::isnan(BFloat16ToFloat(FloatToBFloat16(std::nanf("")))));
+}
+
+}  // namespace
+}  // namespace tplaunch
+
+namespace tplaunch {
+namespace {
+
+// Hidden (run with `gloo_group_test "[bench]"`): allreduce latency per Gloo algorithm.
+template <typename Algo>
+absl::Duration TimeAlgo(gloo::Context* raw, std::vector<float>& x, int iterations) {
+  std::shared_ptr<gloo::Context> ctx(std::shared_ptr<gloo::Context>(), raw);
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < iterations; ++i) {
+    Algo algo(ctx, std::vector<float*>{x.data()}, static_cast<int>(x.size()));
+    algo.run();
+  }
+  return (absl::Now() - start) / iterations;
+}
+
+TEST_CASE("allreduce latency", "[.][bench]") {
+  const int n = 4;
+  std::unique_ptr<Store> store = NewMemoryStore();
+  std::vector<std::string> lines(n);
+  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
+    auto group = Connect(*store, rank, n, absl::Seconds(60));
+    if (!group.ok()) return group.status();
+    gloo::Context* raw = GlooContextOf(**group);
+    for (int count : {32, 1 << 20}) {
+      const int iterations = count > 1000 ? 10 : 200;
+      std::vector<float> x(count, 1.0f);
+      const absl::Time start = absl::Now();
+      for (int i = 0; i < iterations; ++i) {
+        if (auto s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum); !s.ok()) {
+          return s;
+        }
+      }
+      const absl::Duration group_time = (absl::Now() - start) / iterations;
+      const absl::Duration ring = TimeAlgo<gloo::AllreduceRing<float>>(raw, x, iterations);
+      const absl::Duration chunked =
+          TimeAlgo<gloo::AllreduceRingChunked<float>>(raw, x, iterations);
+      const absl::Duration hd =
+          TimeAlgo<gloo::AllreduceHalvingDoubling<float>>(raw, x, iterations);
+      lines[rank] += absl::StrCat(" count=", count, " group=", absl::FormatDuration(group_time),
+                                  " ring=", absl::FormatDuration(ring),
+                                  " chunked=", absl::FormatDuration(chunked),
+                                  " hd=", absl::FormatDuration(hd));
+    }
+    return absl::OkStatus();
+  });
+  REQUIRE(statuses[0].ok());
+  WARN("n=" << n << lines[0]);
 }
 
 }  // namespace
