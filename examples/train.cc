@@ -40,6 +40,10 @@ struct TrainOptions {
   // Rank 0 writes timings as JSON here (used by bench/worker_lib_bench).
   std::string timing_file;
   bool verbose = false;
+  // Fault injection for tests: this rank exits with code 3 just before the all-reduce
+  // of this step, as a crash mid-training would.
+  int crash_rank = -1;
+  int crash_step = 0;
 };
 
 // A fixed "true" model and a per-rank shard drawn from it with a little noise.
@@ -132,6 +136,12 @@ absl::Status Train(const TrainOptions& opts) {
   std::vector<float> grad;
   for (int step = 0; step < opts.steps; ++step) {
     LocalLoss(shard, w, &grad);
+    if (rank == opts.crash_rank && step == opts.crash_step) {
+      std::fprintf(stderr, "train: rank %d crashing at step %d (--crash-rank)\n",
+                   rank, step);
+      std::fflush(stderr);
+      _exit(3);
+    }
     RETURN_IF_ERROR(group->AllReduce(absl::MakeSpan(grad), ReduceOp::kSum));
     const float scale = static_cast<float>(opts.learning_rate / total);
     for (int j = 0; j < opts.dim; ++j) w[j] -= scale * grad[j];
@@ -218,6 +228,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--timing-file", opts.timing_file,
                  "rank 0 writes its timings here as JSON");
+  app.add_option("--crash-rank", opts.crash_rank,
+                 "fault injection: this rank exits with code 3 at --crash-step");
+  app.add_option("--crash-step", opts.crash_step, "step of --crash-rank's crash")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("-v,--verbose", opts.verbose, "debug logs from worker_lib");
   try {
     app.parse(argc, argv);

@@ -15,6 +15,7 @@ namespace {
 struct Registry {
   std::mutex mu;
   std::set<std::pair<std::string, int>> members;
+  std::map<std::pair<std::string, int>, int> claims;
 };
 
 Registry& GetRegistry() {
@@ -24,16 +25,17 @@ Registry& GetRegistry() {
 
 }  // namespace
 
-absl::Status ClaimGroupMembership(absl::string_view group_name, int rank) {
+absl::StatusOr<int> ClaimGroupMembership(absl::string_view group_name, int rank) {
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
-  if (!r.members.emplace(std::string(group_name), rank).second) {
+  const std::pair<std::string, int> key(std::string(group_name), rank);
+  if (!r.members.insert(key).second) {
     return absl::AlreadyExistsError(absl::StrFormat(
         "process group '%s' is already initialized for rank %d in this process; "
         "destroy it first, or use another group_name for a second group",
         group_name, rank));
   }
-  return absl::OkStatus();
+  return r.claims[key]++;
 }
 
 void ReleaseGroupMembership(absl::string_view group_name, int rank) {

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "rendezvous/grpc_store.h"
@@ -147,7 +148,9 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitProcessGroup(
                    ResolveInitConfig(options, ProcessEnvironment()));
   ASSIGN_OR_RETURN(Backend backend,
                    ResolveBackend(options.backend, CudaDeviceUsable));
-  RETURN_IF_ERROR(ClaimGroupMembership(options.group_name, config.rank));
+  ASSIGN_OR_RETURN(const int generation,
+                   ClaimGroupMembership(options.group_name, config.rank));
+  if (generation > 0) absl::StrAppend(&config.key_prefix, "/g", generation);
   std::shared_ptr<Store> store;
   absl::StatusOr<std::unique_ptr<ProcessGroup>> group =
       InitClaimed(options, config, backend, &store);
