@@ -1,0 +1,337 @@
+// TorchStoreListener over real loopback sockets: the 1.13 byte transcript,
+// split segments, parked WAITs released by other connections and by a direct
+// KvTable Set (what a gRPC client does), bad input and stalled clients closed
+// without disturbing others, backpressure, 1000 connections, shutdown.
+#include "rendezvous/torch_store/listener.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "rendezvous/kv_table.h"
+#include "rendezvous/torch_store/encoder.h"
+#include "tests/torch_store/wire_test_util.h"
+
+namespace tplaunch {
+namespace torch_store {
+namespace {
+
+constexpr absl::Duration kDeadline = absl::Seconds(10);
+
+// A blocking-style TCP client with deadlines on every read.
+class Client {
+ public:
+  explicit Client(int port, const char* host = "127.0.0.1",
+                  int family = AF_INET) {
+    fd_ = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    int rc;
+    if (family == AF_INET6) {
+      sockaddr_in6 addr{};
+      addr.sin6_family = AF_INET6;
+      addr.sin6_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET6, host, &addr.sin6_addr);
+      rc = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    } else {
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET, host, &addr.sin_addr);
+      rc = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    }
+    REQUIRE(rc == 0);
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~Client() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void SendHex(absl::string_view hex) { Send(Hex(hex)); }
+  void Send(const std::string& bytes) {
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n =
+          send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      REQUIRE(n > 0);
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  // Reads exactly n bytes; returns fewer only if the peer closed or the
+  // deadline passed.
+  std::string Read(size_t n, absl::Duration timeout = kDeadline) {
+    std::string out;
+    const absl::Time deadline = absl::Now() + timeout;
+    while (out.size() < n) {
+      const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+      if (left <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buffer[65536];
+      const ssize_t got =
+          read(fd_, buffer, std::min(sizeof(buffer), n - out.size()));
+      if (got <= 0) break;
+      out.append(buffer, static_cast<size_t>(got));
+    }
+    return out;
+  }
+  std::string ReadHex(size_t n) { return ToHex(Read(n)); }
+
+  // True when nothing arrives within `timeout` (the connection stays open).
+  bool Quiet(absl::Duration timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) ==
+           0;
+  }
+
+  // True when the server closes the connection before the deadline.
+  bool ClosedByPeer(absl::Duration timeout = kDeadline) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buffer[4096];
+      const ssize_t got = read(fd_, buffer, sizeof(buffer));
+      if (got == 0 || (got < 0 && errno == ECONNRESET)) return true;
+    }
+    return false;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Server {
+  explicit Server(TorchStoreListenerOptions options = {}) {
+    auto started = StartTorchStoreListener(options, &table);
+    REQUIRE(started.ok());
+    listener = std::move(*started);
+  }
+  ~Server() {
+    listener->Shutdown();
+    table.Shutdown();
+  }
+  int port() const { return listener->port(); }
+
+  KvTable table;
+  std::unique_ptr<TorchStoreListener> listener;
+};
+
+// Waits (with a deadline) until `condition` holds.
+template <typename F>
+bool Eventually(F condition) {
+  const absl::Time deadline = absl::Now() + kDeadline;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    pollfd none{-1, 0, 0};
+    poll(&none, 0, 5);
+  }
+  return condition();
+}
+
+TEST_CASE("listener: the 1.13 transcript over TCP, type bytes split off") {
+  Server server;
+  Client a(server.port());
+  a.SendHex("0005000000000000002f6b657931040000000000000076616c31");
+  a.SendHex("05010000000000000005000000000000002f6b657931");
+  CHECK(a.ReadHex(1) == "00");
+  a.SendHex("0205000000000000002f6b657931");
+  CHECK(a.ReadHex(12) == "040000000000000076616c31");
+  a.SendHex("03");
+  a.SendHex("04000000000000002f6374720500000000000000");
+  CHECK(a.ReadHex(8) == "0500000000000000");
+  a.SendHex("04");
+  a.SendHex(
+      "020000000000000005000000000000002f6b65793104000000000000002f6e6f6b");
+  CHECK(a.ReadHex(1) == "01");
+  a.SendHex("06");
+  CHECK(a.ReadHex(8) == "0200000000000000");
+  // The keys are visible in the listener's job with their "/" prefix.
+  CHECK(*server.table.TryGet("torch", "/key1") == "val1");
+}
+
+TEST_CASE(
+    "listener: a parked WAIT is released by another connection and by a "
+    "KvTable Set") {
+  Server server;
+  Client a(server.port());
+  Client b(server.port());
+  a.SendHex("05010000000000000005000000000000002f6c617465");
+  CHECK(a.Quiet(absl::Milliseconds(50)));
+  b.SendHex("0005000000000000002f6c61746502000000000000004c38");
+  CHECK(a.ReadHex(1) == "00");
+  a.SendHex("0205000000000000002f6c617465");
+  CHECK(a.ReadHex(10) == "02000000000000004c38");
+
+  a.SendHex("05010000000000000004000000000000002f677270");
+  REQUIRE(Eventually([&] { return server.table.Stats().waiters == 1; }));
+  REQUIRE(server.table.Set("torch", "/grp", "g").ok());
+  CHECK(a.ReadHex(1) == "00");
+}
+
+TEST_CASE("listener: bad input closes that connection only, with its reason") {
+  Server server;
+  Client good(server.port());
+  good.SendHex(
+      "0002000000000000002f6b0100000000000000"
+      "76");
+  SECTION("HTTP from a port scanner") {
+    Client scanner(server.port());
+    scanner.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(scanner.ClosedByPeer());
+  }
+  SECTION("an 8 EiB key length") {
+    Client bad(server.port());
+    bad.SendHex("02ffffffffffffff7f");
+    CHECK(bad.ClosedByPeer());
+  }
+  SECTION("too many keys in a WAIT") {
+    Client bad(server.port());
+    bad.SendHex("05ffffffff00000000");
+    CHECK(bad.ClosedByPeer());
+  }
+  SECTION("GET of a missing key from a 1.x client (as PyTorch 1.x)") {
+    Client bad(server.port());
+    bad.SendHex("0202000000000000002f7a");
+    CHECK(bad.ClosedByPeer());
+  }
+  CHECK(server.listener->stats().closed_for_cause == 1);
+  good.SendHex("0202000000000000002f6b");
+  CHECK(good.ReadHex(9) == "010000000000000076");
+}
+
+TEST_CASE("listener: a client that sends half a request and stalls is closed") {
+  TorchStoreListenerOptions options;
+  options.stalled_request_timeout = absl::Milliseconds(200);
+  Server server(options);
+  Client stalled(server.port());
+  Client idle(server.port());
+  Client busy(server.port());
+  stalled.SendHex("0005000000000000002f6b");  // SET, key cut short.
+  busy.SendHex("06");
+  CHECK(busy.ReadHex(8) == "0000000000000000");
+  CHECK(stalled.ClosedByPeer());
+  // An idle connection between requests is not stalled.
+  CHECK(idle.Quiet(absl::Milliseconds(300)));
+  idle.SendHex("06");
+  CHECK(idle.ReadHex(8) == "0000000000000000");
+}
+
+TEST_CASE("listener: >= 2.2 handshake, ping, and CANCEL_WAIT over TCP") {
+  Server server;
+  Client c(server.port());
+  c.SendHex(
+      "00cef7853c"
+      "0d01020304");
+  CHECK(c.ReadHex(4) == "01020304");
+  c.SendHex("06 0100000000000000 0200000000000000 2f77");
+  CHECK(c.Quiet(absl::Milliseconds(30)));
+  c.SendHex("0c");
+  CHECK(c.ReadHex(1) == "01");
+  CHECK(Eventually([&] { return server.table.Stats().waiters == 0; }));
+}
+
+TEST_CASE("listener: a client that does not read its replies is throttled") {
+  TorchStoreListenerOptions options;
+  options.max_output_bytes = 256 * 1024;
+  Server server(options);
+  const std::string value(512 * 1024, 'v');
+  REQUIRE(server.table.Set("torch", "/big", value).ok());
+  Client hog(server.port());
+  // 64 GETs of 512 KiB = 32 MiB of replies, sent without reading.
+  std::string gets;
+  for (int i = 0; i < 64; ++i) gets += Hex("0204000000000000002f626967");
+  hog.Send(gets);
+  Client other(server.port());
+  other.SendHex("06");
+  CHECK(other.ReadHex(8) == "0100000000000000");
+  // Every reply arrives, in order, once the hog reads.
+  for (int i = 0; i < 64; ++i) {
+    std::string reply = hog.Read(8 + value.size());
+    REQUIRE(reply.size() == 8 + value.size());
+    CHECK(reply.substr(8) == value);
+  }
+}
+
+TEST_CASE("listener: 1000 connections park WAITs and one SET releases them") {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+  const int n = limit.rlim_cur >= 2200 ? 1000 : 400;
+  Server server;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < n; ++i) {
+    clients.push_back(std::make_unique<Client>(server.port()));
+    clients.back()->SendHex("030500000000000000696e69742f0100000000000000");
+  }
+  for (auto& c : clients) {
+    REQUIRE(c->Read(8).size() == 8);
+    c->SendHex("05010000000000000003000000000000002f676f");
+  }
+  REQUIRE(Eventually([&] { return server.table.Stats().waiters == n; }));
+  CHECK(*server.table.TryGet("torch", "init/") == std::to_string(n));
+  Client setter(server.port());
+  setter.SendHex(
+      "0003000000000000002f676f0100000000000000"
+      "31");
+  for (auto& c : clients) CHECK(c->ReadHex(1) == "00");
+  CHECK(server.listener->stats().connections == n + 1);
+}
+
+TEST_CASE("listener: shutdown closes connections and removes their waiters") {
+  Server server;
+  Client a(server.port());
+  a.SendHex("05010000000000000002000000000000002f78");
+  REQUIRE(Eventually([&] { return server.table.Stats().waiters == 1; }));
+  server.listener->Shutdown();
+  CHECK(server.table.Stats().waiters == 0);
+  CHECK(a.ClosedByPeer());
+  server.listener->Shutdown();  // Idempotent.
+}
+
+TEST_CASE("listener: IPv6 loopback and option errors") {
+  TorchStoreListenerOptions options;
+  options.host = "::1";
+  KvTable table;
+  auto listener = StartTorchStoreListener(options, &table);
+  if (listener.ok()) {
+    CHECK((*listener)->address().rfind("[::1]:", 0) == 0);
+    Client c((*listener)->port(), "::1", AF_INET6);
+    c.SendHex("06");
+    CHECK(c.ReadHex(8) == "0000000000000000");
+  } else {
+    WARN("no IPv6 loopback here: " << listener.status().message());
+  }
+  options.host = "127.0.0.1";
+  options.limits.max_key_bytes = 0x3C85F7CE;
+  CHECK(absl::IsInvalidArgument(
+      StartTorchStoreListener(options, &table).status()));
+  options.limits = DecoderLimits{};
+  options.job = "";
+  CHECK(absl::IsInvalidArgument(
+      StartTorchStoreListener(options, &table).status()));
+  options.job = "torch";
+  options.host = "no-such-host.invalid";
+  CHECK(absl::IsUnavailable(StartTorchStoreListener(options, &table).status()));
+}
+
+}  // namespace
+}  // namespace torch_store
+}  // namespace tplaunch
