@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gloo/algorithm.h"
 #include "gloo/allgather_ring.h"
@@ -18,10 +19,14 @@
 #include "gloo/rendezvous/context.h"
 #include "gloo/transport/tcp/device.h"
 #include "worker_lib/gloo_store_adapter.h"
+#include "worker_lib/group_join.h"
 #include "worker_lib/logging.h"
 
 namespace tplaunch {
 namespace {
+
+constexpr absl::string_view kExitPrefix = "exit/";
+constexpr absl::Duration kMaxTeardownWait = absl::Seconds(30);
 
 // Gloo has no bfloat16 type: reduce in float and round back, as PyTorch does.
 template <ReduceOp kOp>
@@ -95,8 +100,12 @@ void RunBroadcast(const std::shared_ptr<gloo::Context>& context, void* data,
 class GlooGroup final : public ProcessGroup {
  public:
   GlooGroup(std::shared_ptr<gloo::rendezvous::Context> context,
-            GlooGroupOptions options)
-      : context_(std::move(context)), options_(std::move(options)) {}
+            std::shared_ptr<Store> store, GlooGroupOptions options)
+      : context_(std::move(context)),
+        store_(std::move(store)),
+        options_(std::move(options)) {}
+
+  ~GlooGroup() override { Teardown(); }
 
   int rank() const override { return options_.rank; }
   int world_size() const override { return options_.world_size; }
@@ -172,6 +181,24 @@ class GlooGroup final : public ProcessGroup {
   }
 
  private:
+  void Teardown() {
+    const int n = options_.world_size;
+    if (n == 1) return;
+    absl::Status s = store_->Set(absl::StrCat(kExitPrefix, options_.rank), "");
+    if (!s.ok() || closed_) return;
+    std::vector<std::string> keys;
+    for (int r = 0; r < n; ++r) keys.push_back(absl::StrCat(kExitPrefix, r));
+    s = store_->Wait(keys, std::min(options_.timeout, kMaxTeardownWait));
+    if (!s.ok()) {
+      absl::StatusOr<std::vector<int>> absent = AbsentRanks(*store_, kExitPrefix, n);
+      WorkerLibLogger().warn(
+          "{}: rank {} closed its Gloo connections without rank(s) {} having "
+          "finished: {}",
+          options_.where, options_.rank,
+          absent.ok() ? FormatRanks(*absent) : std::string("?"), s.ToString());
+    }
+  }
+
   absl::Status CheckBuffer(absl::string_view op, const void* data,
                            int64_t count) const {
     if (count < 0 || count > INT32_MAX) {
@@ -219,6 +246,7 @@ class GlooGroup final : public ProcessGroup {
   }
 
   std::shared_ptr<gloo::rendezvous::Context> context_;
+  std::shared_ptr<Store> store_;
   const GlooGroupOptions options_;
   bool closed_ = false;
   absl::Status first_error_;
@@ -227,7 +255,8 @@ class GlooGroup final : public ProcessGroup {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
-    Store& store, const GlooGroupOptions& options, GlooConnectStats* stats) {
+    std::shared_ptr<Store> store, const GlooGroupOptions& options,
+    GlooConnectStats* stats) {
   const absl::Time start = absl::Now();
   std::shared_ptr<gloo::transport::Device> device;
   try {
@@ -252,7 +281,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
   adapter_options.timeout = options.timeout;
   adapter_options.where = options.where;
   adapter_options.prefetch = options.prefetch;
-  GlooStoreAdapter adapter(&store, adapter_options);
+  GlooStoreAdapter adapter(store.get(), adapter_options);
   try {
     context->connectFullMesh(adapter, device);
   } catch (const std::exception& e) {
@@ -279,7 +308,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
       absl::FormatDuration(local.total), absl::FormatDuration(local.store),
       local.store_calls);
   if (stats != nullptr) *stats = local;
-  return std::unique_ptr<ProcessGroup>(new GlooGroup(std::move(context), options));
+  return std::unique_ptr<ProcessGroup>(new GlooGroup(std::move(context), std::move(store), options));
 }
 
 gloo::Context* GlooContextOf(ProcessGroup& group) {

@@ -37,11 +37,15 @@ struct GlooConnectStats {
   int store_calls = 0;
 };
 
-// Connects rank `options.rank` through `store` (the group's prefixed store; only used
-// during this call). Errors: Unavailable (the TCP device cannot bind local_addr, or a
+// Connects rank `options.rank` through `store` (the group's prefixed store). The group
+// keeps the store for its teardown handshake: destroying a healthy group publishes
+// "exit/<rank>" and waits (at most min(timeout, 30 s)) until every rank has, because
+// Gloo's TCP pairs report a peer's close before data still queued from it, so a rank
+// that closed its connections right after the last collective could fail a slower
+// peer's. A group broken by an error only publishes and does not wait. Errors: Unavailable (the TCP device cannot bind local_addr, or a
 // pair connection failed), DeadlineExceeded (ranks missing, named), the store's errors.
 absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
-    Store& store, const GlooGroupOptions& options,
+    std::shared_ptr<Store> store, const GlooGroupOptions& options,
     GlooConnectStats* stats = nullptr);
 
 // The group's gloo::Context, or nullptr when `group` is not a gloo group.

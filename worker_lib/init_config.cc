@@ -298,8 +298,10 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
     config.local_addr = *addr;
   }
 
-  config.key_prefix =
-      absl::StrCat("wl/a", config.attempt, "/", options.group_name);
+  // The launcher reserves "<run_id>/a<N>/w/" for workers (docs/launcher.md). A caller's
+  // store has no run id: its keys start at "a<N>/w/".
+  config.key_prefix = absl::StrCat(config.run_id, config.run_id.empty() ? "" : "/",
+                                   "a", config.attempt, "/w/", options.group_name);
   return config;
 }
 

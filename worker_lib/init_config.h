@@ -31,7 +31,8 @@ struct InitConfig {
   std::string token;
   // Address Gloo binds and advertises.
   std::string local_addr = "127.0.0.1";
-  // "wl/a<attempt>/<group_name>": every key of the group lives under it.
+  // "<run_id>/a<attempt>/w/<group_name>" ("a<attempt>/w/<group_name>" with a caller's
+  // store): every key of the group lives under it.
   std::string key_prefix;
 };
 

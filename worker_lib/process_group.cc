@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
     base = std::move(connected);
   }
   *store_out = base;
-  std::unique_ptr<Store> store = NewPrefixStore(config.key_prefix, base);
+  std::shared_ptr<Store> store = NewPrefixStore(config.key_prefix, base);
 
   MemberRecord self;
   self.rank = config.rank;
@@ -118,7 +118,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
     gloo.local_addr = config.local_addr;
     gloo.timeout = options.timeout;
     gloo.where = where;
-    group = CreateGlooGroup(*store, gloo);
+    group = CreateGlooGroup(store, gloo);
     if (!group.ok()) PublishFailure(*store, config.rank, group.status());
   } else {
     NcclGroupOptions nccl;

@@ -50,7 +50,7 @@ struct ProcessGroupOptions {
   // env://). Part of every key, so a restarted attempt never reads stale keys.
   int attempt = -1;
   // A caller's store (e.g. one already connected); the group keeps it alive.
-  // Keys still go under "wl/a<attempt>/<group_name>/".
+  // Keys go under "a<attempt>/w/<group_name>/" in it.
   std::shared_ptr<Store> store;
   // Several groups may coexist (e.g. "tp" and "dp"); each has its own keys.
   std::string group_name = "default";

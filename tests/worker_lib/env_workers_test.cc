@@ -87,11 +87,12 @@ TEST_CASE("a rank crashing mid-allreduce: the others fail, nothing hangs") {
   for (int r = 0; r < 4; ++r) {
     // A long timeout: the failure must come from the broken connections.
     workers.Start(TrainArgs({"--timeout", "120", "--crash-rank", "2", "--crash-step",
-                             "5"}),
+                             "5", "-v"}),
                   RankEnv(server->address(), "crash", 0, r, 4));
   }
-  std::vector<WorkerResult> results = workers.WaitAll(start + std::chrono::seconds(60));
+  std::vector<WorkerResult> results = workers.WaitAll(start + std::chrono::seconds(40));
   CHECK(Clock::now() - start < std::chrono::seconds(30));
+  INFO("rank 2 stderr: " << results[2].err);
   CHECK(results[2].exit_code == 3);
   for (int r : {0, 1, 3}) {
     INFO("rank " << r << " stderr: " << results[r].err);

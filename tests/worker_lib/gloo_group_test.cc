@@ -28,8 +28,8 @@ namespace {
 absl::StatusOr<std::unique_ptr<ProcessGroup>> Connect(Store& base, int rank, int n,
                                                       absl::Duration timeout,
                                                       int attempt = 0) {
-  std::unique_ptr<Store> store =
-      NewPrefixStore(absl::StrCat("wl/a", attempt, "/default"), &base);
+  std::shared_ptr<Store> store =
+      NewPrefixStore(absl::StrCat("a", attempt, "/w/default"), &base);
   MemberRecord self;
   self.rank = rank;
   self.world_size = n;
@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> Connect(Store& base, int rank, int
   options.world_size = n;
   options.timeout = timeout;
   options.where = "test group";
-  return CreateGlooGroup(*store, options);
+  return CreateGlooGroup(store, options);
 }
 
 TEST_CASE("gloo collectives at 2, 4 and 8 ranks") {
@@ -164,7 +164,7 @@ TEST_CASE("a rank that never arrives is named by every other rank") {
 TEST_CASE("a rank missing in Gloo's own exchange is named (adapter level)") {
   // No join step: the adapter must name the rank whose address never appeared.
   const int n = 3;
-  std::unique_ptr<Store> store = NewMemoryStore();
+  std::shared_ptr<Store> store = NewMemoryStore();
   std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
     if (rank == 1) return absl::OkStatus();
     GlooGroupOptions options;
@@ -172,7 +172,7 @@ TEST_CASE("a rank missing in Gloo's own exchange is named (adapter level)") {
     options.world_size = n;
     options.timeout = absl::Milliseconds(800);
     options.where = "adapter test";
-    return CreateGlooGroup(*store, options).status();
+    return CreateGlooGroup(store, options).status();
   });
   for (int r : {0, 2}) {
     INFO(statuses[r].ToString());
@@ -196,7 +196,8 @@ TEST_CASE("a rank dying mid-allreduce makes the others fail, not hang") {
       return s;
     }
     if (rank == 3) {
-      group->reset();  // Dies: its connections close.
+      // Dies: its connections close, as a crashed process's would.
+      GlooContextOf(**group)->closeConnections();
       return absl::OkStatus();
     }
     absl::Status s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
@@ -214,7 +215,7 @@ TEST_CASE("a restarted attempt never reads the previous attempt's keys") {
   const int n = 3;
   std::unique_ptr<Store> store = NewMemoryStore();
   // Attempt 0 crashed half way: garbage join records and Gloo addresses.
-  std::unique_ptr<Store> stale = NewPrefixStore("wl/a0/default", store.get());
+  std::unique_ptr<Store> stale = NewPrefixStore("a0/w/default", store.get());
   for (int r = 0; r < n; ++r) {
     REQUIRE(stale->Set(absl::StrCat("join/", r), "garbage").ok());
     REQUIRE(stale->Set(absl::StrCat("rank_", r), "garbage").ok());

@@ -43,7 +43,7 @@ TEST_CASE("env:// reads every launcher variable") {
   CHECK(config->run_id == "job-1");
   CHECK(config->token == "s3cret");
   CHECK(config->local_addr == "10.1.2.3");
-  CHECK(config->key_prefix == "wl/a3/default");
+  CHECK(config->key_prefix == "job-1/a3/w/default");
 }
 
 TEST_CASE("optional variables: no token, no local address -> 127.0.0.1") {
@@ -139,7 +139,7 @@ TEST_CASE("options override the environment") {
   CHECK(config->world_size == 2);
   CHECK(config->attempt == 7);
   CHECK(config->local_addr == "::1");
-  CHECK(config->key_prefix == "wl/a7/tp");
+  CHECK(config->key_prefix == "job-1/a7/w/tp");
 }
 
 TEST_CASE("a caller's store needs only rank and world size") {
@@ -152,7 +152,7 @@ TEST_CASE("a caller's store needs only rank and world size") {
   CHECK(config->attempt == 0);
   CHECK(config->local_rank == 0);
   CHECK(config->rdzv_endpoint.empty());
-  CHECK(config->key_prefix == "wl/a0/default");
+  CHECK(config->key_prefix == "a0/w/default");
 
   options.rank = -1;
   config = ResolveInitConfig(options, Lookup({}));
