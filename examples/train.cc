@@ -10,6 +10,7 @@
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -18,6 +19,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -44,7 +46,17 @@ struct TrainOptions {
   // of this step, as a crash mid-training would.
   int crash_rank = -1;
   int crash_step = 0;
+  // Crash only in this attempt (TPLAUNCH_ATTEMPT); -1: every attempt.
+  int crash_attempt = -1;
 };
+
+// The launcher's attempt number, or -1 when unset or garbled.
+int CurrentAttempt() {
+  const char* value = std::getenv("TPLAUNCH_ATTEMPT");
+  int attempt = -1;
+  if (value == nullptr || !absl::SimpleAtoi(value, &attempt)) return -1;
+  return attempt;
+}
 
 // A fixed "true" model and a per-rank shard drawn from it with a little noise.
 struct Shard {
@@ -136,7 +148,8 @@ absl::Status Train(const TrainOptions& opts) {
   std::vector<float> grad;
   for (int step = 0; step < opts.steps; ++step) {
     LocalLoss(shard, w, &grad);
-    if (rank == opts.crash_rank && step == opts.crash_step) {
+    if (rank == opts.crash_rank && step == opts.crash_step &&
+        (opts.crash_attempt < 0 || opts.crash_attempt == CurrentAttempt())) {
       std::fprintf(stderr, "train: rank %d crashing at step %d (--crash-rank)\n",
                    rank, step);
       std::fflush(stderr);
@@ -232,6 +245,8 @@ int main(int argc, char** argv) {
                  "fault injection: this rank exits with code 3 at --crash-step");
   app.add_option("--crash-step", opts.crash_step, "step of --crash-rank's crash")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--crash-attempt", opts.crash_attempt,
+                 "crash only in this attempt (TPLAUNCH_ATTEMPT); default every attempt");
   app.add_flag("-v,--verbose", opts.verbose, "debug logs from worker_lib");
   try {
     app.parse(argc, argv);
