@@ -2,9 +2,10 @@
 // (`tplaunch --nproc 4 bazel-bin/examples/train`).
 //
 // Every rank fits the same linear model y = X w to its own shard of a synthetic
-// regression problem: it computes the gradient on its shard, all-reduces it, and takes
-// the same step. At the end every rank checks that all ranks hold bit-identical weights
-// (an all-gather of a hash) and that the loss fell; rank 0 prints a short report.
+// regression problem: it computes the gradient on its shard, all-reduces it,
+// and takes the same step. At the end every rank checks that all ranks hold
+// bit-identical weights (an all-gather of a hash) and that the loss fell; rank
+// 0 prints a short report.
 #include <unistd.h>
 
 #include <cinttypes>
@@ -42,8 +43,8 @@ struct TrainOptions {
   // Rank 0 writes timings as JSON here (used by bench/worker_lib_bench).
   std::string timing_file;
   bool verbose = false;
-  // Fault injection for tests: this rank exits with code 3 just before the all-reduce
-  // of this step, as a crash mid-training would.
+  // Fault injection for tests: this rank exits with code 3 just before the
+  // all-reduce of this step, as a crash mid-training would.
   int crash_rank = -1;
   int crash_step = 0;
   // Crash only in this attempt (TPLAUNCH_ATTEMPT); -1: every attempt.
@@ -86,8 +87,8 @@ Shard MakeShard(int rank, int samples, int dim) {
   return shard;
 }
 
-// Sum of squared residuals on this shard, and (when grad != nullptr) the gradient of
-// that sum with respect to w.
+// Sum of squared residuals on this shard, and (when grad != nullptr) the
+// gradient of that sum with respect to w.
 double LocalLoss(const Shard& shard, const std::vector<float>& w,
                  std::vector<float>* grad) {
   const int dim = static_cast<int>(w.size());
@@ -143,15 +144,17 @@ absl::Status Train(const TrainOptions& opts) {
   // Rank 0's initial weights win: the usual broadcast of the initial model.
   RETURN_IF_ERROR(group->Broadcast(absl::MakeSpan(w), 0));
   const absl::Time first_collective = absl::Now();
-  ASSIGN_OR_RETURN(const double loss_before, GlobalLoss(*group, shard, w, total));
+  ASSIGN_OR_RETURN(const double loss_before,
+                   GlobalLoss(*group, shard, w, total));
 
   std::vector<float> grad;
   for (int step = 0; step < opts.steps; ++step) {
     LocalLoss(shard, w, &grad);
     if (rank == opts.crash_rank && step == opts.crash_step &&
         (opts.crash_attempt < 0 || opts.crash_attempt == CurrentAttempt())) {
-      std::fprintf(stderr, "train: rank %d crashing at step %d (--crash-rank)\n",
-                   rank, step);
+      std::fprintf(stderr,
+                   "train: rank %d crashing at step %d (--crash-rank)\n", rank,
+                   step);
       std::fflush(stderr);
       _exit(3);
     }
@@ -159,12 +162,14 @@ absl::Status Train(const TrainOptions& opts) {
     const float scale = static_cast<float>(opts.learning_rate / total);
     for (int j = 0; j < opts.dim; ++j) w[j] -= scale * grad[j];
   }
-  ASSIGN_OR_RETURN(const double loss_after, GlobalLoss(*group, shard, w, total));
+  ASSIGN_OR_RETURN(const double loss_after,
+                   GlobalLoss(*group, shard, w, total));
 
   // Every rank must end with the same bits.
   const std::vector<int64_t> mine = {HashWeights(w)};
   std::vector<int64_t> hashes(world);
-  RETURN_IF_ERROR(group->AllGather(absl::MakeConstSpan(mine), absl::MakeSpan(hashes)));
+  RETURN_IF_ERROR(
+      group->AllGather(absl::MakeConstSpan(mine), absl::MakeSpan(hashes)));
   for (int r = 0; r < world; ++r) {
     if (hashes[r] != hashes[0]) {
       return absl::InternalError(absl::StrFormat(
@@ -183,7 +188,8 @@ absl::Status Train(const TrainOptions& opts) {
     std::printf(
         "train: backend=%s world_size=%d steps=%d dim=%d samples=%lld\n"
         "train: loss %.6f -> %.6f; weights bit-identical on all %d ranks "
-        "(hash %016" PRIx64 ")\n"
+        "(hash %016" PRIx64
+        ")\n"
         "train: init %.1f ms, training %.1f ms, total %.1f ms\n",
         std::string(group->backend()).c_str(), world, opts.steps, opts.dim,
         static_cast<long long>(total), loss_before, loss_after, world,
@@ -195,7 +201,8 @@ absl::Status Train(const TrainOptions& opts) {
     if (!opts.timing_file.empty()) {
       std::ofstream out(opts.timing_file);
       out << absl::StrFormat(
-          "{\"world_size\": %d, \"backend\": \"%s\", \"process_start_unix_us\": %d, "
+          "{\"world_size\": %d, \"backend\": \"%s\", "
+          "\"process_start_unix_us\": %d, "
           "\"initialized_unix_us\": %d, \"first_collective_unix_us\": %d, "
           "\"end_unix_us\": %d}\n",
           world, std::string(group->backend()), absl::ToUnixMicros(start),
@@ -216,7 +223,8 @@ absl::Status Train(const TrainOptions& opts) {
 int main(int argc, char** argv) {
   tplaunch::TrainOptions opts;
   CLI::App app{
-      "Data-parallel linear regression over worker_lib; run it under tplaunch, e.g. "
+      "Data-parallel linear regression over worker_lib; run it under tplaunch, "
+      "e.g. "
       "`tplaunch --nproc 4 bazel-bin/examples/train`."};
   app.add_option("--backend", opts.backend, "auto, gloo or nccl")
       ->check(CLI::IsMember({"auto", "gloo", "nccl", "ccl", "xccl", "hccl"}))
@@ -241,12 +249,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--timing-file", opts.timing_file,
                  "rank 0 writes its timings here as JSON");
-  app.add_option("--crash-rank", opts.crash_rank,
-                 "fault injection: this rank exits with code 3 at --crash-step");
-  app.add_option("--crash-step", opts.crash_step, "step of --crash-rank's crash")
+  app.add_option(
+      "--crash-rank", opts.crash_rank,
+      "fault injection: this rank exits with code 3 at --crash-step");
+  app.add_option("--crash-step", opts.crash_step,
+                 "step of --crash-rank's crash")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--crash-attempt", opts.crash_attempt,
-                 "crash only in this attempt (TPLAUNCH_ATTEMPT); default every attempt");
+  app.add_option(
+      "--crash-attempt", opts.crash_attempt,
+      "crash only in this attempt (TPLAUNCH_ATTEMPT); default every attempt");
   app.add_flag("-v,--verbose", opts.verbose, "debug logs from worker_lib");
   try {
     app.parse(argc, argv);

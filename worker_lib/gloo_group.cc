@@ -78,9 +78,9 @@ const gloo::ReductionFunction<uint16_t>* Reduction<uint16_t>(ReduceOp op) {
   return nullptr;
 }
 
-// Halving-doubling: measured here (4 ranks, 2 cores) at 7.5 ms for 32 floats and 26 ms
-// for 1M floats, against 12 ms and 3.8 s for gloo::allreduce() (the unbound-buffer API
-// of this Gloo snapshot) and 113 ms for AllreduceRing at 1M.
+// Halving-doubling: measured here (4 ranks, 2 cores) at 7.5 ms for 32 floats
+// and 26 ms for 1M floats, against 12 ms and 3.8 s for gloo::allreduce() (the
+// unbound-buffer API of this Gloo snapshot) and 113 ms for AllreduceRing at 1M.
 template <typename T>
 void RunAllReduce(const std::shared_ptr<gloo::Context>& context, void* data,
                   int count, ReduceOp op) {
@@ -123,7 +123,8 @@ class GlooGroup final : public ProcessGroup {
 
   absl::Status AllReduce(void* data, int64_t count, DataType type,
                          ReduceOp op) override {
-    if (absl::Status s = CheckBuffer("allreduce", data, count); !s.ok()) return s;
+    if (absl::Status s = CheckBuffer("allreduce", data, count); !s.ok())
+      return s;
     if (count == 0) return absl::OkStatus();
     const int n = static_cast<int>(count);
     return Run("allreduce", [&] {
@@ -144,7 +145,8 @@ class GlooGroup final : public ProcessGroup {
 
   absl::Status Broadcast(void* data, int64_t count, DataType type,
                          int root) override {
-    if (absl::Status s = CheckBuffer("broadcast", data, count); !s.ok()) return s;
+    if (absl::Status s = CheckBuffer("broadcast", data, count); !s.ok())
+      return s;
     if (root < 0 || root >= options_.world_size) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "broadcast: root %d is out of range for world size %d", root,
@@ -162,7 +164,8 @@ class GlooGroup final : public ProcessGroup {
 
   absl::Status AllGather(const void* input, void* output, int64_t count,
                          DataType type) override {
-    if (absl::Status s = CheckBuffer("allgather", output, count); !s.ok()) return s;
+    if (absl::Status s = CheckBuffer("allgather", output, count); !s.ok())
+      return s;
     if (input == nullptr && count > 0) {
       return absl::InvalidArgumentError("allgather: input is null");
     }
@@ -190,7 +193,8 @@ class GlooGroup final : public ProcessGroup {
     for (int r = 0; r < n; ++r) keys.push_back(absl::StrCat(kExitPrefix, r));
     s = store_->Wait(keys, std::min(options_.timeout, kMaxTeardownWait));
     if (!s.ok()) {
-      absl::StatusOr<std::vector<int>> absent = AbsentRanks(*store_, kExitPrefix, n);
+      absl::StatusOr<std::vector<int>> absent =
+          AbsentRanks(*store_, kExitPrefix, n);
       WorkerLibLogger().warn(
           "{}: rank {} closed its Gloo connections without rank(s) {} having "
           "finished: {}",
@@ -203,10 +207,12 @@ class GlooGroup final : public ProcessGroup {
                            int64_t count) const {
     if (count < 0 || count > INT32_MAX) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: count %d is outside 0..2^31-1 (split larger buffers)", op, count));
+          "%s: count %d is outside 0..2^31-1 (split larger buffers)", op,
+          count));
     }
     if (data == nullptr && count > 0) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: buffer is null", op));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: buffer is null", op));
     }
     if (closed_) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -232,10 +238,11 @@ class GlooGroup final : public ProcessGroup {
           timed_out ? absl::StatusCode::kDeadlineExceeded
                     : absl::StatusCode::kUnavailable,
           absl::StrFormat("%s: %s on rank %d of %d failed after %s (%s): %s",
-                          options_.where, op, options_.rank, options_.world_size,
-                          absl::FormatDuration(waited),
-                          timed_out ? "a peer did not take part in time"
-                                    : "a peer connection broke; did a rank die?",
+                          options_.where, op, options_.rank,
+                          options_.world_size, absl::FormatDuration(waited),
+                          timed_out
+                              ? "a peer did not take part in time"
+                              : "a peer connection broke; did a rank die?",
                           what));
       // A Gloo context is unusable after a failed collective (pairs may be half
       // way through a message), so later calls fail fast instead of hanging.
@@ -270,8 +277,8 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
         options.where, options.rank, options.local_addr, e.what()));
   }
 
-  auto context = std::make_shared<gloo::rendezvous::Context>(options.rank,
-                                                             options.world_size);
+  auto context = std::make_shared<gloo::rendezvous::Context>(
+      options.rank, options.world_size);
   context->setTimeout(std::chrono::duration_cast<std::chrono::milliseconds>(
       absl::ToChronoMilliseconds(options.timeout)));
 
@@ -292,11 +299,12 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
     return absl::Status(
         timed_out ? absl::StatusCode::kDeadlineExceeded
                   : absl::StatusCode::kUnavailable,
-        absl::StrFormat("%s: rank %d of %d failed to connect Gloo pairs after %s "
-                        "(local address %s): %s",
-                        options.where, options.rank, options.world_size,
-                        absl::FormatDuration(absl::Now() - start),
-                        options.local_addr, what));
+        absl::StrFormat(
+            "%s: rank %d of %d failed to connect Gloo pairs after %s "
+            "(local address %s): %s",
+            options.where, options.rank, options.world_size,
+            absl::FormatDuration(absl::Now() - start), options.local_addr,
+            what));
   }
   GlooConnectStats local;
   local.total = absl::Now() - start;
@@ -308,7 +316,8 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
       absl::FormatDuration(local.total), absl::FormatDuration(local.store),
       local.store_calls);
   if (stats != nullptr) *stats = local;
-  return std::unique_ptr<ProcessGroup>(new GlooGroup(std::move(context), std::move(store), options));
+  return std::unique_ptr<ProcessGroup>(
+      new GlooGroup(std::move(context), std::move(store), options));
 }
 
 gloo::Context* GlooContextOf(ProcessGroup& group) {

@@ -15,9 +15,9 @@
 namespace tplaunch {
 namespace {
 
-// Gloo's connectFullMesh (this Gloo version) first publishes the host name of every rank
-// under "rank_<i>" and reads those of lower ranks, then publishes each rank's pair
-// addresses under "<i>" and reads every other rank's.
+// Gloo's connectFullMesh (this Gloo version) first publishes the host name of
+// every rank under "rank_<i>" and reads those of lower ranks, then publishes
+// each rank's pair addresses under "<i>" and reads every other rank's.
 constexpr absl::string_view kHostKeyPrefix = "rank_";
 
 bool AllDigits(absl::string_view s) {
@@ -42,9 +42,11 @@ int GlooStoreAdapter::RankOfKey(const std::string& key) {
   return rank;
 }
 
-std::vector<std::string> GlooStoreAdapter::PhaseKeys(const std::string& key) const {
+std::vector<std::string> GlooStoreAdapter::PhaseKeys(
+    const std::string& key) const {
   const int rank = RankOfKey(key);
-  if (!options_.prefetch || rank < 0 || rank >= options_.world_size) return {key};
+  if (!options_.prefetch || rank < 0 || rank >= options_.world_size)
+    return {key};
   std::vector<std::string> keys;
   if (absl::StartsWith(key, kHostKeyPrefix)) {
     for (int r = 0; r < options_.rank; ++r) {
@@ -77,7 +79,8 @@ void GlooStoreAdapter::Fetch(const std::vector<std::string>& wanted,
   }
   if (keys.empty()) return;
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::vector<std::string>> values = store_->MultiGet(keys, timeout);
+  absl::StatusOr<std::vector<std::string>> values =
+      store_->MultiGet(keys, timeout);
   const absl::Duration waited = absl::Now() - start;
   store_time_ += waited;
   ++store_calls_;
@@ -88,11 +91,11 @@ void GlooStoreAdapter::Fetch(const std::vector<std::string>& wanted,
     return;
   }
   if (!absl::IsDeadlineExceeded(values.status())) {
-    Fail(absl::Status(values.status().code(),
-                      absl::StrFormat("%s: rank %d reading key(s) %s: %s",
-                                      options_.where, options_.rank,
-                                      absl::StrJoin(keys, ","),
-                                      values.status().message())));
+    Fail(absl::Status(
+        values.status().code(),
+        absl::StrFormat("%s: rank %d reading key(s) %s: %s", options_.where,
+                        options_.rank, absl::StrJoin(keys, ","),
+                        values.status().message())));
   }
   // Name the ranks whose keys never appeared.
   std::vector<int> missing_ranks;
@@ -107,8 +110,8 @@ void GlooStoreAdapter::Fetch(const std::vector<std::string>& wanted,
     if (int r = RankOfKey(key); r >= 0) missing_ranks.push_back(r);
   }
   std::sort(missing_ranks.begin(), missing_ranks.end());
-  // A rank that published no host name never reached connectFullMesh; the others
-  // are merely stuck behind it.
+  // A rank that published no host name never reached connectFullMesh; the
+  // others are merely stuck behind it.
   std::vector<int> never_arrived;
   for (int r = 0; r < options_.world_size && present.ok(); ++r) {
     if (r != options_.rank &&
@@ -118,10 +121,12 @@ void GlooStoreAdapter::Fetch(const std::vector<std::string>& wanted,
     }
   }
   Fail(absl::DeadlineExceededError(absl::StrFormat(
-      "%s: rank %d waited %s for rank(s) %s of %d to publish their Gloo addresses "
+      "%s: rank %d waited %s for rank(s) %s of %d to publish their Gloo "
+      "addresses "
       "(never arrived: %s; missing key(s): %s)",
       options_.where, options_.rank, absl::FormatDuration(waited),
-      missing_ranks.empty() ? "?" : FormatRanks(missing_ranks), options_.world_size,
+      missing_ranks.empty() ? "?" : FormatRanks(missing_ranks),
+      options_.world_size,
       never_arrived.empty() ? "none" : FormatRanks(never_arrived),
       absl::StrJoin(missing_keys.size() > 8
                         ? std::vector<std::string>(missing_keys.begin(),
@@ -130,17 +135,18 @@ void GlooStoreAdapter::Fetch(const std::vector<std::string>& wanted,
                     ","))));
 }
 
-void GlooStoreAdapter::set(const std::string& key, const std::vector<char>& data) {
+void GlooStoreAdapter::set(const std::string& key,
+                           const std::vector<char>& data) {
   const absl::Time start = absl::Now();
   absl::Status status =
       store_->Set(key, absl::string_view(data.data(), data.size()));
   store_time_ += absl::Now() - start;
   ++store_calls_;
   if (!status.ok()) {
-    Fail(absl::Status(status.code(),
-                      absl::StrFormat("%s: rank %d setting key %s: %s",
-                                      options_.where, options_.rank, key,
-                                      status.message())));
+    Fail(absl::Status(
+        status.code(),
+        absl::StrFormat("%s: rank %d setting key %s: %s", options_.where,
+                        options_.rank, key, status.message())));
   }
 }
 
@@ -160,7 +166,8 @@ void GlooStoreAdapter::wait(const std::vector<std::string>& keys) {
 
 void GlooStoreAdapter::wait(const std::vector<std::string>& keys,
                             const std::chrono::milliseconds& timeout) {
-  // Gloo passes kNoTimeout (zero) for "no limit": the group timeout still applies.
+  // Gloo passes kNoTimeout (zero) for "no limit": the group timeout still
+  // applies.
   absl::Duration limit = absl::FromChrono(timeout);
   if (limit <= absl::ZeroDuration() || limit > options_.timeout) {
     limit = options_.timeout;

@@ -1,12 +1,13 @@
 // GlooStoreAdapter: Gloo's rendezvous::Store interface over our Store.
 //
-// Gloo's interface reports errors only by exception and its get() has no timeout, so the
-// adapter (1) applies the group timeout to every call, including get() and both wait()
-// overloads, (2) records the first failure as an absl::Status that names the key, the
-// missing ranks and how long was waited, then throws gloo::IoException for Gloo to
-// unwind with, and (3) cuts connectFullMesh's O(N) blocking calls per rank to one
-// MultiGet per phase: the first get/wait of one of Gloo's per-rank keys ("rank_<i>"
-// host names, "<i>" pair addresses) fetches every key of that phase at once.
+// Gloo's interface reports errors only by exception and its get() has no
+// timeout, so the adapter (1) applies the group timeout to every call,
+// including get() and both wait() overloads, (2) records the first failure as
+// an absl::Status that names the key, the missing ranks and how long was
+// waited, then throws gloo::IoException for Gloo to unwind with, and (3) cuts
+// connectFullMesh's O(N) blocking calls per rank to one MultiGet per phase: the
+// first get/wait of one of Gloo's per-rank keys ("rank_<i>" host names, "<i>"
+// pair addresses) fetches every key of that phase at once.
 #ifndef TPLAUNCH_WORKER_LIB_GLOO_STORE_ADAPTER_H_
 #define TPLAUNCH_WORKER_LIB_GLOO_STORE_ADAPTER_H_
 
@@ -30,8 +31,8 @@ struct GlooStoreAdapterOptions {
   absl::Duration timeout = absl::Minutes(10);
   // Describes the group in messages, e.g. "gloo group 'default' attempt 0".
   std::string where;
-  // Fetch a whole phase with one MultiGet (false: one Get per key, Gloo's own pattern;
-  // kept for the benchmark's comparison).
+  // Fetch a whole phase with one MultiGet (false: one Get per key, Gloo's own
+  // pattern; kept for the benchmark's comparison).
   bool prefetch = true;
 };
 
@@ -56,8 +57,9 @@ class GlooStoreAdapter final : public gloo::rendezvous::Store {
   int store_calls() const { return store_calls_; }
 
  private:
-  // Every key Gloo's connectFullMesh will ask for in the phase `key` belongs to, or
-  // just `key` when it is not one of Gloo's per-rank keys (or prefetch is off).
+  // Every key Gloo's connectFullMesh will ask for in the phase `key` belongs
+  // to, or just `key` when it is not one of Gloo's per-rank keys (or prefetch
+  // is off).
   std::vector<std::string> PhaseKeys(const std::string& key) const;
   // Fetches `keys` not cached yet; on failure records error_ and throws.
   void Fetch(const std::vector<std::string>& keys, absl::Duration timeout);

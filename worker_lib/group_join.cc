@@ -76,7 +76,8 @@ absl::StatusOr<std::vector<int>> AbsentRanks(Store& store,
   std::vector<bool> present(world_size, false);
   for (const std::string& key : keys) {
     int rank = -1;
-    if (absl::SimpleAtoi(absl::string_view(key).substr(key_prefix.size()), &rank) &&
+    if (absl::SimpleAtoi(absl::string_view(key).substr(key_prefix.size()),
+                         &rank) &&
         rank >= 0 && rank < world_size) {
       present[rank] = true;
     }
@@ -104,28 +105,33 @@ absl::StatusOr<std::vector<MemberRecord>> JoinGroup(Store& store,
                                                     absl::Duration timeout,
                                                     absl::string_view where) {
   const int n = self.world_size;
-  // CompareSet, not Set: two processes claiming one rank must not overwrite each other.
+  // CompareSet, not Set: two processes claiming one rank must not overwrite
+  // each other.
   const std::string mine = EncodeMemberRecord(self);
-  ASSIGN_OR_RETURN(std::string stored,
-                   store.CompareSet(absl::StrCat(kJoinPrefix, self.rank), "", mine));
+  ASSIGN_OR_RETURN(
+      std::string stored,
+      store.CompareSet(absl::StrCat(kJoinPrefix, self.rank), "", mine));
   if (stored != mine) {
     absl::StatusOr<MemberRecord> other = DecodeMemberRecord(stored);
-    return absl::AlreadyExistsError(absl::StrFormat(
-        "%s: rank %d is already taken by pid %d on %s (two workers were given the "
-        "same RANK)",
-        where, self.rank, other.ok() ? other->pid : -1,
-        other.ok() ? other->host : "?"));
+    return absl::AlreadyExistsError(
+        absl::StrFormat("%s: rank %d is already taken by pid %d on %s (two "
+                        "workers were given the "
+                        "same RANK)",
+                        where, self.rank, other.ok() ? other->pid : -1,
+                        other.ok() ? other->host : "?"));
   }
   std::vector<std::string> keys;
   keys.reserve(n);
   for (int r = 0; r < n; ++r) keys.push_back(absl::StrCat(kJoinPrefix, r));
 
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::vector<std::string>> values = store.MultiGet(keys, timeout);
+  absl::StatusOr<std::vector<std::string>> values =
+      store.MultiGet(keys, timeout);
   if (!values.ok()) {
     if (!absl::IsDeadlineExceeded(values.status())) return values.status();
     const absl::Duration waited = absl::Now() - start;
-    absl::StatusOr<std::vector<int>> absent = AbsentRanks(store, kJoinPrefix, n);
+    absl::StatusOr<std::vector<int>> absent =
+        AbsentRanks(store, kJoinPrefix, n);
     if (!absent.ok()) return values.status();
     std::vector<int> joined;
     for (int r = 0, a = 0; r < n; ++r) {
@@ -148,8 +154,8 @@ absl::StatusOr<std::vector<MemberRecord>> JoinGroup(Store& store,
     ASSIGN_OR_RETURN(MemberRecord record, DecodeMemberRecord((*values)[r]));
     if (record.world_size != self.world_size) {
       return absl::FailedPreconditionError(absl::StrFormat(
-          "%s: rank %d (pid %d on %s) has world size %d, this rank %d has %d", where,
-          r, record.pid, record.host, record.world_size, self.rank,
+          "%s: rank %d (pid %d on %s) has world size %d, this rank %d has %d",
+          where, r, record.pid, record.host, record.world_size, self.rank,
           self.world_size));
     }
     if (record.backend != self.backend) {

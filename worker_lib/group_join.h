@@ -1,7 +1,9 @@
-// GroupJoin: the first step of every group's init. Each rank publishes a small record
-// ("join/<rank>": backend, world size, host, pid) and waits for every other rank's, so
-// that a missing rank is named after the timeout and ranks that disagree on the backend
-// or the world size fail at once instead of hanging inside a backend.
+// GroupJoin: the first step of every group's init. Each rank publishes a small
+// record
+// ("join/<rank>": backend, world size, host, pid) and waits for every other
+// rank's, so that a missing rank is named after the timeout and ranks that
+// disagree on the backend or the world size fail at once instead of hanging
+// inside a backend.
 #ifndef TPLAUNCH_WORKER_LIB_GROUP_JOIN_H_
 #define TPLAUNCH_WORKER_LIB_GROUP_JOIN_H_
 
@@ -27,17 +29,18 @@ struct MemberRecord {
 std::string EncodeMemberRecord(const MemberRecord& record);
 absl::StatusOr<MemberRecord> DecodeMemberRecord(absl::string_view text);
 
-// `store` is the group's prefixed store; `where` describes the group for messages
-// (e.g. "group 'default' attempt 0"). Errors: DeadlineExceeded naming the ranks that did
-// not join and how long was waited; FailedPrecondition naming the first rank that
-// disagrees; FailedPrecondition naming a rank that published a failure; the store's own
-// errors.
+// `store` is the group's prefixed store; `where` describes the group for
+// messages (e.g. "group 'default' attempt 0"). Errors: DeadlineExceeded naming
+// the ranks that did not join and how long was waited; FailedPrecondition
+// naming the first rank that disagrees; FailedPrecondition naming a rank that
+// published a failure; the store's own errors.
 absl::StatusOr<std::vector<MemberRecord>> JoinGroup(Store& store,
                                                     const MemberRecord& self,
                                                     absl::Duration timeout,
                                                     absl::string_view where);
 
-// Ranks in [0, world_size) whose key "<key_prefix><rank>" is absent now; one ListKeys.
+// Ranks in [0, world_size) whose key "<key_prefix><rank>" is absent now; one
+// ListKeys.
 absl::StatusOr<std::vector<int>> AbsentRanks(Store& store,
                                              absl::string_view key_prefix,
                                              int world_size);
@@ -45,8 +48,8 @@ absl::StatusOr<std::vector<int>> AbsentRanks(Store& store,
 // "3", "0,2,5-7" (at most `limit` items, then "... (N in all)").
 std::string FormatRanks(const std::vector<int>& ranks, int limit = 16);
 
-// Best effort: records this rank's init failure under "fail/<rank>" so that peers
-// polling for failures (NCCL init) abort at once.
+// Best effort: records this rank's init failure under "fail/<rank>" so that
+// peers polling for failures (NCCL init) abort at once.
 void PublishFailure(Store& store, int rank, const absl::Status& status);
 
 // The first failure any rank published, if one exists now (never blocks).

@@ -25,13 +25,15 @@ Registry& GetRegistry() {
 
 }  // namespace
 
-absl::StatusOr<int> ClaimGroupMembership(absl::string_view group_name, int rank) {
+absl::StatusOr<int> ClaimGroupMembership(absl::string_view group_name,
+                                         int rank) {
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   const std::pair<std::string, int> key(std::string(group_name), rank);
   if (!r.members.insert(key).second) {
     return absl::AlreadyExistsError(absl::StrFormat(
-        "process group '%s' is already initialized for rank %d in this process; "
+        "process group '%s' is already initialized for rank %d in this "
+        "process; "
         "destroy it first, or use another group_name for a second group",
         group_name, rank));
   }

@@ -20,16 +20,17 @@ constexpr absl::string_view kRdzvScheme = "tprdzv://";
 
 absl::Status BadVariable(absl::string_view name, absl::string_view value,
                          absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrFormat("environment variable %s='%s' %s", name,
-                      absl::CHexEscape(value), why));
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "environment variable %s='%s' %s", name, absl::CHexEscape(value), why));
 }
 
-absl::Status MissingVariable(absl::string_view name, absl::string_view needed_by) {
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "environment variable %s is not set (needed by %s; tplaunch sets it, or pass "
-      "the value in ProcessGroupOptions)",
-      name, needed_by));
+absl::Status MissingVariable(absl::string_view name,
+                             absl::string_view needed_by) {
+  return absl::InvalidArgumentError(
+      absl::StrFormat("environment variable %s is not set (needed by %s; "
+                      "tplaunch sets it, or pass "
+                      "the value in ProcessGroupOptions)",
+                      name, needed_by));
 }
 
 // Strict: decimal digits only, no sign, no spaces, fits in int.
@@ -96,9 +97,9 @@ absl::Status ResolveInt(int option_value, absl::string_view option_name,
                         int min_value, int* out) {
   if (option_value >= 0) {
     if (option_value < min_value) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "ProcessGroupOptions.%s=%d must be at least %d", option_name,
-          option_value, min_value));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("ProcessGroupOptions.%s=%d must be at least %d",
+                          option_name, option_value, min_value));
     }
     *out = option_value;
     return absl::OkStatus();
@@ -119,7 +120,8 @@ EnvLookup ProcessEnvironment() {
   };
 }
 
-absl::Status ValidateEndpoint(absl::string_view what, absl::string_view endpoint) {
+absl::Status ValidateEndpoint(absl::string_view what,
+                              absl::string_view endpoint) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s='%s' %s (expected host, host:port or [v6addr]:port)", what,
@@ -166,9 +168,9 @@ absl::Status ValidateEndpoint(absl::string_view what, absl::string_view endpoint
 
 absl::StatusOr<RdzvUrl> ParseRdzvUrl(absl::string_view url) {
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "init_method '%s' %s (expected tprdzv://host:port/job)",
-        absl::CHexEscape(url), why));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("init_method '%s' %s (expected tprdzv://host:port/job)",
+                        absl::CHexEscape(url), why));
   };
   if (!absl::StartsWith(url, kRdzvScheme)) return bad("is not a tprdzv:// URL");
   absl::string_view rest = url.substr(kRdzvScheme.size());
@@ -196,10 +198,11 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
                      absl::FormatDuration(options.timeout)));
   }
   if (!IsValidName(options.group_name)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "ProcessGroupOptions.group_name='%s' must be 1..128 letters, digits, '-', "
-        "'_' or '.'",
-        absl::CHexEscape(options.group_name)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("ProcessGroupOptions.group_name='%s' must be 1..128 "
+                        "letters, digits, '-', "
+                        "'_' or '.'",
+                        absl::CHexEscape(options.group_name)));
   }
 
   const bool use_caller_store = options.store != nullptr;
@@ -207,10 +210,11 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
   const bool use_url =
       !use_caller_store && absl::StartsWith(options.init_method, kRdzvScheme);
   if (!use_caller_store && !use_env && !use_url) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "ProcessGroupOptions.init_method='%s' is not supported (use \"env://\", "
-        "\"tprdzv://host:port/job\", or pass a store)",
-        absl::CHexEscape(options.init_method)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("ProcessGroupOptions.init_method='%s' is not supported "
+                        "(use \"env://\", "
+                        "\"tprdzv://host:port/job\", or pass a store)",
+                        absl::CHexEscape(options.init_method)));
   }
   const absl::string_view needed_by =
       use_env ? "init_method env://" : "InitProcessGroup";
@@ -218,25 +222,26 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
   // Identity: options win, then the environment; env:// needs all of it.
   config.world_size = -1;
   config.rank = -1;
-  RETURN_IF_ERROR(ResolveInt(options.world_size, "world_size", env, "WORLD_SIZE",
-                             /*required=*/true, needed_by, /*min_value=*/1,
-                             &config.world_size));
+  RETURN_IF_ERROR(ResolveInt(
+      options.world_size, "world_size", env, "WORLD_SIZE",
+      /*required=*/true, needed_by, /*min_value=*/1, &config.world_size));
   RETURN_IF_ERROR(ResolveInt(options.rank, "rank", env, "RANK",
                              /*required=*/true, needed_by, /*min_value=*/0,
                              &config.rank));
   config.local_rank = 0;
-  RETURN_IF_ERROR(ResolveInt(options.local_rank, "local_rank", env, "LOCAL_RANK",
-                             /*required=*/use_env, needed_by, /*min_value=*/0,
-                             &config.local_rank));
+  RETURN_IF_ERROR(ResolveInt(
+      options.local_rank, "local_rank", env, "LOCAL_RANK",
+      /*required=*/use_env, needed_by, /*min_value=*/0, &config.local_rank));
   if (config.rank >= config.world_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "rank %d is out of range for world size %d (need 0 <= rank < world_size)",
-        config.rank, config.world_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("rank %d is out of range for world size %d (need 0 <= "
+                        "rank < world_size)",
+                        config.rank, config.world_size));
   }
   config.attempt = 0;
-  RETURN_IF_ERROR(ResolveInt(options.attempt, "attempt", env, "TPLAUNCH_ATTEMPT",
-                             /*required=*/use_env, needed_by, /*min_value=*/0,
-                             &config.attempt));
+  RETURN_IF_ERROR(ResolveInt(
+      options.attempt, "attempt", env, "TPLAUNCH_ATTEMPT",
+      /*required=*/use_env, needed_by, /*min_value=*/0, &config.attempt));
 
   // Rendezvous location.
   if (use_env) {
@@ -251,7 +256,8 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
     }
     config.rdzv_endpoint = *endpoint;
     std::optional<std::string> run_id = env("TPLAUNCH_RUN_ID");
-    if (!run_id.has_value()) return MissingVariable("TPLAUNCH_RUN_ID", needed_by);
+    if (!run_id.has_value())
+      return MissingVariable("TPLAUNCH_RUN_ID", needed_by);
     if (!IsValidName(*run_id)) {
       return BadVariable("TPLAUNCH_RUN_ID", *run_id,
                          "must be 1..128 letters, digits, '-', '_' or '.'");
@@ -284,9 +290,10 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
   // The address Gloo binds; never the hostname, which Debian maps to 127.0.1.1.
   if (!options.local_addr.empty()) {
     if (!IsValidHost(options.local_addr)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "ProcessGroupOptions.local_addr='%s' is not an IP address or host name",
-          absl::CHexEscape(options.local_addr)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("ProcessGroupOptions.local_addr='%s' is not an IP "
+                          "address or host name",
+                          absl::CHexEscape(options.local_addr)));
     }
     config.local_addr = options.local_addr;
   } else if (std::optional<std::string> addr = env("TPLAUNCH_LOCAL_ADDR");
@@ -298,10 +305,11 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
     config.local_addr = *addr;
   }
 
-  // The launcher reserves "<run_id>/a<N>/w/" for workers (docs/launcher.md). A caller's
-  // store has no run id: its keys start at "a<N>/w/".
-  config.key_prefix = absl::StrCat(config.run_id, config.run_id.empty() ? "" : "/",
-                                   "a", config.attempt, "/w/", options.group_name);
+  // The launcher reserves "<run_id>/a<N>/w/" for workers (docs/launcher.md). A
+  // caller's store has no run id: its keys start at "a<N>/w/".
+  config.key_prefix =
+      absl::StrCat(config.run_id, config.run_id.empty() ? "" : "/", "a",
+                   config.attempt, "/w/", options.group_name);
   return config;
 }
 

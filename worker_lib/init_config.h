@@ -1,5 +1,6 @@
 // InitConfig: who this rank is and where its rendezvous is, resolved from
-// ProcessGroupOptions and the launcher's environment. Pure: the environment is passed in.
+// ProcessGroupOptions and the launcher's environment. Pure: the environment is
+// passed in.
 #ifndef TPLAUNCH_WORKER_LIB_INIT_CONFIG_H_
 #define TPLAUNCH_WORKER_LIB_INIT_CONFIG_H_
 
@@ -25,20 +26,21 @@ struct InitConfig {
   int world_size = 1;
   int local_rank = 0;
   int attempt = 0;
-  // Set when a store must be connected (env:// or tprdzv://), empty with a caller store.
+  // Set when a store must be connected (env:// or tprdzv://), empty with a
+  // caller store.
   std::string rdzv_endpoint;
   std::string run_id;
   std::string token;
   // Address Gloo binds and advertises.
   std::string local_addr = "127.0.0.1";
-  // "<run_id>/a<attempt>/w/<group_name>" ("a<attempt>/w/<group_name>" with a caller's
-  // store): every key of the group lives under it.
+  // "<run_id>/a<attempt>/w/<group_name>" ("a<attempt>/w/<group_name>" with a
+  // caller's store): every key of the group lives under it.
   std::string key_prefix;
 };
 
-// Resolves options against the environment. InvalidArgument names the option or the
-// variable and its value; see docs/worker_lib.md for which variables each init_method
-// needs.
+// Resolves options against the environment. InvalidArgument names the option or
+// the variable and its value; see docs/worker_lib.md for which variables each
+// init_method needs.
 absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
                                              const EnvLookup& env);
 
@@ -49,8 +51,10 @@ struct RdzvUrl {
 };
 absl::StatusOr<RdzvUrl> ParseRdzvUrl(absl::string_view url);
 
-// Checks "host", "host:port" or "[v6]:port". InvalidArgument names `what` and value.
-absl::Status ValidateEndpoint(absl::string_view what, absl::string_view endpoint);
+// Checks "host", "host:port" or "[v6]:port". InvalidArgument names `what` and
+// value.
+absl::Status ValidateEndpoint(absl::string_view what,
+                              absl::string_view endpoint);
 
 }  // namespace tplaunch
 

@@ -1,9 +1,10 @@
-// Hand-written declarations of the parts of NCCL's and the CUDA runtime's C ABI that
-// worker_lib uses, so that nothing needs nccl.h or CUDA headers at build time: both
-// libraries are dlopen'ed at run time (nccl_library.h). Written against NCCL 2.28 and
-// CUDA 13; tests/worker_lib/nccl_abi_check_test compiles them against the real headers
-// wherever /usr/local/cuda/include/nccl.h exists and checks sizes, offsets, enum values
-// and function signatures. Private to the nccl target.
+// Hand-written declarations of the parts of NCCL's and the CUDA runtime's C ABI
+// that worker_lib uses, so that nothing needs nccl.h or CUDA headers at build
+// time: both libraries are dlopen'ed at run time (nccl_library.h). Written
+// against NCCL 2.28 and CUDA 13; tests/worker_lib/nccl_abi_check_test compiles
+// them against the real headers wherever /usr/local/cuda/include/nccl.h exists
+// and checks sizes, offsets, enum values and function signatures. Private to
+// the nccl target.
 #ifndef TPLAUNCH_WORKER_LIB_NCCL_ABI_H_
 #define TPLAUNCH_WORKER_LIB_NCCL_ABI_H_
 
@@ -42,8 +43,9 @@ enum ncclDataType_t : int {
   ncclBfloat16 = 9,
 };
 
-// ncclConfig_t as of NCCL 2.28 (struct ncclConfig_v22800). NCCL reads `size`, `magic`
-// and `version` first and ignores fields a given library version does not know.
+// ncclConfig_t as of NCCL 2.28 (struct ncclConfig_v22800). NCCL reads `size`,
+// `magic` and `version` first and ignores fields a given library version does
+// not know.
 struct ncclConfig_t {
   size_t size;
   unsigned int magic;
@@ -98,10 +100,12 @@ using cudaStream_t = void*;
 using ncclGetVersion_fn = ncclResult_t (*)(int* version);
 using ncclGetUniqueId_fn = ncclResult_t (*)(ncclUniqueId* unique_id);
 using ncclCommInitRankConfig_fn = ncclResult_t (*)(ncclComm_t* comm, int nranks,
-                                                   ncclUniqueId comm_id, int rank,
+                                                   ncclUniqueId comm_id,
+                                                   int rank,
                                                    ncclConfig_t* config);
-using ncclCommInitRankScalable_fn = ncclResult_t (*)(ncclComm_t* comm, int nranks,
-                                                     int myrank, int n_id,
+using ncclCommInitRankScalable_fn = ncclResult_t (*)(ncclComm_t* comm,
+                                                     int nranks, int myrank,
+                                                     int n_id,
                                                      ncclUniqueId* comm_ids,
                                                      ncclConfig_t* config);
 using ncclCommGetAsyncError_fn = ncclResult_t (*)(ncclComm_t comm,
@@ -118,7 +122,8 @@ using ncclBroadcast_fn = ncclResult_t (*)(const void* sendbuff, void* recvbuff,
                                           int root, ncclComm_t comm,
                                           cudaStream_t stream);
 using ncclAllGather_fn = ncclResult_t (*)(const void* sendbuff, void* recvbuff,
-                                          size_t sendcount, ncclDataType_t datatype,
+                                          size_t sendcount,
+                                          ncclDataType_t datatype,
                                           ncclComm_t comm, cudaStream_t stream);
 using ncclGetErrorString_fn = const char* (*)(ncclResult_t result);
 using ncclGetLastError_fn = const char* (*)(ncclComm_t comm);
@@ -149,8 +154,8 @@ struct cudaPointerAttributes {
   int device;
   void* devicePointer;
   void* hostPointer;
-  // CUDA 13 appends these (zero); older runtimes write only the fields above, so the
-  // larger struct is safe with both.
+  // CUDA 13 appends these (zero); older runtimes write only the fields above,
+  // so the larger struct is safe with both.
   long reserved[8];
 };
 
@@ -162,10 +167,11 @@ using cudaStreamDestroy_fn = cudaError_t (*)(cudaStream_t stream);
 using cudaStreamQuery_fn = cudaError_t (*)(cudaStream_t stream);
 using cudaMalloc_fn = cudaError_t (*)(void** ptr, size_t size);
 using cudaFree_fn = cudaError_t (*)(void* ptr);
-using cudaMemcpyAsync_fn = cudaError_t (*)(void* dst, const void* src, size_t count,
-                                           cudaMemcpyKind kind, cudaStream_t stream);
-using cudaPointerGetAttributes_fn = cudaError_t (*)(
-    cudaPointerAttributes* attributes, const void* ptr);
+using cudaMemcpyAsync_fn = cudaError_t (*)(void* dst, const void* src,
+                                           size_t count, cudaMemcpyKind kind,
+                                           cudaStream_t stream);
+using cudaPointerGetAttributes_fn =
+    cudaError_t (*)(cudaPointerAttributes* attributes, const void* ptr);
 
 }  // namespace nccl_abi
 }  // namespace tplaunch

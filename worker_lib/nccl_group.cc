@@ -22,11 +22,12 @@ using nccl_abi::cudaError_t;
 using nccl_abi::ncclComm_t;
 using nccl_abi::ncclResult_t;
 
-// How often a waiting rank looks for failures other ranks published: one ListKeys per
-// rank per interval, so it stays well below the daemon's capacity at thousands of ranks.
+// How often a waiting rank looks for failures other ranks published: one
+// ListKeys per rank per interval, so it stays well below the daemon's capacity
+// at thousands of ranks.
 constexpr absl::Duration kFailureCheckInterval = absl::Milliseconds(200);
-// Poll back-off while waiting on NCCL or a stream; NCCL offers no blocking wait with a
-// timeout, so this is the same polling PyTorch's watchdog does.
+// Poll back-off while waiting on NCCL or a stream; NCCL offers no blocking wait
+// with a timeout, so this is the same polling PyTorch's watchdog does.
 constexpr absl::Duration kMinPoll = absl::Microseconds(20);
 constexpr absl::Duration kMaxPoll = absl::Milliseconds(2);
 
@@ -86,7 +87,8 @@ class NcclGroup final : public ProcessGroup {
   void* native_handle() override { return comm_; }
 
   absl::Status Barrier() override {
-    // NCCL has no barrier: a one-element allreduce on the device is the usual stand-in.
+    // NCCL has no barrier: a one-element allreduce on the device is the usual
+    // stand-in.
     int32_t token = 0;
     return AllReduce(&token, 1, DataType::kInt32, ReduceOp::kSum);
   }
@@ -98,8 +100,8 @@ class NcclGroup final : public ProcessGroup {
     const size_t bytes = count * DataTypeSize(type);
     return Staged("allreduce", data, bytes, data, bytes,
                   [&](const void* in, void* out) {
-                    return nccl_.AllReduce(in, out, count, ToNccl(type), ToNccl(op),
-                                           comm_, stream_);
+                    return nccl_.AllReduce(in, out, count, ToNccl(type),
+                                           ToNccl(op), comm_, stream_);
                   });
   }
 
@@ -115,8 +117,8 @@ class NcclGroup final : public ProcessGroup {
     const size_t bytes = count * DataTypeSize(type);
     return Staged("broadcast", data, bytes, data, bytes,
                   [&](const void* in, void* out) {
-                    return nccl_.Broadcast(in, out, count, ToNccl(type), root, comm_,
-                                           stream_);
+                    return nccl_.Broadcast(in, out, count, ToNccl(type), root,
+                                           comm_, stream_);
                   });
   }
 
@@ -125,8 +127,8 @@ class NcclGroup final : public ProcessGroup {
     RETURN_IF_ERROR(Check("allgather", output, count));
     if (count == 0) return absl::OkStatus();
     const size_t bytes = count * DataTypeSize(type);
-    return Staged("allgather", input, bytes, output, bytes * options_.world_size,
-                  [&](const void* in, void* out) {
+    return Staged("allgather", input, bytes, output,
+                  bytes * options_.world_size, [&](const void* in, void* out) {
                     return nccl_.AllGather(in, out, count, ToNccl(type), comm_,
                                            stream_);
                   });
@@ -139,7 +141,8 @@ class NcclGroup final : public ProcessGroup {
           absl::StrFormat("%s: negative count %d", op, count));
     }
     if (data == nullptr && count > 0) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s: buffer is null", op));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: buffer is null", op));
     }
     if (broken_) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -161,12 +164,12 @@ class NcclGroup final : public ProcessGroup {
   absl::Status CudaCheck(absl::string_view what, cudaError_t error) {
     if (error == nccl_abi::cudaSuccess) return absl::OkStatus();
     return absl::InternalError(absl::StrFormat("%s: rank %d: %s failed: %s",
-                                               options_.where, options_.rank, what,
-                                               cuda_.Describe(error)));
+                                               options_.where, options_.rank,
+                                               what, cuda_.Describe(error)));
   }
 
-  // Runs `launch` on device buffers, staging host buffers through a device scratch
-  // area, then waits for the stream.
+  // Runs `launch` on device buffers, staging host buffers through a device
+  // scratch area, then waits for the stream.
   template <typename Launch>
   absl::Status Staged(absl::string_view op, const void* in, size_t in_bytes,
                       void* out, size_t out_bytes, Launch&& launch) {
@@ -187,8 +190,8 @@ class NcclGroup final : public ProcessGroup {
       if (!device_in) {
         RETURN_IF_ERROR(CudaCheck(
             "cudaMemcpyAsync",
-            cuda_.MemcpyAsync(base, in, in_bytes, nccl_abi::cudaMemcpyHostToDevice,
-                              stream_)));
+            cuda_.MemcpyAsync(base, in, in_bytes,
+                              nccl_abi::cudaMemcpyHostToDevice, stream_)));
         dev_in = base;
       }
       if (!device_out) dev_out = base + in_bytes;
@@ -197,9 +200,9 @@ class NcclGroup final : public ProcessGroup {
     ncclResult_t r = launch(dev_in, dev_out);
     if (r != nccl_abi::ncclSuccess && r != nccl_abi::ncclInProgress) {
       broken_ = true;
-      return absl::InternalError(absl::StrFormat("%s: %s on rank %d: %s",
-                                                 options_.where, op, options_.rank,
-                                                 nccl_.Describe(r, comm_)));
+      return absl::InternalError(
+          absl::StrFormat("%s: %s on rank %d: %s", options_.where, op,
+                          options_.rank, nccl_.Describe(r, comm_)));
     }
     if (!device_out) {
       RETURN_IF_ERROR(CudaCheck(
@@ -253,7 +256,8 @@ class NcclGroup final : public ProcessGroup {
   bool broken_ = false;
 };
 
-// Polls a non-blocking init until done; aborts on error, timeout or a peer's failure.
+// Polls a non-blocking init until done; aborts on error, timeout or a peer's
+// failure.
 absl::Status AwaitInit(const NcclLibrary& nccl, ncclComm_t comm, Store& store,
                        const NcclGroupOptions& options) {
   const absl::Time start = absl::Now();
@@ -268,14 +272,16 @@ absl::Status AwaitInit(const NcclLibrary& nccl, ncclComm_t comm, Store& store,
       std::string detail = nccl.Describe(state, comm);
       nccl.CommAbort(comm);
       return absl::UnavailableError(absl::StrFormat(
-          "%s: rank %d: NCCL communicator init failed after %s: %s", options.where,
-          options.rank, absl::FormatDuration(absl::Now() - start), detail));
+          "%s: rank %d: NCCL communicator init failed after %s: %s",
+          options.where, options.rank,
+          absl::FormatDuration(absl::Now() - start), detail));
     }
     const absl::Time now = absl::Now();
     if (now - start > options.timeout) {
       nccl.CommAbort(comm);
       return absl::DeadlineExceededError(absl::StrFormat(
-          "%s: rank %d: NCCL communicator init did not finish within %s; aborted",
+          "%s: rank %d: NCCL communicator init did not finish within %s; "
+          "aborted",
           options.where, options.rank, absl::FormatDuration(options.timeout)));
     }
     if (now >= next_failure_check) {
@@ -298,10 +304,10 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateNcclGroupImpl(
   ASSIGN_OR_RETURN(const NcclLibrary* nccl, LoadNccl());
   ASSIGN_OR_RETURN(const CudaRuntime* cuda, LoadCudaRuntime());
 
-  ASSIGN_OR_RETURN(std::vector<std::string> ids,
-                   ExchangeNcclIds(store, options.rank, options.world_size,
-                                   options.timeout, GenerateNcclUniqueId,
-                                   options.where));
+  ASSIGN_OR_RETURN(
+      std::vector<std::string> ids,
+      ExchangeNcclIds(store, options.rank, options.world_size, options.timeout,
+                      GenerateNcclUniqueId, options.where));
   std::vector<nccl_abi::ncclUniqueId> raw(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     std::memcpy(raw[i].internal, ids[i].data(), nccl_abi::kUniqueIdBytes);
@@ -313,12 +319,13 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateNcclGroupImpl(
   ncclComm_t comm = nullptr;
   ncclResult_t r;
   if (raw.size() == 1) {
-    r = nccl->CommInitRankConfig(&comm, options.world_size, raw[0], options.rank,
-                                 &config);
+    r = nccl->CommInitRankConfig(&comm, options.world_size, raw[0],
+                                 options.rank, &config);
   } else {
     if (nccl->CommInitRankScalable == nullptr) {
       return absl::FailedPreconditionError(absl::StrFormat(
-          "%s: %d ranks need ncclCommInitRankScalable (NCCL >= 2.23), but %s is "
+          "%s: %d ranks need ncclCommInitRankScalable (NCCL >= 2.23), but %s "
+          "is "
           "version %d",
           options.where, options.world_size, nccl->path, nccl->version));
     }
@@ -329,9 +336,9 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateNcclGroupImpl(
   if (r != nccl_abi::ncclSuccess && r != nccl_abi::ncclInProgress) {
     std::string detail = nccl->Describe(r, comm);
     if (comm != nullptr) nccl->CommAbort(comm);
-    return absl::UnavailableError(absl::StrFormat(
-        "%s: rank %d: NCCL communicator init failed: %s", options.where,
-        options.rank, detail));
+    return absl::UnavailableError(
+        absl::StrFormat("%s: rank %d: NCCL communicator init failed: %s",
+                        options.where, options.rank, detail));
   }
   RETURN_IF_ERROR(AwaitInit(*nccl, comm, store, options));
 
@@ -342,7 +349,8 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateNcclGroupImpl(
         options.where, ": cudaStreamCreate failed: ", cuda->Describe(e)));
   }
   WorkerLibLogger().debug("{}: rank {} initialized NCCL {} with {} id(s)",
-                          options.where, options.rank, nccl->version, raw.size());
+                          options.where, options.rank, nccl->version,
+                          raw.size());
   return std::unique_ptr<ProcessGroup>(
       new NcclGroup(*nccl, *cuda, comm, stream, options));
 }

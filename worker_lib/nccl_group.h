@@ -20,30 +20,32 @@ struct NcclGroupOptions {
   // The CUDA device this rank uses (cudaSetDevice(local_rank)).
   int local_rank = 0;
   std::string group_name = "default";
-  // Id exchange, communicator init (polled; aborted when it runs out) and collectives.
+  // Id exchange, communicator init (polled; aborted when it runs out) and
+  // collectives.
   absl::Duration timeout = kDefaultProcessGroupTimeout;
   std::string where = "nccl group";
 };
 
-// Local checks before any rank talks to another: a CUDA device exists for local_rank,
-// NCCL loads, and cudaSetDevice(local_rank) succeeds. Errors: FailedPrecondition
-// "no CUDA driver or device found: ..." on CPU hosts; FailedPrecondition naming the
-// NCCL library files tried when NCCL is missing; InvalidArgument when local_rank has no
-// device.
+// Local checks before any rank talks to another: a CUDA device exists for
+// local_rank, NCCL loads, and cudaSetDevice(local_rank) succeeds. Errors:
+// FailedPrecondition "no CUDA driver or device found: ..." on CPU hosts;
+// FailedPrecondition naming the NCCL library files tried when NCCL is missing;
+// InvalidArgument when local_rank has no device.
 absl::Status NcclPreflight(int local_rank);
 
 // One fresh ncclUniqueId as 128 bytes (starts NCCL's bootstrap listener in this
 // process). Works without a GPU. FailedPrecondition when NCCL is missing.
 absl::StatusOr<std::string> GenerateNcclUniqueId();
 
-// Exchanges ids through `store` (the group's prefixed store) and initializes the
-// communicator without blocking, polling it against the timeout and aborting it on
-// timeout or when another rank published a failure (it then publishes its own).
-// Call NcclPreflight first.
+// Exchanges ids through `store` (the group's prefixed store) and initializes
+// the communicator without blocking, polling it against the timeout and
+// aborting it on timeout or when another rank published a failure (it then
+// publishes its own). Call NcclPreflight first.
 absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateNcclGroup(
     Store& store, const NcclGroupOptions& options);
 
-// The group's ncclComm_t (as void*), or nullptr when `group` is not an nccl group.
+// The group's ncclComm_t (as void*), or nullptr when `group` is not an nccl
+// group.
 void* NcclCommOf(ProcessGroup& group);
 
 }  // namespace tplaunch

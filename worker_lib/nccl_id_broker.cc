@@ -38,9 +38,9 @@ absl::StatusOr<std::vector<std::string>> ExchangeNcclIds(
     if (creators.back() == rank) {
       ASSIGN_OR_RETURN(std::string id, generate());
       if (id.size() != kNcclUniqueIdBytes) {
-        return absl::InternalError(absl::StrFormat(
-            "%s: generated NCCL id has %d bytes, expected %d", where, id.size(),
-            kNcclUniqueIdBytes));
+        return absl::InternalError(
+            absl::StrFormat("%s: generated NCCL id has %d bytes, expected %d",
+                            where, id.size(), kNcclUniqueIdBytes));
       }
       RETURN_IF_ERROR(store.Set(keys.back(), id));
     }
@@ -50,10 +50,11 @@ absl::StatusOr<std::vector<std::string>> ExchangeNcclIds(
   if (!ids.ok()) {
     if (!absl::IsDeadlineExceeded(ids.status())) return ids.status();
     std::vector<int> missing;
-    absl::StatusOr<std::vector<std::string>> present = store.ListKeys(kIdPrefix);
+    absl::StatusOr<std::vector<std::string>> present =
+        store.ListKeys(kIdPrefix);
     for (int i = 0; i < roots; ++i) {
-      if (present.ok() &&
-          std::find(present->begin(), present->end(), keys[i]) != present->end()) {
+      if (present.ok() && std::find(present->begin(), present->end(),
+                                    keys[i]) != present->end()) {
         continue;
       }
       missing.push_back(creators[i]);

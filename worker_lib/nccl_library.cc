@@ -31,8 +31,8 @@ std::vector<std::string> Candidates(const char* override_variable,
   return names;
 }
 
-// dlopen's the first candidate that loads. Handles are never closed: NCCL and CUDA keep
-// threads running for the life of the process.
+// dlopen's the first candidate that loads. Handles are never closed: NCCL and
+// CUDA keep threads running for the life of the process.
 absl::StatusOr<std::pair<void*, std::string>> OpenFirst(
     absl::string_view what, const std::vector<std::string>& candidates) {
   std::string last_error = "none";
@@ -41,9 +41,10 @@ absl::StatusOr<std::pair<void*, std::string>> OpenFirst(
     if (handle != nullptr) return std::make_pair(handle, name);
     if (const char* e = dlerror()) last_error = e;
   }
-  return absl::FailedPreconditionError(absl::StrFormat(
-      "%s is not available on this host: could not load any of %s (last error: %s)",
-      what, absl::StrJoin(candidates, ", "), last_error));
+  return absl::FailedPreconditionError(
+      absl::StrFormat("%s is not available on this host: could not load any of "
+                      "%s (last error: %s)",
+                      what, absl::StrJoin(candidates, ", "), last_error));
 }
 
 template <typename Fn>
@@ -62,15 +63,16 @@ absl::Status Resolve(void* handle, const std::string& path, const char* symbol,
 
 }  // namespace
 
-absl::StatusOr<NcclLibrary> LoadNcclFrom(const std::vector<std::string>& candidates) {
+absl::StatusOr<NcclLibrary> LoadNcclFrom(
+    const std::vector<std::string>& candidates) {
   auto opened = OpenFirst("NCCL", candidates);
   if (!opened.ok()) return opened.status();
   auto [handle, path] = *opened;
   NcclLibrary lib;
   lib.path = path;
   absl::Status s;
-#define TPL_RESOLVE(field, symbol, ...)                                       \
-  s = Resolve(handle, path, symbol, &lib.field, ##__VA_ARGS__);              \
+#define TPL_RESOLVE(field, symbol, ...)                         \
+  s = Resolve(handle, path, symbol, &lib.field, ##__VA_ARGS__); \
   if (!s.ok()) return s
   TPL_RESOLVE(GetVersion, "ncclGetVersion");
   TPL_RESOLVE(GetUniqueId, "ncclGetUniqueId");
@@ -103,8 +105,8 @@ absl::StatusOr<CudaRuntime> LoadCudaRuntimeOnce() {
   CudaRuntime rt;
   rt.path = path;
   absl::Status s;
-#define TPL_RESOLVE(field, symbol)                   \
-  s = Resolve(handle, path, symbol, &rt.field);      \
+#define TPL_RESOLVE(field, symbol)              \
+  s = Resolve(handle, path, symbol, &rt.field); \
   if (!s.ok()) return s
   TPL_RESOLVE(GetDeviceCount, "cudaGetDeviceCount");
   TPL_RESOLVE(SetDevice, "cudaSetDevice");

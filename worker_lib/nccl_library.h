@@ -1,6 +1,6 @@
-// NcclLibrary / CudaRuntime: NCCL and the CUDA runtime loaded with dlopen, so binaries
-// built here start on hosts without CUDA; only asking for nccl there fails. Private to
-// the nccl target.
+// NcclLibrary / CudaRuntime: NCCL and the CUDA runtime loaded with dlopen, so
+// binaries built here start on hosts without CUDA; only asking for nccl there
+// fails. Private to the nccl target.
 #ifndef TPLAUNCH_WORKER_LIB_NCCL_LIBRARY_H_
 #define TPLAUNCH_WORKER_LIB_NCCL_LIBRARY_H_
 
@@ -57,19 +57,21 @@ struct CudaRuntime {
 std::vector<std::string> NcclLibraryCandidates();
 std::vector<std::string> CudaRuntimeCandidates();
 
-// Loads once per process; later calls return the same result. FailedPrecondition
-// naming every file tried and the last dlerror when none loads or a symbol is missing.
+// Loads once per process; later calls return the same result.
+// FailedPrecondition naming every file tried and the last dlerror when none
+// loads or a symbol is missing.
 absl::StatusOr<const NcclLibrary*> LoadNccl();
 absl::StatusOr<const CudaRuntime*> LoadCudaRuntime();
 
-// The number of usable CUDA devices. FailedPrecondition "no CUDA driver or device
-// found" (with the reason) when the runtime cannot be loaded, reports an error (no
-// driver: error 35) or counts zero devices.
+// The number of usable CUDA devices. FailedPrecondition "no CUDA driver or
+// device found" (with the reason) when the runtime cannot be loaded, reports an
+// error (no driver: error 35) or counts zero devices.
 absl::StatusOr<int> CudaDeviceCount();
 
-// Loads from an explicit candidate list, uncached (tests use it to name a library that
-// does not exist).
-absl::StatusOr<NcclLibrary> LoadNcclFrom(const std::vector<std::string>& candidates);
+// Loads from an explicit candidate list, uncached (tests use it to name a
+// library that does not exist).
+absl::StatusOr<NcclLibrary> LoadNcclFrom(
+    const std::vector<std::string>& candidates);
 
 // Whether CudaDeviceCount() succeeds: the "auto" backend's question.
 bool CudaDeviceUsable();

@@ -24,11 +24,12 @@ namespace {
 // Deadline for store calls that never block; the group timeout bounds it.
 constexpr absl::Duration kMaxRpcTimeout = absl::Seconds(30);
 
-// The group handed to callers: forwards to the backend's group, keeps the store alive
-// and releases the (group_name, rank) claim when destroyed.
+// The group handed to callers: forwards to the backend's group, keeps the store
+// alive and releases the (group_name, rank) claim when destroyed.
 class RegisteredGroup final : public ProcessGroup {
  public:
-  RegisteredGroup(std::unique_ptr<ProcessGroup> inner, std::shared_ptr<Store> store)
+  RegisteredGroup(std::unique_ptr<ProcessGroup> inner,
+                  std::shared_ptr<Store> store)
       : inner_(std::move(inner)), store_(std::move(store)) {}
   ~RegisteredGroup() override {
     const std::string name(inner_->group_name());
@@ -69,14 +70,15 @@ std::string HostName() {
 }
 
 absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
-    const ProcessGroupOptions& options, const InitConfig& config, Backend backend,
-    std::shared_ptr<Store>* store_out) {
+    const ProcessGroupOptions& options, const InitConfig& config,
+    Backend backend, std::shared_ptr<Store>* store_out) {
   const absl::Time start = absl::Now();
   const std::string where =
       absl::StrFormat("group '%s' (attempt %d, %s)", options.group_name,
                       config.attempt, BackendName(backend));
   if (backend == Backend::kNccl) {
-    // Local checks first: a CPU host fails here at once, before touching the store.
+    // Local checks first: a CPU host fails here at once, before touching the
+    // store.
     RETURN_IF_ERROR(NcclPreflight(config.local_rank));
   }
 

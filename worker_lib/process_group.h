@@ -1,13 +1,14 @@
 // ProcessGroup: torch.distributed.init_process_group for C++.
 //
-// InitProcessGroup turns the launcher's environment (or explicit options) and the
-// rendezvous store into an initialized communicator: Gloo over TCP on CPU hosts, NCCL
-// on CUDA hosts. See docs/worker_lib.md for the environment contract, the backend map,
-// the key layout and the errors.
+// InitProcessGroup turns the launcher's environment (or explicit options) and
+// the rendezvous store into an initialized communicator: Gloo over TCP on CPU
+// hosts, NCCL on CUDA hosts. See docs/worker_lib.md for the environment
+// contract, the backend map, the key layout and the errors.
 //
-//   tplaunch::ProcessGroupOptions options;  // backend "auto", init_method "env://"
-//   ASSIGN_OR_RETURN(auto group, tplaunch::InitProcessGroup(options));
-//   RETURN_IF_ERROR(group->AllReduce(absl::MakeSpan(grads), tplaunch::ReduceOp::kSum));
+//   tplaunch::ProcessGroupOptions options;  // backend "auto", init_method
+//   "env://" ASSIGN_OR_RETURN(auto group, tplaunch::InitProcessGroup(options));
+//   RETURN_IF_ERROR(group->AllReduce(absl::MakeSpan(grads),
+//   tplaunch::ReduceOp::kSum));
 #ifndef TPLAUNCH_WORKER_LIB_PROCESS_GROUP_H_
 #define TPLAUNCH_WORKER_LIB_PROCESS_GROUP_H_
 
@@ -25,11 +26,12 @@
 
 namespace tplaunch {
 
-// One default for every blocking step of a group: each store call during init, the
-// communicator's own connect/init, and every collective. Ten minutes is torchrun's join
-// timeout and PyTorch's NCCL default: long enough for a rank that loads a large model
-// before it joins, while a crashed rank is normally noticed within seconds because
-// tplaunch tears the whole job down on the first worker failure.
+// One default for every blocking step of a group: each store call during init,
+// the communicator's own connect/init, and every collective. Ten minutes is
+// torchrun's join timeout and PyTorch's NCCL default: long enough for a rank
+// that loads a large model before it joins, while a crashed rank is normally
+// noticed within seconds because tplaunch tears the whole job down on the first
+// worker failure.
 inline constexpr absl::Duration kDefaultProcessGroupTimeout = absl::Minutes(10);
 
 struct ProcessGroupOptions {
@@ -40,30 +42,34 @@ struct ProcessGroupOptions {
   // "tprdzv://host:port/job" names a rendezvous daemon and job explicitly.
   // Ignored when `store` is set.
   std::string init_method = "env://";
-  // Applied to every store call during init, to communicator init and to collectives.
+  // Applied to every store call during init, to communicator init and to
+  // collectives.
   absl::Duration timeout = kDefaultProcessGroupTimeout;
   // -1: read WORLD_SIZE / RANK / LOCAL_RANK from the environment.
   int world_size = -1;
   int rank = -1;
   int local_rank = -1;
-  // -1: TPLAUNCH_ATTEMPT from the environment (0 when unset and init_method is not
-  // env://). Part of every key, so a restarted attempt never reads stale keys.
+  // -1: TPLAUNCH_ATTEMPT from the environment (0 when unset and init_method is
+  // not env://). Part of every key, so a restarted attempt never reads stale
+  // keys.
   int attempt = -1;
   // A caller's store (e.g. one already connected); the group keeps it alive.
   // Keys go under "a<attempt>/w/<group_name>/" in it.
   std::shared_ptr<Store> store;
   // Several groups may coexist (e.g. "tp" and "dp"); each has its own keys.
   std::string group_name = "default";
-  // Address Gloo binds and advertises. Empty: TPLAUNCH_LOCAL_ADDR, else 127.0.0.1.
+  // Address Gloo binds and advertises. Empty: TPLAUNCH_LOCAL_ADDR, else
+  // 127.0.0.1.
   std::string local_addr;
 };
 
-// An initialized communicator. Buffers are host memory for gloo; for nccl they may be
-// device memory (used in place) or host memory (staged through the device). Every
-// collective must be called by every rank of the group in the same order. Errors from
-// collectives: DeadlineExceeded (a peer did not take part within the timeout),
-// Unavailable (a peer's connection broke, e.g. it died), InvalidArgument (bad
-// arguments, named). Not thread-safe: one thread drives a group at a time.
+// An initialized communicator. Buffers are host memory for gloo; for nccl they
+// may be device memory (used in place) or host memory (staged through the
+// device). Every collective must be called by every rank of the group in the
+// same order. Errors from collectives: DeadlineExceeded (a peer did not take
+// part within the timeout), Unavailable (a peer's connection broke, e.g. it
+// died), InvalidArgument (bad arguments, named). Not thread-safe: one thread
+// drives a group at a time.
 class ProcessGroup {
  public:
   virtual ~ProcessGroup() = default;
@@ -77,8 +83,8 @@ class ProcessGroup {
 
   virtual absl::Status Barrier() = 0;
 
-  // In place: `data` holds `count` elements of `type` on entry and the reduction over
-  // all ranks on return.
+  // In place: `data` holds `count` elements of `type` on entry and the
+  // reduction over all ranks on return.
   virtual absl::Status AllReduce(void* data, int64_t count, DataType type,
                                  ReduceOp op) = 0;
 
@@ -86,8 +92,8 @@ class ProcessGroup {
   virtual absl::Status Broadcast(void* data, int64_t count, DataType type,
                                  int root) = 0;
 
-  // `input` holds `count` elements; `output` receives world_size() * count elements,
-  // rank i's block at offset i * count.
+  // `input` holds `count` elements; `output` receives world_size() * count
+  // elements, rank i's block at offset i * count.
   virtual absl::Status AllGather(const void* input, void* output, int64_t count,
                                  DataType type) = 0;
 
@@ -119,17 +125,18 @@ class ProcessGroup {
 
 // Initializes this process's membership of `options.group_name`.
 //
-// Rule for a second init: while a group object for (group_name, rank) is alive in this
-// process, another InitProcessGroup for the same pair returns AlreadyExists; the name is
-// free again once that object is destroyed. Different group names (or, in tests,
-// different ranks as threads of one process) coexist.
+// Rule for a second init: while a group object for (group_name, rank) is alive
+// in this process, another InitProcessGroup for the same pair returns
+// AlreadyExists; the name is free again once that object is destroyed.
+// Different group names (or, in tests, different ranks as threads of one
+// process) coexist.
 //
-// Errors: InvalidArgument (bad option, or an environment variable missing or garbled:
-// the message names it and its value), Unimplemented (ccl/xccl/hccl), FailedPrecondition
-// (nccl without a CUDA driver or device, NCCL library missing, ranks disagreeing on
-// backend or world size), AlreadyExists (see above), DeadlineExceeded (ranks missing
-// after the timeout: the message names them), Unavailable (store unreachable, or a
-// peer connection failed).
+// Errors: InvalidArgument (bad option, or an environment variable missing or
+// garbled: the message names it and its value), Unimplemented (ccl/xccl/hccl),
+// FailedPrecondition (nccl without a CUDA driver or device, NCCL library
+// missing, ranks disagreeing on backend or world size), AlreadyExists (see
+// above), DeadlineExceeded (ranks missing after the timeout: the message names
+// them), Unavailable (store unreachable, or a peer connection failed).
 absl::StatusOr<std::unique_ptr<ProcessGroup>> InitProcessGroup(
     const ProcessGroupOptions& options);
 

@@ -7,8 +7,14 @@ namespace {
 
 TEST_CASE("backend map") {
   int probes = 0;
-  auto cuda = [&] { ++probes; return true; };
-  auto cpu = [&] { ++probes; return false; };
+  auto cuda = [&] {
+    ++probes;
+    return true;
+  };
+  auto cpu = [&] {
+    ++probes;
+    return false;
+  };
   CHECK(*ResolveBackend("gloo", cuda) == Backend::kGloo);
   CHECK(*ResolveBackend("NCCL", cpu) == Backend::kNccl);
   CHECK(probes == 0);  // Explicit names never probe the device.

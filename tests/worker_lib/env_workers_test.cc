@@ -1,13 +1,13 @@
-// End to end with real processes and env://: examples/train started N times with the
-// launcher's environment against a real rendezvous server (what tplaunch does, without
-// tplaunch). Covers 2/4/8 ranks, a rank that never arrives, a rank that crashes
-// mid-allreduce, a restarted attempt next to a crashed one's keys, and env errors.
+// End to end with real processes and env://: examples/train started N times
+// with the launcher's environment against a real rendezvous server (what
+// tplaunch does, without tplaunch). Covers 2/4/8 ranks, a rank that never
+// arrives, a rank that crashes mid-allreduce, a restarted attempt next to a
+// crashed one's keys, and env errors.
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "rendezvous/server.h"
@@ -19,8 +19,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::map<std::string, std::string> RankEnv(const std::string& endpoint,
-                                           const std::string& run_id, int attempt,
-                                           int rank, int n) {
+                                           const std::string& run_id,
+                                           int attempt, int rank, int n) {
   return {{"RANK", std::to_string(rank)},
           {"WORLD_SIZE", std::to_string(n)},
           {"LOCAL_RANK", std::to_string(rank)},
@@ -52,17 +52,21 @@ TEST_CASE("examples/train over env:// at 2, 4 and 8 processes") {
     workers.Start(TrainArgs({"--timeout", "30"}),
                   RankEnv(server->address(), "ok", 0, r, n));
   }
-  std::vector<WorkerResult> results = workers.WaitAll(Clock::now() + std::chrono::seconds(60));
+  std::vector<WorkerResult> results =
+      workers.WaitAll(Clock::now() + std::chrono::seconds(60));
   for (int r = 0; r < n; ++r) {
     INFO("rank " << r << " stderr: " << results[r].err);
     CHECK(results[r].exit_code == 0);
   }
-  CHECK_THAT(results[0].out,
-             Catch::Contains(absl::StrCat("backend=gloo world_size=", n)) &&
-                 Catch::Contains(absl::StrCat("bit-identical on all ", n, " ranks")));
+  CHECK_THAT(
+      results[0].out,
+      Catch::Contains(absl::StrCat("backend=gloo world_size=", n)) &&
+          Catch::Contains(absl::StrCat("bit-identical on all ", n, " ranks")));
 }
 
-TEST_CASE("a rank that never arrives: every other process names it within the timeout") {
+TEST_CASE(
+    "a rank that never arrives: every other process names it within the "
+    "timeout") {
   auto server = StartServer();
   WorkerProcesses workers;
   const auto start = Clock::now();
@@ -70,7 +74,8 @@ TEST_CASE("a rank that never arrives: every other process names it within the ti
     workers.Start(TrainArgs({"--timeout", "2"}),
                   RankEnv(server->address(), "missing", 0, r, 4));
   }
-  std::vector<WorkerResult> results = workers.WaitAll(start + std::chrono::seconds(30));
+  std::vector<WorkerResult> results =
+      workers.WaitAll(start + std::chrono::seconds(30));
   CHECK(Clock::now() - start < std::chrono::seconds(10));
   for (int r = 0; r < 3; ++r) {
     INFO("rank " << r << " stderr: " << results[r].err);
@@ -86,11 +91,12 @@ TEST_CASE("a rank crashing mid-allreduce: the others fail, nothing hangs") {
   const auto start = Clock::now();
   for (int r = 0; r < 4; ++r) {
     // A long timeout: the failure must come from the broken connections.
-    workers.Start(TrainArgs({"--timeout", "120", "--crash-rank", "2", "--crash-step",
-                             "5", "-v"}),
+    workers.Start(TrainArgs({"--timeout", "120", "--crash-rank", "2",
+                             "--crash-step", "5", "-v"}),
                   RankEnv(server->address(), "crash", 0, r, 4));
   }
-  std::vector<WorkerResult> results = workers.WaitAll(start + std::chrono::seconds(40));
+  std::vector<WorkerResult> results =
+      workers.WaitAll(start + std::chrono::seconds(40));
   CHECK(Clock::now() - start < std::chrono::seconds(30));
   INFO("rank 2 stderr: " << results[2].err);
   CHECK(results[2].exit_code == 3);
@@ -106,8 +112,8 @@ TEST_CASE("a restarted attempt ignores the crashed attempt's keys") {
   {
     WorkerProcesses workers;
     for (int r = 0; r < 3; ++r) {
-      workers.Start(TrainArgs({"--timeout", "60", "--crash-rank", "0", "--crash-step",
-                               "1"}),
+      workers.Start(TrainArgs({"--timeout", "60", "--crash-rank", "0",
+                               "--crash-step", "1"}),
                     RankEnv(server->address(), "restart", 0, r, 3));
     }
     std::vector<WorkerResult> results =

@@ -1,14 +1,13 @@
-// The Gloo backend with ranks as threads over one MemoryStore: collectives at 2, 4 and 8
-// ranks, a rank that never arrives, a rank that dies mid-allreduce, and stale keys of an
-// earlier attempt.
+// The Gloo backend with ranks as threads over one MemoryStore: collectives at
+// 2, 4 and 8 ranks, a rank that never arrives, a rank that dies mid-allreduce,
+// and stale keys of an earlier attempt.
 #include "worker_lib/gloo_group.h"
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "gloo/allreduce.h"
@@ -25,7 +24,8 @@ namespace tplaunch {
 namespace {
 
 // What InitProcessGroup does for gloo, minus the registry and the environment.
-absl::StatusOr<std::unique_ptr<ProcessGroup>> Connect(Store& base, int rank, int n,
+absl::StatusOr<std::unique_ptr<ProcessGroup>> Connect(Store& base, int rank,
+                                                      int n,
                                                       absl::Duration timeout,
                                                       int attempt = 0) {
   std::shared_ptr<Store> store =
@@ -49,68 +49,78 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> Connect(Store& base, int rank, int
 TEST_CASE("gloo collectives at 2, 4 and 8 ranks") {
   const int n = GENERATE(2, 4, 8);
   std::unique_ptr<Store> store = NewMemoryStore();
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    absl::StatusOr<std::unique_ptr<ProcessGroup>> group =
-        Connect(*store, rank, n, absl::Seconds(20));
-    if (!group.ok()) return group.status();
-    ProcessGroup& g = **group;
-    if (g.rank() != rank || g.world_size() != n || g.backend() != "gloo") {
-      return absl::InternalError("identity");
-    }
-    if (GlooContextOf(g) == nullptr || GlooContextOf(g)->size != n) {
-      return absl::InternalError("native handle");
-    }
-    if (absl::Status s = g.Barrier(); !s.ok()) return s;
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        absl::StatusOr<std::unique_ptr<ProcessGroup>> group =
+            Connect(*store, rank, n, absl::Seconds(20));
+        if (!group.ok()) return group.status();
+        ProcessGroup& g = **group;
+        if (g.rank() != rank || g.world_size() != n || g.backend() != "gloo") {
+          return absl::InternalError("identity");
+        }
+        if (GlooContextOf(g) == nullptr || GlooContextOf(g)->size != n) {
+          return absl::InternalError("native handle");
+        }
+        if (absl::Status s = g.Barrier(); !s.ok()) return s;
 
-    // Sum, max and min over every element type.
-    std::vector<float> f = {1.0f * rank, 2.0f, -1.0f * rank};
-    if (auto s = g.AllReduce(absl::MakeSpan(f), ReduceOp::kSum); !s.ok()) return s;
-    const float tri = n * (n - 1) / 2.0f;
-    if (f[0] != tri || f[1] != 2.0f * n || f[2] != -tri) {
-      return absl::InternalError("float sum");
-    }
-    std::vector<double> d = {static_cast<double>(rank)};
-    if (auto s = g.AllReduce(absl::MakeSpan(d), ReduceOp::kMax); !s.ok()) return s;
-    if (d[0] != n - 1) return absl::InternalError("double max");
-    std::vector<int32_t> i32 = {rank + 10};
-    if (auto s = g.AllReduce(absl::MakeSpan(i32), ReduceOp::kMin); !s.ok()) return s;
-    if (i32[0] != 10) return absl::InternalError("int32 min");
-    std::vector<int64_t> i64(1000, int64_t{1} << 40);
-    if (auto s = g.AllReduce(absl::MakeSpan(i64), ReduceOp::kSum); !s.ok()) return s;
-    for (int64_t v : i64) {
-      if (v != (int64_t{1} << 40) * n) return absl::InternalError("int64 sum");
-    }
-    std::vector<uint16_t> bf = {FloatToBFloat16(1.5f), FloatToBFloat16(rank)};
-    if (auto s = g.AllReduce(bf.data(), 2, DataType::kBFloat16, ReduceOp::kSum);
-        !s.ok()) {
-      return s;
-    }
-    if (BFloat16ToFloat(bf[0]) != 1.5f * n || BFloat16ToFloat(bf[1]) != tri) {
-      return absl::InternalError("bf16 sum");
-    }
+        // Sum, max and min over every element type.
+        std::vector<float> f = {1.0f * rank, 2.0f, -1.0f * rank};
+        if (auto s = g.AllReduce(absl::MakeSpan(f), ReduceOp::kSum); !s.ok())
+          return s;
+        const float tri = n * (n - 1) / 2.0f;
+        if (f[0] != tri || f[1] != 2.0f * n || f[2] != -tri) {
+          return absl::InternalError("float sum");
+        }
+        std::vector<double> d = {static_cast<double>(rank)};
+        if (auto s = g.AllReduce(absl::MakeSpan(d), ReduceOp::kMax); !s.ok())
+          return s;
+        if (d[0] != n - 1) return absl::InternalError("double max");
+        std::vector<int32_t> i32 = {rank + 10};
+        if (auto s = g.AllReduce(absl::MakeSpan(i32), ReduceOp::kMin); !s.ok())
+          return s;
+        if (i32[0] != 10) return absl::InternalError("int32 min");
+        std::vector<int64_t> i64(1000, int64_t{1} << 40);
+        if (auto s = g.AllReduce(absl::MakeSpan(i64), ReduceOp::kSum); !s.ok())
+          return s;
+        for (int64_t v : i64) {
+          if (v != (int64_t{1} << 40) * n)
+            return absl::InternalError("int64 sum");
+        }
+        std::vector<uint16_t> bf = {FloatToBFloat16(1.5f),
+                                    FloatToBFloat16(rank)};
+        if (auto s =
+                g.AllReduce(bf.data(), 2, DataType::kBFloat16, ReduceOp::kSum);
+            !s.ok()) {
+          return s;
+        }
+        if (BFloat16ToFloat(bf[0]) != 1.5f * n ||
+            BFloat16ToFloat(bf[1]) != tri) {
+          return absl::InternalError("bf16 sum");
+        }
 
-    // Broadcast from every root.
-    for (int root = 0; root < n; ++root) {
-      std::vector<int64_t> b(5, rank == root ? 100 + root : -1);
-      if (auto s = g.Broadcast(absl::MakeSpan(b), root); !s.ok()) return s;
-      for (int64_t v : b) {
-        if (v != 100 + root) return absl::InternalError("broadcast");
-      }
-    }
+        // Broadcast from every root.
+        for (int root = 0; root < n; ++root) {
+          std::vector<int64_t> b(5, rank == root ? 100 + root : -1);
+          if (auto s = g.Broadcast(absl::MakeSpan(b), root); !s.ok()) return s;
+          for (int64_t v : b) {
+            if (v != 100 + root) return absl::InternalError("broadcast");
+          }
+        }
 
-    // AllGather.
-    std::vector<int32_t> in = {rank, rank * rank};
-    std::vector<int32_t> out(2 * n, -1);
-    if (auto s = g.AllGather(absl::MakeConstSpan(in), absl::MakeSpan(out)); !s.ok()) {
-      return s;
-    }
-    for (int r = 0; r < n; ++r) {
-      if (out[2 * r] != r || out[2 * r + 1] != r * r) {
-        return absl::InternalError("allgather");
-      }
-    }
-    return absl::OkStatus();
-  });
+        // AllGather.
+        std::vector<int32_t> in = {rank, rank * rank};
+        std::vector<int32_t> out(2 * n, -1);
+        if (auto s = g.AllGather(absl::MakeConstSpan(in), absl::MakeSpan(out));
+            !s.ok()) {
+          return s;
+        }
+        for (int r = 0; r < n; ++r) {
+          if (out[2 * r] != r || out[2 * r + 1] != r * r) {
+            return absl::InternalError("allgather");
+          }
+        }
+        return absl::OkStatus();
+      });
   for (int r = 0; r < n; ++r) {
     INFO("n=" << n << " rank " << r << ": " << statuses[r].ToString());
     CHECK(statuses[r].ok());
@@ -119,24 +129,26 @@ TEST_CASE("gloo collectives at 2, 4 and 8 ranks") {
 
 TEST_CASE("argument errors are InvalidArgument and leave the group usable") {
   std::unique_ptr<Store> store = NewMemoryStore();
-  std::vector<absl::Status> statuses = RunRanks(2, [&](int rank) -> absl::Status {
-    auto group = Connect(*store, rank, 2, absl::Seconds(20));
-    if (!group.ok()) return group.status();
-    std::vector<float> x(3, 1.0f);
-    if (!absl::IsInvalidArgument((*group)->Broadcast(absl::MakeSpan(x), 2))) {
-      return absl::InternalError("root 2 accepted");
-    }
-    if (!absl::IsInvalidArgument(
-            (*group)->AllReduce(nullptr, 3, DataType::kFloat32, ReduceOp::kSum))) {
-      return absl::InternalError("null buffer accepted");
-    }
-    std::vector<float> out(5);
-    if (!absl::IsInvalidArgument(
-            (*group)->AllGather(absl::MakeConstSpan(x), absl::MakeSpan(out)))) {
-      return absl::InternalError("short output accepted");
-    }
-    return (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(2, [&](int rank) -> absl::Status {
+        auto group = Connect(*store, rank, 2, absl::Seconds(20));
+        if (!group.ok()) return group.status();
+        std::vector<float> x(3, 1.0f);
+        if (!absl::IsInvalidArgument(
+                (*group)->Broadcast(absl::MakeSpan(x), 2))) {
+          return absl::InternalError("root 2 accepted");
+        }
+        if (!absl::IsInvalidArgument((*group)->AllReduce(
+                nullptr, 3, DataType::kFloat32, ReduceOp::kSum))) {
+          return absl::InternalError("null buffer accepted");
+        }
+        std::vector<float> out(5);
+        if (!absl::IsInvalidArgument((*group)->AllGather(
+                absl::MakeConstSpan(x), absl::MakeSpan(out)))) {
+          return absl::InternalError("short output accepted");
+        }
+        return (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
+      });
   CHECK(statuses[0].ok());
   CHECK(statuses[1].ok());
 }
@@ -146,18 +158,19 @@ TEST_CASE("a rank that never arrives is named by every other rank") {
   const absl::Duration timeout = absl::Milliseconds(1500);
   std::unique_ptr<Store> store = NewMemoryStore();
   const absl::Time start = absl::Now();
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    if (rank == 2) return absl::OkStatus();  // Never arrives.
-    return Connect(*store, rank, n, timeout).status();
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        if (rank == 2) return absl::OkStatus();  // Never arrives.
+        return Connect(*store, rank, n, timeout).status();
+      });
   const absl::Duration elapsed = absl::Now() - start;
   CHECK(elapsed < timeout + absl::Seconds(3));
   for (int r : {0, 1, 3}) {
     INFO(statuses[r].ToString());
     REQUIRE(absl::IsDeadlineExceeded(statuses[r]));
-    CHECK_THAT(std::string(statuses[r].message()),
-               Catch::Contains("rank(s) 2 of 4") &&
-                   Catch::Contains("joined: 0,1,3"));
+    CHECK_THAT(
+        std::string(statuses[r].message()),
+        Catch::Contains("rank(s) 2 of 4") && Catch::Contains("joined: 0,1,3"));
   }
 }
 
@@ -165,15 +178,16 @@ TEST_CASE("a rank missing in Gloo's own exchange is named (adapter level)") {
   // No join step: the adapter must name the rank whose address never appeared.
   const int n = 3;
   std::shared_ptr<Store> store = NewMemoryStore();
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    if (rank == 1) return absl::OkStatus();
-    GlooGroupOptions options;
-    options.rank = rank;
-    options.world_size = n;
-    options.timeout = absl::Milliseconds(800);
-    options.where = "adapter test";
-    return CreateGlooGroup(store, options).status();
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        if (rank == 1) return absl::OkStatus();
+        GlooGroupOptions options;
+        options.rank = rank;
+        options.world_size = n;
+        options.timeout = absl::Milliseconds(800);
+        options.where = "adapter test";
+        return CreateGlooGroup(store, options).status();
+      });
   for (int r : {0, 2}) {
     INFO(statuses[r].ToString());
     REQUIRE(absl::IsDeadlineExceeded(statuses[r]));
@@ -184,26 +198,30 @@ TEST_CASE("a rank missing in Gloo's own exchange is named (adapter level)") {
 
 TEST_CASE("a rank dying mid-allreduce makes the others fail, not hang") {
   const int n = 4;
-  // Long enough that passing proves the failure came from the broken connection.
+  // Long enough that passing proves the failure came from the broken
+  // connection.
   const absl::Duration timeout = absl::Seconds(60);
   std::unique_ptr<Store> store = NewMemoryStore();
   const absl::Time start = absl::Now();
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    auto group = Connect(*store, rank, n, timeout);
-    if (!group.ok()) return group.status();
-    std::vector<float> x(1 << 16, 1.0f);
-    if (auto s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum); !s.ok()) {
-      return s;
-    }
-    if (rank == 3) {
-      // Dies: its connections close, as a crashed process's would.
-      GlooContextOf(**group)->closeConnections();
-      return absl::OkStatus();
-    }
-    absl::Status s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
-    group->reset();  // A failed rank goes away too, as tplaunch would make it.
-    return s;
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        auto group = Connect(*store, rank, n, timeout);
+        if (!group.ok()) return group.status();
+        std::vector<float> x(1 << 16, 1.0f);
+        if (auto s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
+            !s.ok()) {
+          return s;
+        }
+        if (rank == 3) {
+          // Dies: its connections close, as a crashed process's would.
+          GlooContextOf(**group)->closeConnections();
+          return absl::OkStatus();
+        }
+        absl::Status s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
+        group->reset();  // A failed rank goes away too, as tplaunch would make
+                         // it.
+        return s;
+      });
   CHECK(absl::Now() - start < absl::Seconds(20));
   for (int r = 0; r < 3; ++r) {
     INFO(statuses[r].ToString());
@@ -221,15 +239,17 @@ TEST_CASE("a restarted attempt never reads the previous attempt's keys") {
     REQUIRE(stale->Set(absl::StrCat("rank_", r), "garbage").ok());
     REQUIRE(stale->Set(absl::StrCat(r), std::string(400, 'x')).ok());
   }
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    auto group = Connect(*store, rank, n, absl::Seconds(20), /*attempt=*/1);
-    if (!group.ok()) return group.status();
-    std::vector<int32_t> x = {1};
-    if (auto s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum); !s.ok()) {
-      return s;
-    }
-    return x[0] == n ? absl::OkStatus() : absl::InternalError("sum");
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        auto group = Connect(*store, rank, n, absl::Seconds(20), /*attempt=*/1);
+        if (!group.ok()) return group.status();
+        std::vector<int32_t> x = {1};
+        if (auto s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
+            !s.ok()) {
+          return s;
+        }
+        return x[0] == n ? absl::OkStatus() : absl::InternalError("sum");
+      });
   for (int r = 0; r < n; ++r) {
     INFO(statuses[r].ToString());
     CHECK(statuses[r].ok());
@@ -238,13 +258,14 @@ TEST_CASE("a restarted attempt never reads the previous attempt's keys") {
 
 TEST_CASE("ranks that disagree on the backend fail at join") {
   std::unique_ptr<Store> store = NewMemoryStore();
-  std::vector<absl::Status> statuses = RunRanks(2, [&](int rank) -> absl::Status {
-    MemberRecord self;
-    self.rank = rank;
-    self.world_size = 2;
-    self.backend = rank == 0 ? "gloo" : "nccl";
-    return JoinGroup(*store, self, absl::Seconds(10), "g").status();
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(2, [&](int rank) -> absl::Status {
+        MemberRecord self;
+        self.rank = rank;
+        self.world_size = 2;
+        self.backend = rank == 0 ? "gloo" : "nccl";
+        return JoinGroup(*store, self, absl::Seconds(10), "g").status();
+      });
   for (const absl::Status& s : statuses) {
     INFO(s.ToString());
     REQUIRE(absl::IsFailedPrecondition(s));
@@ -277,7 +298,8 @@ TEST_CASE("FormatRanks compresses runs") {
 TEST_CASE("bfloat16 conversion rounds to nearest even") {
   CHECK(BFloat16ToFloat(FloatToBFloat16(1.0f)) == 1.0f);
   CHECK(BFloat16ToFloat(FloatToBFloat16(-2.5f)) == -2.5f);
-  // 1 + 2^-8 is halfway between two bfloat16 values: ties go to the even one (1.0).
+  // 1 + 2^-8 is halfway between two bfloat16 values: ties go to the even one
+  // (1.0).
   CHECK(BFloat16ToFloat(FloatToBFloat16(1.0f + 1.0f / 256)) == 1.0f);
   CHECK(std::isnan(BFloat16ToFloat(FloatToBFloat16(std::nanf("")))));
 }
@@ -288,9 +310,11 @@ TEST_CASE("bfloat16 conversion rounds to nearest even") {
 namespace tplaunch {
 namespace {
 
-// Hidden (run with `gloo_group_test "[bench]"`): allreduce latency per Gloo algorithm.
+// Hidden (run with `gloo_group_test "[bench]"`): allreduce latency per Gloo
+// algorithm.
 template <typename Algo>
-absl::Duration TimeAlgo(gloo::Context* raw, std::vector<float>& x, int iterations) {
+absl::Duration TimeAlgo(gloo::Context* raw, std::vector<float>& x,
+                        int iterations) {
   std::shared_ptr<gloo::Context> ctx(std::shared_ptr<gloo::Context>(), raw);
   const absl::Time start = absl::Now();
   for (int i = 0; i < iterations; ++i) {
@@ -304,32 +328,37 @@ TEST_CASE("allreduce latency", "[.][bench]") {
   const int n = 4;
   std::unique_ptr<Store> store = NewMemoryStore();
   std::vector<std::string> lines(n);
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    auto group = Connect(*store, rank, n, absl::Seconds(60));
-    if (!group.ok()) return group.status();
-    gloo::Context* raw = GlooContextOf(**group);
-    for (int count : {32, 1 << 20}) {
-      const int iterations = count > 1000 ? 10 : 200;
-      std::vector<float> x(count, 1.0f);
-      const absl::Time start = absl::Now();
-      for (int i = 0; i < iterations; ++i) {
-        if (auto s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum); !s.ok()) {
-          return s;
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        auto group = Connect(*store, rank, n, absl::Seconds(60));
+        if (!group.ok()) return group.status();
+        gloo::Context* raw = GlooContextOf(**group);
+        for (int count : {32, 1 << 20}) {
+          const int iterations = count > 1000 ? 10 : 200;
+          std::vector<float> x(count, 1.0f);
+          const absl::Time start = absl::Now();
+          for (int i = 0; i < iterations; ++i) {
+            if (auto s = (*group)->AllReduce(absl::MakeSpan(x), ReduceOp::kSum);
+                !s.ok()) {
+              return s;
+            }
+          }
+          const absl::Duration group_time = (absl::Now() - start) / iterations;
+          const absl::Duration ring =
+              TimeAlgo<gloo::AllreduceRing<float>>(raw, x, iterations);
+          const absl::Duration chunked =
+              TimeAlgo<gloo::AllreduceRingChunked<float>>(raw, x, iterations);
+          const absl::Duration hd =
+              TimeAlgo<gloo::AllreduceHalvingDoubling<float>>(raw, x,
+                                                              iterations);
+          lines[rank] += absl::StrCat(
+              " count=", count, " group=", absl::FormatDuration(group_time),
+              " ring=", absl::FormatDuration(ring),
+              " chunked=", absl::FormatDuration(chunked),
+              " hd=", absl::FormatDuration(hd));
         }
-      }
-      const absl::Duration group_time = (absl::Now() - start) / iterations;
-      const absl::Duration ring = TimeAlgo<gloo::AllreduceRing<float>>(raw, x, iterations);
-      const absl::Duration chunked =
-          TimeAlgo<gloo::AllreduceRingChunked<float>>(raw, x, iterations);
-      const absl::Duration hd =
-          TimeAlgo<gloo::AllreduceHalvingDoubling<float>>(raw, x, iterations);
-      lines[rank] += absl::StrCat(" count=", count, " group=", absl::FormatDuration(group_time),
-                                  " ring=", absl::FormatDuration(ring),
-                                  " chunked=", absl::FormatDuration(chunked),
-                                  " hd=", absl::FormatDuration(hd));
-    }
-    return absl::OkStatus();
-  });
+        return absl::OkStatus();
+      });
   REQUIRE(statuses[0].ok());
   WARN("n=" << n << lines[0]);
 }

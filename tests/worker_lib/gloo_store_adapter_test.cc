@@ -1,10 +1,9 @@
 #include "worker_lib/gloo_store_adapter.h"
 
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "gloo/common/error.h"
 #include "rendezvous/memory_store.h"
@@ -28,15 +27,18 @@ TEST_CASE("get blocks up to the timeout, then fails naming key and time") {
   CHECK_THROWS_AS(adapter.get("some_key"), gloo::IoException);
   CHECK(absl::Now() - start >= absl::Milliseconds(200));
   REQUIRE(absl::IsDeadlineExceeded(adapter.error()));
-  CHECK_THAT(std::string(adapter.error().message()), Catch::Contains("some_key"));
+  CHECK_THAT(std::string(adapter.error().message()),
+             Catch::Contains("some_key"));
 }
 
 TEST_CASE("both wait overloads honour a timeout") {
   std::unique_ptr<Store> store = NewMemoryStore();
   {
-    GlooStoreAdapter adapter(store.get(), Options(0, 2, absl::Milliseconds(100)));
+    GlooStoreAdapter adapter(store.get(),
+                             Options(0, 2, absl::Milliseconds(100)));
     CHECK_THROWS_AS(adapter.wait({"1"}), gloo::IoException);
-    CHECK_THAT(std::string(adapter.error().message()), Catch::Contains("rank(s) 1"));
+    CHECK_THAT(std::string(adapter.error().message()),
+               Catch::Contains("rank(s) 1"));
   }
   {
     GlooStoreAdapter adapter(store.get(), Options(0, 2, absl::Seconds(60)));

@@ -1,9 +1,8 @@
 #include "worker_lib/init_config.h"
 
+#include <catch2/catch.hpp>
 #include <map>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 #include "rendezvous/memory_store.h"
 
@@ -33,7 +32,8 @@ Env LauncherEnv() {
 
 TEST_CASE("env:// reads every launcher variable") {
   ProcessGroupOptions options;
-  absl::StatusOr<InitConfig> config = ResolveInitConfig(options, Lookup(LauncherEnv()));
+  absl::StatusOr<InitConfig> config =
+      ResolveInitConfig(options, Lookup(LauncherEnv()));
   REQUIRE(config.ok());
   CHECK(config->rank == 2);
   CHECK(config->world_size == 4);
@@ -58,8 +58,9 @@ TEST_CASE("optional variables: no token, no local address -> 127.0.0.1") {
 }
 
 TEST_CASE("each required variable missing is named") {
-  for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "TPLAUNCH_RDZV_ENDPOINT",
-                           "TPLAUNCH_RUN_ID", "TPLAUNCH_ATTEMPT"}) {
+  for (const char* name :
+       {"RANK", "WORLD_SIZE", "LOCAL_RANK", "TPLAUNCH_RDZV_ENDPOINT",
+        "TPLAUNCH_RUN_ID", "TPLAUNCH_ATTEMPT"}) {
     Env env = LauncherEnv();
     env.erase(name);
     absl::StatusOr<InitConfig> config =
@@ -100,7 +101,8 @@ TEST_CASE("each garbled variable is named with its value") {
     REQUIRE(absl::IsInvalidArgument(config.status()));
     CHECK_THAT(std::string(config.status().message()), Catch::Contains(name));
     if (!value.empty() && name != "TPLAUNCH_RDZV_TOKEN") {
-      CHECK_THAT(std::string(config.status().message()), Catch::Contains(value));
+      CHECK_THAT(std::string(config.status().message()),
+                 Catch::Contains(value));
     }
   }
 }
@@ -133,7 +135,8 @@ TEST_CASE("options override the environment") {
   options.attempt = 7;
   options.group_name = "tp";
   options.local_addr = "::1";
-  absl::StatusOr<InitConfig> config = ResolveInitConfig(options, Lookup(LauncherEnv()));
+  absl::StatusOr<InitConfig> config =
+      ResolveInitConfig(options, Lookup(LauncherEnv()));
   REQUIRE(config.ok());
   CHECK(config->rank == 0);
   CHECK(config->world_size == 2);
@@ -170,11 +173,12 @@ TEST_CASE("tprdzv:// URL") {
   CHECK(config->rdzv_endpoint == "[::1]:1234");
   CHECK(config->run_id == "myjob");
 
-  for (const char* bad : {"tprdzv://host:1234", "tprdzv:///job", "tprdzv://h:0/j",
-                          "tprdzv://h:1/", "tcp://h:1"}) {
+  for (const char* bad : {"tprdzv://host:1234", "tprdzv:///job",
+                          "tprdzv://h:0/j", "tprdzv://h:1/", "tcp://h:1"}) {
     options.init_method = bad;
     INFO(bad);
-    CHECK(absl::IsInvalidArgument(ResolveInitConfig(options, Lookup({})).status()));
+    CHECK(absl::IsInvalidArgument(
+        ResolveInitConfig(options, Lookup({})).status()));
   }
 }
 
@@ -184,12 +188,15 @@ TEST_CASE("bad options") {
   options.world_size = 1;
   options.store = std::shared_ptr<Store>(NewMemoryStore());
   options.timeout = absl::ZeroDuration();
-  CHECK(absl::IsInvalidArgument(ResolveInitConfig(options, Lookup({})).status()));
+  CHECK(
+      absl::IsInvalidArgument(ResolveInitConfig(options, Lookup({})).status()));
   options.timeout = absl::Seconds(1);
   options.group_name = "a/b";
-  CHECK(absl::IsInvalidArgument(ResolveInitConfig(options, Lookup({})).status()));
+  CHECK(
+      absl::IsInvalidArgument(ResolveInitConfig(options, Lookup({})).status()));
   options.group_name = "";
-  CHECK(absl::IsInvalidArgument(ResolveInitConfig(options, Lookup({})).status()));
+  CHECK(
+      absl::IsInvalidArgument(ResolveInitConfig(options, Lookup({})).status()));
 }
 
 }  // namespace

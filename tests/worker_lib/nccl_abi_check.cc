@@ -1,5 +1,6 @@
 // Compiled at test time against the real nccl.h and cuda_runtime_api.h by
-// nccl_abi_check_test.sh: every declaration in worker_lib/nccl_abi.h must match.
+// nccl_abi_check_test.sh: every declaration in worker_lib/nccl_abi.h must
+// match.
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
@@ -38,8 +39,8 @@ struct SameFn<R1 (*)(A1...), R2 (*)(A2...)> {
                                 SameAbi<R1, R2>() && (SameAbi<A1, A2>() && ...);
 };
 
-#define CHECK_FN(ours, theirs)                                              \
-  static_assert(SameFn<abi::ours##_fn, decltype(&::theirs)>::value,         \
+#define CHECK_FN(ours, theirs)                                      \
+  static_assert(SameFn<abi::ours##_fn, decltype(&::theirs)>::value, \
                 #theirs " signature differs from worker_lib/nccl_abi.h")
 CHECK_FN(ncclGetVersion, ncclGetVersion);
 CHECK_FN(ncclGetUniqueId, ncclGetUniqueId);
@@ -60,11 +61,12 @@ CHECK_FN(cudaGetErrorString, cudaGetErrorString);
 CHECK_FN(cudaStreamCreate, cudaStreamCreate);
 CHECK_FN(cudaStreamDestroy, cudaStreamDestroy);
 CHECK_FN(cudaStreamQuery, cudaStreamQuery);
-// cuda_runtime_api.h also declares a C++ template overload: pick the C function.
-static_assert(
-    SameFn<abi::cudaMalloc_fn,
-           decltype(static_cast<cudaError_t (*)(void**, size_t)>(&::cudaMalloc))>::value,
-    "cudaMalloc signature differs from worker_lib/nccl_abi.h");
+// cuda_runtime_api.h also declares a C++ template overload: pick the C
+// function.
+static_assert(SameFn<abi::cudaMalloc_fn,
+                     decltype(static_cast<cudaError_t (*)(void**, size_t)>(
+                         &::cudaMalloc))>::value,
+              "cudaMalloc signature differs from worker_lib/nccl_abi.h");
 CHECK_FN(cudaFree, cudaFree);
 CHECK_FN(cudaMemcpyAsync, cudaMemcpyAsync);
 CHECK_FN(cudaPointerGetAttributes, cudaPointerGetAttributes);
@@ -73,9 +75,9 @@ CHECK_FN(cudaPointerGetAttributes, cudaPointerGetAttributes);
 static_assert(abi::kUniqueIdBytes == NCCL_UNIQUE_ID_BYTES);
 static_assert(sizeof(abi::ncclUniqueId) == sizeof(ncclUniqueId));
 static_assert(sizeof(abi::ncclConfig_t) == sizeof(ncclConfig_t));
-#define CHECK_FIELD(ours, theirs, f)                                     \
-  static_assert(offsetof(ours, f) == offsetof(theirs, f) &&              \
-                    sizeof(ours::f) == sizeof(theirs::f),                \
+#define CHECK_FIELD(ours, theirs, f)                        \
+  static_assert(offsetof(ours, f) == offsetof(theirs, f) && \
+                    sizeof(ours::f) == sizeof(theirs::f),   \
                 #theirs "::" #f " differs from worker_lib/nccl_abi.h")
 CHECK_FIELD(abi::ncclConfig_t, ncclConfig_t, size);
 CHECK_FIELD(abi::ncclConfig_t, ncclConfig_t, magic);
@@ -94,7 +96,8 @@ CHECK_FIELD(abi::ncclConfig_t, ncclConfig_t, shrinkShare);
 CHECK_FIELD(abi::ncclConfig_t, ncclConfig_t, nvlsCTAs);
 CHECK_FIELD(abi::ncclConfig_t, ncclConfig_t, nChannelsPerNetPeer);
 CHECK_FIELD(abi::ncclConfig_t, ncclConfig_t, nvlinkCentricSched);
-static_assert(sizeof(abi::cudaPointerAttributes) == sizeof(cudaPointerAttributes));
+static_assert(sizeof(abi::cudaPointerAttributes) ==
+              sizeof(cudaPointerAttributes));
 CHECK_FIELD(abi::cudaPointerAttributes, cudaPointerAttributes, type);
 CHECK_FIELD(abi::cudaPointerAttributes, cudaPointerAttributes, device);
 CHECK_FIELD(abi::cudaPointerAttributes, cudaPointerAttributes, devicePointer);
@@ -113,7 +116,7 @@ static_assert(sizeof(abi::ncclResult_t) == sizeof(ncclResult_t));
 static_assert(sizeof(abi::ncclDataType_t) == sizeof(ncclDataType_t));
 static_assert(sizeof(abi::ncclRedOp_t) == sizeof(ncclRedOp_t));
 static_assert(sizeof(abi::cudaError_t) == sizeof(cudaError_t));
-#define CHECK_VALUE(name)                                                     \
+#define CHECK_VALUE(name)                                                  \
   static_assert(static_cast<long>(abi::name) == static_cast<long>(::name), \
                 #name " differs from worker_lib/nccl_abi.h")
 CHECK_VALUE(ncclSuccess);

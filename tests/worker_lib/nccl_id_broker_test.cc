@@ -1,15 +1,15 @@
-// The NCCL id exchange on CPU: the real ncclGetUniqueId (it works without a GPU) moved
-// through a store, the root layout for large groups, and the failure messages.
+// The NCCL id exchange on CPU: the real ncclGetUniqueId (it works without a
+// GPU) moved through a store, the root layout for large groups, and the failure
+// messages.
 #include "worker_lib/nccl_id_broker.h"
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "rendezvous/memory_store.h"
@@ -20,7 +20,8 @@
 namespace tplaunch {
 namespace {
 
-TEST_CASE("root layout: one id per 128 ranks, creators spread like NCCL's blocks") {
+TEST_CASE(
+    "root layout: one id per 128 ranks, creators spread like NCCL's blocks") {
   CHECK(NcclRootCount(1) == 1);
   CHECK(NcclRootCount(128) == 1);
   CHECK(NcclRootCount(129) == 2);
@@ -41,18 +42,19 @@ TEST_CASE("the real NCCL id makes a round trip through the store on CPU") {
   std::unique_ptr<Store> store = NewMemoryStore();
   std::vector<std::vector<std::string>> got(n);
   std::atomic<int> generated{0};
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    auto ids = ExchangeNcclIds(
-        *store, rank, n, absl::Seconds(10),
-        [&]() {
-          ++generated;
-          return GenerateNcclUniqueId();
-        },
-        "test");
-    if (!ids.ok()) return ids.status();
-    got[rank] = *ids;
-    return absl::OkStatus();
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        auto ids = ExchangeNcclIds(
+            *store, rank, n, absl::Seconds(10),
+            [&]() {
+              ++generated;
+              return GenerateNcclUniqueId();
+            },
+            "test");
+        if (!ids.ok()) return ids.status();
+        got[rank] = *ids;
+        return absl::OkStatus();
+      });
   for (const absl::Status& s : statuses) REQUIRE(s.ok());
   CHECK(generated == 1);
   REQUIRE(got[0].size() == 1);
@@ -69,19 +71,20 @@ TEST_CASE("a large group exchanges one id per root with one MultiGet") {
   std::vector<std::vector<std::string>> got(n);
   std::vector<int> creators;
   std::mutex mu;
-  std::vector<absl::Status> statuses = RunRanks(n, [&](int rank) -> absl::Status {
-    auto ids = ExchangeNcclIds(
-        *store, rank, n, absl::Seconds(20),
-        [&]() -> absl::StatusOr<std::string> {
-          std::lock_guard<std::mutex> lock(mu);
-          creators.push_back(rank);
-          return std::string(128, static_cast<char>('a' + creators.size()));
-        },
-        "test");
-    if (!ids.ok()) return ids.status();
-    got[rank] = *ids;
-    return absl::OkStatus();
-  });
+  std::vector<absl::Status> statuses =
+      RunRanks(n, [&](int rank) -> absl::Status {
+        auto ids = ExchangeNcclIds(
+            *store, rank, n, absl::Seconds(20),
+            [&]() -> absl::StatusOr<std::string> {
+              std::lock_guard<std::mutex> lock(mu);
+              creators.push_back(rank);
+              return std::string(128, static_cast<char>('a' + creators.size()));
+            },
+            "test");
+        if (!ids.ok()) return ids.status();
+        got[rank] = *ids;
+        return absl::OkStatus();
+      });
   for (const absl::Status& s : statuses) REQUIRE(s.ok());
   std::sort(creators.begin(), creators.end());
   CHECK(creators == std::vector<int>{0, 87, 174});
@@ -91,8 +94,9 @@ TEST_CASE("a large group exchanges one id per root with one MultiGet") {
 
 TEST_CASE("a creator that never publishes is named") {
   std::unique_ptr<Store> store = NewMemoryStore();
-  absl::Status s = ExchangeNcclIds(*store, 1, 4, absl::Milliseconds(300),
-                                   [] { return std::string(128, 'x'); }, "grp")
+  absl::Status s = ExchangeNcclIds(
+                       *store, 1, 4, absl::Milliseconds(300),
+                       [] { return std::string(128, 'x'); }, "grp")
                        .status();
   REQUIRE(absl::IsDeadlineExceeded(s));
   CHECK_THAT(std::string(s.message()),
@@ -102,8 +106,9 @@ TEST_CASE("a creator that never publishes is named") {
 TEST_CASE("a published id of the wrong size is DataLoss") {
   std::unique_ptr<Store> store = NewMemoryStore();
   REQUIRE(store->Set("nccl/id/0", "short").ok());
-  absl::Status s = ExchangeNcclIds(*store, 1, 2, absl::Seconds(1),
-                                   [] { return std::string(128, 'x'); }, "grp")
+  absl::Status s = ExchangeNcclIds(
+                       *store, 1, 2, absl::Seconds(1),
+                       [] { return std::string(128, 'x'); }, "grp")
                        .status();
   CHECK(absl::IsDataLoss(s));
 }

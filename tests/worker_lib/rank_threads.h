@@ -1,5 +1,6 @@
-// Runs one function per rank, each on its own thread, and collects every rank's status:
-// the "ranks as threads in one process" harness of the worker_lib tests.
+// Runs one function per rank, each on its own thread, and collects every rank's
+// status: the "ranks as threads in one process" harness of the worker_lib
+// tests.
 #ifndef TPLAUNCH_TESTS_WORKER_LIB_RANK_THREADS_H_
 #define TPLAUNCH_TESTS_WORKER_LIB_RANK_THREADS_H_
 

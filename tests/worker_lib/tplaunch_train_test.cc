@@ -1,11 +1,11 @@
-// End to end through the real launcher: `tplaunch --nproc N examples/train`, a crash
-// mid-allreduce (tplaunch tears everything down and reports the crash's exit code), and
-// a restart whose new attempt must not read the crashed attempt's keys.
+// End to end through the real launcher: `tplaunch --nproc N examples/train`, a
+// crash mid-allreduce (tplaunch tears everything down and reports the crash's
+// exit code), and a restart whose new attempt must not read the crashed
+// attempt's keys.
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "tests/worker_lib/worker_processes.h"
@@ -31,21 +31,26 @@ TEST_CASE("tplaunch --nproc N examples/train at 2, 4 and 8") {
   const int n = GENERATE(2, 4, 8);
   WorkerProcesses launcher;
   launcher.Start(Launch(n, {}, {"--timeout", "30"}), {});
-  std::vector<WorkerResult> r = launcher.WaitAll(Clock::now() + std::chrono::seconds(50));
+  std::vector<WorkerResult> r =
+      launcher.WaitAll(Clock::now() + std::chrono::seconds(50));
   INFO("stdout: " << r[0].out << "\nstderr: " << r[0].err);
   CHECK(r[0].exit_code == 0);
-  CHECK_THAT(r[0].out,
-             Catch::Contains(absl::StrCat("train: backend=gloo world_size=", n)) &&
-                 Catch::Contains(absl::StrCat("bit-identical on all ", n, " ranks")));
+  CHECK_THAT(
+      r[0].out,
+      Catch::Contains(absl::StrCat("train: backend=gloo world_size=", n)) &&
+          Catch::Contains(absl::StrCat("bit-identical on all ", n, " ranks")));
 }
 
-TEST_CASE("a rank crashing mid-allreduce under tplaunch: torn down, its exit code") {
+TEST_CASE(
+    "a rank crashing mid-allreduce under tplaunch: torn down, its exit code") {
   WorkerProcesses launcher;
   const auto start = Clock::now();
-  launcher.Start(Launch(4, {"--grace-period", "5s"},
-                        {"--timeout", "120", "--crash-rank", "1", "--crash-step", "3"}),
-                 {});
-  std::vector<WorkerResult> r = launcher.WaitAll(start + std::chrono::seconds(50));
+  launcher.Start(
+      Launch(4, {"--grace-period", "5s"},
+             {"--timeout", "120", "--crash-rank", "1", "--crash-step", "3"}),
+      {});
+  std::vector<WorkerResult> r =
+      launcher.WaitAll(start + std::chrono::seconds(50));
   INFO("stdout: " << r[0].out << "\nstderr: " << r[0].err);
   CHECK(Clock::now() - start < std::chrono::seconds(20));
   CHECK(r[0].exit_code == 3);
@@ -55,10 +60,11 @@ TEST_CASE("a rank crashing mid-allreduce under tplaunch: torn down, its exit cod
 TEST_CASE("--max-restarts 1: attempt 1 succeeds next to attempt 0's keys") {
   WorkerProcesses launcher;
   launcher.Start(Launch(3, {"--max-restarts", "1", "--grace-period", "5s"},
-                        {"--timeout", "60", "--crash-rank", "0", "--crash-step", "2",
-                         "--crash-attempt", "0"}),
+                        {"--timeout", "60", "--crash-rank", "0", "--crash-step",
+                         "2", "--crash-attempt", "0"}),
                  {});
-  std::vector<WorkerResult> r = launcher.WaitAll(Clock::now() + std::chrono::seconds(50));
+  std::vector<WorkerResult> r =
+      launcher.WaitAll(Clock::now() + std::chrono::seconds(50));
   INFO("stdout: " << r[0].out << "\nstderr: " << r[0].err);
   CHECK(r[0].exit_code == 0);
   CHECK_THAT(r[0].out + r[0].err, Catch::Contains("crashing at step 2"));

@@ -1,6 +1,6 @@
-// Starts worker processes with a given environment, output captured to files, and waits
-// for them with a deadline (killing stragglers). The real-process harness of the
-// worker_lib end-to-end tests.
+// Starts worker processes with a given environment, output captured to files,
+// and waits for them with a deadline (killing stragglers). The real-process
+// harness of the worker_lib end-to-end tests.
 #ifndef TPLAUNCH_TESTS_WORKER_LIB_WORKER_PROCESSES_H_
 #define TPLAUNCH_TESTS_WORKER_LIB_WORKER_PROCESSES_H_
 
@@ -41,8 +41,8 @@ inline std::string Runfile(const std::string& path) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
   if (srcdir == nullptr) return path;
-  return absl::StrCat(srcdir, "/", workspace != nullptr ? workspace : "tplaunch", "/",
-                      path);
+  return absl::StrCat(srcdir, "/",
+                      workspace != nullptr ? workspace : "tplaunch", "/", path);
 }
 
 inline std::string ReadFile(const std::string& path) {
@@ -59,7 +59,8 @@ class WorkerProcesses {
     for (auto& f : waits_) f.wait();
   }
 
-  // Starts argv with the current environment plus `env`; returns the worker's index.
+  // Starts argv with the current environment plus `env`; returns the worker's
+  // index.
   int Start(const std::vector<std::string>& argv,
             const std::map<std::string, std::string>& env) {
     const int index = static_cast<int>(pids_.size());
@@ -90,7 +91,8 @@ class WorkerProcesses {
     posix_spawn_file_actions_addopen(&actions, 2, errs_.back().c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = -1;
-    if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data()) != 0) {
+    if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(),
+                    envp.data()) != 0) {
       pid = -1;
     }
     posix_spawn_file_actions_destroy(&actions);
@@ -106,8 +108,10 @@ class WorkerProcesses {
     return index;
   }
 
-  // Waits for every worker until `deadline`, then kills whoever is left (exit -1).
-  std::vector<WorkerResult> WaitAll(std::chrono::steady_clock::time_point deadline) {
+  // Waits for every worker until `deadline`, then kills whoever is left (exit
+  // -1).
+  std::vector<WorkerResult> WaitAll(
+      std::chrono::steady_clock::time_point deadline) {
     std::vector<WorkerResult> results(pids_.size());
     for (size_t i = 0; i < pids_.size(); ++i) {
       if (waits_[i].wait_until(deadline) != std::future_status::ready) {
