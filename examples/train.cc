@@ -143,9 +143,9 @@ absl::Status Train(const TrainOptions& opts) {
   std::vector<float> w(opts.dim, 0.0f);
   // Rank 0's initial weights win: the usual broadcast of the initial model.
   RETURN_IF_ERROR(group->Broadcast(absl::MakeSpan(w), 0));
-  const absl::Time first_collective = absl::Now();
   ASSIGN_OR_RETURN(const double loss_before,
                    GlobalLoss(*group, shard, w, total));
+  const absl::Time first_allreduce = absl::Now();
 
   std::vector<float> grad;
   for (int step = 0; step < opts.steps; ++step) {
@@ -200,14 +200,20 @@ absl::Status Train(const TrainOptions& opts) {
     std::fflush(stdout);
     if (!opts.timing_file.empty()) {
       std::ofstream out(opts.timing_file);
+      const ProcessGroupInitStats stats = group->init_stats();
       out << absl::StrFormat(
           "{\"world_size\": %d, \"backend\": \"%s\", "
-          "\"process_start_unix_us\": %d, "
-          "\"initialized_unix_us\": %d, \"first_collective_unix_us\": %d, "
-          "\"end_unix_us\": %d}\n",
+          "\"process_start_unix_us\": %d, \"initialized_unix_us\": %d, "
+          "\"first_allreduce_unix_us\": %d, \"end_unix_us\": %d, "
+          "\"init_ms\": %.3f, \"join_ms\": %.3f, \"connect_ms\": %.3f, "
+          "\"connect_store_ms\": %.3f, \"connect_store_calls\": %d}\n",
           world, std::string(group->backend()), absl::ToUnixMicros(start),
-          absl::ToUnixMicros(initialized), absl::ToUnixMicros(first_collective),
-          absl::ToUnixMicros(end));
+          absl::ToUnixMicros(initialized), absl::ToUnixMicros(first_allreduce),
+          absl::ToUnixMicros(end), absl::ToDoubleMilliseconds(stats.total),
+          absl::ToDoubleMilliseconds(stats.join),
+          absl::ToDoubleMilliseconds(stats.connect),
+          absl::ToDoubleMilliseconds(stats.connect_store),
+          stats.connect_store_calls);
       if (!out) {
         return absl::UnavailableError("cannot write --timing-file " +
                                       opts.timing_file);

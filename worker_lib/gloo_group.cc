@@ -288,6 +288,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
   adapter_options.timeout = options.timeout;
   adapter_options.where = options.where;
   adapter_options.prefetch = options.prefetch;
+  adapter_options.host_names = options.host_names;
   GlooStoreAdapter adapter(store.get(), adapter_options);
   try {
     context->connectFullMesh(adapter, device);

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -27,8 +28,9 @@ struct GlooGroupOptions {
   absl::Duration timeout = kDefaultProcessGroupTimeout;
   // Describes the group in messages.
   std::string where = "gloo group";
-  // See GlooStoreAdapterOptions::prefetch.
+  // See GlooStoreAdapterOptions::prefetch and ::host_names.
   bool prefetch = true;
+  std::vector<std::string> host_names;
 };
 
 // How long connecting took, and the share spent waiting on the store.

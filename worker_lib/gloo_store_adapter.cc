@@ -137,6 +137,9 @@ void GlooStoreAdapter::Fetch(const std::vector<std::string>& wanted,
 
 void GlooStoreAdapter::set(const std::string& key,
                            const std::vector<char>& data) {
+  if (!options_.host_names.empty() && absl::StartsWith(key, kHostKeyPrefix)) {
+    return;  // Every rank already knows every host name.
+  }
   const absl::Time start = absl::Now();
   absl::Status status =
       store_->Set(key, absl::string_view(data.data(), data.size()));
@@ -151,6 +154,13 @@ void GlooStoreAdapter::set(const std::string& key,
 }
 
 std::vector<char> GlooStoreAdapter::get(const std::string& key) {
+  if (!options_.host_names.empty() && absl::StartsWith(key, kHostKeyPrefix)) {
+    const int rank = RankOfKey(key);
+    if (rank >= 0 && rank < static_cast<int>(options_.host_names.size())) {
+      const std::string& host = options_.host_names[rank];
+      return std::vector<char>(host.begin(), host.end());
+    }
+  }
   Fetch({key}, options_.timeout);
   auto it = cache_.find(key);
   if (it == cache_.end()) {

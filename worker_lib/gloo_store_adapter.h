@@ -34,6 +34,11 @@ struct GlooStoreAdapterOptions {
   // Fetch a whole phase with one MultiGet (false: one Get per key, Gloo's own
   // pattern; kept for the benchmark's comparison).
   bool prefetch = true;
+  // Every rank's host name (gethostname), index = rank, when the caller already
+  // has them (InitProcessGroup's join step does). Then Gloo's host-name phase
+  // ("rank_<i>") is answered here without touching the store; every rank of a
+  // group must agree on whether this is set.
+  std::vector<std::string> host_names;
 };
 
 class GlooStoreAdapter final : public gloo::rendezvous::Store {

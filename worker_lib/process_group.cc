@@ -28,6 +28,8 @@ constexpr absl::Duration kMaxRpcTimeout = absl::Seconds(30);
 // alive and releases the (group_name, rank) claim when destroyed.
 class RegisteredGroup final : public ProcessGroup {
  public:
+  ProcessGroupInitStats stats;
+
   RegisteredGroup(std::unique_ptr<ProcessGroup> inner,
                   std::shared_ptr<Store> store)
       : inner_(std::move(inner)), store_(std::move(store)) {}
@@ -57,6 +59,7 @@ class RegisteredGroup final : public ProcessGroup {
     return inner_->AllGather(input, output, count, type);
   }
   void* native_handle() override { return inner_->native_handle(); }
+  ProcessGroupInitStats init_stats() const override { return stats; }
 
  private:
   std::unique_ptr<ProcessGroup> inner_;
@@ -71,7 +74,8 @@ std::string HostName() {
 
 absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
     const ProcessGroupOptions& options, const InitConfig& config,
-    Backend backend, std::shared_ptr<Store>* store_out) {
+    Backend backend, std::shared_ptr<Store>* store_out,
+    ProcessGroupInitStats* stats) {
   const absl::Time start = absl::Now();
   const std::string where =
       absl::StrFormat("group '%s' (attempt %d, %s)", options.group_name,
@@ -120,7 +124,13 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
     gloo.local_addr = config.local_addr;
     gloo.timeout = options.timeout;
     gloo.where = where;
-    group = CreateGlooGroup(store, gloo);
+    for (const MemberRecord& member : *members) {
+      gloo.host_names.push_back(member.host);
+    }
+    GlooConnectStats connect;
+    group = CreateGlooGroup(store, gloo, &connect);
+    stats->connect_store = connect.store;
+    stats->connect_store_calls = connect.store_calls;
     if (!group.ok()) PublishFailure(*store, config.rank, group.status());
   } else {
     NcclGroupOptions nccl;
@@ -132,6 +142,9 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
     nccl.where = where;
     group = CreateNcclGroup(*store, nccl);
   }
+  stats->join = joined - start;
+  stats->connect = absl::Now() - joined;
+  stats->total = absl::Now() - start;
   if (group.ok()) {
     WorkerLibLogger().debug("{}: rank {}/{} ready in {} (join {}, connect {})",
                             where, config.rank, config.world_size,
@@ -154,14 +167,17 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitProcessGroup(
                    ClaimGroupMembership(options.group_name, config.rank));
   if (generation > 0) absl::StrAppend(&config.key_prefix, "/g", generation);
   std::shared_ptr<Store> store;
+  ProcessGroupInitStats stats;
   absl::StatusOr<std::unique_ptr<ProcessGroup>> group =
-      InitClaimed(options, config, backend, &store);
+      InitClaimed(options, config, backend, &store, &stats);
   if (!group.ok()) {
     ReleaseGroupMembership(options.group_name, config.rank);
     return group.status();
   }
-  return std::unique_ptr<ProcessGroup>(
-      new RegisteredGroup(std::move(group).value(), std::move(store)));
+  auto registered = std::make_unique<RegisteredGroup>(std::move(group).value(),
+                                                      std::move(store));
+  registered->stats = stats;
+  return std::unique_ptr<ProcessGroup>(std::move(registered));
 }
 
 bool IsInitialized(absl::string_view group_name) {

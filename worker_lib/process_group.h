@@ -70,6 +70,16 @@ struct ProcessGroupOptions {
 // part within the timeout), Unavailable (a peer's connection broke, e.g. it
 // died), InvalidArgument (bad arguments, named). Not thread-safe: one thread
 // drives a group at a time.
+// Where the time of InitProcessGroup went (for logs and benchmarks).
+struct ProcessGroupInitStats {
+  absl::Duration total;  // The whole InitProcessGroup call.
+  absl::Duration join;   // Join step: publish this rank, wait for all (store).
+  absl::Duration connect;  // Backend connect (Gloo pairs / NCCL init).
+  // Part of `connect` spent in store calls (Gloo's address exchange).
+  absl::Duration connect_store;
+  int connect_store_calls = 0;
+};
+
 class ProcessGroup {
  public:
   virtual ~ProcessGroup() = default;
@@ -100,6 +110,9 @@ class ProcessGroup {
   // The backend's own handle: gloo::Context* (see worker_lib/gloo_group.h) or
   // ncclComm_t (see worker_lib/nccl_group.h).
   virtual void* native_handle() = 0;
+
+  // Timings of this group's InitProcessGroup (zero for groups made otherwise).
+  virtual ProcessGroupInitStats init_stats() const { return {}; }
 
   // Typed helpers.
   template <typename T>
