@@ -33,7 +33,8 @@ namespace {
 
 std::string g_argv0;
 
-// `bazel run` sets RUNFILES_DIR; run directly, the runfiles sit beside the binary.
+// `bazel run` sets RUNFILES_DIR; run directly, the runfiles sit beside the
+// binary.
 std::string Runfile(const std::string& path) {
   if (const char* dir = std::getenv("RUNFILES_DIR")) {
     return absl::StrCat(dir, "/tplaunch/", path);
