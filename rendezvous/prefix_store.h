@@ -10,9 +10,10 @@
 
 namespace tplaunch {
 
-// Every key passed in is stored as "<prefix>/<key>" in `base`. NumKeys and ListKeys see
-// only keys under the prefix, and ListKeys returns them with the prefix stripped.
-// `base` must outlive the returned store unless it is owned (second overload).
+// Every key passed in is stored as "<prefix>/<key>" in `base`. NumKeys and
+// ListKeys see only keys under the prefix, and ListKeys returns them with the
+// prefix stripped. `base` must outlive the returned store unless it is owned
+// (second overload).
 std::unique_ptr<Store> NewPrefixStore(absl::string_view prefix, Store* base);
 std::unique_ptr<Store> NewPrefixStore(absl::string_view prefix,
                                       std::shared_ptr<Store> base);

@@ -1,12 +1,14 @@
-// Store: the key-value contract shared by the launcher, worker_lib and the daemon.
+// Store: the key-value contract shared by the launcher, worker_lib and the
+// daemon.
 //
-// It mirrors PyTorch's c10d::Store (set, get, add, compare_set, wait, check, delete_key,
-// num_keys, append, multi_get, multi_set) with absl::Status errors and an explicit
-// timeout on every blocking call. Keys and values are bytes. Every implementation
-// supports every method; all methods are thread-safe.
+// It mirrors PyTorch's c10d::Store (set, get, add, compare_set, wait, check,
+// delete_key, num_keys, append, multi_get, multi_set) with absl::Status errors
+// and an explicit timeout on every blocking call. Keys and values are bytes.
+// Every implementation supports every method; all methods are thread-safe.
 //
-// Implementations: MemoryStore (in-process), PrefixStore (namespacing decorator),
-// GrpcStore (a client of tprdzvd). Create them with their factories.
+// Implementations: MemoryStore (in-process), PrefixStore (namespacing
+// decorator), GrpcStore (a client of tprdzvd). Create them with their
+// factories.
 #ifndef TPLAUNCH_RENDEZVOUS_STORE_H_
 #define TPLAUNCH_RENDEZVOUS_STORE_H_
 
@@ -24,8 +26,8 @@
 namespace tplaunch {
 
 // Errors common to every method: Unavailable (the store cannot be reached),
-// Unauthenticated (bad or missing token), InvalidArgument (a key or value over the
-// store's limits, named in the message), ResourceExhausted (key quota).
+// Unauthenticated (bad or missing token), InvalidArgument (a key or value over
+// the store's limits, named in the message), ResourceExhausted (key quota).
 class Store {
  public:
   virtual ~Store() = default;
@@ -44,19 +46,21 @@ class Store {
   // Whether every key exists now. Never blocks.
   virtual absl::StatusOr<bool> Check(absl::Span<const std::string> keys) = 0;
 
-  // Atomically adds delta to the decimal int64 at key (missing = 0); returns the new
-  // value. FailedPrecondition when the stored value is not a decimal int64. Never blocks.
+  // Atomically adds delta to the decimal int64 at key (missing = 0); returns
+  // the new value. FailedPrecondition when the stored value is not a decimal
+  // int64. Never blocks.
   virtual absl::StatusOr<int64_t> Add(absl::string_view key, int64_t delta) = 0;
 
-  // TCPStore semantics: missing key and empty expected -> set desired; missing key and
-  // non-empty expected -> set nothing, return expected; current == expected -> set
-  // desired. Returns the value stored afterwards (expected in the missing case).
+  // TCPStore semantics: missing key and empty expected -> set desired; missing
+  // key and non-empty expected -> set nothing, return expected; current ==
+  // expected -> set desired. Returns the value stored afterwards (expected in
+  // the missing case).
   virtual absl::StatusOr<std::string> CompareSet(absl::string_view key,
                                                  absl::string_view expected,
                                                  absl::string_view desired) = 0;
 
-  // Waits up to `timeout` until every key exists. DeadlineExceeded names the missing
-  // keys and how long was waited.
+  // Waits up to `timeout` until every key exists. DeadlineExceeded names the
+  // missing keys and how long was waited.
   virtual absl::Status Wait(absl::Span<const std::string> keys,
                             absl::Duration timeout) = 0;
 
@@ -67,7 +71,8 @@ class Store {
   virtual absl::StatusOr<int64_t> NumKeys() = 0;
 
   // Appends value to key's value, creating it when missing. Never blocks.
-  virtual absl::Status Append(absl::string_view key, absl::string_view value) = 0;
+  virtual absl::Status Append(absl::string_view key,
+                              absl::string_view value) = 0;
 
   // Waits up to `timeout` for every key, then returns their values in order.
   virtual absl::StatusOr<std::vector<std::string>> MultiGet(
