@@ -12,8 +12,8 @@ packages=(
   clang libclang-rt-14-dev clang-format
   # Network namespaces for multi-host tests; ps/pgrep for process checks.
   iproute2 procps
-  # TLS test certificates; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
-  openssl python3-torch
+  # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
+  openssl libssl-dev python3-torch
 )
 
 missing=()

@@ -23,9 +23,25 @@ for a in "$@"; do
 done
 [ ${#targets[@]} -gt 0 ] || targets=(//...)
 
+# Sanitizer suppressions for libraries we do not build (tests/sanitizers/). They travel in
+# the environment, so binaries an end-to-end test starts get them too; the path must be
+# absolute because tests run in their runfiles directory.
+root=$(pwd)
+test_args=()
+for a in "${config_args[@]}"; do
+  case "$a" in
+    --config=asan)
+      test_args+=("--test_env=LSAN_OPTIONS=suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0")
+      ;;
+    --config=tsan)
+      test_args+=("--test_env=TSAN_OPTIONS=suppressions=$root/tests/sanitizers/tsan.supp:halt_on_error=1:second_deadlock_stack=1")
+      ;;
+  esac
+done
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-bazel test "${config_args[@]}" --test_summary=short "${targets[@]}" 2>&1 | tee "$log"
+bazel test "${config_args[@]}" "${test_args[@]}" --test_summary=short "${targets[@]}" 2>&1 | tee "$log"
 bazel_rc=${PIPESTATUS[0]}
 
 passed=0
