@@ -14,6 +14,8 @@ packages=(
   iproute2 procps
   # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
   openssl libssl-dev python3-torch
+  # bench/run: plots.
+  gnuplot-nox
 )
 
 missing=()
