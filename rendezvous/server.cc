@@ -18,6 +18,7 @@
 #include "rendezvous/logger.h"
 #include "rendezvous/rendezvous_service.h"
 #include "rendezvous/tls.h"
+#include "rendezvous/torch_store/listener.h"
 
 namespace tplaunch {
 namespace {
@@ -58,6 +59,14 @@ absl::Status ValidateOptions(const ServerOptions& options) {
         " max_value_bytes=", options.max_value_bytes,
         " max_keys_per_job=", options.max_keys_per_job));
   }
+  if (options.torch_store_port < -1 || options.torch_store_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("torch_store_port ", options.torch_store_port,
+                     " is outside -1 (off) and 0..65535"));
+  }
+  if (options.torch_store_port >= 0 && options.torch_store_job.empty()) {
+    return absl::InvalidArgumentError("torch_store_job is empty");
+  }
   if (options.job_idle_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("job_idle_ttl must be positive, got ",
@@ -89,6 +98,25 @@ KvTableOptions TableOptions(const ServerOptions& options) {
   table.max_keys_per_job = options.max_keys_per_job;
   table.job_idle_ttl = options.job_idle_ttl;
   return table;
+}
+
+TorchStoreListenerOptions ListenerOptions(const ServerOptions& options) {
+  TorchStoreListenerOptions listener;
+  listener.host = options.host;
+  listener.port = options.torch_store_port;
+  listener.job = options.torch_store_job;
+  listener.limits.max_key_bytes = options.max_key_bytes;
+  listener.limits.max_value_bytes = options.max_value_bytes;
+  // One request may carry a key and a value at their limits (COMPARE_SET two).
+  listener.limits.max_request_bytes =
+      std::max(listener.limits.max_request_bytes,
+               options.max_key_bytes + 2 * options.max_value_bytes);
+  return listener;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" ||
+         absl::StartsWith(host, "127.");
 }
 
 class RendezvousServerImpl final : public RendezvousServer {
@@ -134,11 +162,46 @@ class RendezvousServerImpl final : public RendezvousServer {
     RendezvousLogger().info("serving on {} (tls: {}, token: {})", address_,
                             options_.tls_cert_pem.empty() ? "off" : "on",
                             options_.token.empty() ? "off" : "on");
+    if (options_.torch_store_port >= 0) return StartTorchStore();
+    return absl::OkStatus();
+  }
+
+  // After gRPC is up, so a bind failure here shuts a fully started server down
+  // the ordinary way (the caller destroys it).
+  absl::Status StartTorchStore() {
+    auto listener = StartTorchStoreListener(ListenerOptions(options_), &table_);
+    if (!listener.ok()) {
+      return absl::Status(listener.status().code(),
+                          absl::StrCat("TCPStore listener (--torch-store-port ",
+                                       options_.torch_store_port,
+                                       "): ", listener.status().message()));
+    }
+    torch_store_ = *std::move(listener);
+    if (!options_.token.empty() || !options_.tls_cert_pem.empty()) {
+      // The explicit port is the opt-in; say loudly what it does not protect.
+      // A loopback listener is reachable from this host only (the launcher's
+      // embedded server), so it is not worth a warning there.
+      RendezvousLogger().log(
+          IsLoopbackHost(options_.host) ? spdlog::level::info
+                                        : spdlog::level::warn,
+          "the TCPStore listener on {} has no authentication and no TLS "
+          "(PyTorch's TCPStore protocol has neither): the token and TLS "
+          "protect the gRPC port only; anyone who can reach {} can read and "
+          "change the keys of job \"{}\"",
+          torch_store_->address(), torch_store_->address(),
+          options_.torch_store_job);
+    }
     return absl::OkStatus();
   }
 
   int port() const override { return port_; }
   std::string address() const override { return address_; }
+  std::string torch_store_address() const override {
+    return torch_store_ == nullptr ? "" : torch_store_->address();
+  }
+  int torch_store_port() const override {
+    return torch_store_ == nullptr ? 0 : torch_store_->port();
+  }
 
   ServerStats stats() const override {
     const KvTableStats table = table_.Stats();
@@ -146,6 +209,9 @@ class RendezvousServerImpl final : public RendezvousServer {
     stats.jobs = table.jobs;
     stats.keys = table.keys;
     stats.waiters = table.waiters;
+    if (torch_store_ != nullptr) {
+      stats.torch_store_connections = torch_store_->stats().connections;
+    }
     return stats;
   }
 
@@ -158,6 +224,10 @@ class RendezvousServerImpl final : public RendezvousServer {
         health->SetServingStatus(false);
       }
     }
+    // The listener before the table: its connections' parked WAITs leave the
+    // table, and its loop threads stop touching it. Its clients see the
+    // connection close at once (TCPStore has no error reply).
+    if (torch_store_ != nullptr) torch_store_->Shutdown();
     // Parked calls first, so they end with UNAVAILABLE rather than being cut
     // off by the server's own shutdown deadline.
     table_.Shutdown();
@@ -218,6 +288,9 @@ class RendezvousServerImpl final : public RendezvousServer {
   RendezvousService service_;
   std::unique_ptr<grpc::Server>
       server_;  // Destroyed before service_ and table_.
+  // Declared after table_, so it is destroyed (and its threads joined) first.
+  // Set once by Start, before the server is shared.
+  std::unique_ptr<TorchStoreListener> torch_store_;
   int port_ = 0;
   std::string address_;
 

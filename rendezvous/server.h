@@ -1,5 +1,7 @@
-// RendezvousServer: tprdzvd's gRPC server, embeddable in-process (the launcher's
-// standalone mode) or run by tprdzvd's main().
+// RendezvousServer: tprdzvd's gRPC server, embeddable in-process (the
+// launcher's standalone mode) or run by tprdzvd's main(). Optionally also
+// serves PyTorch's TCPStore protocol on a second port over the same KvTable
+// (docs/torch_store.md).
 #ifndef TPLAUNCH_RENDEZVOUS_SERVER_H_
 #define TPLAUNCH_RENDEZVOUS_SERVER_H_
 
@@ -30,12 +32,21 @@ struct ServerOptions {
   int64_t max_keys_per_job = 1 << 20;
   // A job with no calls for this long is deleted (its waiters are cancelled).
   absl::Duration job_idle_ttl = absl::Hours(24);
+  // PyTorch TCPStore listener on `host`: -1 off, 0 picks a free port. It has
+  // no authentication and no TLS (the protocol has neither), whatever `token`
+  // and the TLS fields say; the server logs a warning when they are set.
+  int torch_store_port = -1;
+  // KvTable job that holds every key of the TCPStore clients: TCPStore key
+  // "foo" (sent as "/foo") is gRPC key "/foo" of this job.
+  std::string torch_store_job = "torch";
 };
 
 struct ServerStats {
   int64_t jobs = 0;
   int64_t keys = 0;
-  int64_t waiters = 0;  // Calls parked in Get, Wait or MultiGet.
+  int64_t waiters = 0;  // Parked gRPC calls and TCPStore WAITs.
+  // TCPStore connections open now (0 when the listener is off).
+  int64_t torch_store_connections = 0;
 };
 
 class RendezvousServer {
@@ -46,14 +57,19 @@ class RendezvousServer {
   virtual int port() const = 0;
   // "host:port" as clients should dial it ("[::1]:port" for IPv6).
   virtual std::string address() const = 0;
+  // The TCPStore listener's "host:port" and port; "" and 0 when it is off.
+  virtual std::string torch_store_address() const = 0;
+  virtual int torch_store_port() const = 0;
   virtual ServerStats stats() const = 0;
-  // Releases every parked call with UNAVAILABLE, then stops. Idempotent; also run by
-  // the destructor.
+  // Closes the TCPStore connections (their parked WAITs end), releases every
+  // parked gRPC call with UNAVAILABLE, then stops. Idempotent; also run by the
+  // destructor.
   virtual void Shutdown() = 0;
 };
 
-// Binds and starts serving. Errors: InvalidArgument (bad options, unreadable TLS
-// material), Unavailable (the address cannot be bound; the message names it).
+// Binds and starts serving (gRPC first, then the TCPStore listener when
+// torch_store_port >= 0). Errors: InvalidArgument (bad options, unreadable TLS
+// material), Unavailable (an address cannot be bound; the message names it).
 absl::StatusOr<std::unique_ptr<RendezvousServer>> StartRendezvousServer(
     const ServerOptions& options);
 

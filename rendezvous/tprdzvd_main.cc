@@ -106,6 +106,16 @@ int main(int argc, char** argv) {
   app.add_option("--job-idle-ttl", job_idle_ttl,
                  "Delete a job after this long without calls (e.g. 90m, 24h)")
       ->capture_default_str();
+  app.add_option(
+         "--torch-store-port", options.torch_store_port,
+         "Also serve PyTorch's TCPStore protocol on this port of --host "
+         "(0 picks a free one; default: off). No authentication, no "
+         "TLS: see docs/torch_store.md")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--torch-store-job", options.torch_store_job,
+                 "Job that holds the TCPStore clients' keys (TCPStore key foo "
+                 "is /foo in it)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "Log level (logs go to stderr)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -117,6 +127,9 @@ int main(int argc, char** argv) {
       throw UsageError{absl::StrCat("--job-idle-ttl: \"", job_idle_ttl,
                                     "\" is not a positive duration such as 90m "
                                     "or 24h")};
+    }
+    if (options.torch_store_job.empty()) {
+      throw UsageError{"--torch-store-job: the job name is empty"};
     }
     if (tls_cert.empty() != tls_key.empty()) {
       throw UsageError{"--tls-cert and --tls-key must be given together"};
@@ -142,7 +155,8 @@ int main(int argc, char** argv) {
     return kUsageError;
   }
 
-  // stdout carries only the `listening on` line; every log line goes to stderr.
+  // stdout carries only the `listening on` lines; every log line goes to
+  // stderr.
   auto logger = spdlog::stderr_color_mt("tprdzvd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -163,6 +177,10 @@ int main(int argc, char** argv) {
                                                     : kRuntimeError;
   }
   std::cout << "listening on " << (*server)->address() << std::endl;
+  if (options.torch_store_port >= 0) {
+    std::cout << "torch store listening on " << (*server)->torch_store_address()
+              << std::endl;
+  }
 
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) != 0) {

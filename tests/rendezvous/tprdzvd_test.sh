@@ -1,9 +1,12 @@
 #!/bin/bash
 # End-to-end checks of the tprdzvd binary: the `listening on` line, graceful exit on
-# SIGTERM/SIGINT, exit code 2 on CLI mistakes, exit code 1 when the port is taken.
+# SIGTERM/SIGINT, exit code 2 on CLI mistakes, exit code 1 when the port is taken; with
+# --torch-store-port, the second line, a raw TCPStore client released by SIGTERM, and the
+# real PyTorch client sharing keys with tprdzvctl (skipped without /usr/bin/python3 torch).
 set -u
 
 BIN="$1"
+CTL="${2:-}"
 TMP="${TEST_TMPDIR:-$(mktemp -d)}"
 failures=0
 
@@ -80,7 +83,68 @@ expect_usage_error --token-file "$TMP/missing-token"
 : >"$TMP/empty-token"
 expect_usage_error --token-file "$TMP/empty-token"
 
-# 6. --version and --help succeed.
+expect_usage_error --torch-store-port 70000
+expect_usage_error --torch-store-port -1
+expect_usage_error --torch-store-port abc
+expect_usage_error --torch-store-port 0 --torch-store-job ""
+
+# 6. --torch-store-port 0: both lines, in order, then a second line for the listener.
+start_daemon --port 0 --torch-store-port 0
+TLINE=""
+read -r -t 10 TLINE <&"${DAEMON[0]}" || true
+if [[ "$LINE" =~ ^listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]] &&
+  [[ "$TLINE" =~ ^torch\ store\ listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]]; then
+  grpc_port="$(cut -d: -f2 <<<"$LINE")"
+  tport="${BASH_REMATCH[1]}"
+  # A raw PyTorch 1.x client parked in WAIT(["/never"]): type 5, u64 count 1, u64 length 6.
+  exec 3<>"/dev/tcp/127.0.0.1/$tport"
+  printf '\x05\x01\x00\x00\x00\x00\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00\x00/never' >&3
+  read -r -t 0.3 -N 1 byte <&3
+  rc=$?
+  [[ $rc -gt 128 ]] || fail "the WAIT on a missing key did not park (read status $rc)"
+
+  # 7. The real PyTorch client and tprdzvctl share keys: TCPStore "foo" is gRPC "/foo".
+  if [[ -z "$CTL" ]]; then
+    fail "no tprdzvctl path given"
+  elif ! /usr/bin/python3 -c 'import torch.distributed' 2>/dev/null; then
+    echo "SKIP: PyTorch client check (/usr/bin/python3 cannot import torch.distributed)"
+  else
+    ctl() { "$CTL" --endpoint "127.0.0.1:$grpc_port" --job torch --timeout 10s "$@"; }
+    ctl set /from_ctl hello || fail "tprdzvctl set"
+    cat >"$TMP/client.py" <<'PY'
+import datetime, sys
+import torch.distributed as dist
+store = dist.TCPStore("127.0.0.1", int(sys.argv[1]), is_master=False,
+                      timeout=datetime.timedelta(seconds=10))
+store.set("foo", "bar")
+print(store.get("from_ctl").decode(), flush=True)
+print(store.get("later").decode(), flush=True)  # Blocks until tprdzvctl sets /later.
+PY
+    /usr/bin/python3 "$TMP/client.py" "$tport" >"$TMP/client.out" 2>"$TMP/client.err" &
+    client_pid=$!
+    got="$(ctl get /foo)" || fail "tprdzvctl get /foo"
+    [[ "$got" == "bar" ]] || fail "gRPC /foo is '$got' (want bar)"
+    ctl set /later released || fail "tprdzvctl set /later"
+    wait "$client_pid" || fail "PyTorch client failed: $(cat "$TMP/client.err")"
+    [[ "$(cat "$TMP/client.out")" == $'hello\nreleased' ]] ||
+      fail "PyTorch client read '$(cat "$TMP/client.out")' (want hello, released)"
+  fi
+
+  # 8. SIGTERM ends the parked WAIT's connection at once and the daemon exits 0.
+  start_ns=$(date +%s%N)
+  stop_daemon TERM
+  elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
+  read -r -t 5 -N 1 byte <&3
+  rc=$?
+  [[ $rc -eq 1 ]] || fail "the parked TCPStore client was not closed (read status $rc)"
+  [[ $elapsed_ms -lt 1500 ]] || fail "shutdown with a parked TCPStore WAIT took ${elapsed_ms} ms"
+  exec 3<&-
+else
+  fail "unexpected lines: '$LINE' / '$TLINE'"
+  stop_daemon TERM
+fi
+
+# 9. --version and --help succeed.
 "$BIN" --version | grep -q "tprdzvd" || fail "--version"
 "$BIN" --help >/dev/null || fail "--help exited non-zero"
 

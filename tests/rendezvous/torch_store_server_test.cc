@@ -1,0 +1,282 @@
+// RendezvousServer with its TCPStore listener on (ServerOptions::
+// torch_store_port): a gRPC client (GrpcStore) and a raw TCPStore client over
+// loopback share the keys of one job, a gRPC Set releases a parked TCPStore
+// WAIT, Shutdown closes a parked TCPStore client at once, bad options and a
+// taken port are refused. The real PyTorch client against the tprdzvd binary
+// is in tprdzvd_test.sh.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "rendezvous/grpc_store.h"
+#include "rendezvous/server.h"
+#include "rendezvous/store.h"
+#include "rendezvous/torch_store/encoder.h"
+#include "rendezvous/torch_store/protocol.h"
+
+namespace tplaunch {
+namespace {
+
+using torch_store::Dialect;
+using torch_store::EncodeRequest;
+using torch_store::Op;
+using torch_store::Request;
+
+constexpr absl::Duration kDeadline = absl::Seconds(10);
+
+Request MakeRequest(Op op, std::vector<std::string> keys,
+                    std::vector<std::string> values = {}) {
+  Request request;
+  request.op = op;
+  request.keys = std::move(keys);
+  request.values = std::move(values);
+  return request;
+}
+
+// A PyTorch 1.x TCPStore client speaking raw bytes, every read with a deadline.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
+            0);
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~RawClient() { close(fd_); }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  void Send(const Request& request) {
+    const std::string bytes = EncodeRequest(Dialect::kV1, request);
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n =
+          send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      REQUIRE(n > 0);
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  // Exactly n bytes, or fewer when the peer closed or `timeout` passed.
+  std::string Read(size_t n, absl::Duration timeout = kDeadline) {
+    std::string out;
+    const absl::Time deadline = absl::Now() + timeout;
+    while (out.size() < n) {
+      const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+      if (left <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buffer[4096];
+      const ssize_t got =
+          read(fd_, buffer, std::min(sizeof(buffer), n - out.size()));
+      if (got <= 0) break;
+      out.append(buffer, static_cast<size_t>(got));
+    }
+    return out;
+  }
+
+  // A 1.x blob reply: u64 length, then the bytes.
+  std::string ReadBlob() {
+    const std::string length = Read(8);
+    REQUIRE(length.size() == 8);
+    uint64_t n = 0;
+    std::memcpy(&n, length.data(), 8);
+    return Read(n);
+  }
+
+  // True when nothing arrives within `timeout`.
+  bool Quiet(absl::Duration timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    return poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) ==
+           0;
+  }
+
+  // True when the peer closes the connection before `timeout`.
+  bool ClosedByPeer(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buffer[64];
+      const ssize_t got = read(fd_, buffer, sizeof(buffer));
+      if (got == 0 || (got < 0 && errno == ECONNRESET)) return true;
+    }
+    return false;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+ServerOptions WithTorchStore() {
+  ServerOptions options;
+  options.port = 0;
+  options.torch_store_port = 0;
+  return options;
+}
+
+std::unique_ptr<RendezvousServer> Start(const ServerOptions& options) {
+  auto server = StartRendezvousServer(options);
+  INFO(server.status().ToString());
+  REQUIRE(server.ok());
+  return *std::move(server);
+}
+
+std::unique_ptr<Store> Connect(const RendezvousServer& server,
+                               const std::string& job,
+                               const std::string& token = "") {
+  GrpcStoreOptions options;
+  options.endpoint = server.address();
+  options.job = job;
+  options.token = token;
+  options.connect_timeout = kDeadline;
+  auto store = ConnectGrpcStore(options);
+  INFO(store.status().ToString());
+  REQUIRE(store.ok());
+  return *std::move(store);
+}
+
+// Polls until `condition` holds or kDeadline passes.
+template <typename F>
+bool Eventually(F condition) {
+  const absl::Time deadline = absl::Now() + kDeadline;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return condition();
+}
+
+TEST_CASE("torch store: off by default, on with torch_store_port 0",
+          "[server][torch_store]") {
+  ServerOptions off;
+  off.port = 0;
+  auto plain = Start(off);
+  CHECK(plain->torch_store_address().empty());
+  CHECK(plain->torch_store_port() == 0);
+
+  auto server = Start(WithTorchStore());
+  CHECK(server->torch_store_port() > 0);
+  CHECK(server->torch_store_port() != server->port());
+  CHECK(server->torch_store_address() ==
+        absl::StrCat("127.0.0.1:", server->torch_store_port()));
+}
+
+TEST_CASE("torch store: TCPStore and gRPC clients of the job share keys",
+          "[server][torch_store]") {
+  auto server = Start(WithTorchStore());
+  auto grpc = Connect(*server, "torch");
+  auto other_job = Connect(*server, "other");
+  RawClient raw(server->torch_store_port());
+
+  // PyTorch's client sends store.set("foo", ...) as key "/foo".
+  REQUIRE(grpc->Set("/from_grpc", "g").ok());
+  raw.Send(MakeRequest(Op::kGet, {"/from_grpc"}));
+  CHECK(raw.ReadBlob() == "g");
+
+  raw.Send(MakeRequest(Op::kSet, {"/from_torch"}, {"t"}));
+  auto value = grpc->Get("/from_torch", kDeadline);
+  REQUIRE(value.ok());
+  CHECK(*value == "t");
+  // Other jobs do not see the listener's keys.
+  auto missing = other_job->TryGet("/from_torch");
+  CHECK(absl::IsNotFound(missing.status()));
+
+  // A gRPC Set releases a parked TCPStore WAIT (reply STOP_WAITING = 0).
+  raw.Send(MakeRequest(Op::kWait, {"/later"}));
+  CHECK(raw.Quiet(absl::Milliseconds(100)));
+  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(grpc->Set("/later", "x").ok());
+  CHECK(raw.Read(1) == std::string(1, '\0'));
+
+  const ServerStats stats = server->stats();
+  CHECK(stats.torch_store_connections == 1);
+  CHECK(stats.waiters == 0);
+}
+
+TEST_CASE("torch store: --torch-store-job picks the job",
+          "[server][torch_store]") {
+  ServerOptions options = WithTorchStore();
+  options.torch_store_job = "job7";
+  auto server = Start(options);
+  auto grpc = Connect(*server, "job7");
+  RawClient raw(server->torch_store_port());
+  raw.Send(MakeRequest(Op::kSet, {"/k"}, {"v"}));
+  auto value = grpc->Get("/k", kDeadline);
+  REQUIRE(value.ok());
+  CHECK(*value == "v");
+}
+
+TEST_CASE("torch store: Shutdown closes a parked TCPStore client at once",
+          "[server][torch_store]") {
+  auto server = Start(WithTorchStore());
+  RawClient waiting(server->torch_store_port());
+  RawClient getting(server->torch_store_port());
+  waiting.Send(MakeRequest(Op::kWait, {"/never"}));
+  // PyTorch's get() is a WAIT, then a GET once the WAIT is answered.
+  getting.Send(MakeRequest(Op::kWait, {"/never_either"}));
+  REQUIRE(Eventually([&] { return server->stats().waiters == 2; }));
+
+  const absl::Time start = absl::Now();
+  server->Shutdown();
+  CHECK(waiting.ClosedByPeer(absl::Seconds(5)));
+  CHECK(getting.ClosedByPeer(absl::Seconds(5)));
+  // Well below the 2 s gRPC grace period: nothing waits for a timeout.
+  CHECK(absl::Now() - start < absl::Seconds(2));
+  server->Shutdown();  // Idempotent.
+}
+
+TEST_CASE("torch store: a token protects gRPC only; the listener still serves",
+          "[server][torch_store]") {
+  ServerOptions options = WithTorchStore();
+  options.token = "secret";
+  auto server = Start(options);
+  auto grpc = Connect(*server, "torch", "secret");
+  RawClient raw(server->torch_store_port());
+  raw.Send(MakeRequest(Op::kSet, {"/k"}, {"v"}));
+  auto value = grpc->Get("/k", kDeadline);
+  REQUIRE(value.ok());
+  CHECK(*value == "v");
+}
+
+TEST_CASE("torch store: bad options and a taken port are refused",
+          "[server][torch_store]") {
+  ServerOptions bad = WithTorchStore();
+  bad.torch_store_port = 70000;
+  CHECK(absl::IsInvalidArgument(StartRendezvousServer(bad).status()));
+  bad.torch_store_port = -2;
+  CHECK(absl::IsInvalidArgument(StartRendezvousServer(bad).status()));
+  bad = WithTorchStore();
+  bad.torch_store_job = "";
+  CHECK(absl::IsInvalidArgument(StartRendezvousServer(bad).status()));
+
+  auto first = Start(WithTorchStore());
+  ServerOptions taken = WithTorchStore();
+  taken.torch_store_port = first->torch_store_port();
+  auto second = StartRendezvousServer(taken);
+  CHECK(absl::IsUnavailable(second.status()));
+  CHECK_THAT(std::string(second.status().message()),
+             Catch::Contains(first->torch_store_address()));
+}
+
+}  // namespace
+}  // namespace tplaunch
