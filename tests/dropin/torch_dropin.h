@@ -1,0 +1,56 @@
+// Helpers for the PyTorch drop-in tests: unmodified torch.distributed scripts
+// (examples/torch_ddp_check.py) run by the real tplaunch and tprdzvd binaries.
+#ifndef TPLAUNCH_TESTS_DROPIN_TORCH_DROPIN_H_
+#define TPLAUNCH_TESTS_DROPIN_TORCH_DROPIN_H_
+
+#include <sys/types.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "tests/launcher/subprocess.h"
+
+namespace tplaunch {
+namespace testing {
+
+// The interpreter with PyTorch (Debian's python3-torch), never a pyenv one.
+inline constexpr char kPython[] = "/usr/bin/python3";
+
+// Whether kPython can import torch.distributed with Gloo. Checked once per
+// binary; when false, prints "SKIP: <why>" once and every test returns early.
+bool TorchAvailable();
+
+// `tplaunch` followed by `args`.
+std::vector<std::string> Tplaunch(std::initializer_list<std::string> args);
+
+// PROGRAM and its arguments for tplaunch: kPython running the unmodified
+// examples/torch_ddp_check.py with `script_args`. With a non-empty `pid_dir`,
+// each worker first writes its pid to `pid_dir/pidRANK` (through /bin/sh, then
+// exec, so the pid is the Python process's).
+std::vector<std::string> TorchCheck(std::vector<std::string> script_args = {},
+                                    const std::string& pid_dir = "");
+
+// argv `a` followed by `b`.
+std::vector<std::string> Concat(std::vector<std::string> a,
+                                const std::vector<std::string>& b);
+
+// Pids written by TorchCheck workers: `dir`/pid0 .. pid(n-1), those present.
+std::vector<pid_t> ReadPids(const std::string& dir, int n);
+
+// A tprdzvd on 127.0.0.1, port 0; endpoint() is what its "listening on" line
+// says.
+class Daemon {
+ public:
+  Daemon();
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  Subprocess proc_;
+  std::string endpoint_;
+};
+
+}  // namespace testing
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_TESTS_DROPIN_TORCH_DROPIN_H_
