@@ -437,6 +437,14 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   self.requested_rank = c_.node_rank;
   self.pid = getpid();
   auto reserve_master = [&]() -> absl::StatusOr<std::pair<std::string, int>> {
+    if (c_.torch_store == "agent") {
+      // No rank hosts a store: MASTER_ADDR/PORT name the listener.
+      if (o_.prepare_agent_store) {
+        absl::Status prepared = o_.prepare_agent_store(attempt);
+        if (!prepared.ok()) return prepared;
+      }
+      return std::make_pair(o_.agent_store_addr, o_.agent_store_port);
+    }
     if (!c_.master_addr.empty())
       return std::make_pair(c_.master_addr, c_.master_port);
     if (c_.master_port != 0)

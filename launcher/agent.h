@@ -10,8 +10,10 @@
 #ifndef TPLAUNCH_LAUNCHER_AGENT_H_
 #define TPLAUNCH_LAUNCHER_AGENT_H_
 
+#include <functional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "launcher/cli.h"
 #include "launcher/process_supervisor.h"
 #include "launcher/worker_env.h"
@@ -34,10 +36,15 @@ struct AgentOptions {
   std::string worker_rdzv_endpoint;
   std::string worker_rdzv_token;
   // With --torch-store agent: the TCPStore listener workers connect to as
-  // MASTER_ADDR/MASTER_PORT (TODO(#5): provided by the daemon's TCPStore
-  // listener).
+  // MASTER_ADDR/MASTER_PORT (the embedded server's, or tprdzvd's from
+  // --torch-store-endpoint).
   std::string agent_store_addr;
   int agent_store_port = 0;
+  // With --torch-store agent, run by node 0 for every attempt before the
+  // attempt's assignment is published (so before any node starts a worker):
+  // clears what earlier jobs left in a shared listener. An error fails the
+  // rendezvous. May be empty (the embedded listener starts empty).
+  std::function<absl::Status(int attempt)> prepare_agent_store;
   // The launcher's environment; workers inherit it.
   EnvMap base_env;
   // A signalfd for config.signals_to_forward (blocked by the caller), or -1.

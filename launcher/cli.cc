@@ -124,7 +124,12 @@ const std::vector<OptionDef>& Options() {
        "File with the rendezvous daemon's bearer token."},
       {"--torch-store,--torch_store",
        "Who hosts PyTorch's TCPStore: worker (rank 0, PyTorch's default) or "
-       "agent."},
+       "agent (the rendezvous server's TCPStore listener; workers get "
+       "TORCHELASTIC_USE_AGENT_STORE=True)."},
+      {"--torch-store-endpoint,--torch_store_endpoint",
+       "With --torch-store agent and --rdzv-endpoint: HOST:PORT of tprdzvd's "
+       "TCPStore listener, as its 'torch store listening on' line prints it "
+       "(tprdzvd --torch-store-port)."},
       {"--no-python,--no_python",
        "Accepted for torchrun compatibility; tplaunch always runs PROGRAM as "
        "given.",
@@ -638,6 +643,14 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
       return Bad(r, "expected worker or agent");
     config.torch_store = v;
   }
+  if (const auto& r = get("--torch-store-endpoint"); r.present) {
+    auto hp = ParseHostPort(r.value, 0);
+    if (!hp.ok()) return Bad(r, hp.status().message());
+    if (hp->port == 0) {
+      return Bad(r, "expected HOST:PORT (the listener has no default port)");
+    }
+    config.torch_store_endpoint = hp->ToString();
+  }
 
   // Combinations.
   if (config.standalone && !config.rdzv_endpoint.empty()) {
@@ -645,6 +658,22 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
         "--standalone and --rdzv-endpoint exclude each other: standalone runs "
         "its own "
         "rendezvous server");
+  }
+  if (!config.torch_store_endpoint.empty() && config.torch_store != "agent") {
+    return absl::InvalidArgumentError(
+        "--torch-store-endpoint needs --torch-store agent");
+  }
+  if (!config.torch_store_endpoint.empty() && config.rdzv_endpoint.empty()) {
+    return absl::InvalidArgumentError(
+        "--torch-store-endpoint needs --rdzv-endpoint (standalone runs its own "
+        "TCPStore listener)");
+  }
+  if (config.torch_store == "agent" && !config.rdzv_endpoint.empty() &&
+      config.torch_store_endpoint.empty()) {
+    return absl::InvalidArgumentError(
+        "--torch-store agent with --rdzv-endpoint needs --torch-store-endpoint "
+        "HOST:PORT: the TCPStore listener of the tprdzvd (start it with "
+        "--torch-store-port; it prints 'torch store listening on HOST:PORT')");
   }
   if (config.rdzv_endpoint.empty()) {
     if (config.max_nodes > 1) {

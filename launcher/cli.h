@@ -107,9 +107,11 @@ struct LaunchConfig {
   // --token-file: file holding the rendezvous daemon's bearer token.
   std::string token_file;
   // --torch-store worker|agent: who hosts PyTorch's TCPStore (agent: the
-  // daemon,
-  // TODO(#5) implemented with the daemon's TCPStore listener).
+  // rendezvous server's TCPStore listener, embedded or tprdzvd's).
   std::string torch_store = "worker";
+  // --torch-store-endpoint: "host:port" of tprdzvd's TCPStore listener;
+  // required with --torch-store agent and --rdzv-endpoint, empty otherwise.
+  std::string torch_store_endpoint;
 
   // --no-python was given (a no-op: tplaunch always runs PROGRAM as given).
   bool no_python = false;

@@ -17,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "launcher/agent.h"
+#include "launcher/agent_store.h"
 #include "launcher/cli.h"
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
@@ -144,13 +145,6 @@ int Main(int argc, char** argv) {
       break;
   }
   SetUpLogging(env);
-  if (config.torch_store == "agent") {
-    // Without a listener, PyTorch ranks would wait for a store nobody hosts.
-    return UsageError(
-        "--torch-store agent needs tprdzvd's TCPStore listener, which this "
-        "build "
-        "does not have yet; use --torch-store worker (PyTorch's default)");
-  }
   absl::Status nproc = ResolveNprocPerNode(config, CpuCount(), GpuCount(env));
   if (!nproc.ok()) return UsageError(std::string(nproc.message()));
 
@@ -183,6 +177,9 @@ int Main(int argc, char** argv) {
     so.host = "127.0.0.1";
     so.port = 0;
     so.token = RandomHex(16);
+    // --torch-store agent: PyTorch's ranks use the embedded server's TCPStore
+    // listener, which starts empty with every launch.
+    if (config.torch_store == "agent") so.torch_store_port = 0;
     auto started = StartRendezvousServer(so);
     if (!started.ok()) {
       LauncherLogger().error("cannot start the embedded rendezvous server: {}",
@@ -196,6 +193,14 @@ int Main(int argc, char** argv) {
     ao.local_addr = config.local_addr.empty() ? "127.0.0.1" : config.local_addr;
     ao.worker_rdzv_endpoint = server->address();
     ao.worker_rdzv_token = so.token;
+    if (config.torch_store == "agent") {
+      ao.agent_store_addr = so.host;
+      ao.agent_store_port = server->torch_store_port();
+      LauncherLogger().info(
+          "--torch-store agent: workers use the TCPStore listener on {} "
+          "(TORCHELASTIC_USE_AGENT_STORE=True)",
+          server->torch_store_address());
+    }
   } else {
     ao.run_id = config.rdzv_id;
     auto endpoint = ParseHostPort(config.rdzv_endpoint, 29400);
@@ -237,6 +242,34 @@ int Main(int argc, char** argv) {
     ao.multi_node = true;
     ao.worker_rdzv_endpoint = config.rdzv_endpoint;
     ao.worker_rdzv_token = go.token;
+    if (config.torch_store == "agent") {
+      // cli checked that it is HOST:PORT with a port.
+      auto listener = ParseHostPort(config.torch_store_endpoint, 0);
+      if (!listener.ok())
+        return UsageError(std::string(listener.status().message()));
+      ao.agent_store_addr = listener->host;
+      ao.agent_store_port = listener->port;
+      const absl::Duration timeout =
+          std::min(config.rdzv_timeout, absl::Seconds(30));
+      ao.prepare_agent_store = [listener = *listener,
+                                timeout](int attempt) -> absl::Status {
+        auto cleared =
+            ClearTorchStoreKeys(listener.host, listener.port, "", timeout);
+        if (!cleared.ok()) {
+          return absl::Status(
+              cleared.status().code(),
+              absl::StrCat("--torch-store agent, attempt ", attempt, ": ",
+                           cleared.status().message()));
+        }
+        if (*cleared > 0) {
+          LauncherLogger().info(
+              "attempt {}: removed {} key(s) that an earlier job or attempt "
+              "left in the TCPStore listener {}",
+              attempt, *cleared, listener.ToString());
+        }
+        return absl::OkStatus();
+      };
+    }
   }
   ao.store = store.get();
   int code = RunAgent(ao);

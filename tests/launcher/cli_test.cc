@@ -160,6 +160,12 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
       {"--rdzv-endpoint h --rdzv-id j --token-file /t",
        [](auto& c) { CHECK(c.token_file == "/t"); }},
       {"--torch-store agent", [](auto& c) { CHECK(c.torch_store == "agent"); }},
+      {"--rdzv-endpoint h --rdzv-id j --torch-store agent "
+       "--torch-store-endpoint n:29600",
+       [](auto& c) { CHECK(c.torch_store_endpoint == "n:29600"); }},
+      {"--rdzv-endpoint h --rdzv-id j --torch_store agent "
+       "--torch_store_endpoint [::1]:5",
+       [](auto& c) { CHECK(c.torch_store_endpoint == "[::1]:5"); }},
       {"--no-python", [](auto& c) { CHECK(c.no_python); }},
       {"--no_python", [](auto& c) { CHECK(c.no_python); }},
   };
@@ -222,6 +228,18 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--exit-barrier-timeout x p", "duration"},
       {"--token-file /t p", "needs --rdzv-endpoint"},
       {"--torch-store both p", "worker or agent"},
+      {"--rdzv-endpoint h --rdzv-id j --torch-store agent p",
+       "needs --torch-store-endpoint HOST:PORT"},
+      {"--rdzv-endpoint h --rdzv-id j --torch-store-endpoint n:1 p",
+       "needs --torch-store agent"},
+      {"--torch-store agent --torch-store-endpoint n:1 p",
+       "standalone runs its own TCPStore listener"},
+      {"--rdzv-endpoint h --rdzv-id j --torch-store agent "
+       "--torch-store-endpoint n p",
+       "expected HOST:PORT"},
+      {"--rdzv-endpoint h --rdzv-id j --torch-store agent "
+       "--torch-store-endpoint n:99999 p",
+       "1..65535"},
       {"-m mod p", "-m/--module is not supported"},
       {"--module p", "-m/--module"},
       {"--bogus p", "unknown option '--bogus'"},

@@ -1,0 +1,193 @@
+// End to end: unmodified PyTorch (/usr/bin/python3) under the real tplaunch
+// with --torch-store agent, standalone (the embedded server's TCPStore
+// listener) and on two nodes against the real tprdzvd's listener: workers get
+// TORCHELASTIC_USE_AGENT_STORE=True and MASTER_ADDR/PORT of the listener, no
+// rank hosts a store, and a second job (with a restart) on the same daemon is
+// not confused by the first job's keys. Prints SKIP and passes when
+// /usr/bin/python3 cannot import torch.distributed.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "tests/launcher/subprocess.h"
+
+namespace tplaunch {
+namespace {
+
+using testing::ReadFile;
+using testing::Runfile;
+using testing::Subprocess;
+using testing::WaitFor;
+
+constexpr absl::Duration kJobTimeout = absl::Seconds(60);
+constexpr char kPython[] = "/usr/bin/python3";
+
+std::vector<std::string> Tplaunch(std::vector<std::string> args) {
+  args.insert(args.begin(), Runfile("launcher/tplaunch"));
+  return args;
+}
+
+// Whether /usr/bin/python3 has torch.distributed; says why not otherwise.
+bool HaveTorch() {
+  Subprocess probe({kPython, "-c", "import torch.distributed"});
+  if (probe.Wait(absl::Seconds(60)) == 0) return true;
+  WARN("SKIP: " << kPython
+                << " cannot import torch.distributed: " << probe.err());
+  return false;
+}
+
+// The text after `prefix` up to the end of its line.
+std::string After(const std::string& text, const std::string& prefix) {
+  const size_t at = text.find(prefix);
+  if (at == std::string::npos) return "";
+  const size_t start = at + prefix.size();
+  return text.substr(start, text.find_first_of(" \n", start) - start);
+}
+
+// tprdzvd on loopback with its TCPStore listener on a free port.
+class Daemon {
+ public:
+  Daemon()
+      : proc_({Runfile("rendezvous/tprdzvd"), "--port", "0",
+               "--torch-store-port", "0", "--log-level", "warn"}) {
+    REQUIRE(WaitFor(
+        [&] {
+          return absl::StrContains(proc_.out(), "torch store listening on ");
+        },
+        absl::Seconds(20)));
+    REQUIRE(WaitFor([&] { return absl::EndsWith(proc_.out(), "\n"); },
+                    absl::Seconds(5)));
+    endpoint_ = After(proc_.out(), "listening on ");
+    torch_store_ = After(proc_.out(), "torch store listening on ");
+    REQUIRE(!endpoint_.empty());
+    REQUIRE(!torch_store_.empty());
+  }
+  const std::string& endpoint() const { return endpoint_; }
+  const std::string& torch_store() const { return torch_store_; }
+
+ private:
+  Subprocess proc_;
+  std::string endpoint_;
+  std::string torch_store_;
+};
+
+TEST_CASE("--torch-store agent on several nodes needs --torch-store-endpoint") {
+  Subprocess p(Tplaunch({"--rdzv-endpoint", "127.0.0.1:1", "--rdzv-id", "j",
+                         "--torch-store", "agent", "/bin/true"}));
+  REQUIRE(p.Wait(absl::Seconds(10)) == 2);
+  CHECK_THAT(p.err(), Catch::Contains("--torch-store-endpoint HOST:PORT"));
+  CHECK_THAT(p.err(), Catch::Contains("--torch-store-port"));
+}
+
+TEST_CASE(
+    "standalone --torch-store agent: the embedded listener is the store") {
+  if (!HaveTorch()) return;
+
+  // The drop-in check script, 4 ranks. Its --agent-store (checks the variable
+  // from PyTorch's side) is used when this version of the script has it.
+  const std::string ddp_check = Runfile("examples/torch_ddp_check.py");
+  std::vector<std::string> ddp = {"--torch-store", "agent",  "--nproc", "4",
+                                  kPython,         ddp_check};
+  if (absl::StrContains(ReadFile(ddp_check), "--agent-store")) {
+    ddp.push_back("--agent-store");
+  }
+  Subprocess job(Tplaunch(ddp));
+  REQUIRE(job.Wait(kJobTimeout) == 0);
+  INFO(job.out() << job.err());
+  CHECK_THAT(job.out(), Catch::Contains("torch_ddp_check: OK world_size=4"));
+  CHECK_THAT(job.err(),
+             Catch::Contains("--torch-store agent: workers use the TCPStore "
+                             "listener on 127.0.0.1:"));
+
+  // No rank listens on MASTER_PORT, which is the listener the launcher named.
+  Subprocess check(
+      Tplaunch({"--torch-store", "agent", "--nproc", "2", kPython,
+                Runfile("tests/launcher/torch_agent_store_check.py")}));
+  REQUIRE(check.Wait(kJobTimeout) == 0);
+  const std::string listener = After(check.err(), "TCPStore listener on ");
+  INFO(check.out() << check.err());
+  REQUIRE(!listener.empty());
+  for (int r = 0; r < 2; ++r) {
+    CHECK_THAT(check.out(),
+               Catch::Contains(absl::StrCat("agent_store_check: rank ", r,
+                                            " ok master=", listener)));
+  }
+}
+
+TEST_CASE(
+    "two nodes against tprdzvd's listener; the next job and its restart start "
+    "clean") {
+  if (!HaveTorch()) return;
+  Daemon d;
+  const std::string script =
+      Runfile("tests/launcher/torch_agent_store_check.py");
+  auto node = [&](const std::string& job, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--nnodes",
+                                     "2",
+                                     "--nproc-per-node",
+                                     "1",
+                                     "--rdzv-endpoint",
+                                     d.endpoint(),
+                                     "--rdzv-id",
+                                     job,
+                                     "--torch-store",
+                                     "agent",
+                                     "--torch-store-endpoint",
+                                     d.torch_store(),
+                                     "--max-restarts",
+                                     "1",
+                                     kPython,
+                                     script};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Tplaunch(args);
+  };
+
+  {
+    Subprocess a(node("first", {}));
+    Subprocess b(node("first", {}));
+    REQUIRE(a.Wait(kJobTimeout) == 0);
+    REQUIRE(b.Wait(kJobTimeout) == 0);
+    const std::string out = a.out() + b.out();
+    INFO(out << a.err() << b.err());
+    for (int r = 0; r < 2; ++r) {
+      CHECK_THAT(out, Catch::Contains(absl::StrCat(
+                          "agent_store_check: rank ", r,
+                          " ok master=", d.torch_store(), " attempt=0")));
+    }
+  }
+
+  // The keys went to the daemon: its TCPStore job holds them now.
+  Subprocess keys({Runfile("rendezvous/tprdzvctl"), "--endpoint", d.endpoint(),
+                   "--job", "torch", "num-keys"});
+  REQUIRE(keys.Wait(absl::Seconds(20)) == 0);
+  int64_t num_keys = 0;
+  REQUIRE(absl::SimpleAtoi(absl::StripAsciiWhitespace(keys.out()), &num_keys));
+  CHECK(num_keys > 0);
+
+  // Same daemon, same PyTorch key names: without node 0 emptying the listener
+  // the second job reads the first job's Gloo addresses and barrier count.
+  // Rank 1 fails once, so attempt 1 must start clean too.
+  Subprocess a(node("second", {"--fail-rank", "1", "--fail-attempt", "0"}));
+  Subprocess b(node("second", {"--fail-rank", "1", "--fail-attempt", "0"}));
+  REQUIRE(a.Wait(kJobTimeout) == 0);
+  REQUIRE(b.Wait(kJobTimeout) == 0);
+  const std::string out = a.out() + b.out();
+  const std::string err = a.err() + b.err();
+  INFO(out << err);
+  CHECK_THAT(out, Catch::Contains("failing in attempt 0 on purpose"));
+  for (int r = 0; r < 2; ++r) {
+    CHECK_THAT(out, Catch::Contains(absl::StrCat("agent_store_check: rank ", r,
+                                                 " ok master=", d.torch_store(),
+                                                 " attempt=1")));
+  }
+  CHECK_THAT(err, Catch::Contains("that an earlier job or attempt left in the "
+                                  "TCPStore listener"));
+}
+
+}  // namespace
+}  // namespace tplaunch
