@@ -21,7 +21,8 @@ class FakeClock final : public Clock {
 };
 
 // Records the single outcome a waiter callback receives; counts calls to catch
-// repeats.
+// repeats. Declare it before the KvTable: the table's destructor releases the
+// waiters still parked, and their callbacks must find the Outcome alive.
 struct Outcome {
   int calls = 0;
   std::optional<absl::StatusOr<std::vector<std::string>>> result;
@@ -130,8 +131,8 @@ TEST_CASE("KvTable Append, MultiSet, ListKeys", "[kv_table]") {
 
 TEST_CASE("KvTable waiter completes when its keys appear", "[kv_table]") {
   Fixture f;
-  KvTable table(f.Options());
   Outcome out;
+  KvTable table(f.Options());
   auto start =
       table.StartWait("j", {"a", "b"}, f.clock.Now() + absl::Seconds(5),
                       /*want_values=*/true, out.Callback());
@@ -182,8 +183,8 @@ TEST_CASE("KvTable TryGetAll never parks", "[kv_table]") {
 
 TEST_CASE("KvTable waiter re-waits for a key deleted meanwhile", "[kv_table]") {
   Fixture f;
-  KvTable table(f.Options());
   Outcome out;
+  KvTable table(f.Options());
   REQUIRE(table
               .StartWait("j", {"a", "b"}, f.clock.Now() + absl::Seconds(5),
                          true, out.Callback())
@@ -200,8 +201,8 @@ TEST_CASE("KvTable waiter re-waits for a key deleted meanwhile", "[kv_table]") {
 TEST_CASE("KvTable Add, Append, MultiSet and CompareSet wake waiters",
           "[kv_table]") {
   Fixture f;
-  KvTable table(f.Options());
   Outcome add, append, multi, cas;
+  KvTable table(f.Options());
   const absl::Time deadline = f.clock.Now() + absl::Seconds(5);
   REQUIRE(table.StartWait("j", {"n"}, deadline, true, add.Callback()).ok());
   REQUIRE(table.StartWait("j", {"l"}, deadline, true, append.Callback()).ok());
@@ -254,8 +255,8 @@ TEST_CASE("KvTable deadline names the missing keys, job and time waited",
 TEST_CASE("KvTable CancelWaiter ends the wait with Cancelled once",
           "[kv_table]") {
   Fixture f;
-  KvTable table(f.Options());
   Outcome out;
+  KvTable table(f.Options());
   auto start = table.StartWait("j", {"k"}, f.clock.Now() + absl::Seconds(5),
                                true, out.Callback());
   REQUIRE(start.ok());
@@ -270,8 +271,8 @@ TEST_CASE("KvTable CancelWaiter ends the wait with Cancelled once",
 
 TEST_CASE("KvTable DeleteJob cancels the job's waiters only", "[kv_table]") {
   Fixture f;
-  KvTable table(f.Options());
   Outcome mine, other;
+  KvTable table(f.Options());
   const absl::Time deadline = f.clock.Now() + absl::Seconds(5);
   REQUIRE(table.StartWait("j", {"k"}, deadline, true, mine.Callback()).ok());
   REQUIRE(table.StartWait("j2", {"k"}, deadline, true, other.Callback()).ok());
@@ -284,8 +285,8 @@ TEST_CASE("KvTable DeleteJob cancels the job's waiters only", "[kv_table]") {
 
 TEST_CASE("KvTable Shutdown releases waiters with Unavailable", "[kv_table]") {
   Fixture f;
-  KvTable table(f.Options());
   Outcome a, b;
+  KvTable table(f.Options());
   const absl::Time deadline = f.clock.Now() + absl::Seconds(5);
   REQUIRE(table.StartWait("j", {"k"}, deadline, true, a.Callback()).ok());
   REQUIRE(table.StartWait("j", {"k", "l"}, deadline, false, b.Callback()).ok());
