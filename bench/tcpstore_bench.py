@@ -56,12 +56,17 @@ def main():
     parser.add_argument("--ops", type=int, default=20000)
     parser.add_argument("--warmup", type=int, default=2000)
     parser.add_argument("--out")
+    parser.add_argument("--port", type=int,
+                        help="measure an already running server on 127.0.0.1:PORT "
+                             "(PyTorch's or tprdzvd's listener) instead of starting one")
     args = parser.parse_args()
 
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    server = None
+    if args.port is None:
+        server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
     try:
-        port = int(server.stdout.readline())
+        port = args.port if server is None else int(server.stdout.readline())
         store = TCPStore("127.0.0.1", port, 1, False, timedelta(seconds=60),
                          wait_for_workers=False)
         value = b"v" * 64
@@ -69,7 +74,8 @@ def main():
         keys = ["k%d" % i for i in range(8)]
         result = {
             "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
-            "store": "PyTorch %s TCPStore (server in a child process)" % torch.__version__,
+            "store": ("PyTorch %s TCPStore (server in a child process)" % torch.__version__
+                      if server is not None else "server on 127.0.0.1:%d" % port),
             "latency": {
                 "client": "torch.distributed.TCPStore from Python, one client, sequential",
                 "warmup": args.warmup, "ops": args.ops, "value_bytes": len(value),
@@ -83,8 +89,9 @@ def main():
             },
         }
     finally:
-        server.stdin.close()
-        server.wait(timeout=30)
+        if server is not None:
+            server.stdin.close()
+            server.wait(timeout=30)
     text = json.dumps(result, indent=2) + "\n"
     if args.out:
         with open(args.out, "w") as f:
