@@ -14,7 +14,7 @@ namespace {
 using Catch::Contains;
 
 // Generous: four PyTorch imports on two cores take a few seconds.
-constexpr absl::Duration kRunTimeout = absl::Seconds(120);
+constexpr absl::Duration kRunTimeout = absl::Seconds(60);
 
 TEST_CASE("tplaunch --nproc 4 runs an unmodified torch.distributed script") {
   if (!TorchAvailable()) return;

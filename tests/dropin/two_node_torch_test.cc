@@ -12,7 +12,7 @@ namespace {
 
 using Catch::Contains;
 
-constexpr absl::Duration kRunTimeout = absl::Seconds(120);
+constexpr absl::Duration kRunTimeout = absl::Seconds(60);
 
 std::vector<std::string> Node(const Daemon& d, const std::string& job,
                               const std::vector<std::string>& extra,
