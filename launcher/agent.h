@@ -42,8 +42,8 @@ struct AgentOptions {
   int agent_store_port = 0;
   // With --torch-store agent, run by node 0 for every attempt before the
   // attempt's assignment is published (so before any node starts a worker):
-  // clears what earlier jobs left in a shared listener. An error fails the
-  // rendezvous. May be empty (the embedded listener starts empty).
+  // empties the listener (keys of an earlier attempt, or of an earlier job in
+  // a shared tprdzvd listener). An error fails the rendezvous. May be empty.
   std::function<absl::Status(int attempt)> prepare_agent_store;
   // The launcher's environment; workers inherit it.
   EnvMap base_env;

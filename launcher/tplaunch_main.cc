@@ -249,27 +249,32 @@ int Main(int argc, char** argv) {
         return UsageError(std::string(listener.status().message()));
       ao.agent_store_addr = listener->host;
       ao.agent_store_port = listener->port;
-      const absl::Duration timeout =
-          std::min(config.rdzv_timeout, absl::Seconds(30));
-      ao.prepare_agent_store = [listener = *listener,
-                                timeout](int attempt) -> absl::Status {
-        auto cleared =
-            ClearTorchStoreKeys(listener.host, listener.port, "", timeout);
-        if (!cleared.ok()) {
-          return absl::Status(
-              cleared.status().code(),
-              absl::StrCat("--torch-store agent, attempt ", attempt, ": ",
-                           cleared.status().message()));
-        }
-        if (*cleared > 0) {
-          LauncherLogger().info(
-              "attempt {}: removed {} key(s) that an earlier job or attempt "
-              "left in the TCPStore listener {}",
-              attempt, *cleared, listener.ToString());
-        }
-        return absl::OkStatus();
-      };
     }
+  }
+  if (config.torch_store == "agent") {
+    // Every attempt starts with an empty store, as torchelastic's fresh store
+    // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
+    // tprdzvd listener still holds the keys of the job before.
+    const HostPort listener{ao.agent_store_addr, ao.agent_store_port};
+    const absl::Duration timeout =
+        std::min(config.rdzv_timeout, absl::Seconds(30));
+    ao.prepare_agent_store = [listener, timeout](int attempt) -> absl::Status {
+      auto cleared =
+          ClearTorchStoreKeys(listener.host, listener.port, "", timeout);
+      if (!cleared.ok()) {
+        return absl::Status(
+            cleared.status().code(),
+            absl::StrCat("--torch-store agent, attempt ", attempt, ": ",
+                         cleared.status().message()));
+      }
+      if (*cleared > 0) {
+        LauncherLogger().info(
+            "attempt {}: removed {} key(s) that an earlier job or attempt "
+            "left in the TCPStore listener {}",
+            attempt, *cleared, listener.ToString());
+      }
+      return absl::OkStatus();
+    };
   }
   ao.store = store.get();
   int code = RunAgent(ao);

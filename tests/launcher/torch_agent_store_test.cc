@@ -104,19 +104,22 @@ TEST_CASE(
              Catch::Contains("--torch-store agent: workers use the TCPStore "
                              "listener on 127.0.0.1:"));
 
-  // No rank listens on MASTER_PORT, which is the listener the launcher named.
+  // No rank listens on MASTER_PORT, which is the listener the launcher named;
+  // after a failure in attempt 0 the restart finds the listener emptied.
   Subprocess check(
-      Tplaunch({"--torch-store", "agent", "--nproc", "2", kPython,
-                Runfile("tests/launcher/torch_agent_store_check.py")}));
+      Tplaunch({"--torch-store", "agent", "--nproc", "2", "--max-restarts", "1",
+                kPython, Runfile("tests/launcher/torch_agent_store_check.py"),
+                "--fail-rank", "1", "--fail-attempt", "0"}));
   REQUIRE(check.Wait(kJobTimeout) == 0);
   const std::string listener = After(check.err(), "TCPStore listener on ");
   INFO(check.out() << check.err());
   REQUIRE(!listener.empty());
   for (int r = 0; r < 2; ++r) {
-    CHECK_THAT(check.out(),
-               Catch::Contains(absl::StrCat("agent_store_check: rank ", r,
-                                            " ok master=", listener)));
+    CHECK_THAT(check.out(), Catch::Contains(absl::StrCat(
+                                "agent_store_check: rank ", r,
+                                " ok master=", listener, " attempt=1")));
   }
+  CHECK_THAT(check.err(), Catch::Contains("attempt 1: removed "));
 }
 
 TEST_CASE(
