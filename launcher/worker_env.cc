@@ -39,7 +39,14 @@ EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
   } else {
     env["TORCHELASTIC_ERROR_FILE"] = in.error_file;
   }
+  // NCCL watchdog error handling, so a dead peer fails the collective instead
+  // of hanging it: PyTorch >= 2.2 reads the TORCH_ name, older releases the
+  // other (torchrun sets the one its release reads). A user's value wins.
   env.emplace("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1");
+  env.emplace("NCCL_ASYNC_ERROR_HANDLING", "1");
+  // torchrun runs Python workers with `-u`; without it, a worker stopped by a
+  // signal loses the output still in its buffers. A user's value wins.
+  env.emplace("PYTHONUNBUFFERED", "1");
   if (WillDefaultOmpThreads(in)) env["OMP_NUM_THREADS"] = "1";
   env["TPLAUNCH_RDZV_ENDPOINT"] = in.rdzv_endpoint;
   env["TPLAUNCH_RUN_ID"] = in.run_id;

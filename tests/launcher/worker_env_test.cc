@@ -46,6 +46,8 @@ TEST_CASE("torchrun's variables with torchrun's meanings") {
       {"TORCHELASTIC_RUN_ID", "job7"},
       {"TORCHELASTIC_ERROR_FILE", "/logs/job7/attempt_3/rank_9/error.json"},
       {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"},
+      {"NCCL_ASYNC_ERROR_HANDLING", "1"},
+      {"PYTHONUNBUFFERED", "1"},
       {"OMP_NUM_THREADS", "1"},
       {"TPLAUNCH_RDZV_ENDPOINT", "10.0.0.9:29400"},
       {"TPLAUNCH_RUN_ID", "job7"},
@@ -63,10 +65,14 @@ TEST_CASE("user settings win where torchrun only sets defaults") {
   WorkerEnvInputs in = Inputs();
   in.base["OMP_NUM_THREADS"] = "6";
   in.base["TORCH_NCCL_ASYNC_ERROR_HANDLING"] = "0";
+  in.base["NCCL_ASYNC_ERROR_HANDLING"] = "0";
+  in.base["PYTHONUNBUFFERED"] = "";
   in.base["RANK"] = "stale";
   EnvMap env = BuildWorkerEnv(in);
   CHECK(env["OMP_NUM_THREADS"] == "6");
   CHECK(env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] == "0");
+  CHECK(env["NCCL_ASYNC_ERROR_HANDLING"] == "0");
+  CHECK(env["PYTHONUNBUFFERED"].empty());
   CHECK(env["RANK"] == "9");
   CHECK_FALSE(WillDefaultOmpThreads(in));
 }
