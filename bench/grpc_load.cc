@@ -84,6 +84,7 @@ int RunOps(const Options& o) {
     }
   }
   std::vector<std::vector<double>> latencies(o.clients);
+  std::vector<int64_t> completed(o.clients, 0);  // Warm-up included.
   std::vector<std::string> errors(o.clients);
   std::vector<std::unique_ptr<pb::Rendezvous::Stub>> stubs;
   for (int c = 0; c < o.clients; ++c) {
@@ -125,6 +126,7 @@ int RunOps(const Options& o) {
           errors[c] = status.error_message();
           return;
         }
+        ++completed[c];
         const Clock::time_point now = Clock::now();
         if (begin >= start && now < end) {
           latencies[c].push_back(
@@ -135,6 +137,8 @@ int RunOps(const Options& o) {
   }
   for (std::thread& t : threads) t.join();
   std::vector<double> all;
+  int64_t total = 0;
+  for (int64_t n : completed) total += n;
   std::string error;
   for (int c = 0; c < o.clients; ++c) {
     all.insert(all.end(), latencies[c].begin(), latencies[c].end());
@@ -148,9 +152,10 @@ int RunOps(const Options& o) {
   std::printf(
       "{\"mode\": \"ops\", \"ok\": %s, \"error\": \"%s\", \"op\": \"%s\", "
       "\"clients\": %d, \"measured_ops\": %zu, \"ops_per_s\": %.1f, "
-      "\"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+      "\"total_ops\": %lld, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
       error.empty() ? "true" : "false", error.c_str(), o.op.c_str(), o.clients,
-      all.size(), all.size() / o.seconds, at(0.5), at(0.99));
+      all.size(), all.size() / o.seconds, static_cast<long long>(total),
+      at(0.5), at(0.99));
   return error.empty() ? 0 : 1;
 }
 

@@ -88,6 +88,8 @@ def plot(results, plot_dir, notes):
             ("torchrun_ms", "torchrun /bin/true", launch),
             ("tplaunch_train_ms", "tplaunch + examples/train: first allreduce", allreduce),
             ("tplaunch_torch_ms", "tplaunch + PyTorch script: first allreduce", allreduce),
+            ("tplaunch_agent_store_torch_ms",
+             "tplaunch --torch-store agent + PyTorch script", allreduce),
             ("torchrun_torch_ms", "torchrun + PyTorch script: first allreduce", allreduce)]:
         pts = [(r["n"], r[key]["median"], r[key]["min"], r[key]["max"]) for r in rows
                if r.get(key)]
@@ -127,7 +129,9 @@ def section_machine(results, out):
         "**Machine:** %s × %s, %s GiB, %s, kernel %s; load average at start %s. "
         "Loopback only; every client and server shares these CPUs." % (
             m.get("nproc"), m.get("cpu_model"), m.get("mem_gib"), m.get("os"),
-            m.get("kernel"), ", ".join("%.2f" % x for x in m.get("load_avg_at_start", []))),
+            m.get("kernel"), ", ".join("%.2f" % x for x in m.get("load_avg_at_start", []))) +
+        (" Load average at the end: %s." % ", ".join(
+            "%.2f" % x for x in m["load_avg_at_end"]) if m.get("load_avg_at_end") else ""),
         "",
         "**Versions:** PyTorch %s (Debian, Python %s); gRPC %s; Gloo %s; %s; our code "
         "built with Bazel `%s`. File descriptor limit %s (soft, hard after raising); "
@@ -136,6 +140,14 @@ def section_machine(results, out):
             m.get("compiler"), m.get("bazel_mode"), m.get("fd_limit"),
             "–".join(m.get("ephemeral_ports", [])), m.get("somaxconn")),
         ""]
+    passes = results.get("passes", [])
+    if len(passes) > 1:
+        out += ["**Passes:** the sections were measured in %d passes (`--only ... --merge`): "
+                % len(passes) + "; ".join(
+                    "%s: %s (commit %s, load %s → %s)" % (
+                        p["date"], ", ".join(p["sections"]), p["commit"],
+                        "%.1f" % p["load_avg_at_start"][0], "%.1f" % p["load_avg_at_end"][0])
+                    for p in passes) + ".", ""]
 
 
 def section_launch(results, out, targets):
@@ -158,10 +170,10 @@ def section_launch(results, out, targets):
     targets.append(("1. launcher overhead at N = 8", "≥ 50× faster than torchrun",
                     fmt(s) + "×" if s else "—", verdict(s >= 50 if s else None)))
     out += ["", "Equal on both sides: the same program, N, machine, and no rendezvous "
-            "beyond the node itself (torchrun's `--standalone` starts a c10d store in "
-            "its own process; tplaunch's standalone mode meets in memory). Not equal: "
-            "torchrun is Python and imports torch (most of its time); tplaunch is one "
-            "C++ process.", ""]
+            "beyond the node itself (torchrun's `--standalone` starts a c10d TCPStore in "
+            "its agent; tplaunch's standalone mode starts its embedded rendezvous server "
+            "on 127.0.0.1). Not equal: torchrun is Python and imports torch (most of its "
+            "time); tplaunch is one C++ process.", ""]
 
 
 def section_allreduce(results, out, targets):
@@ -170,33 +182,46 @@ def section_allreduce(results, out, targets):
         return
     out += ["## 2. Launch to first allreduce", "",
             "From spawning the launcher to rank 0's first completed all-reduce (the "
-            "worker writes the wall-clock time). Milliseconds, median (min–max). "
-            "*Launcher share* is tplaunch's own overhead at that N (table 1, "
-            "`/bin/true`) over the tplaunch + PyTorch-script total.", "",
-            "| N | tplaunch + examples/train | torchrun + PyTorch script | "
-            "tplaunch + PyTorch script | torchrun / tplaunch+train | "
-            "torchrun / tplaunch (same script) | launcher share |",
-            "|---|---|---|---|---|---|---|"]
+            "worker writes the wall-clock time). Milliseconds, median (min–max). The "
+            "PyTorch script (bench/worker_lib_torch_first_allreduce.py: "
+            "`init_process_group(\"gloo\")` over env://, one `all_reduce`) runs under "
+            "torchrun, under tplaunch with the TCPStore in rank 0 (the default, "
+            "`--torch-store worker`), and under tplaunch with the store in the launcher "
+            "(`--torch-store agent`: tprdzvd's TCPStore listener, which is what torchrun "
+            "does with its agent store).", "",
+            "| N | tplaunch + examples/train | torchrun + script | tplaunch + script "
+            "| tplaunch --torch-store agent + script |", "|---|---|---|---|---|"]
     for r in rows:
-        out.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %d | %s | %s | %s | %s |" % (
             r["n"], cell(r.get("tplaunch_train_ms")), cell(r.get("torchrun_torch_ms"), 0),
             cell(r.get("tplaunch_torch_ms"), 0),
-            fmt(r.get("speedup_train")) + "×" if r.get("speedup_train") else "—",
-            fmt(r.get("speedup_same_script"), 2) + "×" if r.get("speedup_same_script")
-            else "—",
-            "%.1f%%" % (100 * r["launcher_share"]) if r.get("launcher_share") else "—"))
+            cell(r.get("tplaunch_agent_store_torch_ms"), 0)))
+    x = lambda v, d=1: fmt(v, d) + "×" if v else "—"
+    pct = lambda v: "%.1f%%" % (100 * v) if v else "—"
+    out += ["", "Ratios, and the launcher's share: tplaunch's own overhead at that N "
+            "(section 1, `/bin/true`) over the tplaunch + script time.", "",
+            "| N | torchrun / tplaunch+train | torchrun / tplaunch (same script) | "
+            "same, agent store | launcher share | launcher share, agent store |",
+            "|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append("| %d | %s | %s | %s | %s | %s |" % (
+            r["n"], x(r.get("speedup_train")), x(r.get("speedup_same_script"), 2),
+            x(r.get("speedup_same_script_agent_store"), 2), pct(r.get("launcher_share")),
+            pct(r.get("launcher_share_agent_store"))))
     worst = min((r.get("speedup_train") or 0) for r in rows)
-    share = max((r.get("launcher_share") or 0) for r in rows)
+    share = max((r.get("launcher_share_agent_store") or r.get("launcher_share") or 0)
+                for r in rows)
     targets.append(("2. first allreduce, examples/train vs torchrun", "≥ 20× faster",
                     "%s× (lowest over N)" % fmt(worst), verdict(worst >= 20 if worst else None)))
-    targets.append(("2. launcher share with the PyTorch script", "< 5%",
+    targets.append(("2. launcher share with the PyTorch script (agent store)", "< 5%",
                     "%.1f%% (highest over N)" % (100 * share), verdict(share < 0.05)))
     out += ["", "Equal: N, the machine, one all-reduce of a small tensor over Gloo on "
             "loopback. Not equal in the first column: examples/train is C++ over "
             "worker_lib (no Python, no torch import), the PyTorch script pays "
             "`import torch` (about a second per process, N processes on %s CPUs). The "
-            "third column runs that same PyTorch script under tplaunch, so the difference "
-            "between columns 2 and 3 is the launcher alone." %
+            "tplaunch columns run that same PyTorch script, so the difference "
+            "between the torchrun and tplaunch columns is the launcher alone (and, in the "
+            "default mode, where the store lives)." %
             results.get("machine", {}).get("nproc"), ""]
 
 
@@ -215,30 +240,36 @@ def section_store(results, out, targets):
             "and tprdzvd's listener; bench/grpc_load drives tprdzvd's gRPC side (one "
             "thread and channel per client)." % results.get("config", {}).get(
                 "store_seconds"), "",
-            "| server | op | clients | p50 µs | p99 µs | ops/s |", "|---|---|---|---|---|---|"]
+            "*Server CPU µs/op* is the server process's CPU time over the run divided "
+            "by the operations completed in it (warm-up included): what an operation "
+            "costs the server, whatever limits the throughput.", "",
+            "| server | op | clients | p50 µs | p99 µs | ops/s | server CPU µs/op |",
+            "|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append("| %s | %s | %d | %s | %s | %s |" % (
+        out.append("| %s | %s | %d | %s | %s | %s | %s |" % (
             r["server"], r["op"], r["clients"], cell(r["p50_us"]), cell(r["p99_us"]),
-            cell(r["ops_per_s"], 0)))
+            cell(r["ops_per_s"], 0), cell(r.get("server_cpu_us_per_op"))))
 
     def get(server, op, clients):
         return next((r for r in rows if r["server"] == server and r["op"] == op and
                      r["clients"] == clients), None)
     ratios = ["", "Ratios against PyTorch's server, same op and clients (latency: lower "
               "is better; throughput: higher is better):", "",
-              "| side | op | clients | p50 ratio | p99 ratio | throughput ratio |",
-              "|---|---|---|---|---|---|"]
+              "| side | op | clients | p50 ratio | p99 ratio | throughput ratio | "
+              "server CPU/op ratio |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["server"] == "PyTorch TCPStore server":
             continue
         base = get("PyTorch TCPStore server", r["op"], r["clients"])
         if not base:
             continue
-        ratios.append("| %s | %s | %d | %s | %s | %s |" % (
+        ratios.append("| %s | %s | %d | %s | %s | %s | %s |" % (
             r["server"], r["op"], r["clients"],
             fmt(ratio(med(r["p50_us"]), med(base["p50_us"])), 2),
             fmt(ratio(med(r["p99_us"]), med(base["p99_us"])), 2),
-            fmt(ratio(med(r["ops_per_s"]), med(base["ops_per_s"])), 2)))
+            fmt(ratio(med(r["ops_per_s"]), med(base["ops_per_s"])), 2),
+            fmt(ratio(med(r.get("server_cpu_us_per_op")),
+                      med(base.get("server_cpu_us_per_op"))), 2)))
     out += ratios
     g1 = get("tprdzvd gRPC", "get", 1)
     p1 = get("PyTorch TCPStore server", "get", 1)
@@ -296,8 +327,9 @@ def section_scale(results, out, targets, plots):
                         "address, then does a blocking get of every rank's address "
                         "(2N² + N requests)")]:
         out += ["### " + title, "",
-                "| server | N | seconds | connect phase s | requests/run | peak threads "
-                "| peak RSS MiB | CPU s / 1k req | note |", "|---|---|---|---|---|---|---|---|---|"]
+                "| server | N | seconds | connect phase s | requests/run | threads idle/peak "
+                "| RSS MiB idle/peak | CPU s / 1k req | note |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for label, name in [("%s_tprdzvd_listener" % key, "tprdzvd TCPStore listener"),
                             ("%s_pytorch" % key, "PyTorch 1.13 server"),
                             ("%s_tprdzvd_grpc" % key, "tprdzvd gRPC")]:
@@ -305,10 +337,11 @@ def section_scale(results, out, targets, plots):
                 note = r.get("failure") or ""
                 if r.get("channels") and r["channels"] < r["n"]:
                     note = (note + " " if note else "") + "%d connections" % r["channels"]
-                out.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                out.append("| %s | %d | %s | %s | %s | %s/%s | %s/%s | %s | %s |" % (
                     name, r["n"], cell(r.get("seconds"), 3), cell(r.get("connect_seconds"), 3),
                     fmt(r.get("requests_per_run"), 0) if r.get("requests_per_run") else "—",
-                    r.get("server_peak_threads"), fmt(r.get("server_peak_rss_mib")),
+                    r.get("server_idle_threads", "?"), r.get("server_peak_threads"),
+                    fmt(r.get("server_idle_rss_mib")), fmt(r.get("server_peak_rss_mib")),
                     fmt(r.get("server_cpu_s_per_1k_requests"), 3), note))
         exps = []
         for label, name in [("%s_tprdzvd_listener" % key, "tprdzvd listener"),
@@ -370,6 +403,28 @@ def section_failure(results, out, targets):
     out.append("")
 
 
+def section_waiters(results, out, targets):
+    w = results.get("waiters")
+    if not w or not w.get("set_to_last_return_ms"):
+        return
+    out += ["## 7. tprdzvd: Gets parked on one key (issue 2)", "",
+            "bench/store_bench: %s async gRPC `Get`s on one missing key over %s "
+            "connections from one process, then one `Set`; median (min–max) over %d "
+            "runs." % (w["waiters"], w["channels"], w["set_to_last_return_ms"]["runs"]), "",
+            "| measure | result | issue-2 target |", "|---|---|---|",
+            "| daemon threads, idle → parked | %s → %s | ≤ 64 |" % (
+                cell(w["daemon_threads_idle"], 0), cell(w["daemon_threads_parked"], 0)),
+            "| daemon RSS MiB, idle → parked | %s → %s | ≤ 300 MB |" % (
+                cell(w["daemon_rss_mib_idle"]), cell(w["daemon_rss_mib_parked"])),
+            "| `Set` → first `Get` returns, ms | %s | |" % cell(w["set_to_first_return_ms"]),
+            "| `Set` → last `Get` returns, ms | %s | ≤ 1,000 |" % cell(
+                w["set_to_last_return_ms"]),
+            "| `Get`s that returned the value | %s | all |" % cell(w["released_ok"], 0),
+            "| one `GrpcStore` client, `Get` p50 µs | %s | ≤ 100 |" % cell(
+                w["grpcstore_get_p50_us"]),
+            ""]
+
+
 def parse_ms(text):
     text = str(text)
     if text.endswith("ms"):
@@ -399,6 +454,7 @@ def write(results, results_path, doc_path=None, plot_dir=None):
     section_store(results, body, targets)
     section_scale(results, body, targets, plots)
     section_failure(results, body, targets)
+    section_waiters(results, body, targets)
     if targets:
         out += ["## Targets (issue #6)", "", "| benchmark | target | measured | |",
                 "|---|---|---|---|"]

@@ -256,6 +256,7 @@ class Load {
           // An operation completed (get: its GET reply; add: its reply).
           const bool complete = pattern_ == Pattern::kAdd || conn->step == 2;
           if (complete) {
+            ++completed_ops_;
             if (pattern_ == Pattern::kGet && blob.size() != 64) bad_values_++;
             if (now >= measure_start_ && now < measure_end_) {
               latencies_us_.push_back(std::chrono::duration<double, std::micro>(
@@ -545,6 +546,7 @@ class Load {
       fields.push_back(absl::StrFormat("\"clients\": %d", options_.clients));
       fields.push_back(
           absl::StrFormat("\"measured_ops\": %d", latencies_us_.size()));
+      fields.push_back(absl::StrFormat("\"total_ops\": %d", completed_ops_));
       fields.push_back(absl::StrFormat(
           "\"ops_per_s\": %.1f", latencies_us_.size() / options_.seconds));
       fields.push_back(absl::StrFormat("\"p50_us\": %.1f", at(0.5)));
@@ -565,6 +567,7 @@ class Load {
   int done_ = 0;
   int bad_values_ = 0;
   int64_t requests_ = 0;
+  int64_t completed_ops_ = 0;  // ops mode, warm-up included.
   bool timed_out_ = false;
   std::string error_;
   Clock::time_point begin_, all_connected_, last_done_;
