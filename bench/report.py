@@ -238,8 +238,14 @@ def section_store(results, out, targets):
             "round trips; gRPC `Get` is one call (it parks only while the key is "
             "missing). The same C++ client (bench/tcpstore_load) drives PyTorch's server "
             "and tprdzvd's listener; bench/grpc_load drives tprdzvd's gRPC side (one "
-            "thread and channel per client)." % results.get("config", {}).get(
-                "store_seconds"), "",
+            "thread and channel per client). Both servers run side by side and every "
+            "repetition measures each configuration once, so the two sides of a ratio "
+            "are measured close together in time.%s" % (
+                results.get("config", {}).get("store_seconds"),
+                (" The servers are pinned to CPU %s and the clients to CPU %s "
+                 "(`taskset`), so each server gets one CPU of its own, whichever it is."
+                 % (store["server_cpus"], store["client_cpus"]))
+                if store.get("server_cpus") else ""), "",
             "*Server CPU µs/op* is the server process's CPU time over the run divided "
             "by the operations completed in it (warm-up included): what an operation "
             "costs the server, whatever limits the throughput.", "",
