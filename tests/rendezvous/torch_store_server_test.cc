@@ -4,16 +4,10 @@
 // WAIT, Shutdown closes a parked TCPStore client at once, bad options and a
 // taken port are refused. The real PyTorch client against the tprdzvd binary
 // is in tprdzvd_test.sh.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cerrno>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,106 +20,19 @@
 #include "rendezvous/store.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "tests/torch_store/socket_client.h"
+#include "tests/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace {
 
-using torch_store::Dialect;
-using torch_store::EncodeRequest;
+using torch_store::MakeRequest;
 using torch_store::Op;
 using torch_store::Request;
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
-Request MakeRequest(Op op, std::vector<std::string> keys,
-                    std::vector<std::string> values = {}) {
-  Request request;
-  request.op = op;
-  request.keys = std::move(keys);
-  request.values = std::move(values);
-  return request;
-}
-
-// A PyTorch 1.x TCPStore client speaking raw bytes, every read with a deadline.
-class RawClient {
- public:
-  explicit RawClient(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) ==
-            0);
-    const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  ~RawClient() { close(fd_); }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  void Send(const Request& request) {
-    const std::string bytes = EncodeRequest(Dialect::kV1, request);
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      const ssize_t n =
-          send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      REQUIRE(n > 0);
-      sent += static_cast<size_t>(n);
-    }
-  }
-
-  // Exactly n bytes, or fewer when the peer closed or `timeout` passed.
-  std::string Read(size_t n, absl::Duration timeout = kDeadline) {
-    std::string out;
-    const absl::Time deadline = absl::Now() + timeout;
-    while (out.size() < n) {
-      const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
-      if (left <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-      char buffer[4096];
-      const ssize_t got =
-          read(fd_, buffer, std::min(sizeof(buffer), n - out.size()));
-      if (got <= 0) break;
-      out.append(buffer, static_cast<size_t>(got));
-    }
-    return out;
-  }
-
-  // A 1.x blob reply: u64 length, then the bytes.
-  std::string ReadBlob() {
-    const std::string length = Read(8);
-    REQUIRE(length.size() == 8);
-    uint64_t n = 0;
-    std::memcpy(&n, length.data(), 8);
-    return Read(n);
-  }
-
-  // True when nothing arrives within `timeout`.
-  bool Quiet(absl::Duration timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    return poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) ==
-           0;
-  }
-
-  // True when the peer closes the connection before `timeout`.
-  bool ClosedByPeer(absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      char buffer[64];
-      const ssize_t got = read(fd_, buffer, sizeof(buffer));
-      if (got == 0 || (got < 0 && errno == ECONNRESET)) return true;
-    }
-    return false;
-  }
-
- private:
-  int fd_ = -1;
-};
+using RawClient = torch_store::SocketClient;
 
 ServerOptions WithTorchStore() {
   ServerOptions options;

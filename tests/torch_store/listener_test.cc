@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "rendezvous/kv_table.h"
 #include "rendezvous/torch_store/encoder.h"
+#include "tests/torch_store/socket_client.h"
 #include "tests/torch_store/wire_test_util.h"
 
 namespace tplaunch {
@@ -31,91 +32,7 @@ namespace {
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
-// A blocking-style TCP client with deadlines on every read.
-class Client {
- public:
-  explicit Client(int port, const char* host = "127.0.0.1",
-                  int family = AF_INET) {
-    fd_ = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    int rc;
-    if (family == AF_INET6) {
-      sockaddr_in6 addr{};
-      addr.sin6_family = AF_INET6;
-      addr.sin6_port = htons(static_cast<uint16_t>(port));
-      inet_pton(AF_INET6, host, &addr.sin6_addr);
-      rc = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    } else {
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(static_cast<uint16_t>(port));
-      inet_pton(AF_INET, host, &addr.sin_addr);
-      rc = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    }
-    REQUIRE(rc == 0);
-    const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  ~Client() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  void SendHex(absl::string_view hex) { Send(Hex(hex)); }
-  void Send(const std::string& bytes) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      const ssize_t n =
-          send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      REQUIRE(n > 0);
-      sent += static_cast<size_t>(n);
-    }
-  }
-
-  // Reads exactly n bytes; returns fewer only if the peer closed or the
-  // deadline passed.
-  std::string Read(size_t n, absl::Duration timeout = kDeadline) {
-    std::string out;
-    const absl::Time deadline = absl::Now() + timeout;
-    while (out.size() < n) {
-      const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
-      if (left <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-      char buffer[65536];
-      const ssize_t got =
-          read(fd_, buffer, std::min(sizeof(buffer), n - out.size()));
-      if (got <= 0) break;
-      out.append(buffer, static_cast<size_t>(got));
-    }
-    return out;
-  }
-  std::string ReadHex(size_t n) { return ToHex(Read(n)); }
-
-  // True when nothing arrives within `timeout` (the connection stays open).
-  bool Quiet(absl::Duration timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    return poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) ==
-           0;
-  }
-
-  // True when the server closes the connection before the deadline.
-  bool ClosedByPeer(absl::Duration timeout = kDeadline) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      char buffer[4096];
-      const ssize_t got = read(fd_, buffer, sizeof(buffer));
-      if (got == 0 || (got < 0 && errno == ECONNRESET)) return true;
-    }
-    return false;
-  }
-
- private:
-  int fd_ = -1;
-};
+using Client = SocketClient;
 
 struct Server {
   explicit Server(TorchStoreListenerOptions options = {}) {
