@@ -584,7 +584,8 @@ int64_t KvTable::ExpireIdleJobs(absl::Time now) {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> idle;
     for (const auto& [name, job] : jobs_) {
-      if (now - job->last_activity >= options_.job_idle_ttl)
+      if (now - job->last_activity >= options_.job_idle_ttl &&
+          !options_.jobs_without_idle_ttl.contains(name))
         idle.push_back(name);
     }
     for (const std::string& name : idle) {

@@ -54,6 +54,10 @@ struct KvTableOptions {
   int64_t max_keys_per_request = 128 * 1024;
   // A job with no operations for this long is removed by ExpireIdleJobs.
   absl::Duration job_idle_ttl = absl::Hours(24);
+  // Jobs ExpireIdleJobs never removes. The daemon puts the TCPStore listener's
+  // job here: PyTorch ranks stay connected for a whole run and may not touch
+  // the store for days between process-group creations.
+  absl::flat_hash_set<std::string> jobs_without_idle_ttl;
   // Time source; nullptr means RealClock(). Must outlive the table.
   const Clock* clock = nullptr;
 };
@@ -154,8 +158,9 @@ class KvTable final {
   // Earliest deadline of a parked waiter; InfiniteFuture when none.
   absl::Time NextDeadline() const;
 
-  // Removes jobs idle since now - job_idle_ttl; their waiters end with
-  // Cancelled. Returns the number of jobs removed.
+  // Removes jobs idle since now - job_idle_ttl (except
+  // options.jobs_without_idle_ttl); their waiters end with Cancelled. Returns
+  // the number of jobs removed.
   int64_t ExpireIdleJobs(absl::Time now);
 
   // Ends every waiter with Unavailable; later operations fail with Unavailable.

@@ -97,6 +97,9 @@ KvTableOptions TableOptions(const ServerOptions& options) {
   table.max_value_bytes = options.max_value_bytes;
   table.max_keys_per_job = options.max_keys_per_job;
   table.job_idle_ttl = options.job_idle_ttl;
+  // TCPStore clients stay connected for a whole run and may be silent for days.
+  if (options.torch_store_port >= 0)
+    table.jobs_without_idle_ttl.insert(options.torch_store_job);
   return table;
 }
 

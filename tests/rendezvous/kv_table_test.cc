@@ -398,5 +398,26 @@ TEST_CASE("KvTable expires idle jobs after the TTL", "[kv_table]") {
   CHECK(stats.waiters == 0);
 }
 
+TEST_CASE("KvTable never expires the jobs exempt from the TTL", "[kv_table]") {
+  Fixture f;
+  KvTableOptions options = f.Options();
+  options.job_idle_ttl = absl::Minutes(10);
+  options.jobs_without_idle_ttl = {"torch"};
+  Outcome out;
+  KvTable table(options);
+  REQUIRE(table.Set("torch", "/k", "v").ok());
+  REQUIRE(table.Set("other", "k", "v").ok());
+  REQUIRE(table
+              .StartWait("torch", {"/never"}, f.clock.Now() + absl::Hours(100),
+                         true, out.Callback())
+              .ok());
+  f.clock.Advance(absl::Hours(48));
+  CHECK(table.ExpireIdleJobs(f.clock.Now()) == 1);
+  CHECK(table.TryGet("torch", "/k").ok());
+  CHECK(absl::IsNotFound(table.TryGet("other", "k").status()));
+  CHECK(out.calls == 0);
+  CHECK(table.Stats().waiters == 1);
+}
+
 }  // namespace
 }  // namespace tplaunch
