@@ -1,10 +1,12 @@
 #include "launcher/node_rendezvous.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <set>
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -13,6 +15,10 @@
 
 namespace tplaunch {
 namespace {
+
+// Starts the master key's value when node 0 failed to prepare the attempt
+// (reserving MASTER_PORT, emptying the agent store); the reason follows.
+constexpr char kMasterFailedPrefix[] = "!";
 
 // Store calls that never block still need a bound when the store is remote;
 // blocking ones get the caller's remaining time.
@@ -291,9 +297,19 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
 
   const std::string master_key = Key(attempt, "master");
   if (a.node_rank == 0) {
-    ASSIGN_OR_RETURN(auto master, reserve_master());
-    a.master_addr = master.first;
-    a.master_port = master.second;
+    auto master = reserve_master();
+    if (!master.ok()) {
+      // Tell the other nodes now, so they do not wait out the join timeout for
+      // a master that will never be published. Best effort: this node exits
+      // with the error either way.
+      store_
+          ->Set(master_key,
+                absl::StrCat(kMasterFailedPrefix, master.status().message()))
+          .IgnoreError();
+      return master.status();
+    }
+    a.master_addr = master->first;
+    a.master_port = master->second;
     RETURN_IF_ERROR(store_->Set(
         master_key, absl::StrCat(a.master_addr, " ", a.master_port)));
   } else {
@@ -305,6 +321,11 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
           absl::StrCat(
               "waiting for node 0 (", a.nodes[0].Label(),
               ") to publish MASTER_ADDR/MASTER_PORT: ", v.status().message()));
+    }
+    if (absl::StartsWith(*v, kMasterFailedPrefix)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node 0 (", a.nodes[0].Label(), ") could not prepare the attempt: ",
+          v->substr(std::strlen(kMasterFailedPrefix))));
     }
     std::pair<std::string, std::string> p =
         absl::StrSplit(*v, absl::MaxSplits(' ', 1));

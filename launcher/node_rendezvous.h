@@ -4,19 +4,18 @@
 // a new attempt never reads the keys of an earlier one (layout in
 // docs/launcher.md):
 //
-//   <run_id>/attempt          highest attempt any node has entered (decimal)
-//   <run_id>/a<N>/count       join counter (Add): a node's slot is its arrival
-//   order <run_id>/a<N>/node/<slot> join record (host, address, nproc,
-//   requested rank, pid) <run_id>/a<N>/hb/<slot>   heartbeat "<seq> <unix_ms>
-//   <state>" <run_id>/a<N>/closed      number of participating nodes K (set
-//   once, CompareSet) <run_id>/a<N>/master      "<addr> <port>":
-//   MASTER_ADDR/MASTER_PORT from node 0 <run_id>/a<N>/done        exit barrier
-//   counter (Add) <run_id>/a<N>/end         "ok", "fail|stop|member <code>
-//   <reason>" (CompareSet:
-//                             the first report wins)
-//   <run_id>/a<N>/late        nodes that arrived after the attempt closed (Add)
-//   <run_id>/a<N>/w/...       reserved for the workers of the attempt
-//   (worker_lib)
+//   <run_id>/attempt         highest attempt any node has entered (decimal)
+//   <run_id>/a<N>/count      join counter (Add): a node's slot is its arrival
+//   <run_id>/a<N>/node/<s>   join record (host, address, nproc, rank, pid)
+//   <run_id>/a<N>/hb/<s>     heartbeat "<seq> <unix_ms> <state>"
+//   <run_id>/a<N>/closed     participating nodes K (CompareSet, set once)
+//   <run_id>/a<N>/master     "<addr> <port>" from node 0, or "!<reason>"
+//                            when node 0 could not prepare the attempt
+//   <run_id>/a<N>/done       exit barrier counter (Add)
+//   <run_id>/a<N>/end        "ok" | "fail|stop|member <code> <reason>"
+//                            (CompareSet: the first report wins)
+//   <run_id>/a<N>/late       nodes that arrived after the attempt closed
+//   <run_id>/a<N>/w/...      reserved for the attempt's workers (worker_lib)
 //
 // Thread-safe (all state is in the Store).
 #ifndef TPLAUNCH_LAUNCHER_NODE_RENDEZVOUS_H_

@@ -171,6 +171,36 @@ TEST_CASE("progress names who joined; a timeout says how many are missing") {
   CHECK(m2.front() == "waiting for 1 more node (1/2 joined: hostA)");
 }
 
+TEST_CASE("node 0 failing to prepare the attempt fails the others at once") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(2, 2);
+  // Long enough that reaching it would fail the test's own timing check.
+  o.join_timeout = absl::Seconds(60);
+  NodeRendezvous::MasterReserver broken =
+      []() -> absl::StatusOr<std::pair<std::string, int>> {
+    return absl::UnavailableError("cannot reach the TCPStore listener");
+  };
+  const absl::Time start = absl::Now();
+  std::vector<std::future<absl::StatusOr<NodeAssignment>>> futures;
+  for (const char* host : {"hostA", "hostB"}) {
+    futures.push_back(std::async(std::launch::async, [&, host] {
+      NodeRendezvous r(store.get(), o);
+      return r.Join(0, Node(host), broken, nullptr);
+    }));
+  }
+  auto a = futures[0].get();  // hostA sorts first: node 0.
+  auto b = futures[1].get();
+  REQUIRE_FALSE(a.ok());
+  CHECK(absl::IsUnavailable(a.status()));
+  REQUIRE_FALSE(b.ok());
+  CHECK(absl::IsFailedPrecondition(b.status()));
+  CHECK_THAT(std::string(b.status().message()),
+             Catch::Contains("node 0 (hostA") &&
+                 Catch::Contains("could not prepare the attempt") &&
+                 Catch::Contains("cannot reach the TCPStore listener"));
+  CHECK(absl::Now() - start < absl::Seconds(30));
+}
+
 TEST_CASE("a new attempt never sees the keys of the previous one") {
   auto store = NewMemoryStore();
   NodeRendezvousOptions o = Options(2, 2);
