@@ -668,6 +668,13 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
         "--torch-store-endpoint needs --rdzv-endpoint (standalone runs its own "
         "TCPStore listener)");
   }
+  if (config.torch_store == "agent" &&
+      (get("--master-addr").present || get("--master-port").present)) {
+    return absl::InvalidArgumentError(
+        "--master-addr/--master-port exclude --torch-store agent: with the "
+        "agent "
+        "store MASTER_ADDR/MASTER_PORT name the TCPStore listener");
+  }
   if (config.torch_store == "agent" && !config.rdzv_endpoint.empty() &&
       config.torch_store_endpoint.empty()) {
     return absl::InvalidArgumentError(

@@ -234,6 +234,10 @@ TEST_CASE("every bad input is rejected with a message naming it") {
        "needs --torch-store agent"},
       {"--torch-store agent --torch-store-endpoint n:1 p",
        "standalone runs its own TCPStore listener"},
+      {"--torch-store agent --master-port 29500 p",
+       "exclude --torch-store agent"},
+      {"--torch-store agent --master-addr 10.0.0.1 p",
+       "exclude --torch-store agent"},
       {"--rdzv-endpoint h --rdzv-id j --torch-store agent "
        "--torch-store-endpoint n p",
        "expected HOST:PORT"},
