@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 
@@ -60,10 +61,9 @@ bool TorchAvailable() {
   return why->empty();
 }
 
-std::vector<std::string> Tplaunch(std::initializer_list<std::string> args) {
-  std::vector<std::string> v = {Runfile("launcher/tplaunch")};
-  v.insert(v.end(), args.begin(), args.end());
-  return v;
+std::vector<std::string> Tplaunch(std::vector<std::string> args) {
+  args.insert(args.begin(), Runfile("launcher/tplaunch"));
+  return args;
 }
 
 std::vector<std::string> TorchCheck(std::vector<std::string> script_args,
@@ -102,19 +102,44 @@ std::vector<pid_t> ReadPids(const std::string& dir, int n) {
   return out;
 }
 
-Daemon::Daemon()
-    : proc_({Runfile("rendezvous/tprdzvd"), "--host", "127.0.0.1", "--port",
-             "0"}) {
-  if (!WaitFor([&] { return absl::StrContains(proc_.out(), "\n"); },
-               absl::Seconds(20))) {
-    FAIL("tprdzvd printed no line in 20s; stderr: " << proc_.err());
+namespace {
+
+std::vector<std::string> DaemonArgs(bool with_torch_store) {
+  std::vector<std::string> args = {Runfile("rendezvous/tprdzvd"), "--host",
+                                   "127.0.0.1", "--port", "0"};
+  if (with_torch_store) {
+    args.insert(args.end(), {"--torch-store-port", "0"});
   }
-  std::string line = proc_.out();
-  line = line.substr(0, line.find('\n'));
-  if (!absl::StartsWith(line, "listening on ")) {
-    FAIL("tprdzvd's first line is not 'listening on ...': " << line);
+  return args;
+}
+
+}  // namespace
+
+Daemon::Daemon(bool with_torch_store) : proc_(DaemonArgs(with_torch_store)) {
+  endpoint_ = LineValue(0, "listening on ");
+  if (with_torch_store)
+    torch_store_ = LineValue(1, "torch store listening on ");
+}
+
+std::string Daemon::LineValue(size_t index, const std::string& prefix) {
+  std::vector<std::string> lines;
+  // The last piece is the line still being written.
+  const bool complete = WaitFor(
+      [&] {
+        lines = absl::StrSplit(proc_.out(), '\n');
+        return lines.size() > index + 1;
+      },
+      absl::Seconds(20));
+  if (!complete) {
+    FAIL("tprdzvd printed no line " << index + 1 << " ('" << prefix
+                                    << "...') in 20s; stdout: " << proc_.out()
+                                    << "; stderr: " << proc_.err());
   }
-  endpoint_ = line.substr(strlen("listening on "));
+  if (!absl::StartsWith(lines[index], prefix)) {
+    FAIL("tprdzvd's line " << index + 1 << " is not '" << prefix
+                           << "...': " << lines[index]);
+  }
+  return lines[index].substr(prefix.size());
 }
 
 }  // namespace testing

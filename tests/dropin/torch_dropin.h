@@ -5,7 +5,6 @@
 
 #include <sys/types.h>
 
-#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -22,7 +21,7 @@ inline constexpr char kPython[] = "/usr/bin/python3";
 bool TorchAvailable();
 
 // `tplaunch` followed by `args`.
-std::vector<std::string> Tplaunch(std::initializer_list<std::string> args);
+std::vector<std::string> Tplaunch(std::vector<std::string> args);
 
 // PROGRAM and its arguments for tplaunch: kPython running the unmodified
 // examples/torch_ddp_check.py with `script_args`. With a non-empty `pid_dir`,
@@ -39,15 +38,22 @@ std::vector<std::string> Concat(std::vector<std::string> a,
 std::vector<pid_t> ReadPids(const std::string& dir, int n);
 
 // A tprdzvd on 127.0.0.1, port 0; endpoint() is what its "listening on" line
-// says.
+// says. With `with_torch_store`, also its TCPStore listener on a free port
+// (tprdzvd --torch-store-port 0): torch_store() is what its "torch store
+// listening on" line says.
 class Daemon {
  public:
-  Daemon();
+  explicit Daemon(bool with_torch_store = false);
   const std::string& endpoint() const { return endpoint_; }
+  const std::string& torch_store() const { return torch_store_; }
 
  private:
+  // Waits for stdout line `index` (0-based) and returns what follows `prefix`.
+  std::string LineValue(size_t index, const std::string& prefix);
+
   Subprocess proc_;
   std::string endpoint_;
+  std::string torch_store_;
 };
 
 }  // namespace testing

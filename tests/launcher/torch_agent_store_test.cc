@@ -14,67 +14,29 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "tests/dropin/torch_dropin.h"
 #include "tests/launcher/subprocess.h"
 
 namespace tplaunch {
 namespace {
 
+using testing::Daemon;
+using testing::kPython;
 using testing::ReadFile;
 using testing::Runfile;
 using testing::Subprocess;
-using testing::WaitFor;
+using testing::TorchAvailable;
+using testing::Tplaunch;
 
 constexpr absl::Duration kJobTimeout = absl::Seconds(60);
-constexpr char kPython[] = "/usr/bin/python3";
 
-std::vector<std::string> Tplaunch(std::vector<std::string> args) {
-  args.insert(args.begin(), Runfile("launcher/tplaunch"));
-  return args;
-}
-
-// Whether /usr/bin/python3 has torch.distributed; says why not otherwise.
-bool HaveTorch() {
-  Subprocess probe({kPython, "-c", "import torch.distributed"});
-  if (probe.Wait(absl::Seconds(60)) == 0) return true;
-  WARN("SKIP: " << kPython
-                << " cannot import torch.distributed: " << probe.err());
-  return false;
-}
-
-// The text after `prefix` up to the end of its line.
+// The text after `prefix` up to the end of its word.
 std::string After(const std::string& text, const std::string& prefix) {
   const size_t at = text.find(prefix);
   if (at == std::string::npos) return "";
   const size_t start = at + prefix.size();
   return text.substr(start, text.find_first_of(" \n", start) - start);
 }
-
-// tprdzvd on loopback with its TCPStore listener on a free port.
-class Daemon {
- public:
-  Daemon()
-      : proc_({Runfile("rendezvous/tprdzvd"), "--port", "0",
-               "--torch-store-port", "0", "--log-level", "warn"}) {
-    REQUIRE(WaitFor(
-        [&] {
-          return absl::StrContains(proc_.out(), "torch store listening on ");
-        },
-        absl::Seconds(20)));
-    REQUIRE(WaitFor([&] { return absl::EndsWith(proc_.out(), "\n"); },
-                    absl::Seconds(5)));
-    endpoint_ = After(proc_.out(), "listening on ");
-    torch_store_ = After(proc_.out(), "torch store listening on ");
-    REQUIRE(!endpoint_.empty());
-    REQUIRE(!torch_store_.empty());
-  }
-  const std::string& endpoint() const { return endpoint_; }
-  const std::string& torch_store() const { return torch_store_; }
-
- private:
-  Subprocess proc_;
-  std::string endpoint_;
-  std::string torch_store_;
-};
 
 TEST_CASE("--torch-store agent on several nodes needs --torch-store-endpoint") {
   Subprocess p(Tplaunch({"--rdzv-endpoint", "127.0.0.1:1", "--rdzv-id", "j",
@@ -86,7 +48,7 @@ TEST_CASE("--torch-store agent on several nodes needs --torch-store-endpoint") {
 
 TEST_CASE(
     "standalone --torch-store agent: the embedded listener is the store") {
-  if (!HaveTorch()) return;
+  if (!TorchAvailable()) return;
 
   // The drop-in check script, 4 ranks. Its --agent-store (checks the variable
   // from PyTorch's side) is used when this version of the script has it.
@@ -127,8 +89,8 @@ TEST_CASE(
 TEST_CASE(
     "two nodes against tprdzvd's listener; the next job and its restart start "
     "clean") {
-  if (!HaveTorch()) return;
-  Daemon d;
+  if (!TorchAvailable()) return;
+  Daemon d(/*with_torch_store=*/true);
   const std::string script =
       Runfile("tests/launcher/torch_agent_store_check.py");
   auto node = [&](const std::string& job, std::vector<std::string> extra) {
