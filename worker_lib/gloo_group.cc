@@ -1,5 +1,7 @@
 #include "worker_lib/gloo_group.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -261,10 +263,28 @@ class GlooGroup final : public ProcessGroup {
 
 }  // namespace
 
+void IgnoreSigpipeUnlessHandled() {
+  // Gloo's TCP pairs write with plain writev(), so a write to a peer that has
+  // died raises SIGPIPE, and its default action kills this rank silently
+  // (exit 141) instead of letting the collective fail with the peer's name.
+  // Python ignores SIGPIPE at startup, so PyTorch workers never see this;
+  // C++ workers get the same disposition here. A handler the program
+  // installed itself is left alone.
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) != 0) return;
+  if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, nullptr);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
     std::shared_ptr<Store> store, const GlooGroupOptions& options,
     GlooConnectStats* stats) {
   const absl::Time start = absl::Now();
+  IgnoreSigpipeUnlessHandled();
   std::shared_ptr<gloo::transport::Device> device;
   try {
     gloo::transport::tcp::attr attr;

@@ -53,6 +53,12 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
     std::shared_ptr<Store> store, const GlooGroupOptions& options,
     GlooConnectStats* stats = nullptr);
 
+// Sets SIGPIPE to SIG_IGN when its disposition is the default, as Python does
+// at startup, so a write to a dead peer fails with EPIPE (an Unavailable
+// error naming the peer) instead of killing the process. CreateGlooGroup
+// calls it; a handler the program installed is kept.
+void IgnoreSigpipeUnlessHandled();
+
 // The group's gloo::Context, or nullptr when `group` is not a gloo group.
 gloo::Context* GlooContextOf(ProcessGroup& group);
 

@@ -3,6 +3,8 @@
 // and stale keys of an earlier attempt.
 #include "worker_lib/gloo_group.h"
 
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
@@ -196,7 +198,41 @@ TEST_CASE("a rank missing in Gloo's own exchange is named (adapter level)") {
   }
 }
 
+// The SIGPIPE disposition of this process, and a way to set it.
+void (*SigpipeHandler())(int) {
+  struct sigaction current {};
+  REQUIRE(sigaction(SIGPIPE, nullptr, &current) == 0);
+  return current.sa_handler;
+}
+void SetSigpipeHandler(void (*handler)(int)) {
+  struct sigaction action {};
+  action.sa_handler = handler;
+  sigemptyset(&action.sa_mask);
+  REQUIRE(sigaction(SIGPIPE, &action, nullptr) == 0);
+}
+void CountingHandler(int) {}
+
+TEST_CASE("a Gloo rank ignores SIGPIPE unless the program handles it") {
+  SetSigpipeHandler(SIG_DFL);
+  IgnoreSigpipeUnlessHandled();
+  CHECK(SigpipeHandler() == SIG_IGN);
+
+  SetSigpipeHandler(&CountingHandler);
+  IgnoreSigpipeUnlessHandled();
+  CHECK(SigpipeHandler() == &CountingHandler);
+
+  // CreateGlooGroup does it before any pair exists.
+  SetSigpipeHandler(SIG_DFL);
+  std::unique_ptr<Store> store = NewMemoryStore();
+  auto group = Connect(*store, 0, 1, absl::Seconds(5));
+  REQUIRE(group.ok());
+  CHECK(SigpipeHandler() == SIG_IGN);
+}
+
 TEST_CASE("a rank dying mid-allreduce makes the others fail, not hang") {
+  // As a C++ worker starts (tplaunch restores SIGPIPE's default in workers):
+  // a write to the dead rank must be an error, not a SIGPIPE death (exit 141).
+  SetSigpipeHandler(SIG_DFL);
   const int n = 4;
   // Long enough that passing proves the failure came from the broken
   // connection.
