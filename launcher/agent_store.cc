@@ -160,12 +160,14 @@ class Connection {
 
 }  // namespace
 
-absl::StatusOr<int64_t> ClearTorchStoreKeys(const std::string& host, int port,
+absl::StatusOr<int64_t> ClearTorchStoreKeys(const HostPort& listener,
                                             absl::string_view prefix,
                                             absl::Duration timeout) {
-  HostPort hp{host, port};
-  Connection conn(hp.ToString(), absl::Now() + timeout);
-  if (absl::Status s = conn.Connect(host, port); !s.ok()) return s;
+  const std::string endpoint = listener.ToString();
+  Connection conn(endpoint, absl::Now() + timeout);
+  if (absl::Status s = conn.Connect(listener.host, listener.port); !s.ok()) {
+    return s;
+  }
 
   Request validate;
   validate.op = Op::kValidate;
@@ -181,16 +183,16 @@ absl::StatusOr<int64_t> ClearTorchStoreKeys(const std::string& host, int port,
   if (!count.ok()) return count.status();
   if (*count < 0 || static_cast<uint64_t>(*count) > kMaxKeys) {
     return absl::UnavailableError(absl::StrCat(
-        "the TCPStore listener ", hp.ToString(), " listed ", *count, " keys"));
+        "the TCPStore listener ", endpoint, " listed ", *count, " keys"));
   }
   std::vector<std::string> doomed;
   for (int64_t i = 0; i < *count; ++i) {
     auto length = conn.ReadI64();
     if (!length.ok()) return length.status();
     if (*length < 0 || static_cast<uint64_t>(*length) > kMaxKeyBytes) {
-      return absl::UnavailableError(
-          absl::StrCat("the TCPStore listener ", hp.ToString(),
-                       " sent a key of ", *length, " bytes"));
+      return absl::UnavailableError(absl::StrCat("the TCPStore listener ",
+                                                 endpoint, " sent a key of ",
+                                                 *length, " bytes"));
     }
     auto key = conn.Read(static_cast<size_t>(*length));
     if (!key.ok()) return key.status();

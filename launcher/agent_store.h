@@ -19,17 +19,18 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "launcher/host_port.h"
 
 namespace tplaunch {
 
 // Deletes every key starting with `prefix` from the TCPStore listener at
-// host:port, speaking PyTorch's >= 2.2 protocol (LIST_KEYS, DELETE_KEY), and
+// `listener`, speaking PyTorch's >= 2.2 protocol (LIST_KEYS, DELETE_KEY), and
 // returns how many it deleted ("" deletes every key of the listener's job).
 // Queues (a >= 2.2 feature, kept by the listener itself) are left. Blocks for
 // at most `timeout` in all. Errors: Unavailable (cannot resolve, connect, or
 // the listener closed the connection; names the endpoint), DeadlineExceeded (no
 // answer within timeout).
-absl::StatusOr<int64_t> ClearTorchStoreKeys(const std::string& host, int port,
+absl::StatusOr<int64_t> ClearTorchStoreKeys(const HostPort& listener,
                                             absl::string_view prefix,
                                             absl::Duration timeout);
 

@@ -259,8 +259,7 @@ int Main(int argc, char** argv) {
     const absl::Duration timeout =
         std::min(config.rdzv_timeout, absl::Seconds(30));
     ao.prepare_agent_store = [listener, timeout](int attempt) -> absl::Status {
-      auto cleared =
-          ClearTorchStoreKeys(listener.host, listener.port, "", timeout);
+      auto cleared = ClearTorchStoreKeys(listener, "", timeout);
       if (!cleared.ok()) {
         return absl::Status(
             cleared.status().code(),

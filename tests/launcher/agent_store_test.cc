@@ -41,14 +41,14 @@ TEST_CASE("ClearTorchStoreKeys removes the keys under the prefix") {
   }
   REQUIRE(l.table.Set("another_job", "//worker/attempt_0/a", "v").ok());
 
-  auto cleared = ClearTorchStoreKeys("127.0.0.1", l.listener->port(),
+  auto cleared = ClearTorchStoreKeys({"127.0.0.1", l.listener->port()},
                                      "//worker/", absl::Seconds(10));
   REQUIRE(cleared.ok());
   CHECK(*cleared == 2);
   CHECK(*l.table.ListKeys("torch", "") ==
         std::vector<std::string>{"/other", "init/"});
 
-  cleared = ClearTorchStoreKeys("127.0.0.1", l.listener->port(), "",
+  cleared = ClearTorchStoreKeys({"127.0.0.1", l.listener->port()}, "",
                                 absl::Seconds(10));
   REQUIRE(cleared.ok());
   CHECK(*cleared == 2);
@@ -56,7 +56,7 @@ TEST_CASE("ClearTorchStoreKeys removes the keys under the prefix") {
   // Only the listener's job.
   CHECK(*l.table.NumKeys("another_job") == 1);
 
-  cleared = ClearTorchStoreKeys("127.0.0.1", l.listener->port(), "",
+  cleared = ClearTorchStoreKeys({"127.0.0.1", l.listener->port()}, "",
                                 absl::Seconds(10));
   REQUIRE(cleared.ok());
   CHECK(*cleared == 0);
@@ -68,7 +68,7 @@ TEST_CASE("ClearTorchStoreKeys names the endpoint when nothing listens") {
     Listener l;
     port = l.listener->port();
   }
-  auto cleared = ClearTorchStoreKeys("127.0.0.1", port, "", absl::Seconds(5));
+  auto cleared = ClearTorchStoreKeys({"127.0.0.1", port}, "", absl::Seconds(5));
   REQUIRE_FALSE(cleared.ok());
   CHECK(absl::IsUnavailable(cleared.status()));
   CHECK_THAT(std::string(cleared.status().message()),
