@@ -9,7 +9,6 @@
 #include <optional>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -61,11 +60,6 @@ bool TorchAvailable() {
   return why->empty();
 }
 
-std::vector<std::string> Tplaunch(std::vector<std::string> args) {
-  args.insert(args.begin(), Runfile("launcher/tplaunch"));
-  return args;
-}
-
 std::vector<std::string> TorchCheck(std::vector<std::string> script_args,
                                     const std::string& pid_dir) {
   std::vector<std::string> v;
@@ -81,25 +75,6 @@ std::vector<std::string> TorchCheck(std::vector<std::string> script_args,
   }
   v.insert(v.end(), script_args.begin(), script_args.end());
   return v;
-}
-
-std::vector<std::string> Concat(std::vector<std::string> a,
-                                const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::vector<pid_t> ReadPids(const std::string& dir, int n) {
-  std::vector<pid_t> out;
-  for (int i = 0; i < n; ++i) {
-    pid_t p = 0;
-    if (absl::SimpleAtoi(
-            absl::StripAsciiWhitespace(ReadFile(absl::StrCat(dir, "/pid", i))),
-            &p)) {
-      out.push_back(p);
-    }
-  }
-  return out;
 }
 
 namespace {

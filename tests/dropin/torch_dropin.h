@@ -3,8 +3,6 @@
 #ifndef TPLAUNCH_TESTS_DROPIN_TORCH_DROPIN_H_
 #define TPLAUNCH_TESTS_DROPIN_TORCH_DROPIN_H_
 
-#include <sys/types.h>
-
 #include <string>
 #include <vector>
 
@@ -20,22 +18,13 @@ inline constexpr char kPython[] = "/usr/bin/python3";
 // binary; when false, prints "SKIP: <why>" once and every test returns early.
 bool TorchAvailable();
 
-// `tplaunch` followed by `args`.
-std::vector<std::string> Tplaunch(std::vector<std::string> args);
-
 // PROGRAM and its arguments for tplaunch: kPython running the unmodified
 // examples/torch_ddp_check.py with `script_args`. With a non-empty `pid_dir`,
 // each worker first writes its pid to `pid_dir/pidRANK` (through /bin/sh, then
-// exec, so the pid is the Python process's).
+// exec, so the pid is the Python process's; ReadPids(pid_dir, "pid", n)
+// reads them).
 std::vector<std::string> TorchCheck(std::vector<std::string> script_args = {},
                                     const std::string& pid_dir = "");
-
-// argv `a` followed by `b`.
-std::vector<std::string> Concat(std::vector<std::string> a,
-                                const std::vector<std::string>& b);
-
-// Pids written by TorchCheck workers: `dir`/pid0 .. pid(n-1), those present.
-std::vector<pid_t> ReadPids(const std::string& dir, int n);
 
 // A tprdzvd on 127.0.0.1, port 0; endpoint() is what its "listening on" line
 // says. With `with_torch_store`, also its TCPStore listener on a free port

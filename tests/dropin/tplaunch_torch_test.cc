@@ -73,7 +73,7 @@ TEST_CASE(
 
   // Every worker had started (rank 2 fails after init_process_group, which
   // needs all four), and none outlives tplaunch.
-  const std::vector<pid_t> workers = ReadPids(pids, 4);
+  const std::vector<pid_t> workers = ReadPids(pids, "pid", 4);
   REQUIRE(workers.size() == 4);
   for (pid_t pid : workers) {
     INFO("worker pid " << pid);

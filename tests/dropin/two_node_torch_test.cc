@@ -76,7 +76,7 @@ TEST_CASE(
   CHECK_THAT(json, Contains("\"error_message\": \"RuntimeError: injected "
                             "failure on rank 2\""));
 
-  const std::vector<pid_t> workers = ReadPids(pids, 4);
+  const std::vector<pid_t> workers = ReadPids(pids, "pid", 4);
   REQUIRE(workers.size() == 4);
   for (pid_t pid : workers) {
     INFO("worker pid " << pid);

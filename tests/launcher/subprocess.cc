@@ -9,7 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -54,6 +56,31 @@ std::string Runfile(const std::string& path) {
   if (srcdir != nullptr && ws != nullptr)
     return absl::StrCat(srcdir, "/", ws, "/", path);
   return path;
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a,
+                                const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::vector<std::string> Tplaunch(std::vector<std::string> args) {
+  args.insert(args.begin(), Runfile("launcher/tplaunch"));
+  return args;
+}
+
+std::vector<pid_t> ReadPids(const std::string& dir, const std::string& prefix,
+                            int n) {
+  std::vector<pid_t> out;
+  for (int i = 0; i < n; ++i) {
+    pid_t p = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(
+                             ReadFile(absl::StrCat(dir, "/", prefix, i))),
+                         &p)) {
+      out.push_back(p);
+    }
+  }
+  return out;
 }
 
 Subprocess::Subprocess(std::vector<std::string> argv,

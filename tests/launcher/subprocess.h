@@ -26,6 +26,15 @@ bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout);
 std::string MakeTempDir();
 // Path of a runfile such as "launcher/tplaunch".
 std::string Runfile(const std::string& path);
+// argv `a` followed by `b`.
+std::vector<std::string> Concat(std::vector<std::string> a,
+                                const std::vector<std::string>& b);
+// The tplaunch binary (runfile launcher/tplaunch) followed by `args`.
+std::vector<std::string> Tplaunch(std::vector<std::string> args);
+// Pids that children wrote to `dir`/`prefix`0 .. `prefix`(n-1), those present
+// and readable as a number.
+std::vector<pid_t> ReadPids(const std::string& dir, const std::string& prefix,
+                            int n);
 
 class Subprocess {
  public:

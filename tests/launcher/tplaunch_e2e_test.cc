@@ -10,10 +10,8 @@
 #include <set>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/launcher/subprocess.h"
 
@@ -23,31 +21,11 @@ namespace {
 using testing::IsAlive;
 using testing::MakeTempDir;
 using testing::ReadFile;
+using testing::ReadPids;
 using testing::Runfile;
 using testing::Subprocess;
+using testing::Tplaunch;
 using testing::WaitFor;
-
-std::string Tplaunch() { return Runfile("launcher/tplaunch"); }
-
-std::vector<std::string> Args(std::initializer_list<std::string> a) {
-  std::vector<std::string> v = {Tplaunch()};
-  v.insert(v.end(), a.begin(), a.end());
-  return v;
-}
-
-std::vector<pid_t> ReadPids(const std::string& dir, const std::string& prefix,
-                            int n) {
-  std::vector<pid_t> out;
-  for (int i = 0; i < n; ++i) {
-    pid_t p = 0;
-    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(
-                             ReadFile(absl::StrCat(dir, "/", prefix, i))),
-                         &p)) {
-      out.push_back(p);
-    }
-  }
-  return out;
-}
 
 // A tprdzvd on loopback with a free port.
 class Daemon {
@@ -69,7 +47,7 @@ class Daemon {
 };
 
 TEST_CASE("tplaunch --nproc 4 gives every worker torchrun's environment") {
-  Subprocess p(Args({"--nproc", "4", Runfile("examples/check_env.sh")}));
+  Subprocess p(Tplaunch({"--nproc", "4", Runfile("examples/check_env.sh")}));
   REQUIRE(p.Wait(absl::Seconds(30)) == 0);
   std::string out = p.out();
   for (int r = 0; r < 4; ++r) {
@@ -83,20 +61,20 @@ TEST_CASE("tplaunch --nproc 4 gives every worker torchrun's environment") {
 
 TEST_CASE(
     "usage errors exit 2 and name the problem; --help and --version exit 0") {
-  Subprocess bad(Args({"--nnodes", "3:1", "prog"}));
+  Subprocess bad(Tplaunch({"--nnodes", "3:1", "prog"}));
   REQUIRE(bad.Wait(absl::Seconds(10)) == 2);
   CHECK_THAT(bad.err(), Catch::Contains("Usage: tplaunch"));
   CHECK_THAT(bad.err(), Catch::Contains("--nnodes '3:1'"));
-  Subprocess none(Args({}));
+  Subprocess none(Tplaunch({}));
   REQUIRE(none.Wait(absl::Seconds(10)) == 2);
   CHECK_THAT(none.err(), Catch::Contains("missing PROGRAM"));
-  Subprocess help(Args({"--help"}));
+  Subprocess help(Tplaunch({"--help"}));
   REQUIRE(help.Wait(absl::Seconds(10)) == 0);
   CHECK_THAT(help.out(), Catch::Contains("--heartbeat-timeout"));
-  Subprocess version(Args({"--version"}));
+  Subprocess version(Tplaunch({"--version"}));
   REQUIRE(version.Wait(absl::Seconds(10)) == 0);
   CHECK_THAT(version.out(), Catch::StartsWith("tplaunch "));
-  Subprocess missing(Args({"no-such-program-xyz"}));
+  Subprocess missing(Tplaunch({"no-such-program-xyz"}));
   REQUIRE(missing.Wait(absl::Seconds(10)) == 127);
   CHECK_THAT(missing.err(), Catch::Contains("no-such-program-xyz"));
 }
@@ -104,7 +82,7 @@ TEST_CASE(
 TEST_CASE(
     "a failing worker: its exit code, a root cause, error.json and log files") {
   std::string dir = MakeTempDir();
-  Subprocess p(Args(
+  Subprocess p(Tplaunch(
       {"--nproc", "3", "--log-dir", dir, "--rdzv-id", "failjob",
        "--grace-period", "10", "/bin/sh", "-c",
        "if [ $RANK = 1 ]; then echo 'ValueError: bad input' >&2; exit 7; fi; "
@@ -128,10 +106,11 @@ TEST_CASE(
 
 TEST_CASE(
     "--max-restarts 1: fails on attempt 0, succeeds on attempt 1, exits 0") {
-  Subprocess p(Args({"--nproc", "2", "--max-restarts", "1", "/bin/sh", "-c",
-                     "if [ $TORCHELASTIC_RESTART_COUNT = 0 ] && [ $RANK = 1 ]; "
-                     "then exit 3; fi; "
-                     "echo attempt=$TPLAUNCH_ATTEMPT"}));
+  Subprocess p(
+      Tplaunch({"--nproc", "2", "--max-restarts", "1", "/bin/sh", "-c",
+                "if [ $TORCHELASTIC_RESTART_COUNT = 0 ] && [ $RANK = 1 ]; "
+                "then exit 3; fi; "
+                "echo attempt=$TPLAUNCH_ATTEMPT"}));
   REQUIRE(p.Wait(absl::Seconds(30)) == 0);
   CHECK_THAT(p.out(), Catch::Contains("[rank0]: attempt=1"));
   CHECK_THAT(p.out(), Catch::Contains("[rank1]: attempt=1"));
@@ -141,9 +120,10 @@ TEST_CASE(
 TEST_CASE("SIGINT to tplaunch reaches the workers and leaves no worker alive") {
   std::string dir = MakeTempDir();
   Subprocess p(
-      Args({"--nproc", "2", "/bin/sh", "-c",
-            "trap 'echo got-int > $D/int.$RANK; exit 0' INT; "
-            "sleep 30 & echo $! > $D/child$RANK; echo $$ > $D/pid$RANK; wait"}),
+      Tplaunch(
+          {"--nproc", "2", "/bin/sh", "-c",
+           "trap 'echo got-int > $D/int.$RANK; exit 0' INT; "
+           "sleep 30 & echo $! > $D/child$RANK; echo $$ > $D/pid$RANK; wait"}),
       {{"D", dir}});
   REQUIRE(WaitFor(
       [&] {
@@ -165,8 +145,8 @@ TEST_CASE("SIGINT to tplaunch reaches the workers and leaves no worker alive") {
 
 TEST_CASE("SIGKILL of tplaunch kills its workers (PR_SET_PDEATHSIG)") {
   std::string dir = MakeTempDir();
-  Subprocess p(Args({"--nproc", "2", "/bin/sh", "-c",
-                     "echo $$ > $D/pid$RANK; exec sleep 30"}),
+  Subprocess p(Tplaunch({"--nproc", "2", "/bin/sh", "-c",
+                         "echo $$ > $D/pid$RANK; exec sleep 30"}),
                {{"D", dir}});
   REQUIRE(WaitFor([&] { return ReadPids(dir, "pid", 2).size() == 2; },
                   absl::Seconds(20)));
@@ -179,8 +159,8 @@ TEST_CASE("SIGKILL of tplaunch kills its workers (PR_SET_PDEATHSIG)") {
 
 TEST_CASE("SIGINT while waiting for other nodes exits at once") {
   Daemon d;
-  Subprocess a(Args({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(),
-                     "--rdzv-id", "lonely", "/bin/true"}));
+  Subprocess a(Tplaunch({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(),
+                         "--rdzv-id", "lonely", "/bin/true"}));
   REQUIRE(WaitFor(
       [&] { return absl::StrContains(a.err(), "waiting for 1 more node"); },
       absl::Seconds(20)));
@@ -191,9 +171,9 @@ TEST_CASE("SIGINT while waiting for other nodes exits at once") {
 TEST_CASE("two nodes against one tprdzvd on loopback") {
   Daemon d;
   auto node = [&](const std::string& job) {
-    return Args({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
-                 d.endpoint(), "--rdzv-id", job,
-                 Runfile("examples/check_env.sh")});
+    return Tplaunch({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
+                     d.endpoint(), "--rdzv-id", job,
+                     Runfile("examples/check_env.sh")});
   };
   Subprocess a(node("two"));
   Subprocess b(node("two"));
@@ -219,7 +199,7 @@ TEST_CASE("two nodes against one tprdzvd on loopback") {
 TEST_CASE("a failure on one node restarts both as a new attempt") {
   Daemon d;
   auto node = [&] {
-    return Args(
+    return Tplaunch(
         {"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint", d.endpoint(),
          "--rdzv-id", "restart", "--max-restarts", "1", "/bin/sh", "-c",
          "if [ $TPLAUNCH_ATTEMPT = 0 ] && [ $RANK = 3 ]; then exit 9; fi; "
@@ -238,9 +218,9 @@ TEST_CASE("a failure on one node restarts both as a new attempt") {
 TEST_CASE("without restarts every node exits with the failing rank's code") {
   Daemon d;
   auto node = [&] {
-    return Args({"--nnodes", "2", "--nproc", "1", "--rdzv-endpoint",
-                 d.endpoint(), "--rdzv-id", "fail", "/bin/sh", "-c",
-                 "if [ $RANK = 1 ]; then exit 5; fi; exec sleep 30"});
+    return Tplaunch({"--nnodes", "2", "--nproc", "1", "--rdzv-endpoint",
+                     d.endpoint(), "--rdzv-id", "fail", "/bin/sh", "-c",
+                     "if [ $RANK = 1 ]; then exit 5; fi; exec sleep 30"});
   };
   Subprocess a(node());
   Subprocess b(node());
@@ -255,10 +235,10 @@ TEST_CASE(
   Daemon d;
   std::string dir = MakeTempDir();
   auto node = [&] {
-    return Args({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
-                 d.endpoint(), "--rdzv-id", "kill", "--heartbeat-interval",
-                 "0.2", "--heartbeat-timeout", "1.5", "/bin/sh", "-c",
-                 "echo $$ > $D/pid$RANK; exec sleep 60"});
+    return Tplaunch({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
+                     d.endpoint(), "--rdzv-id", "kill", "--heartbeat-interval",
+                     "0.2", "--heartbeat-timeout", "1.5", "/bin/sh", "-c",
+                     "echo $$ > $D/pid$RANK; exec sleep 60"});
   };
   Subprocess a(node(), {{"D", dir}});
   Subprocess b(node(), {{"D", dir}});
@@ -266,8 +246,8 @@ TEST_CASE(
                   absl::Seconds(20)));
   std::vector<pid_t> workers = ReadPids(dir, "pid", 4);
   // Status shows both nodes while they run.
-  Subprocess status(
-      Args({"status", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "kill"}));
+  Subprocess status(Tplaunch(
+      {"status", "--rdzv-endpoint", d.endpoint(), "--rdzv-id", "kill"}));
   REQUIRE(status.Wait(absl::Seconds(20)) == 0);
   CHECK_THAT(status.out(), Catch::Contains("rendezvous closed with 2 node(s)"));
   CHECK_THAT(status.out(), Catch::Contains("last heartbeat"));
@@ -287,7 +267,7 @@ TEST_CASE(
 TEST_CASE("--nnodes 1:2: a node joining late restarts the job with both") {
   Daemon d;
   auto node = [&] {
-    return Args(
+    return Tplaunch(
         {"--nnodes", "1:2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
          "elastic", "--rdzv-last-call", "0.1", "--heartbeat-interval", "0.1",
          "--heartbeat-timeout", "3", "/bin/sh", "-c",
@@ -326,9 +306,9 @@ TEST_CASE("an IPv6 endpoint works ([::1]:PORT)") {
   Daemon d("::1");
   REQUIRE(absl::StartsWith(d.endpoint(), "[::1]:"));
   auto node = [&] {
-    return Args({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(), "--rdzv-id",
-                 "v6", "/bin/sh", "-c",
-                 "echo addr=$TPLAUNCH_LOCAL_ADDR master=$MASTER_ADDR"});
+    return Tplaunch({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(),
+                     "--rdzv-id", "v6", "/bin/sh", "-c",
+                     "echo addr=$TPLAUNCH_LOCAL_ADDR master=$MASTER_ADDR"});
   };
   Subprocess a(node());
   Subprocess b(node());
