@@ -8,9 +8,7 @@
 #include <iostream>
 #include <optional>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 
@@ -75,46 +73,6 @@ std::vector<std::string> TorchCheck(std::vector<std::string> script_args,
   }
   v.insert(v.end(), script_args.begin(), script_args.end());
   return v;
-}
-
-namespace {
-
-std::vector<std::string> DaemonArgs(bool with_torch_store) {
-  std::vector<std::string> args = {Runfile("rendezvous/tprdzvd"), "--host",
-                                   "127.0.0.1", "--port", "0"};
-  if (with_torch_store) {
-    args.insert(args.end(), {"--torch-store-port", "0"});
-  }
-  return args;
-}
-
-}  // namespace
-
-Daemon::Daemon(bool with_torch_store) : proc_(DaemonArgs(with_torch_store)) {
-  endpoint_ = LineValue(0, "listening on ");
-  if (with_torch_store)
-    torch_store_ = LineValue(1, "torch store listening on ");
-}
-
-std::string Daemon::LineValue(size_t index, const std::string& prefix) {
-  std::vector<std::string> lines;
-  // The last piece is the line still being written.
-  const bool complete = WaitFor(
-      [&] {
-        lines = absl::StrSplit(proc_.out(), '\n');
-        return lines.size() > index + 1;
-      },
-      absl::Seconds(20));
-  if (!complete) {
-    FAIL("tprdzvd printed no line " << index + 1 << " ('" << prefix
-                                    << "...') in 20s; stdout: " << proc_.out()
-                                    << "; stderr: " << proc_.err());
-  }
-  if (!absl::StartsWith(lines[index], prefix)) {
-    FAIL("tprdzvd's line " << index + 1 << " is not '" << prefix
-                           << "...': " << lines[index]);
-  }
-  return lines[index].substr(prefix.size());
 }
 
 }  // namespace testing

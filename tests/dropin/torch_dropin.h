@@ -26,25 +26,6 @@ bool TorchAvailable();
 std::vector<std::string> TorchCheck(std::vector<std::string> script_args = {},
                                     const std::string& pid_dir = "");
 
-// A tprdzvd on 127.0.0.1, port 0; endpoint() is what its "listening on" line
-// says. With `with_torch_store`, also its TCPStore listener on a free port
-// (tprdzvd --torch-store-port 0): torch_store() is what its "torch store
-// listening on" line says.
-class Daemon {
- public:
-  explicit Daemon(bool with_torch_store = false);
-  const std::string& endpoint() const { return endpoint_; }
-  const std::string& torch_store() const { return torch_store_; }
-
- private:
-  // Waits for stdout line `index` (0-based) and returns what follows `prefix`.
-  std::string LineValue(size_t index, const std::string& prefix);
-
-  Subprocess proc_;
-  std::string endpoint_;
-  std::string torch_store_;
-};
-
 }  // namespace testing
 }  // namespace tplaunch
 

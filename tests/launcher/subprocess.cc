@@ -6,11 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
@@ -148,6 +151,48 @@ std::optional<int> Subprocess::Wait(absl::Duration timeout) {
 
 void Subprocess::Kill(int signo) {
   if (!status_) kill(pid_, signo);
+}
+
+namespace {
+
+std::vector<std::string> DaemonArgs(const std::string& host,
+                                    bool with_torch_store) {
+  std::vector<std::string> args = {Runfile("rendezvous/tprdzvd"), "--host",
+                                   host, "--port", "0"};
+  if (with_torch_store) {
+    args.insert(args.end(), {"--torch-store-port", "0"});
+  }
+  return args;
+}
+
+}  // namespace
+
+Daemon::Daemon(const std::string& host, bool with_torch_store)
+    : proc_(DaemonArgs(host, with_torch_store)) {
+  endpoint_ = LineValue(0, "listening on ");
+  if (with_torch_store)
+    torch_store_ = LineValue(1, "torch store listening on ");
+}
+
+std::string Daemon::LineValue(size_t index, const std::string& prefix) {
+  std::vector<std::string> lines;
+  // The last piece is the line still being written.
+  const bool complete = WaitFor(
+      [&] {
+        lines = absl::StrSplit(proc_.out(), '\n');
+        return lines.size() > index + 1;
+      },
+      absl::Seconds(20));
+  if (!complete) {
+    FAIL("tprdzvd printed no line " << index + 1 << " ('" << prefix
+                                    << "...') in 20s; stdout: " << proc_.out()
+                                    << "; stderr: " << proc_.err());
+  }
+  if (!absl::StartsWith(lines[index], prefix)) {
+    FAIL("tprdzvd's line " << index + 1 << " is not '" << prefix
+                           << "...': " << lines[index]);
+  }
+  return lines[index].substr(prefix.size());
 }
 
 }  // namespace testing

@@ -90,7 +90,7 @@ TEST_CASE(
     "two nodes against tprdzvd's listener; the next job and its restart start "
     "clean") {
   if (!TorchAvailable()) return;
-  Daemon d(/*with_torch_store=*/true);
+  Daemon d("127.0.0.1", /*with_torch_store=*/true);
   const std::string script =
       Runfile("tests/launcher/torch_agent_store_check.py");
   auto node = [&](const std::string& job, std::vector<std::string> extra) {

@@ -18,6 +18,7 @@
 namespace tplaunch {
 namespace {
 
+using testing::Daemon;
 using testing::IsAlive;
 using testing::MakeTempDir;
 using testing::ReadFile;
@@ -26,25 +27,6 @@ using testing::Runfile;
 using testing::Subprocess;
 using testing::Tplaunch;
 using testing::WaitFor;
-
-// A tprdzvd on loopback with a free port.
-class Daemon {
- public:
-  explicit Daemon(const std::string& host = "127.0.0.1")
-      : proc_({Runfile("rendezvous/tprdzvd"), "--host", host, "--port", "0"}) {
-    REQUIRE(WaitFor([&] { return absl::StrContains(proc_.out(), "\n"); },
-                    absl::Seconds(20)));
-    std::string line = proc_.out();
-    line = line.substr(0, line.find('\n'));
-    REQUIRE(absl::StartsWith(line, "listening on "));
-    endpoint_ = line.substr(strlen("listening on "));
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  Subprocess proc_;
-  std::string endpoint_;
-};
 
 TEST_CASE("tplaunch --nproc 4 gives every worker torchrun's environment") {
   Subprocess p(Tplaunch({"--nproc", "4", Runfile("examples/check_env.sh")}));
