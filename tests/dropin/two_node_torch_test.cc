@@ -14,20 +14,11 @@ using Catch::Contains;
 
 constexpr absl::Duration kRunTimeout = absl::Seconds(60);
 
-std::vector<std::string> Node(const Daemon& d, const std::string& job,
-                              const std::vector<std::string>& extra,
-                              const std::vector<std::string>& program) {
-  std::vector<std::string> argv =
-      Tplaunch({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
-                d.endpoint(), "--rdzv-id", job});
-  return Concat(Concat(argv, extra), program);
-}
-
 TEST_CASE("two nodes x 2 workers run an unmodified torch.distributed script") {
   if (!TorchAvailable()) return;
   Daemon d;
-  Subprocess a(Node(d, "dropin2x2", {}, TorchCheck()));
-  Subprocess b(Node(d, "dropin2x2", {}, TorchCheck()));
+  Subprocess a(TwoNodeTplaunch(d, "dropin2x2", 2, {}, TorchCheck()));
+  Subprocess b(TwoNodeTplaunch(d, "dropin2x2", 2, {}, TorchCheck()));
   std::optional<int> code_a = a.Wait(kRunTimeout);
   std::optional<int> code_b = b.Wait(kRunTimeout);
   INFO("node A stdout:\n" << a.out() << "node A stderr:\n" << a.err());
@@ -53,8 +44,10 @@ TEST_CASE(
   const std::string logs_b = MakeTempDir();
   const std::vector<std::string> program =
       TorchCheck({"--fail-rank", "2"}, pids);
-  Subprocess a(Node(d, "dropfail2x2", {"--log-dir", logs_a}, program));
-  Subprocess b(Node(d, "dropfail2x2", {"--log-dir", logs_b}, program));
+  Subprocess a(
+      TwoNodeTplaunch(d, "dropfail2x2", 2, {"--log-dir", logs_a}, program));
+  Subprocess b(
+      TwoNodeTplaunch(d, "dropfail2x2", 2, {"--log-dir", logs_b}, program));
   std::optional<int> code_a = a.Wait(kRunTimeout);
   std::optional<int> code_b = b.Wait(kRunTimeout);
   const std::string err = a.err() + b.err();

@@ -195,5 +195,16 @@ std::string Daemon::LineValue(size_t index, const std::string& prefix) {
   return lines[index].substr(prefix.size());
 }
 
+std::vector<std::string> TwoNodeTplaunch(
+    const Daemon& d, const std::string& job, int nproc,
+    const std::vector<std::string>& extra,
+    const std::vector<std::string>& program) {
+  return Concat(
+      Concat(Tplaunch({"--nnodes", "2", "--nproc", absl::StrCat(nproc),
+                       "--rdzv-endpoint", d.endpoint(), "--rdzv-id", job}),
+             extra),
+      program);
+}
+
 }  // namespace testing
 }  // namespace tplaunch

@@ -79,6 +79,14 @@ class Daemon {
   std::string torch_store_;
 };
 
+// One node of a two-node tplaunch job against `d`: tplaunch --nnodes 2 --nproc
+// `nproc` --rdzv-endpoint d.endpoint() --rdzv-id `job`, then `extra` (more
+// launcher options), then `program` (PROGRAM and its arguments).
+std::vector<std::string> TwoNodeTplaunch(
+    const Daemon& d, const std::string& job, int nproc,
+    const std::vector<std::string>& extra,
+    const std::vector<std::string>& program);
+
 }  // namespace testing
 }  // namespace tplaunch
 

@@ -20,6 +20,7 @@
 namespace tplaunch {
 namespace {
 
+using testing::Concat;
 using testing::Daemon;
 using testing::kPython;
 using testing::ReadFile;
@@ -27,6 +28,7 @@ using testing::Runfile;
 using testing::Subprocess;
 using testing::TorchAvailable;
 using testing::Tplaunch;
+using testing::TwoNodeTplaunch;
 
 constexpr absl::Duration kJobTimeout = absl::Seconds(60);
 
@@ -93,25 +95,14 @@ TEST_CASE(
   Daemon d("127.0.0.1", /*with_torch_store=*/true);
   const std::string script =
       Runfile("tests/launcher/torch_agent_store_check.py");
-  auto node = [&](const std::string& job, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"--nnodes",
-                                     "2",
-                                     "--nproc-per-node",
-                                     "1",
-                                     "--rdzv-endpoint",
-                                     d.endpoint(),
-                                     "--rdzv-id",
-                                     job,
-                                     "--torch-store",
-                                     "agent",
-                                     "--torch-store-endpoint",
-                                     d.torch_store(),
-                                     "--max-restarts",
-                                     "1",
-                                     kPython,
-                                     script};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return Tplaunch(args);
+  // --torch-store agent against the daemon's listener; `script_args` go to
+  // the check script.
+  auto node = [&](const std::string& job,
+                  const std::vector<std::string>& script_args) {
+    return TwoNodeTplaunch(d, job, 1,
+                           {"--torch-store", "agent", "--torch-store-endpoint",
+                            d.torch_store(), "--max-restarts", "1"},
+                           Concat({kPython, script}, script_args));
   };
 
   {
