@@ -9,7 +9,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -23,10 +22,10 @@ namespace {
 using testing::Concat;
 using testing::Daemon;
 using testing::kPython;
-using testing::ReadFile;
 using testing::Runfile;
 using testing::Subprocess;
 using testing::TorchAvailable;
+using testing::TorchCheck;
 using testing::Tplaunch;
 using testing::TwoNodeTplaunch;
 
@@ -52,15 +51,10 @@ TEST_CASE(
     "standalone --torch-store agent: the embedded listener is the store") {
   if (!TorchAvailable()) return;
 
-  // The drop-in check script, 4 ranks. Its --agent-store (checks the variable
-  // from PyTorch's side) is used when this version of the script has it.
-  const std::string ddp_check = Runfile("examples/torch_ddp_check.py");
-  std::vector<std::string> ddp = {"--torch-store", "agent",  "--nproc", "4",
-                                  kPython,         ddp_check};
-  if (absl::StrContains(ReadFile(ddp_check), "--agent-store")) {
-    ddp.push_back("--agent-store");
-  }
-  Subprocess job(Tplaunch(ddp));
+  // The drop-in check script, 4 ranks; its --agent-store checks the variable
+  // from PyTorch's side.
+  Subprocess job(Concat(Tplaunch({"--torch-store", "agent", "--nproc", "4"}),
+                        TorchCheck({"--agent-store"})));
   const auto job_rc = job.Wait(kJobTimeout);
   INFO(job.out() << job.err());
   REQUIRE(job_rc == 0);
