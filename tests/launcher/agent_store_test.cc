@@ -4,37 +4,22 @@
 #include "launcher/agent_store.h"
 
 #include <catch2/catch.hpp>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "rendezvous/kv_table.h"
-#include "rendezvous/torch_store/listener.h"
+#include "tests/torch_store/test_listener.h"
 
 namespace tplaunch {
 namespace {
 
-struct Listener {
-  Listener() {
-    TorchStoreListenerOptions options;
-    options.job = "torch";
-    auto started = StartTorchStoreListener(options, &table);
-    REQUIRE(started.ok());
-    listener = *std::move(started);
-  }
-  ~Listener() {
-    listener->Shutdown();
-    table.Shutdown();
-  }
-  KvTable table;
-  std::unique_ptr<TorchStoreListener> listener;
-};
+// Its listener serves KvTable job "torch" (the default).
+using torch_store::TestListener;
 
 TEST_CASE("ClearTorchStoreKeys removes the keys under the prefix") {
-  Listener l;
+  TestListener l;
   for (const char* key :
        {"//worker/attempt_0/a", "//worker/attempt_1/b", "/other", "init/"}) {
     REQUIRE(l.table.Set("torch", key, "v").ok());
@@ -65,7 +50,7 @@ TEST_CASE("ClearTorchStoreKeys removes the keys under the prefix") {
 TEST_CASE("ClearTorchStoreKeys names the endpoint when nothing listens") {
   int port = 0;
   {
-    Listener l;
+    TestListener l;
     port = l.listener->port();
   }
   auto cleared = ClearTorchStoreKeys({"127.0.0.1", port}, "", absl::Seconds(5));

@@ -24,6 +24,7 @@
 #include "rendezvous/kv_table.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "tests/torch_store/socket_client.h"
+#include "tests/torch_store/test_listener.h"
 #include "tests/torch_store/wire_test_util.h"
 
 namespace tplaunch {
@@ -33,22 +34,6 @@ namespace {
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
 using Client = SocketClient;
-
-struct Server {
-  explicit Server(TorchStoreListenerOptions options = {}) {
-    auto started = StartTorchStoreListener(options, &table);
-    REQUIRE(started.ok());
-    listener = std::move(*started);
-  }
-  ~Server() {
-    listener->Shutdown();
-    table.Shutdown();
-  }
-  int port() const { return listener->port(); }
-
-  KvTable table;
-  std::unique_ptr<TorchStoreListener> listener;
-};
 
 // Waits (with a deadline) until `condition` holds.
 template <typename F>
@@ -63,7 +48,7 @@ bool Eventually(F condition) {
 }
 
 TEST_CASE("listener: the 1.13 transcript over TCP, type bytes split off") {
-  Server server;
+  TestListener server;
   Client a(server.port());
   a.SendHex("0005000000000000002f6b657931040000000000000076616c31");
   a.SendHex("05010000000000000005000000000000002f6b657931");
@@ -86,7 +71,7 @@ TEST_CASE("listener: the 1.13 transcript over TCP, type bytes split off") {
 TEST_CASE(
     "listener: a parked WAIT is released by another connection and by a "
     "KvTable Set") {
-  Server server;
+  TestListener server;
   Client a(server.port());
   Client b(server.port());
   a.SendHex("05010000000000000005000000000000002f6c617465");
@@ -103,7 +88,7 @@ TEST_CASE(
 }
 
 TEST_CASE("listener: bad input closes that connection only, with its reason") {
-  Server server;
+  TestListener server;
   Client good(server.port());
   good.SendHex(
       "0002000000000000002f6b0100000000000000"
@@ -136,7 +121,7 @@ TEST_CASE("listener: bad input closes that connection only, with its reason") {
 TEST_CASE("listener: a client that sends half a request and stalls is closed") {
   TorchStoreListenerOptions options;
   options.stalled_request_timeout = absl::Milliseconds(200);
-  Server server(options);
+  TestListener server(options);
   Client stalled(server.port());
   Client idle(server.port());
   Client busy(server.port());
@@ -151,7 +136,7 @@ TEST_CASE("listener: a client that sends half a request and stalls is closed") {
 }
 
 TEST_CASE("listener: >= 2.2 handshake, ping, and CANCEL_WAIT over TCP") {
-  Server server;
+  TestListener server;
   Client c(server.port());
   c.SendHex(
       "00cef7853c"
@@ -167,7 +152,7 @@ TEST_CASE("listener: >= 2.2 handshake, ping, and CANCEL_WAIT over TCP") {
 TEST_CASE("listener: a client that does not read its replies is throttled") {
   TorchStoreListenerOptions options;
   options.max_output_bytes = 256 * 1024;
-  Server server(options);
+  TestListener server(options);
   const std::string value(512 * 1024, 'v');
   REQUIRE(server.table.Set("torch", "/big", value).ok());
   Client hog(server.port());
@@ -192,7 +177,7 @@ TEST_CASE("listener: 1000 connections park WAITs and one SET releases them") {
   limit.rlim_cur = limit.rlim_max;
   setrlimit(RLIMIT_NOFILE, &limit);
   const int n = limit.rlim_cur >= 2200 ? 1000 : 400;
-  Server server;
+  TestListener server;
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < n; ++i) {
     clients.push_back(std::make_unique<Client>(server.port()));
@@ -213,7 +198,7 @@ TEST_CASE("listener: 1000 connections park WAITs and one SET releases them") {
 }
 
 TEST_CASE("listener: shutdown closes connections and removes their waiters") {
-  Server server;
+  TestListener server;
   Client a(server.port());
   a.SendHex("05010000000000000002000000000000002f78");
   REQUIRE(Eventually([&] { return server.table.Stats().waiters == 1; }));
