@@ -4,9 +4,6 @@
 // WAIT, Shutdown closes a parked TCPStore client at once, bad options and a
 // taken port are refused. The real PyTorch client against the tprdzvd binary
 // is in tprdzvd_test.sh.
-#include <poll.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -20,15 +17,16 @@
 #include "rendezvous/store.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "tests/launcher/subprocess.h"
 #include "tests/torch_store/socket_client.h"
 #include "tests/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace {
 
+using testing::WaitFor;
 using torch_store::MakeRequest;
 using torch_store::Op;
-using torch_store::Request;
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
@@ -60,17 +58,6 @@ std::unique_ptr<Store> Connect(const RendezvousServer& server,
   INFO(store.status().ToString());
   REQUIRE(store.ok());
   return *std::move(store);
-}
-
-// Polls until `condition` holds or kDeadline passes.
-template <typename F>
-bool Eventually(F condition) {
-  const absl::Time deadline = absl::Now() + kDeadline;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return condition();
 }
 
 TEST_CASE("torch store: off by default, on with torch_store_port 0",
@@ -111,7 +98,7 @@ TEST_CASE("torch store: TCPStore and gRPC clients of the job share keys",
   // A gRPC Set releases a parked TCPStore WAIT (reply STOP_WAITING = 0).
   raw.Send(MakeRequest(Op::kWait, {"/later"}));
   CHECK(raw.Quiet(absl::Milliseconds(100)));
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kDeadline));
   REQUIRE(grpc->Set("/later", "x").ok());
   CHECK(raw.Read(1) == std::string(1, '\0'));
 
@@ -141,7 +128,7 @@ TEST_CASE("torch store: Shutdown closes a parked TCPStore client at once",
   waiting.Send(MakeRequest(Op::kWait, {"/never"}));
   // PyTorch's get() is a WAIT, then a GET once the WAIT is answered.
   getting.Send(MakeRequest(Op::kWait, {"/never_either"}));
-  REQUIRE(Eventually([&] { return server->stats().waiters == 2; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 2; }, kDeadline));
 
   const absl::Time start = absl::Now();
   server->Shutdown();
