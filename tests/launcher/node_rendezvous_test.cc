@@ -43,16 +43,21 @@ NodeRendezvous::MasterReserver Master(int port) {
   };
 }
 
-// Joins every node on its own thread; returns the results in node order.
+// Joins every node on its own thread; returns the results in node order. The
+// nodes reserve the master with `reserver`, by default Master(40000 +
+// attempt).
 std::vector<absl::StatusOr<NodeAssignment>> JoinAll(
     Store* store, const NodeRendezvousOptions& o,
-    const std::vector<NodeInfo>& nodes, int attempt = 0) {
+    const std::vector<NodeInfo>& nodes, int attempt = 0,
+    NodeRendezvous::MasterReserver reserver = nullptr) {
+  if (!reserver) reserver = Master(40000 + attempt);
   std::vector<std::future<absl::StatusOr<NodeAssignment>>> futures;
   for (const auto& n : nodes) {
-    futures.push_back(std::async(std::launch::async, [store, o, n, attempt] {
-      NodeRendezvous r(store, o);
-      return r.Join(attempt, n, Master(40000 + attempt), nullptr);
-    }));
+    futures.push_back(
+        std::async(std::launch::async, [store, o, n, attempt, reserver] {
+          NodeRendezvous r(store, o);
+          return r.Join(attempt, n, reserver, nullptr);
+        }));
   }
   std::vector<absl::StatusOr<NodeAssignment>> out;
   for (auto& f : futures) out.push_back(f.get());
@@ -181,15 +186,10 @@ TEST_CASE("node 0 failing to prepare the attempt fails the others at once") {
     return absl::UnavailableError("cannot reach the TCPStore listener");
   };
   const absl::Time start = absl::Now();
-  std::vector<std::future<absl::StatusOr<NodeAssignment>>> futures;
-  for (const char* host : {"hostA", "hostB"}) {
-    futures.push_back(std::async(std::launch::async, [&, host] {
-      NodeRendezvous r(store.get(), o);
-      return r.Join(0, Node(host), broken, nullptr);
-    }));
-  }
-  auto a = futures[0].get();  // hostA sorts first: node 0.
-  auto b = futures[1].get();
+  auto results =
+      JoinAll(store.get(), o, {Node("hostA"), Node("hostB")}, 0, broken);
+  auto& a = results[0];  // hostA sorts first: node 0.
+  auto& b = results[1];
   REQUIRE_FALSE(a.ok());
   CHECK(absl::IsUnavailable(a.status()));
   REQUIRE_FALSE(b.ok());
