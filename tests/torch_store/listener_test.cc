@@ -4,17 +4,11 @@
 // without disturbing others, backpressure, 1000 connections, shutdown.
 #include "rendezvous/torch_store/listener.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cerrno>
-#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +16,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "rendezvous/kv_table.h"
-#include "rendezvous/torch_store/encoder.h"
 #include "tests/torch_store/socket_client.h"
 #include "tests/torch_store/test_listener.h"
 #include "tests/torch_store/wire_test_util.h"
@@ -32,8 +25,6 @@ namespace torch_store {
 namespace {
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
-
-using Client = SocketClient;
 
 // Waits (with a deadline) until `condition` holds.
 template <typename F>
@@ -49,7 +40,7 @@ bool Eventually(F condition) {
 
 TEST_CASE("listener: the 1.13 transcript over TCP, type bytes split off") {
   TestListener server;
-  Client a(server.port());
+  SocketClient a(server.port());
   a.SendHex("0005000000000000002f6b657931040000000000000076616c31");
   a.SendHex("05010000000000000005000000000000002f6b657931");
   CHECK(a.ReadHex(1) == "00");
@@ -72,8 +63,8 @@ TEST_CASE(
     "listener: a parked WAIT is released by another connection and by a "
     "KvTable Set") {
   TestListener server;
-  Client a(server.port());
-  Client b(server.port());
+  SocketClient a(server.port());
+  SocketClient b(server.port());
   a.SendHex("05010000000000000005000000000000002f6c617465");
   CHECK(a.Quiet(absl::Milliseconds(50)));
   b.SendHex("0005000000000000002f6c61746502000000000000004c38");
@@ -89,27 +80,27 @@ TEST_CASE(
 
 TEST_CASE("listener: bad input closes that connection only, with its reason") {
   TestListener server;
-  Client good(server.port());
+  SocketClient good(server.port());
   good.SendHex(
       "0002000000000000002f6b0100000000000000"
       "76");
   SECTION("HTTP from a port scanner") {
-    Client scanner(server.port());
+    SocketClient scanner(server.port());
     scanner.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     CHECK(scanner.ClosedByPeer());
   }
   SECTION("an 8 EiB key length") {
-    Client bad(server.port());
+    SocketClient bad(server.port());
     bad.SendHex("02ffffffffffffff7f");
     CHECK(bad.ClosedByPeer());
   }
   SECTION("too many keys in a WAIT") {
-    Client bad(server.port());
+    SocketClient bad(server.port());
     bad.SendHex("05ffffffff00000000");
     CHECK(bad.ClosedByPeer());
   }
   SECTION("GET of a missing key from a 1.x client (as PyTorch 1.x)") {
-    Client bad(server.port());
+    SocketClient bad(server.port());
     bad.SendHex("0202000000000000002f7a");
     CHECK(bad.ClosedByPeer());
   }
@@ -122,9 +113,9 @@ TEST_CASE("listener: a client that sends half a request and stalls is closed") {
   TorchStoreListenerOptions options;
   options.stalled_request_timeout = absl::Milliseconds(200);
   TestListener server(options);
-  Client stalled(server.port());
-  Client idle(server.port());
-  Client busy(server.port());
+  SocketClient stalled(server.port());
+  SocketClient idle(server.port());
+  SocketClient busy(server.port());
   stalled.SendHex("0005000000000000002f6b");  // SET, key cut short.
   busy.SendHex("06");
   CHECK(busy.ReadHex(8) == "0000000000000000");
@@ -137,7 +128,7 @@ TEST_CASE("listener: a client that sends half a request and stalls is closed") {
 
 TEST_CASE("listener: >= 2.2 handshake, ping, and CANCEL_WAIT over TCP") {
   TestListener server;
-  Client c(server.port());
+  SocketClient c(server.port());
   c.SendHex(
       "00cef7853c"
       "0d01020304");
@@ -155,12 +146,12 @@ TEST_CASE("listener: a client that does not read its replies is throttled") {
   TestListener server(options);
   const std::string value(512 * 1024, 'v');
   REQUIRE(server.table.Set("torch", "/big", value).ok());
-  Client hog(server.port());
+  SocketClient hog(server.port());
   // 64 GETs of 512 KiB = 32 MiB of replies, sent without reading.
   std::string gets;
   for (int i = 0; i < 64; ++i) gets += Hex("0204000000000000002f626967");
   hog.Send(gets);
-  Client other(server.port());
+  SocketClient other(server.port());
   other.SendHex("06");
   CHECK(other.ReadHex(8) == "0100000000000000");
   // Every reply arrives, in order, once the hog reads.
@@ -178,9 +169,9 @@ TEST_CASE("listener: 1000 connections park WAITs and one SET releases them") {
   setrlimit(RLIMIT_NOFILE, &limit);
   const int n = limit.rlim_cur >= 2200 ? 1000 : 400;
   TestListener server;
-  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::unique_ptr<SocketClient>> clients;
   for (int i = 0; i < n; ++i) {
-    clients.push_back(std::make_unique<Client>(server.port()));
+    clients.push_back(std::make_unique<SocketClient>(server.port()));
     clients.back()->SendHex("030500000000000000696e69742f0100000000000000");
   }
   for (auto& c : clients) {
@@ -189,7 +180,7 @@ TEST_CASE("listener: 1000 connections park WAITs and one SET releases them") {
   }
   REQUIRE(Eventually([&] { return server.table.Stats().waiters == n; }));
   CHECK(*server.table.TryGet("torch", "init/") == std::to_string(n));
-  Client setter(server.port());
+  SocketClient setter(server.port());
   setter.SendHex(
       "0003000000000000002f676f0100000000000000"
       "31");
@@ -199,7 +190,7 @@ TEST_CASE("listener: 1000 connections park WAITs and one SET releases them") {
 
 TEST_CASE("listener: shutdown closes connections and removes their waiters") {
   TestListener server;
-  Client a(server.port());
+  SocketClient a(server.port());
   a.SendHex("05010000000000000002000000000000002f78");
   REQUIRE(Eventually([&] { return server.table.Stats().waiters == 1; }));
   server.listener->Shutdown();
@@ -215,7 +206,7 @@ TEST_CASE("listener: IPv6 loopback and option errors") {
   auto listener = StartTorchStoreListener(options, &table);
   if (listener.ok()) {
     CHECK((*listener)->address().rfind("[::1]:", 0) == 0);
-    Client c((*listener)->port(), "::1", AF_INET6);
+    SocketClient c((*listener)->port(), "::1", AF_INET6);
     c.SendHex("06");
     CHECK(c.ReadHex(8) == "0000000000000000");
   } else {
