@@ -92,9 +92,10 @@ expect_usage_error --torch-store-port 0 --torch-store-job ""
 start_daemon --port 0 --torch-store-port 0
 TLINE=""
 read -r -t 10 TLINE <&"${DAEMON[0]}" || true
+# grpc_port is saved before the second match overwrites BASH_REMATCH.
 if [[ "$LINE" =~ ^listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]] &&
+  grpc_port="${BASH_REMATCH[1]}" &&
   [[ "$TLINE" =~ ^torch\ store\ listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]]; then
-  grpc_port="$(cut -d: -f2 <<<"$LINE")"
   tport="${BASH_REMATCH[1]}"
   # A raw PyTorch 1.x client parked in WAIT(["/never"]): type 5, u64 count 1, u64 length 6.
   exec 3<>"/dev/tcp/127.0.0.1/$tport"
