@@ -153,9 +153,7 @@ TEST_CASE("SIGINT while waiting for other nodes exits at once") {
 TEST_CASE("two nodes against one tprdzvd on loopback") {
   Daemon d;
   auto node = [&](const std::string& job) {
-    return Tplaunch({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
-                     d.endpoint(), "--rdzv-id", job,
-                     Runfile("examples/check_env.sh")});
+    return TwoNodeTplaunch(d, job, 2, {}, {Runfile("examples/check_env.sh")});
   };
   Subprocess a(node("two"));
   Subprocess b(node("two"));
@@ -181,9 +179,9 @@ TEST_CASE("two nodes against one tprdzvd on loopback") {
 TEST_CASE("a failure on one node restarts both as a new attempt") {
   Daemon d;
   auto node = [&] {
-    return Tplaunch(
-        {"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint", d.endpoint(),
-         "--rdzv-id", "restart", "--max-restarts", "1", "/bin/sh", "-c",
+    return TwoNodeTplaunch(
+        d, "restart", 2, {"--max-restarts", "1"},
+        {"/bin/sh", "-c",
          "if [ $TPLAUNCH_ATTEMPT = 0 ] && [ $RANK = 3 ]; then exit 9; fi; "
          "if [ $TPLAUNCH_ATTEMPT = 0 ]; then exec sleep 30; fi; echo "
          "done-$RANK"});
@@ -200,9 +198,9 @@ TEST_CASE("a failure on one node restarts both as a new attempt") {
 TEST_CASE("without restarts every node exits with the failing rank's code") {
   Daemon d;
   auto node = [&] {
-    return Tplaunch({"--nnodes", "2", "--nproc", "1", "--rdzv-endpoint",
-                     d.endpoint(), "--rdzv-id", "fail", "/bin/sh", "-c",
-                     "if [ $RANK = 1 ]; then exit 5; fi; exec sleep 30"});
+    return TwoNodeTplaunch(
+        d, "fail", 1, {},
+        {"/bin/sh", "-c", "if [ $RANK = 1 ]; then exit 5; fi; exec sleep 30"});
   };
   Subprocess a(node());
   Subprocess b(node());
@@ -217,10 +215,10 @@ TEST_CASE(
   Daemon d;
   std::string dir = MakeTempDir();
   auto node = [&] {
-    return Tplaunch({"--nnodes", "2", "--nproc", "2", "--rdzv-endpoint",
-                     d.endpoint(), "--rdzv-id", "kill", "--heartbeat-interval",
-                     "0.2", "--heartbeat-timeout", "1.5", "/bin/sh", "-c",
-                     "echo $$ > $D/pid$RANK; exec sleep 60"});
+    return TwoNodeTplaunch(
+        d, "kill", 2,
+        {"--heartbeat-interval", "0.2", "--heartbeat-timeout", "1.5"},
+        {"/bin/sh", "-c", "echo $$ > $D/pid$RANK; exec sleep 60"});
   };
   Subprocess a(node(), {{"D", dir}});
   Subprocess b(node(), {{"D", dir}});
