@@ -12,7 +12,6 @@
 //
 // Prints one JSON object.
 #include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -25,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/bench_util.h"
 #include "proto/rendezvous.grpc.pb.h"
 
 namespace tplaunch {
@@ -52,11 +52,6 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& endpoint) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(),
                                    args);
-}
-
-Clock::time_point After(double seconds) {
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                            std::chrono::duration<double>(seconds));
 }
 
 // gRPC deadlines are system_clock time points.
@@ -92,10 +87,9 @@ int RunOps(const Options& o) {
     channel->WaitForConnected(Deadline(30));
     stubs.push_back(pb::Rendezvous::NewStub(channel));
   }
-  const Clock::time_point start = After(o.warmup_seconds);
-  const Clock::time_point end =
-      start + std::chrono::duration_cast<Clock::duration>(
-                  std::chrono::duration<double>(o.seconds));
+  const Clock::time_point start =
+      Clock::now() + bench::Seconds(o.warmup_seconds);
+  const Clock::time_point end = start + bench::Seconds(o.seconds);
   std::vector<std::thread> threads;
   for (int c = 0; c < o.clients; ++c) {
     threads.emplace_back([&, c] {
@@ -145,17 +139,13 @@ int RunOps(const Options& o) {
     if (error.empty()) error = errors[c];
   }
   std::sort(all.begin(), all.end());
-  auto at = [&](double q) {
-    if (all.empty()) return -1.0;
-    return all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))];
-  };
   std::printf(
       "{\"mode\": \"ops\", \"ok\": %s, \"error\": \"%s\", \"op\": \"%s\", "
       "\"clients\": %d, \"measured_ops\": %zu, \"ops_per_s\": %.1f, "
       "\"total_ops\": %lld, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
       error.empty() ? "true" : "false", error.c_str(), o.op.c_str(), o.clients,
       all.size(), all.size() / o.seconds, static_cast<long long>(total),
-      at(0.5), at(0.99));
+      bench::Quantile(all, 0.5), bench::Quantile(all, 0.99));
   return error.empty() ? 0 : 1;
 }
 
@@ -272,11 +262,7 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", o.timeout_s, "Give up after, seconds")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
+  tplaunch::bench::RaiseFdLimit();
   if (o.mode == "ops") return tplaunch::RunOps(o);
   if (o.mode == "rdzv") return tplaunch::RunRdzv(o);
   std::fprintf(stderr, "grpc_load: unknown --mode %s\n", o.mode.c_str());

@@ -43,6 +43,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/bench_util.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "rendezvous/grpc_store.h"
 #include "rendezvous/rendezvous_admin.h"
@@ -78,12 +79,9 @@ Percentiles Summarize(std::vector<double> us) {
   Percentiles p;
   if (us.empty()) return p;
   std::sort(us.begin(), us.end());
-  auto at = [&](double q) {
-    return us[std::min(us.size() - 1, static_cast<size_t>(q * us.size()))];
-  };
-  p.p50_us = at(0.50);
-  p.p90_us = at(0.90);
-  p.p99_us = at(0.99);
+  p.p50_us = bench::Quantile(us, 0.50);
+  p.p90_us = bench::Quantile(us, 0.90);
+  p.p99_us = bench::Quantile(us, 0.99);
   p.max_us = us.back();
   double sum = 0;
   for (double v : us) sum += v;

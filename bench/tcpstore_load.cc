@@ -24,7 +24,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +42,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bench/bench_util.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
 
@@ -420,8 +420,7 @@ class Load {
     start_on_connect_ = false;
     // Connect everyone (no operations yet).
     const Clock::time_point deadline =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                           std::chrono::duration<double>(options_.timeout_s));
+        Clock::now() + bench::Seconds(options_.timeout_s);
     std::vector<epoll_event> events(1024);
     while (connected_ < total) {
       while (next_connect_ < total) {
@@ -474,12 +473,8 @@ class Load {
     conns_[0].step = 0;
     requests_ = 0;
     const Clock::time_point begin = Clock::now();
-    measure_start_ =
-        begin + std::chrono::duration_cast<Clock::duration>(
-                    std::chrono::duration<double>(options_.warmup_seconds));
-    measure_end_ =
-        measure_start_ + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>(options_.seconds));
+    measure_start_ = begin + bench::Seconds(options_.warmup_seconds);
+    measure_end_ = measure_start_ + bench::Seconds(options_.seconds);
     for (Conn& conn : conns_) {
       Advance(&conn, "");
       if (!Flush(&conn)) return Report(false);
@@ -501,8 +496,7 @@ class Load {
     start_on_connect_ = true;
     begin_ = Clock::now();
     const Clock::time_point deadline =
-        begin_ + std::chrono::duration_cast<Clock::duration>(
-                     std::chrono::duration<double>(options_.timeout_s));
+        begin_ + bench::Seconds(options_.timeout_s);
     const bool ok = Loop(deadline, options_.ranks);
     return Report(ok);
   }
@@ -536,12 +530,6 @@ class Load {
                                            : -1.0));
     } else {
       std::sort(latencies_us_.begin(), latencies_us_.end());
-      auto at = [&](double q) {
-        if (latencies_us_.empty()) return -1.0;
-        return latencies_us_[std::min(
-            latencies_us_.size() - 1,
-            static_cast<size_t>(q * latencies_us_.size()))];
-      };
       fields.push_back(absl::StrFormat("\"op\": \"%s\"", options_.op));
       fields.push_back(absl::StrFormat("\"clients\": %d", options_.clients));
       fields.push_back(
@@ -549,8 +537,10 @@ class Load {
       fields.push_back(absl::StrFormat("\"total_ops\": %d", completed_ops_));
       fields.push_back(absl::StrFormat(
           "\"ops_per_s\": %.1f", latencies_us_.size() / options_.seconds));
-      fields.push_back(absl::StrFormat("\"p50_us\": %.1f", at(0.5)));
-      fields.push_back(absl::StrFormat("\"p99_us\": %.1f", at(0.99)));
+      fields.push_back(absl::StrFormat("\"p50_us\": %.1f",
+                                       bench::Quantile(latencies_us_, 0.5)));
+      fields.push_back(absl::StrFormat("\"p99_us\": %.1f",
+                                       bench::Quantile(latencies_us_, 0.99)));
     }
     std::printf("{%s}\n", absl::StrJoin(fields, ", ").c_str());
     return ok && bad_values_ == 0 ? 0 : 1;
@@ -612,12 +602,7 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", options.timeout_s, "Give up after, seconds")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  // Every connection is a descriptor: raise the soft limit to the hard one.
-  rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
+  tplaunch::bench::RaiseFdLimit();
   tplaunch::Load load(options);
   return load.Run();
 }
