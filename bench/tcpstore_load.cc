@@ -450,9 +450,9 @@ class Load {
     }
     SendSet(&conns_[0], "existing", std::string(64, 'v'));
     SendKeyOp(&conns_[0], Op::kGet, "existing", Reply::kBlob);
-    conns_[0].step = 99;  // Its reply starts its loop below.
     if (!Flush(&conns_[0])) return Report(false);
-    // Wait for the seed's reply by hand, then start everyone.
+    // Wait for the seed's reply by hand, outside Advance (connection 0's step
+    // stays 0), then start everyone, connection 0 included.
     while (!conns_[0].pending.empty()) {
       const int n = epoll_wait(epoll_, events.data(), events.size(), 100);
       for (int e = 0; e < n; ++e) {
@@ -470,7 +470,6 @@ class Load {
         return Report(false);
       }
     }
-    conns_[0].step = 0;
     requests_ = 0;
     const Clock::time_point begin = Clock::now();
     measure_start_ = begin + bench::Seconds(options_.warmup_seconds);
