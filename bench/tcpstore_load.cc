@@ -346,6 +346,24 @@ class Load {
     return Flush(conn);
   }
 
+  // conn's connect() has completed (its first event): false, with error_ set,
+  // if it failed (naming the rank when name_rank); else marks conn connected
+  // and counts it (all_connected_ when it is the last of total).
+  bool Connected(Conn* conn, int total, bool name_rank) {
+    int error = 0;
+    socklen_t size = sizeof(error);
+    getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &error, &size);
+    if (error != 0) {
+      error_ = name_rank ? absl::StrCat("connect (rank ", conn->rank,
+                                        "): ", std::strerror(error))
+                         : absl::StrCat("connect: ", std::strerror(error));
+      return false;
+    }
+    conn->connected = true;
+    if (++connected_ == total) all_connected_ = Clock::now();
+    return true;
+  }
+
   // Runs the event loop until every connection is done, or the deadline.
   bool Loop(Clock::time_point deadline, int total) {
     std::vector<epoll_event> events(1024);
@@ -371,16 +389,7 @@ class Load {
       for (int e = 0; e < n; ++e) {
         Conn* conn = static_cast<Conn*>(events[e].data.ptr);
         if (!conn->connected) {
-          int error = 0;
-          socklen_t size = sizeof(error);
-          getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &error, &size);
-          if (error != 0) {
-            error_ = absl::StrCat("connect (rank ", conn->rank,
-                                  "): ", std::strerror(error));
-            return false;
-          }
-          conn->connected = true;
-          if (++connected_ == total) all_connected_ = Clock::now();
+          if (!Connected(conn, total, /*name_rank=*/true)) return false;
           if (start_on_connect_) Advance(conn, "");
           if (!Flush(conn)) return false;
           continue;
@@ -433,15 +442,7 @@ class Load {
       for (int e = 0; e < n; ++e) {
         Conn* conn = static_cast<Conn*>(events[e].data.ptr);
         if (conn->connected) continue;
-        int error = 0;
-        socklen_t size = sizeof(error);
-        getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &error, &size);
-        if (error != 0) {
-          error_ = absl::StrCat("connect: ", std::strerror(error));
-          return Report(false);
-        }
-        conn->connected = true;
-        ++connected_;
+        if (!Connected(conn, total, /*name_rank=*/false)) return Report(false);
       }
       if (Clock::now() > deadline) {
         timed_out_ = true;
