@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "bench/bench_util.h"
 #include "proto/rendezvous.grpc.pb.h"
 

@@ -20,7 +20,6 @@
 // so that back-to-back runs leave no TIME_WAIT behind.
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -34,7 +33,6 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
