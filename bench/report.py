@@ -58,53 +58,49 @@ def plot(results, plot_dir, notes):
                 f.write(" ".join(str(v) for v in row) + "\n")
         return path
 
-    scale = results.get("scale", {})
-    series = [("nccl_tprdzvd_listener", "tprdzvd TCPStore listener"),
-              ("nccl_pytorch", "PyTorch 1.13 TCPStore server"),
-              ("nccl_tprdzvd_grpc", "tprdzvd gRPC")]
-    lines = []
-    for key, title in series:
-        rows = [(r["n"], r["seconds"]["median"], r["seconds"]["min"], r["seconds"]["max"])
-                for r in scale.get(key, {}).get("rows", []) if r.get("seconds")]
-        if rows:
-            lines.append("'%s' using 1:2:3:4 with yerrorlines title '%s'" %
-                         (data(key, rows), title))
-    if lines:
-        out = os.path.join(plot_dir, "scale.png")
+    def draw(name, key, xlabel, ylabel, title, curves):
+        """plot_dir/<name>.png: one median line with min-max error bars per curve
+        (key, title, rows of (n, median, min, max)); none without rows."""
+        lines = ["'%s' using 1:2:3:4 with yerrorlines title '%s'" % (data(k, rows), t)
+                 for k, t, rows in curves if rows]
+        if not lines:
+            return
+        out = os.path.join(plot_dir, name + ".png")
         script = ("set terminal pngcairo size 800,500 noenhanced\n"
-                  "set output '%s'\nset logscale xy\nset grid\n"
-                  "set key top left\nset xlabel 'simulated ranks N (one connection each)'\n"
-                  "set ylabel 'seconds, connect to last rank done (median, min-max)'\n"
-                  "set title 'NCCL id rendezvous: ADD + one SET + N blocking gets'\n"
-                  "plot %s\n" % (out, ", ".join(lines)))
+                  "set output '%s'\nset logscale xy\nset grid\nset key %s\n"
+                  "set xlabel '%s'\nset ylabel '%s'\nset title '%s'\nplot %s\n" %
+                  (out, key, xlabel, ylabel, title, ", ".join(lines)))
         if run_gnuplot(script, notes):
-            made["scale"] = out
+            made[name] = out
+
+    scale = results.get("scale", {})
+    draw("scale", "top left", "simulated ranks N (one connection each)",
+         "seconds, connect to last rank done (median, min-max)",
+         "NCCL id rendezvous: ADD + one SET + N blocking gets",
+         [(key, title,
+           [(r["n"], r["seconds"]["median"], r["seconds"]["min"], r["seconds"]["max"])
+            for r in scale.get(key, {}).get("rows", []) if r.get("seconds")])
+          for key, title in [("nccl_tprdzvd_listener", "tprdzvd TCPStore listener"),
+                             ("nccl_pytorch", "PyTorch 1.13 TCPStore server"),
+                             ("nccl_tprdzvd_grpc", "tprdzvd gRPC")]])
 
     launch = results.get("launch", {}).get("rows", [])
     allreduce = results.get("allreduce", {}).get("rows", [])
-    lines = []
-    for key, title, rows in [
-            ("tplaunch_ms", "tplaunch /bin/true", launch),
-            ("torchrun_ms", "torchrun /bin/true", launch),
-            ("tplaunch_train_ms", "tplaunch + examples/train: first allreduce", allreduce),
-            ("tplaunch_torch_ms", "tplaunch + PyTorch script: first allreduce", allreduce),
-            ("tplaunch_agent_store_torch_ms",
-             "tplaunch --torch-store agent + PyTorch script", allreduce),
-            ("torchrun_torch_ms", "torchrun + PyTorch script: first allreduce", allreduce)]:
-        pts = [(r["n"], r[key]["median"], r[key]["min"], r[key]["max"]) for r in rows
-               if r.get(key)]
-        if pts:
-            lines.append("'%s' using 1:2:3:4 with yerrorlines title '%s'" %
-                         (data(key, pts), title))
-    if lines:
-        out = os.path.join(plot_dir, "launch.png")
-        script = ("set terminal pngcairo size 800,500 noenhanced\n"
-                  "set output '%s'\nset logscale xy\nset grid\nset key outside below\n"
-                  "set xlabel 'workers N'\nset ylabel 'milliseconds (median, min-max)'\n"
-                  "set title 'Launch: until the launcher exits / until the first allreduce'\n"
-                  "plot %s\n" % (out, ", ".join(lines)))
-        if run_gnuplot(script, notes):
-            made["launch"] = out
+    draw("launch", "outside below", "workers N", "milliseconds (median, min-max)",
+         "Launch: until the launcher exits / until the first allreduce",
+         [(key, title, [(r["n"], r[key]["median"], r[key]["min"], r[key]["max"])
+                        for r in rows if r.get(key)])
+          for key, title, rows in [
+              ("tplaunch_ms", "tplaunch /bin/true", launch),
+              ("torchrun_ms", "torchrun /bin/true", launch),
+              ("tplaunch_train_ms", "tplaunch + examples/train: first allreduce",
+               allreduce),
+              ("tplaunch_torch_ms", "tplaunch + PyTorch script: first allreduce",
+               allreduce),
+              ("tplaunch_agent_store_torch_ms",
+               "tplaunch --torch-store agent + PyTorch script", allreduce),
+              ("torchrun_torch_ms", "torchrun + PyTorch script: first allreduce",
+               allreduce)]])
     shutil.rmtree(tmp, ignore_errors=True)
     return made
 
