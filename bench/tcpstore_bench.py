@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """PyTorch TCPStore latency, for comparison with store_bench (docs/benchmarks.md).
 
-Starts a TCPStore server in a child process (as tprdzvd runs in its own process in
-store_bench), then times set, get of an existing key, and add from one client in this
-process, after a warm-up, and prints JSON with the same fields as store_bench's
-"latency" section. The client is PyTorch's C++ TCPStore behind its Python binding, so
-each call also pays a few microseconds of Python.
+Starts a TCPStore server in a child process (bench/torch_store_server.py, as tprdzvd
+runs in its own process in store_bench), then times set, get of an existing key, and
+add from one client in this process, after a warm-up, and prints JSON with the same
+fields as store_bench's "latency" section. The client is PyTorch's C++ TCPStore behind
+its Python binding, so each call also pays a few microseconds of Python.
 
 Usage: /usr/bin/python3 bench/tcpstore_bench.py [--ops 20000] [--warmup 2000] [--out F]
 """
@@ -21,14 +21,8 @@ from datetime import timedelta
 import torch
 from torch.distributed import TCPStore
 
-SERVER = """
-import sys
-from datetime import timedelta
-from torch.distributed import TCPStore
-store = TCPStore("127.0.0.1", 0, 1, True, timedelta(seconds=60), wait_for_workers=False)
-print(store.port, flush=True)
-sys.stdin.read()  # Serve until the parent closes our stdin.
-"""
+# Prints "torch store listening on 127.0.0.1:PORT", serves until its stdin closes.
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_store_server.py")
 
 
 def summarize(us):
@@ -63,10 +57,11 @@ def main():
 
     server = None
     if args.port is None:
-        server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE,
+        server = subprocess.Popen([sys.executable, SERVER], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
     try:
-        port = args.port if server is None else int(server.stdout.readline())
+        port = (args.port if server is None else
+                int(server.stdout.readline().rsplit(":", 1)[-1]))
         store = TCPStore("127.0.0.1", port, 1, False, timedelta(seconds=60),
                          wait_for_workers=False)
         value = b"v" * 64
