@@ -45,9 +45,9 @@
 #include "absl/time/time.h"
 #include "bench/bench_util.h"
 #include "proto/rendezvous.grpc.pb.h"
-#include "rendezvous/grpc_store.h"
-#include "rendezvous/rendezvous_admin.h"
-#include "rendezvous/store.h"
+#include "store/grpc/grpc_store.h"
+#include "store/grpc/rendezvous_admin.h"
+#include "store/store.h"
 
 extern char** environ;
 

@@ -17,7 +17,7 @@
 #include "launcher/cli.h"
 #include "launcher/process_supervisor.h"
 #include "launcher/worker_env.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 
 namespace tplaunch {
 

@@ -18,9 +18,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "launcher/host_port.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "store/endpoint.h"
 
 namespace tplaunch {
 namespace {
@@ -160,7 +160,7 @@ class Connection {
 
 }  // namespace
 
-absl::StatusOr<int64_t> ClearTorchStoreKeys(const HostPort& listener,
+absl::StatusOr<int64_t> ClearTorchStoreKeys(const Endpoint& listener,
                                             absl::string_view prefix,
                                             absl::Duration timeout) {
   const std::string endpoint = listener.ToString();

@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "launcher/host_port.h"
+#include "store/endpoint.h"
 
 namespace tplaunch {
 
@@ -30,7 +30,7 @@ namespace tplaunch {
 // at most `timeout` in all. Errors: Unavailable (cannot resolve, connect, or
 // the listener closed the connection; names the endpoint), DeadlineExceeded (no
 // answer within timeout).
-absl::StatusOr<int64_t> ClearTorchStoreKeys(const HostPort& listener,
+absl::StatusOr<int64_t> ClearTorchStoreKeys(const Endpoint& listener,
                                             absl::string_view prefix,
                                             absl::Duration timeout);
 

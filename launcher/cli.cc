@@ -11,14 +11,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "launcher/host_port.h"
 #include "launcher/log_prefix.h"
 #include "launcher/signals.h"
+#include "store/endpoint.h"
 
 namespace tplaunch {
 namespace {
 
-constexpr int kDefaultRdzvPort = 29400;
 constexpr int kDefaultMasterPort = 29500;
 
 // One command line option: its CLI11 names (the first long name is canonical;
@@ -249,7 +248,7 @@ absl::StatusOr<LaunchConfig> ParseStatus(
     return absl::InvalidArgumentError(
         "status needs --rdzv-endpoint HOST[:PORT] and --rdzv-id ID");
   }
-  auto hp = ParseHostPort(endpoint, kDefaultRdzvPort);
+  auto hp = ParseEndpoint(endpoint, kDefaultRendezvousPort);
   if (!hp.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--rdzv-endpoint: ", hp.status().message()));
@@ -468,7 +467,7 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
     config.node_rank = *v;
   }
   if (const auto& r = get("--rdzv-endpoint"); r.present) {
-    auto hp = ParseHostPort(r.value, kDefaultRdzvPort);
+    auto hp = ParseEndpoint(r.value, kDefaultRendezvousPort);
     if (!hp.ok()) return Bad(r, hp.status().message());
     config.rdzv_endpoint = hp->ToString();
   }
@@ -644,11 +643,9 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
     config.torch_store = v;
   }
   if (const auto& r = get("--torch-store-endpoint"); r.present) {
-    auto hp = ParseHostPort(r.value, 0);
+    // The listener has no default port.
+    auto hp = ParseEndpoint(r.value, 0);
     if (!hp.ok()) return Bad(r, hp.status().message());
-    if (hp->port == 0) {
-      return Bad(r, "expected HOST:PORT (the listener has no default port)");
-    }
     config.torch_store_endpoint = hp->ToString();
   }
 

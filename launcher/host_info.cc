@@ -66,7 +66,7 @@ int GpuCount(const std::map<std::string, std::string>& env) {
   return std::min(visible, found);
 }
 
-absl::StatusOr<std::string> RoutableAddressTowards(const HostPort& endpoint) {
+absl::StatusOr<std::string> RoutableAddressTowards(const Endpoint& endpoint) {
   struct addrinfo hints;
   memset(&hints, 0, sizeof(hints));
   hints.ai_socktype = SOCK_DGRAM;

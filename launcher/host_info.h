@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "launcher/host_port.h"
+#include "store/endpoint.h"
 
 namespace tplaunch {
 
@@ -24,7 +24,7 @@ int GpuCount(const std::map<std::string, std::string>& env);
 // connected to it, then getsockname: no packet is sent). Unlike a lookup of the
 // host name, this never yields 127.0.1.1. Errors: Unavailable naming the
 // endpoint.
-absl::StatusOr<std::string> RoutableAddressTowards(const HostPort& endpoint);
+absl::StatusOr<std::string> RoutableAddressTowards(const Endpoint& endpoint);
 
 // A currently free TCP port on `addr` (bind to port 0, read it, close). Errors:
 // Unavailable naming the address.

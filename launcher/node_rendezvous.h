@@ -30,7 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 
 namespace tplaunch {
 

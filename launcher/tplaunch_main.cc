@@ -21,14 +21,14 @@
 #include "launcher/cli.h"
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
-#include "launcher/host_port.h"
 #include "launcher/job_status.h"
 #include "launcher/logger.h"
-#include "rendezvous/grpc_store.h"
-#include "rendezvous/memory_store.h"
 #include "rendezvous/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "store/endpoint.h"
+#include "store/grpc/grpc_store.h"
+#include "store/memory_store.h"
 
 extern char** environ;
 
@@ -203,7 +203,7 @@ int Main(int argc, char** argv) {
     }
   } else {
     ao.run_id = config.rdzv_id;
-    auto endpoint = ParseHostPort(config.rdzv_endpoint, 29400);
+    auto endpoint = ParseEndpoint(config.rdzv_endpoint, kDefaultRendezvousPort);
     if (!endpoint.ok())
       return UsageError(std::string(endpoint.status().message()));
     GrpcStoreOptions go;
@@ -244,7 +244,7 @@ int Main(int argc, char** argv) {
     ao.worker_rdzv_token = go.token;
     if (config.torch_store == "agent") {
       // cli checked that it is HOST:PORT with a port.
-      auto listener = ParseHostPort(config.torch_store_endpoint, 0);
+      auto listener = ParseEndpoint(config.torch_store_endpoint, 0);
       if (!listener.ok())
         return UsageError(std::string(listener.status().message()));
       ao.agent_store_addr = listener->host;
@@ -255,7 +255,7 @@ int Main(int argc, char** argv) {
     // Every attempt starts with an empty store, as torchelastic's fresh store
     // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
     // tprdzvd listener still holds the keys of the job before.
-    const HostPort listener{ao.agent_store_addr, ao.agent_store_port};
+    const Endpoint listener{ao.agent_store_addr, ao.agent_store_port};
     const absl::Duration timeout =
         std::min(config.rdzv_timeout, absl::Seconds(30));
     ao.prepare_agent_store = [listener, timeout](int attempt) -> absl::Status {

@@ -13,7 +13,7 @@
 
 #include "absl/time/time.h"
 #include "proto/rendezvous.grpc.pb.h"
-#include "rendezvous/kv_table.h"
+#include "store/kv_table.h"
 
 namespace tplaunch {
 

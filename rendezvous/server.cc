@@ -14,11 +14,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "rendezvous/kv_table.h"
 #include "rendezvous/logger.h"
 #include "rendezvous/rendezvous_service.h"
 #include "rendezvous/tls.h"
 #include "rendezvous/torch_store/listener.h"
+#include "store/kv_table.h"
 
 namespace tplaunch {
 namespace {

@@ -21,9 +21,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "rendezvous/grpc_store.h"
-#include "rendezvous/rendezvous_admin.h"
-#include "rendezvous/store.h"
+#include "store/grpc/grpc_store.h"
+#include "store/grpc/rendezvous_admin.h"
+#include "store/store.h"
 
 namespace tplaunch {
 namespace {

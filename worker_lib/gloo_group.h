@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gloo/context.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 #include "worker_lib/process_group.h"
 
 namespace tplaunch {

@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gloo/rendezvous/store.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 
 namespace tplaunch {
 

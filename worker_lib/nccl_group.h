@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 #include "worker_lib/process_group.h"
 
 namespace tplaunch {

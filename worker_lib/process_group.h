@@ -21,7 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 #include "worker_lib/types.h"
 
 namespace tplaunch {

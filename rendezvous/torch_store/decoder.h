@@ -1,6 +1,6 @@
 // RequestDecoder: turns a TCPStore connection's byte stream, fed in chunks of
 // any size, into Requests. Pure (no sockets, no store), so it is fuzzed on its
-// own (tests/torch_store/decoder_fuzz.cc).
+// own (tests/rendezvous/torch_store/decoder_fuzz.cc).
 //
 // The first bytes of a connection decide its dialect (protocol.h): a 0 byte
 // followed by the u32 0x3C85F7CE is a PyTorch >= 2.2 VALIDATE; anything else

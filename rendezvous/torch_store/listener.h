@@ -22,8 +22,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "rendezvous/kv_table.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "store/kv_table.h"
 
 namespace tplaunch {
 

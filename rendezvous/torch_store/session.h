@@ -16,12 +16,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "rendezvous/kv_table.h"
 #include "rendezvous/torch_store/decoder.h"
 #include "rendezvous/torch_store/notice.h"
 #include "rendezvous/torch_store/protocol.h"
 #include "rendezvous/torch_store/queue_table.h"
 #include "rendezvous/torch_store/watch_table.h"
+#include "store/kv_table.h"
 
 namespace tplaunch {
 namespace torch_store {

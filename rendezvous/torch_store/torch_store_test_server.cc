@@ -7,10 +7,10 @@
 #include <iostream>
 #include <string>
 
-#include "rendezvous/kv_table.h"
 #include "rendezvous/torch_store/listener.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "store/kv_table.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"torch_store_test_server: a TCPStore-protocol server for tests",

@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "tests/torch_store/test_listener.h"
+#include "tests/rendezvous/torch_store/test_listener.h"
 
 namespace tplaunch {
 namespace {

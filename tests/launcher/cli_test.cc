@@ -5,7 +5,6 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_split.h"
-#include "launcher/host_port.h"
 #include "launcher/log_prefix.h"
 #include "launcher/signals.h"
 
@@ -374,7 +373,7 @@ TEST_CASE("nproc auto/gpu/cpu resolve against the host") {
   CHECK(cpu.nproc_per_node == 3);
 }
 
-TEST_CASE("durations, signals, endpoints and prefixes") {
+TEST_CASE("durations, signals and prefixes") {
   CHECK(*ParseDurationFlag("1.5") == absl::Milliseconds(1500));
   CHECK(*ParseDurationFlag("200ms") == absl::Milliseconds(200));
   CHECK(*ParseDurationFlag("2m") == absl::Minutes(2));
@@ -383,14 +382,6 @@ TEST_CASE("durations, signals, endpoints and prefixes") {
   CHECK(SignalName(SIGSEGV) == "SIGSEGV");
   CHECK(SignalName(SIGRTMIN + 1).find("signal") == 0);
   CHECK(*ParseSignalList("term, sigint") == std::vector<int>{SIGTERM, SIGINT});
-
-  auto hp = ParseHostPort("10.0.0.1:80", 1);
-  REQUIRE(hp.ok());
-  CHECK(hp->host == "10.0.0.1");
-  CHECK(hp->port == 80);
-  CHECK(ParseHostPort("[fe80::1]:9", 1)->ToString() == "[fe80::1]:9");
-  CHECK_FALSE(ParseHostPort("[::1]x", 1).ok());
-  CHECK_FALSE(ParseHostPort("a:b:c", 1).ok());
 
   LogPrefixFields f;
   f.rank = 3;

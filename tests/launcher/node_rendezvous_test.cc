@@ -12,7 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "launcher/liveness_monitor.h"
-#include "rendezvous/memory_store.h"
+#include "store/memory_store.h"
 
 namespace tplaunch {
 namespace {

@@ -12,14 +12,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "rendezvous/grpc_store.h"
 #include "rendezvous/server.h"
-#include "rendezvous/store.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "store/grpc/grpc_store.h"
+#include "store/store.h"
 #include "tests/launcher/subprocess.h"
-#include "tests/torch_store/socket_client.h"
-#include "tests/torch_store/wire_test_util.h"
+#include "tests/rendezvous/torch_store/socket_client.h"
+#include "tests/rendezvous/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace {

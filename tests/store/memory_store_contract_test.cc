@@ -1,5 +1,5 @@
 // The Store contract, run against MemoryStore.
-#include "rendezvous/memory_store.h"
+#include "store/memory_store.h"
 #include "tests/store/store_contract.h"
 
 namespace tplaunch {

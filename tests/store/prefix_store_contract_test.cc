@@ -4,8 +4,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "rendezvous/memory_store.h"
-#include "rendezvous/prefix_store.h"
+#include "store/memory_store.h"
+#include "store/prefix_store.h"
 #include "tests/store/store_contract.h"
 
 namespace tplaunch {

@@ -16,7 +16,7 @@
 #include <functional>
 #include <memory>
 
-#include "rendezvous/store.h"
+#include "store/store.h"
 
 namespace tplaunch {
 namespace store_contract {

@@ -17,8 +17,8 @@
 #include "gloo/allreduce_ring.h"
 #include "gloo/allreduce_ring_chunked.h"
 #include "gloo/math.h"
-#include "rendezvous/memory_store.h"
-#include "rendezvous/prefix_store.h"
+#include "store/memory_store.h"
+#include "store/prefix_store.h"
 #include "tests/worker_lib/rank_threads.h"
 #include "worker_lib/group_join.h"
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "gloo/common/error.h"
-#include "rendezvous/memory_store.h"
+#include "store/memory_store.h"
 
 namespace tplaunch {
 namespace {

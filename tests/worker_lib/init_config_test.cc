@@ -4,7 +4,7 @@
 #include <map>
 #include <string>
 
-#include "rendezvous/memory_store.h"
+#include "store/memory_store.h"
 
 namespace tplaunch {
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "rendezvous/memory_store.h"
+#include "store/memory_store.h"
 #include "tests/worker_lib/rank_threads.h"
 #include "worker_lib/nccl_group.h"
 #include "worker_lib/nccl_library.h"

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "rendezvous/memory_store.h"
 #include "rendezvous/server.h"
+#include "store/memory_store.h"
 #include "tests/worker_lib/rank_threads.h"
 #include "worker_lib/nccl_library.h"
 

@@ -9,7 +9,7 @@
 #include "rendezvous/torch_store/decoder.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
-#include "tests/torch_store/wire_test_util.h"
+#include "tests/rendezvous/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace torch_store {

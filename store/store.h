@@ -9,8 +9,8 @@
 // Implementations: MemoryStore (in-process), PrefixStore (namespacing
 // decorator), GrpcStore (a client of tprdzvd). Create them with their
 // factories.
-#ifndef TPLAUNCH_RENDEZVOUS_STORE_H_
-#define TPLAUNCH_RENDEZVOUS_STORE_H_
+#ifndef TPLAUNCH_STORE_STORE_H_
+#define TPLAUNCH_STORE_STORE_H_
 
 #include <cstdint>
 #include <string>
@@ -89,4 +89,4 @@ class Store {
 
 }  // namespace tplaunch
 
-#endif  // TPLAUNCH_RENDEZVOUS_STORE_H_
+#endif  // TPLAUNCH_STORE_STORE_H_

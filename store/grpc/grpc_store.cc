@@ -1,4 +1,4 @@
-#include "rendezvous/grpc_store.h"
+#include "store/grpc/grpc_store.h"
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -18,7 +18,7 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "proto/rendezvous.grpc.pb.h"
-#include "rendezvous/rendezvous_admin.h"
+#include "store/grpc/rendezvous_admin.h"
 
 namespace tplaunch {
 namespace {

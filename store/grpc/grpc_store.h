@@ -1,6 +1,6 @@
 // GrpcStore: a Store backed by a tprdzvd daemon over gRPC.
-#ifndef TPLAUNCH_RENDEZVOUS_GRPC_STORE_H_
-#define TPLAUNCH_RENDEZVOUS_GRPC_STORE_H_
+#ifndef TPLAUNCH_STORE_GRPC_GRPC_STORE_H_
+#define TPLAUNCH_STORE_GRPC_GRPC_STORE_H_
 
 #include <memory>
 #include <string>
@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 
 namespace tplaunch {
 
@@ -56,4 +56,4 @@ absl::StatusOr<std::string> ParseRendezvousEndpoint(absl::string_view endpoint);
 
 }  // namespace tplaunch
 
-#endif  // TPLAUNCH_RENDEZVOUS_GRPC_STORE_H_
+#endif  // TPLAUNCH_STORE_GRPC_GRPC_STORE_H_

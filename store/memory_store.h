@@ -1,10 +1,10 @@
 // MemoryStore: an in-process Store, for single-process use and tests.
-#ifndef TPLAUNCH_RENDEZVOUS_MEMORY_STORE_H_
-#define TPLAUNCH_RENDEZVOUS_MEMORY_STORE_H_
+#ifndef TPLAUNCH_STORE_MEMORY_STORE_H_
+#define TPLAUNCH_STORE_MEMORY_STORE_H_
 
 #include <memory>
 
-#include "rendezvous/store.h"
+#include "store/store.h"
 
 namespace tplaunch {
 
@@ -14,4 +14,4 @@ std::unique_ptr<Store> NewMemoryStore();
 
 }  // namespace tplaunch
 
-#endif  // TPLAUNCH_RENDEZVOUS_MEMORY_STORE_H_
+#endif  // TPLAUNCH_STORE_MEMORY_STORE_H_

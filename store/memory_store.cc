@@ -1,4 +1,4 @@
-#include "rendezvous/memory_store.h"
+#include "store/memory_store.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "rendezvous/kv_table.h"
+#include "store/kv_table.h"
 
 namespace tplaunch {
 namespace {

@@ -1,7 +1,7 @@
 // MemoryStore-specific checks with real threads (the shared Store contract
 // suite lives in tests/store/). Also the daemon's core under concurrency, for
 // ThreadSanitizer runs.
-#include "rendezvous/memory_store.h"
+#include "store/memory_store.h"
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
-#include "rendezvous/kv_table.h"
+#include "store/kv_table.h"
 
 namespace tplaunch {
 namespace {

@@ -1,8 +1,8 @@
 // libFuzzer target for the TCPStore request decoder, built with clang by
-// tests/torch_store/run_fuzz.sh. The first input byte picks how the rest is
-// cut into chunks, so split type bytes, split lengths and split blobs are all
-// explored; invariants: no crash, no leak, bounded memory (the limits are
-// small here so that an over-limit length is cheap to reach), and a decoder
+// tests/rendezvous/torch_store/run_fuzz.sh. The first input byte picks how the
+// rest is cut into chunks, so split type bytes, split lengths and split blobs
+// are all explored; invariants: no crash, no leak, bounded memory (the limits
+// are small here so that an over-limit length is cheap to reach), and a decoder
 // that failed stays failed.
 #include <cstddef>
 #include <cstdint>

@@ -9,8 +9,8 @@
 //
 // Thread-safe. Waiter callbacks never run while the table's lock is held, so a
 // callback may call back into the table.
-#ifndef TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
-#define TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
+#ifndef TPLAUNCH_STORE_KV_TABLE_H_
+#define TPLAUNCH_STORE_KV_TABLE_H_
 
 #include <cstdint>
 #include <functional>
@@ -214,4 +214,4 @@ class KvTable final {
 
 }  // namespace tplaunch
 
-#endif  // TPLAUNCH_RENDEZVOUS_KV_TABLE_H_
+#endif  // TPLAUNCH_STORE_KV_TABLE_H_

@@ -1,7 +1,7 @@
 // GrpcStore against a real in-process tprdzvd server (port 0): the Store
 // contract, then what only a networked store has (endpoints, connecting,
 // tokens, jobs, TLS, a daemon that goes away, a client that gives up).
-#include "rendezvous/grpc_store.h"
+#include "store/grpc/grpc_store.h"
 
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -24,8 +24,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "proto/rendezvous.grpc.pb.h"
-#include "rendezvous/rendezvous_admin.h"
 #include "rendezvous/server.h"
+#include "store/grpc/rendezvous_admin.h"
 #include "tests/store/store_contract.h"
 
 namespace tplaunch {

@@ -22,7 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "rendezvous/torch_store/encoder.h"
-#include "tests/torch_store/wire_test_util.h"
+#include "tests/rendezvous/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace torch_store {

@@ -1,12 +1,12 @@
 // PrefixStore: a namespacing decorator ("<prefix>/<key>") over another Store.
-#ifndef TPLAUNCH_RENDEZVOUS_PREFIX_STORE_H_
-#define TPLAUNCH_RENDEZVOUS_PREFIX_STORE_H_
+#ifndef TPLAUNCH_STORE_PREFIX_STORE_H_
+#define TPLAUNCH_STORE_PREFIX_STORE_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "rendezvous/store.h"
+#include "store/store.h"
 
 namespace tplaunch {
 
@@ -20,4 +20,4 @@ std::unique_ptr<Store> NewPrefixStore(absl::string_view prefix,
 
 }  // namespace tplaunch
 
-#endif  // TPLAUNCH_RENDEZVOUS_PREFIX_STORE_H_
+#endif  // TPLAUNCH_STORE_PREFIX_STORE_H_

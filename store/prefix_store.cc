@@ -1,4 +1,4 @@
-#include "rendezvous/prefix_store.h"
+#include "store/prefix_store.h"
 
 #include <memory>
 #include <string>

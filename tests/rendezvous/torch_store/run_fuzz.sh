@@ -1,8 +1,8 @@
 #!/bin/sh
 # Builds the TCPStore decoder's libFuzzer target with clang (Bazel's toolchain is
-# gcc) and runs it for a bounded time over tests/torch_store/corpus.
+# gcc) and runs it for a bounded time over tests/rendezvous/torch_store/corpus.
 #
-# usage: tests/torch_store/run_fuzz.sh [SECONDS] [extra libFuzzer flags...]
+# usage: tests/rendezvous/torch_store/run_fuzz.sh [SECONDS] [extra libFuzzer flags...]
 #   SECONDS   total fuzzing time, default 60
 # Env: FUZZ_OUT (build dir, default $TMPDIR/tplaunch_torch_store_fuzz),
 #      CXX (default clang++). Exit status: 0 when no crash was found, else
@@ -12,7 +12,7 @@ set -eu
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/../../.." && pwd)
 out=${FUZZ_OUT:-${TMPDIR:-/tmp}/tplaunch_torch_store_fuzz}
 cxx=${CXX:-clang++}
 mkdir -p "$out/new_corpus"
@@ -25,7 +25,7 @@ fi
 absl_libs=$(pkg-config --libs absl_status absl_statusor absl_strings absl_str_format)
 "$cxx" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -I"$root" \
-  "$root/tests/torch_store/decoder_fuzz.cc" \
+  "$root/tests/rendezvous/torch_store/decoder_fuzz.cc" \
   "$root/rendezvous/torch_store/decoder.cc" \
   "$root/rendezvous/torch_store/encoder.cc" \
   "$root/rendezvous/torch_store/protocol.cc" \
@@ -35,4 +35,4 @@ absl_libs=$(pkg-config --libs absl_status absl_statusor absl_strings absl_str_fo
 cd "$out"
 exec ./decoder_fuzz -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 \
   -artifact_prefix="$out/" -print_final_stats=1 "$@" \
-  "$out/new_corpus" "$root/tests/torch_store/corpus"
+  "$out/new_corpus" "$root/tests/rendezvous/torch_store/corpus"

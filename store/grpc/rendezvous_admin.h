@@ -5,14 +5,14 @@
 // Each call opens its own connection from GrpcStoreOptions (endpoint, token,
 // TLS, connect_timeout, rpc_timeout), so none of them needs a Store. They are
 // implemented in grpc_store.cc, sharing its connection and status mapping.
-#ifndef TPLAUNCH_RENDEZVOUS_RENDEZVOUS_ADMIN_H_
-#define TPLAUNCH_RENDEZVOUS_RENDEZVOUS_ADMIN_H_
+#ifndef TPLAUNCH_STORE_GRPC_RENDEZVOUS_ADMIN_H_
+#define TPLAUNCH_STORE_GRPC_RENDEZVOUS_ADMIN_H_
 
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "rendezvous/grpc_store.h"
+#include "store/grpc/grpc_store.h"
 
 namespace tplaunch {
 
@@ -40,4 +40,4 @@ absl::Status CheckRendezvousHealth(const GrpcStoreOptions& options);
 
 }  // namespace tplaunch
 
-#endif  // TPLAUNCH_RENDEZVOUS_RENDEZVOUS_ADMIN_H_
+#endif  // TPLAUNCH_STORE_GRPC_RENDEZVOUS_ADMIN_H_

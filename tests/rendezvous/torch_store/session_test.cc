@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "rendezvous/kv_table.h"
 #include "rendezvous/torch_store/encoder.h"
-#include "tests/torch_store/wire_test_util.h"
+#include "store/kv_table.h"
+#include "tests/rendezvous/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace torch_store {

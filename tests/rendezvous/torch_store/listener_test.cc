@@ -15,10 +15,10 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "rendezvous/kv_table.h"
-#include "tests/torch_store/socket_client.h"
-#include "tests/torch_store/test_listener.h"
-#include "tests/torch_store/wire_test_util.h"
+#include "store/kv_table.h"
+#include "tests/rendezvous/torch_store/socket_client.h"
+#include "tests/rendezvous/torch_store/test_listener.h"
+#include "tests/rendezvous/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace torch_store {

@@ -1,4 +1,4 @@
-#include "rendezvous/kv_table.h"
+#include "store/kv_table.h"
 
 #include <catch2/catch.hpp>
 #include <optional>

@@ -8,8 +8,8 @@
 #include <memory>
 #include <utility>
 
-#include "rendezvous/kv_table.h"
 #include "rendezvous/torch_store/listener.h"
+#include "store/kv_table.h"
 
 namespace tplaunch {
 namespace torch_store {
