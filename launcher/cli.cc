@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/duration.h"
 #include "launcher/log_prefix.h"
 #include "launcher/signals.h"
 #include "store/endpoint.h"
@@ -262,23 +263,6 @@ absl::StatusOr<LaunchConfig> ParseStatus(
 }
 
 }  // namespace
-
-absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& text) {
-  std::string t(absl::StripAsciiWhitespace(text));
-  double seconds = 0;
-  if (absl::SimpleAtod(t, &seconds)) {
-    if (!(seconds >= -1e9 && seconds <= 1e9)) {
-      return absl::InvalidArgumentError("duration out of range");
-    }
-    return absl::Seconds(seconds);
-  }
-  absl::Duration d;
-  if (t.empty() || t == "inf" || t == "-inf" || !absl::ParseDuration(t, &d)) {
-    return absl::InvalidArgumentError(
-        "expected a duration such as 30, 30s, 1.5s, 200ms or 2m");
-  }
-  return d;
-}
 
 std::string VersionText() { return "tplaunch 0.1.0"; }
 

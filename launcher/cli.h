@@ -138,10 +138,6 @@ std::string VersionText();
 absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count,
                                  int gpu_count);
 
-// Parses a duration such as "30", "30s", "1.5s", "200ms", "2m" (a bare number
-// is seconds, as in torchrun). Exposed for tests.
-absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& text);
-
 }  // namespace tplaunch
 
 #endif  // TPLAUNCH_LAUNCHER_CLI_H_

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_split.h"
+#include "common/duration.h"
 #include "launcher/log_prefix.h"
 #include "launcher/signals.h"
 
