@@ -256,7 +256,7 @@ absl::StatusOr<LaunchConfig> ParseStatus(
   }
   LaunchConfig config;
   config.action = CliAction::kStatus;
-  config.rdzv_endpoint = hp->ToString();
+  config.rdzv_endpoint = *hp;
   config.rdzv_id = id;
   config.token_file = token_file;
   return config;
@@ -406,7 +406,6 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
         "-m/--module is not supported: tplaunch runs executables; write "
         "`tplaunch ... python3 -m MODULE ARGS` instead");
   }
-  config.no_python = get("--no-python").present;
   config.standalone = get("--standalone").present;
 
   if (const auto& r = get("--nproc-per-node"); r.present) {
@@ -453,7 +452,7 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   if (const auto& r = get("--rdzv-endpoint"); r.present) {
     auto hp = ParseEndpoint(r.value, kDefaultRendezvousPort);
     if (!hp.ok()) return Bad(r, hp.status().message());
-    config.rdzv_endpoint = hp->ToString();
+    config.rdzv_endpoint = *hp;
   }
   if (const auto& r = get("--rdzv-id"); r.present) {
     if (r.value.empty() || r.value.find('/') != std::string::npos ||
@@ -624,46 +623,48 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
     std::string v = absl::AsciiStrToLower(r.value);
     if (v != "worker" && v != "agent")
       return Bad(r, "expected worker or agent");
-    config.torch_store = v;
+    config.torch_store =
+        v == "agent" ? TorchStoreHost::kAgent : TorchStoreHost::kWorker;
   }
   if (const auto& r = get("--torch-store-endpoint"); r.present) {
     // The listener has no default port.
     auto hp = ParseEndpoint(r.value, 0);
     if (!hp.ok()) return Bad(r, hp.status().message());
-    config.torch_store_endpoint = hp->ToString();
+    config.torch_store_endpoint = *hp;
   }
 
   // Combinations.
-  if (config.standalone && !config.rdzv_endpoint.empty()) {
+  if (config.standalone && config.rdzv_endpoint) {
     return absl::InvalidArgumentError(
         "--standalone and --rdzv-endpoint exclude each other: standalone runs "
         "its own "
         "rendezvous server");
   }
-  if (!config.torch_store_endpoint.empty() && config.torch_store != "agent") {
+  if (config.torch_store_endpoint &&
+      config.torch_store != TorchStoreHost::kAgent) {
     return absl::InvalidArgumentError(
         "--torch-store-endpoint needs --torch-store agent");
   }
-  if (!config.torch_store_endpoint.empty() && config.rdzv_endpoint.empty()) {
+  if (config.torch_store_endpoint && !config.rdzv_endpoint) {
     return absl::InvalidArgumentError(
         "--torch-store-endpoint needs --rdzv-endpoint (standalone runs its own "
         "TCPStore listener)");
   }
-  if (config.torch_store == "agent" &&
+  if (config.torch_store == TorchStoreHost::kAgent &&
       (get("--master-addr").present || get("--master-port").present)) {
     return absl::InvalidArgumentError(
         "--master-addr/--master-port exclude --torch-store agent: with the "
         "agent "
         "store MASTER_ADDR/MASTER_PORT name the TCPStore listener");
   }
-  if (config.torch_store == "agent" && !config.rdzv_endpoint.empty() &&
-      config.torch_store_endpoint.empty()) {
+  if (config.torch_store == TorchStoreHost::kAgent && config.rdzv_endpoint &&
+      !config.torch_store_endpoint) {
     return absl::InvalidArgumentError(
         "--torch-store agent with --rdzv-endpoint needs --torch-store-endpoint "
         "HOST:PORT: the TCPStore listener of the tprdzvd (start it with "
         "--torch-store-port; it prints 'torch store listening on HOST:PORT')");
   }
-  if (config.rdzv_endpoint.empty()) {
+  if (!config.rdzv_endpoint) {
     if (config.max_nodes > 1) {
       return absl::InvalidArgumentError(
           absl::StrCat("--nnodes ", get("--nnodes").value,
