@@ -1,12 +1,13 @@
-// cli: tplaunch's command line (and TPLAUNCH_<NAME> environment) ->
+// cli: tplaunch's command line (and TPLAUNCH_<NAME> environment) into a
 // LaunchConfig.
 //
-// Pure: no I/O except what the caller passes in. Option names follow
-// torchrun's, with dashes; torchrun's underscore spellings are accepted as
-// aliases so pasted torchrun lines work. Every problem is reported as
-// InvalidArgument whose message names the option (or environment variable), the
-// bad value and what was expected; tplaunch's main() prints the usage plus that
-// message and exits with code 2.
+// Pure: no I/O except what the caller passes in. The options are the rows of
+// cli_options.h; `tplaunch status` has its own small parser
+// (status_command.h). Option names follow torchrun's, with dashes; torchrun's
+// underscore spellings are accepted as aliases so pasted torchrun lines work.
+// Every problem is reported as InvalidArgument whose message names the option
+// (or environment variable), the bad value and what was expected; tplaunch's
+// main() prints the usage plus that message and exits with code 2.
 #ifndef TPLAUNCH_LAUNCHER_CLI_H_
 #define TPLAUNCH_LAUNCHER_CLI_H_
 

@@ -3,9 +3,11 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "absl/strings/str_split.h"
 #include "common/duration.h"
+#include "launcher/cli_options.h"
 #include "launcher/log_prefix.h"
 #include "launcher/signals.h"
 
@@ -365,6 +367,93 @@ TEST_CASE("help, version and status") {
   REQUIRE_FALSE(s_bad.ok());
   CHECK_THAT(std::string(s_bad.status().message()),
              Catch::Contains("--rdzv-endpoint"));
+}
+
+TEST_CASE("the option table: every row named, helped, in --help with its env") {
+  const std::string usage = UsageText();
+  std::set<std::string> env_names;
+  std::set<std::string> all_names;
+  for (const OptionDef& def : CommandLineOptions()) {
+    const std::string name = CanonicalName(def);
+    INFO(def.names);
+    CHECK(name.rfind("--", 0) == 0);
+    CHECK(def.apply != nullptr);
+    CHECK(std::string(def.help).size() > 10);
+    CHECK(EnvName(def).rfind("TPLAUNCH_", 0) == 0);
+    CHECK(env_names.insert(EnvName(def)).second);
+    for (absl::string_view n : absl::StrSplit(def.names, ',')) {
+      CHECK(all_names.insert(std::string(n)).second);
+    }
+    CHECK_THAT(usage, Catch::Contains(name));
+    CHECK_THAT(usage, Catch::Contains("[env " + EnvName(def) + "]"));
+  }
+  CHECK(EnvName(CommandLineOptions().front()) == "TPLAUNCH_NPROC_PER_NODE");
+}
+
+TEST_CASE("rows apply in table order; rejected flags come first") {
+  // --rdzv-conf's join_timeout wins over --rdzv-timeout wherever it stands.
+  auto conf = Parse("--rdzv-conf join_timeout=7 --rdzv-timeout 5 p");
+  REQUIRE(conf.ok());
+  CHECK(conf->rdzv_timeout == absl::Seconds(7));
+  // --node-rank is checked against --nnodes, whichever comes first.
+  auto rank = Parse("--node-rank 1 --nnodes 2 --rdzv-endpoint h --rdzv-id j p");
+  REQUIRE(rank.ok());
+  CHECK(rank->node_rank == 1);
+  // The -m hint beats an error in another option's value.
+  auto module = Parse("--nproc 0 -m mod p");
+  REQUIRE_FALSE(module.ok());
+  CHECK_THAT(std::string(module.status().message()),
+             Catch::Contains("-m/--module is not supported"));
+  auto module_env = Parse("p", {{"TPLAUNCH_MODULE", "1"}});
+  REQUIRE_FALSE(module_env.ok());
+  CHECK_THAT(std::string(module_env.status().message()),
+             Catch::Contains("-m/--module"));
+  CHECK(Parse("p", {{"TPLAUNCH_MODULE", "0"}}).ok());
+}
+
+TEST_CASE("duration bounds name the option") {
+  struct Row {
+    std::string args;
+    std::string must_contain;
+  };
+  std::vector<Row> rows = {
+      {"--rdzv-timeout -1 p", "--rdzv-timeout '-1': must be positive"},
+      {"--heartbeat-interval -2s p", "must be positive"},
+      {"--rdzv-last-call -1 p", "--rdzv-last-call '-1': must not be negative"},
+      {"--exit-barrier-timeout -1 p", "must not be negative"},
+      {"--grace-period inf p", "--grace-period 'inf': duration out of range"},
+      {"--rdzv-conf last_call_timeout=-1 p",
+       "--rdzv-conf last_call_timeout '-1': must not be negative"},
+  };
+  for (const auto& row : rows) {
+    INFO(row.args);
+    auto c = Parse(row.args);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(c.status().message()),
+               Catch::Contains(row.must_contain));
+  }
+  auto zero = Parse("--grace-period 0 --exit-barrier-timeout 0 p");
+  REQUIRE(zero.ok());
+  CHECK(zero->exit_barrier_timeout == absl::ZeroDuration());
+}
+
+TEST_CASE("--torch-store is an enum, worker by default, case-insensitive") {
+  CHECK(Parse("p")->torch_store == TorchStoreHost::kWorker);
+  CHECK_FALSE(Parse("p")->torch_store_endpoint.has_value());
+  CHECK(Parse("--torch-store WORKER p")->torch_store ==
+        TorchStoreHost::kWorker);
+  CHECK(Parse("--torch-store Agent p")->torch_store == TorchStoreHost::kAgent);
+  auto typed = Parse(
+      "--rdzv-endpoint h --rdzv-id j --torch-store agent "
+      "--torch-store-endpoint 10.0.0.2:29600 p");
+  REQUIRE(typed.ok());
+  REQUIRE(typed->torch_store_endpoint.has_value());
+  CHECK(typed->torch_store_endpoint->host == "10.0.0.2");
+  CHECK(typed->torch_store_endpoint->port == 29600);
+  REQUIRE(typed->rdzv_endpoint.has_value());
+  CHECK(typed->rdzv_endpoint->host == "h");
+  CHECK(typed->rdzv_endpoint->port == kDefaultRendezvousPort);
 }
 
 TEST_CASE("nproc auto/gpu/cpu resolve against the host") {
