@@ -14,8 +14,8 @@
 
 namespace tplaunch {
 
-// Which standard streams of a worker a setting applies to (torchrun's Std:
-// 0..3).
+// The standard streams of a worker a setting applies to; torchrun's Std
+// values 0..3.
 enum class StdStreams { kNone = 0, kOut = 1, kErr = 2, kAll = 3 };
 
 inline bool HasStdout(StdStreams s) { return static_cast<int>(s) & 1; }
@@ -39,6 +39,9 @@ enum class CliAction {
   kVersion,  // --version: print the version, exit 0.
 };
 
+// Every option has a field except --no-python (a no-op kept for torchrun
+// lines: tplaunch always runs PROGRAM as given), --rdzv-backend (checked, then
+// ignored) and -m (rejected). Defaults are torchrun's where it has the option.
 struct LaunchConfig {
   CliAction action = CliAction::kRun;
 
@@ -78,8 +81,8 @@ struct LaunchConfig {
   StdStreams tee = StdStreams::kNone;
   // --redirects: streams written to files only (not to the console).
   StdStreams redirects = StdStreams::kNone;
-  // --local-ranks-filter: local ranks whose output reaches the console; empty =
-  // all.
+  // --local-ranks-filter: the local ranks whose console output is shown;
+  // empty: every rank.
   std::vector<int> local_ranks_filter;
   // --log-prefix: console line prefix template (see docs/cli.md); used when
   // has_log_prefix (an empty template then means no prefix), else the default.
@@ -99,8 +102,8 @@ struct LaunchConfig {
 
   // --grace-period: between SIGTERM and SIGKILL when stopping workers.
   absl::Duration grace_period = absl::Seconds(30);
-  // --signals-to-forward: signals tplaunch forwards to every worker's process
-  // group.
+  // --signals-to-forward: forwarded to every worker's process group; the cli
+  // fills in TERM,INT,HUP,QUIT,USR1,USR2 when the option is not given.
   std::vector<int> signals_to_forward;
   // --heartbeat-interval/--heartbeat-timeout: node liveness.
   absl::Duration heartbeat_interval = absl::Seconds(1);
@@ -114,9 +117,6 @@ struct LaunchConfig {
   // --torch-store-endpoint HOST:PORT (no default port) of tprdzvd's TCPStore
   // listener; set exactly when torch_store is kAgent and rdzv_endpoint is set.
   std::optional<Endpoint> torch_store_endpoint;
-
-  // --no-python is accepted and has no field: tplaunch always runs PROGRAM as
-  // given.
 
   // PROGRAM and its arguments, verbatim.
   std::vector<std::string> program;
