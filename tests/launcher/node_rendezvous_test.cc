@@ -292,6 +292,32 @@ TEST_CASE(
   CHECK_THAT(a.end->reason, Catch::Contains("stopped heartbeating"));
 }
 
+TEST_CASE("a node whose last heartbeat says 'left' is never declared dead") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(2, 2);
+  auto joined = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")});
+  REQUIRE(joined[0].ok());
+  REQUIRE(joined[1].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(50);
+  lo.timeout = absl::Milliseconds(300);
+  EndBox a, b;
+  LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
+  {
+    LivenessMonitor mb(&r, *joined[1], lo, b.Callback());
+    mb.SetState(HeartbeatState::kLeft);
+    mb.HeartbeatNow();
+  }  // B exits after success, silent from now on.
+  auto hb = store->TryGet(HeartbeatKey("job", 0, joined[1]->slot));
+  REQUIRE(hb.ok());
+  auto record = HeartbeatRecord::Decode("hb", *hb);
+  REQUIRE(record.ok());
+  CHECK(record->state == HeartbeatState::kLeft);
+  // Well past the heartbeat timeout: still nobody declared dead.
+  CHECK_FALSE(a.done.WaitForNotificationWithTimeout(absl::Milliseconds(900)));
+}
+
 TEST_CASE("exit barrier: the last node done ends the attempt ok for everyone") {
   auto store = NewMemoryStore();
   NodeRendezvousOptions o = Options(2, 2);
