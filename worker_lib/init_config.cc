@@ -62,19 +62,11 @@ absl::StatusOr<int> IntVariable(const EnvLookup& env, absl::string_view name,
   return parsed;
 }
 
-bool IsHostnameChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-         c == '.' || c == '_';
-}
-
-// A bare host (no port) for TPLAUNCH_LOCAL_ADDR: what Gloo binds.
+// A bare host (no port, no brackets) for local_addr: what Gloo binds. The
+// host rules are store/endpoint's, so there is one set of them.
 bool IsValidHost(absl::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  if (IsIpLiteral(host)) return true;
-  for (char c : host) {
-    if (!IsHostnameChar(c)) return false;
-  }
-  return host.front() != '-' && host.front() != '.';
+  absl::StatusOr<Endpoint> parsed = ParseEndpoint(host, kDefaultRendezvousPort);
+  return parsed.ok() && parsed->host == host;
 }
 
 bool IsValidName(absl::string_view name) {
