@@ -34,6 +34,12 @@ struct GrpcStoreOptions {
   // Deadline for calls that never block (Set, Add, ...). Blocking calls (Get,
   // Wait, MultiGet) use their own timeout instead, clamped to 30 days.
   absl::Duration rpc_timeout = absl::Seconds(30);
+  // A call made while the daemon is unreachable waits, within its deadline,
+  // for the channel to reconnect (gRPC's wait_for_ready) instead of failing at
+  // once: a daemon that restarts or blips for a second is ridden through.
+  // Such a call that runs out of time without ever reaching the daemon is
+  // Unavailable, not DeadlineExceeded. false: fail at once (tools that probe).
+  bool wait_for_reconnect = true;
 };
 
 // Connects to the daemon, retrying with backoff until connect_timeout. Errors:
@@ -44,8 +50,10 @@ struct GrpcStoreOptions {
 //
 // The store reuses one channel for every call and is safe to use from many
 // threads. Errors from its methods name the operation, key(s), job, endpoint
-// and, for blocking calls, the time waited; once connected, a lost daemon
-// surfaces as Unavailable on the next call (no call waits for a reconnect).
+// and, for blocking calls, the time waited. Once connected, a lost daemon is
+// reconnected within about 200 ms of its return; meanwhile calls wait for it
+// within their deadline (see wait_for_reconnect) and end Unavailable, naming
+// the endpoint and how long they waited, when it does not come back in time.
 absl::StatusOr<std::unique_ptr<Store>> ConnectGrpcStore(
     const GrpcStoreOptions& options);
 

@@ -325,10 +325,14 @@ TEST_CASE("GrpcStore: timeouts beyond 30 days are capped, not refused",
   REQUIRE(store->Wait({"k"}, absl::InfiniteDuration()).ok());
 }
 
+// With wait_for_reconnect off. By default the Get is re-issued and waits for
+// the daemon within its deadline (grpc_store_reconnect_test).
 TEST_CASE("GrpcStore: a daemon shut down under a blocked Get fails it promptly",
           "[store][grpc]") {
   std::shared_ptr<RendezvousServer> server = StartServer();
-  std::unique_ptr<Store> store = Connect(ClientOptions(*server, "j"));
+  GrpcStoreOptions fail_fast = ClientOptions(*server, "j");
+  fail_fast.wait_for_reconnect = false;
+  std::unique_ptr<Store> store = Connect(fail_fast);
   absl::StatusOr<std::string> got = absl::UnknownError("not run");
   absl::Time returned_at;
   std::thread getter([&] {
