@@ -139,6 +139,8 @@ class Agent {
       : o_(o),
         c_(o.config),
         rdzv_(o.store, RendezvousOptions(o)),
+        live_rdzv_(o.liveness_store != nullptr ? o.liveness_store : o.store,
+                   RendezvousOptions(o)),
         log_(LauncherLogger()) {}
 
   ~Agent() {
@@ -166,7 +168,31 @@ class Agent {
     return r;
   }
 
+  // A failure this node could not report while the store did not answer.
+  struct PendingReport {
+    int attempt = 0;
+    AttemptEnd::Kind kind = AttemptEnd::Kind::kFailed;
+    int exit_code = 1;
+    std::string reason;
+  };
+
   AttemptResult RunAttempt(int attempt);
+  // Reads the job's current attempt, waiting up to --rdzv-timeout while the
+  // store does not answer (a daemon restarting between attempts). Other store
+  // errors end the wait at once.
+  absl::StatusOr<int> WaitForStore();
+  // Ends `attempt` as failed for every node (first report wins); when the
+  // store does not answer, keeps the report for SendPendingReport.
+  void ReportFailure(int attempt, AttemptEnd::Kind kind, int code,
+                     const std::string& reason);
+  // Delivers a report kept by ReportFailure: the other nodes may still be
+  // running that attempt, waiting for the store as this node did.
+  void SendPendingReport();
+  std::string StoreName() const {
+    return o_.worker_rdzv_endpoint.empty()
+               ? std::string("the rendezvous store")
+               : absl::StrCat("tprdzvd at ", o_.worker_rdzv_endpoint);
+  }
   absl::StatusOr<std::vector<WorkerSpec>> BuildSpecs(const NodeAssignment& a);
   std::string RootCauseSummary(const NodeAssignment& a, const WorkerExit& f,
                                const std::string& error_file_message) const;
@@ -184,7 +210,10 @@ class Agent {
   const AgentOptions& o_;
   const LaunchConfig& c_;
   NodeRendezvous rdzv_;
+  // rdzv_ over options.liveness_store.
+  NodeRendezvous live_rdzv_;
   spdlog::logger& log_;
+  std::optional<PendingReport> pending_report_;
   int wake_fd_ = -1;
   // Where per attempt/rank logs go ("" = nowhere) and whether every stream goes
   // there
@@ -239,7 +268,7 @@ int Agent::Run() {
     if (mkdtemp(tmpl.data()) != nullptr) scratch_dir_ = tmpl;
   }
 
-  auto current = rdzv_.CurrentAttempt();
+  auto current = WaitForStore();
   if (!current.ok()) {
     log_.error("cannot read the job's attempt from the rendezvous store: {}",
                current.status().ToString());
@@ -247,8 +276,22 @@ int Agent::Run() {
   }
   int attempt = *current;
   int restarts = 0;
+  bool first = true;
+  AttemptResult r;
   while (true) {
-    AttemptResult r = RunAttempt(attempt);
+    if (!first) {
+      // The store may be down at the restart: wait for it (within
+      // --rdzv-timeout) instead of failing the next rendezvous at once.
+      auto back = WaitForStore();
+      if (!back.ok()) {
+        log_.error("cannot restart as attempt {}: {}", attempt,
+                   back.status().ToString());
+        return r.exit_code;
+      }
+      SendPendingReport();
+    }
+    first = false;
+    r = RunAttempt(attempt);
     if (r.success) return 0;
     if (!r.restartable) return r.exit_code;
     if (r.counts_as_restart) {
@@ -267,6 +310,79 @@ int Agent::Run() {
                 attempt + 1);
     }
     ++attempt;
+  }
+}
+
+absl::StatusOr<int> Agent::WaitForStore() {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + c_.rdzv_timeout;
+  ExitOnSignalWhileBlocked exit_on_signal(o_.signal_fd,
+                                          [this] { RemoveScratch(); });
+  bool said = false;
+  while (true) {
+    const absl::Time tried = absl::Now();
+    absl::StatusOr<int> current = live_rdzv_.CurrentAttempt();
+    if (current.ok()) {
+      if (said) {
+        log_.info("{} answers again after {}", StoreName(),
+                  absl::FormatDuration(absl::Trunc(absl::Now() - start,
+                                                   absl::Milliseconds(100))));
+      }
+      return current;
+    }
+    const bool not_answering = absl::IsUnavailable(current.status()) ||
+                               absl::IsDeadlineExceeded(current.status());
+    if (!not_answering) return current.status();
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          StoreName(), " did not answer for ",
+          absl::FormatDuration(
+              absl::Trunc(absl::Now() - start, absl::Milliseconds(100))),
+          " (--rdzv-timeout ", absl::FormatDuration(c_.rdzv_timeout),
+          "): ", current.status().message()));
+    }
+    if (!said) {
+      log_.warn(
+          "{} does not answer; waiting up to --rdzv-timeout {} for it: {}",
+          StoreName(), absl::FormatDuration(c_.rdzv_timeout),
+          std::string(current.status().message()));
+      said = true;
+    }
+    // A GrpcStore call already waited for the store; a store that fails at
+    // once must not make this a busy loop.
+    absl::SleepFor(absl::Milliseconds(100) - (absl::Now() - tried));
+  }
+}
+
+void Agent::ReportFailure(int attempt, AttemptEnd::Kind kind, int code,
+                          const std::string& reason) {
+  if (!o_.multi_node) return;
+  auto end = live_rdzv_.ReportFailure(attempt, kind, code, reason);
+  if (end.ok()) return;
+  log_.error("could not tell the other nodes about the failure: {}",
+             end.status().ToString());
+  if (absl::IsUnavailable(end.status()) ||
+      absl::IsDeadlineExceeded(end.status())) {
+    PendingReport pending;
+    pending.attempt = attempt;
+    pending.kind = kind;
+    pending.exit_code = code;
+    pending.reason = reason;
+    pending_report_ = std::move(pending);
+  }
+}
+
+void Agent::SendPendingReport() {
+  if (!pending_report_) return;
+  const PendingReport p = *std::move(pending_report_);
+  pending_report_.reset();
+  auto end = live_rdzv_.ReportFailure(p.attempt, p.kind, p.exit_code, p.reason);
+  if (end.ok()) {
+    log_.info("told the other nodes that attempt {} failed: {}", p.attempt,
+              p.reason);
+  } else {
+    log_.warn("could not tell the other nodes that attempt {} failed: {}",
+              p.attempt, end.status().ToString());
   }
 }
 
@@ -488,12 +604,7 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   }
   auto fail_job = [&](AttemptEnd::Kind kind, int code,
                       const std::string& reason) {
-    if (!o_.multi_node) return;
-    auto end = rdzv_.ReportFailure(attempt, kind, code, reason);
-    if (!end.ok()) {
-      log_.error("could not tell the other nodes about the failure: {}",
-                 end.status().ToString());
-    }
+    ReportFailure(attempt, kind, code, reason);
   };
 
   auto specs = BuildSpecs(a);
@@ -520,8 +631,10 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
     LivenessOptions lo;
     lo.interval = c_.heartbeat_interval;
     lo.timeout = c_.heartbeat_timeout;
+    lo.store_outage_timeout = c_.store_outage_timeout;
+    lo.store_name = StoreName();
     monitor = std::make_unique<LivenessMonitor>(
-        &rdzv_, a, lo, [this](const AttemptEnd& e) {
+        &live_rdzv_, a, lo, [this](const AttemptEnd& e) {
           {
             absl::MutexLock lock(&mu_);
             end_ = e;
@@ -642,10 +755,22 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
       if (!end_) continue;
       end = *end_;
     }
-    if (end.ok()) {
+    if (end.ok() && local_done) {
       AttemptResult ok;
       ok.success = true;
       return ok;
+    }
+    if (end.ok()) {
+      // Only this node's own workers can make it succeed: an "ok" end while
+      // they run means the store lost the exit barrier's count (a daemon
+      // restart) or mixed two worlds.
+      log_.error(
+          "stopping workers: attempt {} was ended as successful while this "
+          "node's workers were still running (did {} restart and lose the "
+          "job's state?); this node did not succeed",
+          attempt, StoreName());
+      workers.Stop(c_.grace_period, o_.signal_fd);
+      return fatal;
     }
     log_.error("stopping workers: {}", end.reason);
     workers.Stop(c_.grace_period, o_.signal_fd);

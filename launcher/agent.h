@@ -25,6 +25,10 @@ struct AgentOptions {
   LaunchConfig config;  // nproc_per_node already resolved.
   // Store the nodes meet in; must outlive the agent.
   Store* store = nullptr;
+  // The same store with every call bounded by the heartbeat interval, for
+  // heartbeats, failure reports and probes while it does not answer (a frozen
+  // daemon must not hold them for a whole RPC deadline). Null: `store`.
+  Store* liveness_store = nullptr;
   // Multi-node mode: heartbeats, failure watching and the exit barrier. Off for
   // standalone, where this node is alone.
   bool multi_node = false;

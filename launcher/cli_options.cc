@@ -347,6 +347,8 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "How often a node heartbeats. Default 1s."},
       {"--heartbeat-timeout,--heartbeat_timeout", kValue, DurationField(&C::heartbeat_timeout, Zero::kRejected),
        "A node silent this long is declared dead and every node stops. Default 5s."},
+      {"--store-outage-timeout,--store_outage_timeout", kValue, DurationField(&C::store_outage_timeout, Zero::kRejected),
+       "How long workers keep running while the rendezvous store does not answer before every node fails naming it. Default 60s."},
       {"--exit-barrier-timeout,--exit_barrier_timeout", kValue, DurationField(&C::exit_barrier_timeout, Zero::kAllowed),
        "On success, how long to wait for the other nodes to finish. Default 300s."},
       {"--token-file,--token_file", kValue, TextField(&C::token_file, "expected a file name"),

@@ -108,6 +108,10 @@ struct LaunchConfig {
   // --heartbeat-interval/--heartbeat-timeout: node liveness.
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(5);
+  // --store-outage-timeout: how long the workers keep running while the
+  // rendezvous store does not answer (a restarting or frozen daemon is not a
+  // dead peer) before every node fails naming the store.
+  absl::Duration store_outage_timeout = absl::Seconds(60);
   // --exit-barrier-timeout: on success, how long to wait for the other nodes.
   absl::Duration exit_barrier_timeout = absl::Seconds(300);
   // --token-file: file holding the rendezvous daemon's bearer token.

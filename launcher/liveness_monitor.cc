@@ -5,8 +5,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/key_layout.h"
+#include "launcher/logger.h"
 
 namespace tplaunch {
+namespace {
+
+std::string Tenths(absl::Duration d) {
+  return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(100)));
+}
+
+}  // namespace
 
 LivenessMonitor::LivenessMonitor(NodeRendezvous* rdzv,
                                  NodeAssignment assignment,
@@ -64,7 +72,11 @@ void LivenessMonitor::Run() {
     peers.push_back(std::move(peer));
     slots.push_back(assignment_.slot_of_rank[r]);
   }
+  // The start of the last round in which the store answered, and whether the
+  // rounds since then failed (an outage is going on).
   absl::Time store_ok = start;
+  bool in_outage = false;
+  bool outage_logged = false;
   absl::Status last_error;
   auto end_with = [&](AttemptEnd end) {
     if (on_end_) on_end_(end);
@@ -82,6 +94,16 @@ void LivenessMonitor::Run() {
     auto values = hb.ok() ? rdzv_->ReadHeartbeats(attempt, slots)
                           : absl::StatusOr<std::vector<std::string>>(hb);
     if (values.ok()) {
+      if (in_outage) {
+        // The peers could not write either: their silence starts now.
+        if (outage_logged) {
+          LauncherLogger().info("{} answers again after {}",
+                                options_.store_name, Tenths(now - store_ok));
+        }
+        for (Peer& p : peers) p.last_change = now;
+        in_outage = false;
+        outage_logged = false;
+      }
       store_ok = now;
       for (size_t i = 0; i < peers.size(); ++i) {
         Peer& p = peers[i];
@@ -134,17 +156,32 @@ void LivenessMonitor::Run() {
         }
       }
     } else {
+      // No peer is judged on heartbeats that could not be read.
+      in_outage = true;
       last_error = values.status();
-      if (now - store_ok > options_.timeout) {
+      const absl::Duration silent = absl::Now() - store_ok;
+      if (silent > options_.store_outage_timeout) {
         AttemptEnd local;
         local.exit_code = 1;
         local.reason =
-            absl::StrCat("the rendezvous store has been unreachable for ",
-                         absl::FormatDuration(absl::Trunc(
-                             now - store_ok, absl::Milliseconds(100))),
-                         ": ", last_error.message());
+            absl::StrCat("the rendezvous store (", options_.store_name,
+                         ") has not answered for ", Tenths(silent),
+                         " (--store-outage-timeout ",
+                         absl::FormatDuration(options_.store_outage_timeout),
+                         "): ", last_error.message());
         end_with(local);
         return;
+      }
+      if (!outage_logged && silent > options_.timeout) {
+        LauncherLogger().warn(
+            "{} has not answered for {} (longer than --heartbeat-timeout {}); "
+            "that is the store, not a dead node: keeping the workers running "
+            "for up to --store-outage-timeout {}: {}",
+            options_.store_name, Tenths(silent),
+            absl::FormatDuration(options_.timeout),
+            absl::FormatDuration(options_.store_outage_timeout),
+            std::string(last_error.message()));
+        outage_logged = true;
       }
     }
     auto end = rdzv_->WaitForEnd(attempt, options_.interval);

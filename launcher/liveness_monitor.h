@@ -5,8 +5,12 @@
 // heartbeat, reads the peers' heartbeats (a peer is dead when its value has not
 // changed for the heartbeat timeout, measured on this node's monotonic clock,
 // so clocks need not agree), then waits one interval on the attempt's "end"
-// key. A dead peer or a store unreachable for the heartbeat timeout ends the
-// attempt as failed. on_end runs once, on the monitor's thread.
+// key. A dead peer ends the attempt as failed. A store that does not answer
+// (restarting, frozen, unreachable) is not a dead peer: only time during which
+// the store answered counts against a peer, the workers keep running, and only
+// a store silent for store_outage_timeout ends the attempt, with a reason that
+// names the store and how long it was silent. on_end runs once, on the
+// monitor's thread.
 #ifndef TPLAUNCH_LAUNCHER_LIVENESS_MONITOR_H_
 #define TPLAUNCH_LAUNCHER_LIVENESS_MONITOR_H_
 
@@ -26,9 +30,15 @@ namespace tplaunch {
 struct LivenessOptions {
   // How often this node heartbeats and checks its peers.
   absl::Duration interval = absl::Seconds(1);
-  // A peer silent this long is dead; the store unreachable this long is a
-  // failure.
+  // A peer whose heartbeat did not advance for this long while the store
+  // answered is dead.
   absl::Duration timeout = absl::Seconds(5);
+  // The store not answering for this long fails the attempt (--store-outage-
+  // timeout). The store's own calls should give up within `interval`, so that
+  // a frozen store is noticed at once and not after an RPC deadline.
+  absl::Duration store_outage_timeout = absl::Seconds(60);
+  // How messages name the store, e.g. "tprdzvd at 10.0.0.1:29400".
+  std::string store_name = "the rendezvous store";
 };
 
 class LivenessMonitor final {

@@ -166,6 +166,7 @@ int Main(int argc, char** argv) {
   ao.signal_fd = signal_fd;
   std::unique_ptr<RendezvousServer> server;
   std::unique_ptr<Store> store;
+  std::unique_ptr<Store> liveness_store;
   if (config.standalone) {
     ao.run_id = config.rdzv_id.empty() ? RandomHex(8) : config.rdzv_id;
     // The embedded server's routine lines ("serving on ...") are noise here.
@@ -237,6 +238,18 @@ int Main(int argc, char** argv) {
       return 1;
     }
     store = *std::move(connected);
+    // Heartbeats get a deadline no longer than their interval, so a frozen
+    // daemon is noticed at once (a second connection: deadlines are per store).
+    GrpcStoreOptions live = go;
+    live.rpc_timeout = config.heartbeat_interval;
+    connected = ConnectGrpcStore(live);
+    if (!connected.ok()) {
+      LauncherLogger().error("cannot reach the rendezvous endpoint: {}",
+                             connected.status().ToString());
+      return 1;
+    }
+    liveness_store = *std::move(connected);
+    ao.liveness_store = liveness_store.get();
     ao.multi_node = true;
     ao.worker_rdzv_endpoint = endpoint.ToString();
     ao.worker_rdzv_token = go.token;

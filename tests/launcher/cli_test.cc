@@ -45,6 +45,8 @@ TEST_CASE("defaults: one node, one worker, standalone") {
   CHECK(c->grace_period == absl::Seconds(30));
   CHECK(c->heartbeat_timeout <= absl::Seconds(10));
   CHECK(c->heartbeat_interval < c->heartbeat_timeout);
+  // A daemon restart or a short freeze is ridden through (issue #10).
+  CHECK(c->store_outage_timeout >= absl::Seconds(30));
   CHECK(c->role == "default");
   CHECK(c->signals_to_forward ==
         std::vector<int>{SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2});
@@ -165,6 +167,10 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
        }},
       {"--exit-barrier-timeout 5",
        [](auto& c) { CHECK(c.exit_barrier_timeout == absl::Seconds(5)); }},
+      {"--store-outage-timeout 90s",
+       [](auto& c) { CHECK(c.store_outage_timeout == absl::Seconds(90)); }},
+      {"--store_outage_timeout 2m",
+       [](auto& c) { CHECK(c.store_outage_timeout == absl::Minutes(2)); }},
       {"--rdzv-endpoint h --rdzv-id j --token-file /t",
        [](auto& c) { CHECK(c.token_file == "/t"); }},
       {"--torch-store agent",
@@ -237,6 +243,7 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--signals-to-forward NOPE p", "unknown signal"},
       {"--heartbeat-interval 5 --heartbeat-timeout 5 p", "must be longer"},
       {"--heartbeat-timeout 0 p", "must be positive"},
+      {"--store-outage-timeout 0 p", "must be positive"},
       {"--exit-barrier-timeout x p", "duration"},
       {"--token-file /t p", "needs --rdzv-endpoint"},
       {"--torch-store both p", "worker or agent"},
@@ -345,6 +352,7 @@ TEST_CASE("help, version and status") {
                            "--signals-to-forward",
                            "--heartbeat-interval",
                            "--heartbeat-timeout",
+                           "--store-outage-timeout",
                            "--token-file",
                            "--log-prefix",
                            "--exit-barrier-timeout",
