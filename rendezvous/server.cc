@@ -215,6 +215,7 @@ class RendezvousServerImpl final : public RendezvousServer {
     stats.jobs = table.jobs;
     stats.keys = table.keys;
     stats.waiters = table.waiters;
+    stats.calls = service_.calls();
     if (torch_store_ != nullptr) {
       stats.torch_store_connections = torch_store_->stats().connections;
     }

@@ -317,9 +317,9 @@ int Main(int argc, char** argv) {
        false, nullptr, [](const GrpcStoreOptions& options) {
          absl::StatusOr<RendezvousStats> stats = GetRendezvousStats(options);
          if (!stats.ok()) return stats.status();
-         PrintLine(absl::StrCat("{\"jobs\": ", stats->jobs,
-                                ", \"keys\": ", stats->keys,
-                                ", \"waiters\": ", stats->waiters, "}"));
+         PrintLine(absl::StrCat("{\"jobs\": ", stats->jobs, ", \"keys\": ",
+                                stats->keys, ", \"waiters\": ", stats->waiters,
+                                ", \"calls\": ", stats->calls, "}"));
          return absl::OkStatus();
        }});
   commands.push_back(

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "proto/rendezvous.grpc.pb.h"
+#include "store/error_text.h"
 #include "store/grpc/rendezvous_admin.h"
 
 namespace tplaunch {
@@ -31,14 +32,6 @@ constexpr int kDefaultPort = 29400;
 // gRPC treats an infinite deadline as none, which the daemon rejects: cap it
 // instead.
 constexpr absl::Duration kMaxBlockingTimeout = absl::Hours(24 * 30);
-// Error messages list at most this many keys, each shown up to kMaxKeyShown
-// bytes.
-constexpr size_t kMaxKeysNamed = 8;
-constexpr size_t kMaxKeyShown = 96;
-// A timed-out multi-key wait looks up which of its first this-many keys are
-// missing.
-constexpr size_t kMaxKeysChecked = 64;
-
 // ---- Endpoints ----
 
 absl::Status BadEndpoint(absl::string_view endpoint, absl::string_view why) {
@@ -101,69 +94,16 @@ absl::StatusOr<std::string> ParseEndpoint(absl::string_view endpoint) {
 
 // ---- Messages ----
 
-std::string FormatWaited(absl::Duration d) {
-  return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(1)));
-}
-
-std::string QuoteKey(absl::string_view key) {
-  if (key.size() <= kMaxKeyShown) {
-    return absl::StrCat("'", absl::CHexEscape(key), "'");
-  }
-  return absl::StrCat("'", absl::CHexEscape(key.substr(0, kMaxKeyShown)),
-                      "'... (", key.size(), " bytes)");
-}
-
-// "'a', 'b'" (bounded).
-std::string QuoteKeys(absl::Span<const absl::string_view> keys) {
-  std::vector<std::string> shown;
-  for (size_t i = 0; i < keys.size() && i < kMaxKeysNamed; ++i) {
-    shown.push_back(QuoteKey(keys[i]));
-  }
-  std::string more;
-  if (keys.size() > kMaxKeysNamed) {
-    more = absl::StrCat(" and ", keys.size() - kMaxKeysNamed, " more");
-  }
-  return absl::StrCat(absl::StrJoin(shown, ", "), more);
-}
-
-// "key 'a'" or "3 keys 'a', 'b', 'c'".
-std::string DescribeKeys(absl::Span<const absl::string_view> keys) {
-  if (keys.size() == 1) return absl::StrCat("key ", QuoteKey(keys[0]));
-  return absl::StrCat(keys.size(), " keys ", QuoteKeys(keys));
-}
-
-std::string InJob(absl::string_view job) {
-  if (job.empty()) return "";
-  return absl::StrCat(" in job '", absl::CHexEscape(job), "'");
-}
-
 // What one RPC was about, for its error message.
 struct RpcInfo {
   absl::string_view op;                 // "Get", "Set", ...
   std::vector<absl::string_view> keys;  // Empty for job- or daemon-wide calls.
   bool blocking = false;                // Get, Wait, MultiGet.
-  absl::Duration timeout;               // The deadline the call was given.
+  // Non-blocking calls: the deadline. Blocking calls: how long to wait (sent
+  // as timeout_ms); the gRPC deadline is `grace` later.
+  absl::Duration timeout;
+  absl::Duration grace;
 };
-
-// `missing` lists the keys still absent of the `total` waited for; `exact`
-// says whether every key was looked at or only the first kMaxKeysChecked.
-std::string TimeoutMessage(absl::Duration timeout,
-                           absl::Span<const absl::string_view> missing,
-                           size_t total, bool exact, absl::string_view job,
-                           absl::string_view endpoint) {
-  std::string what;
-  if (missing.size() == total) {
-    what = DescribeKeys(missing);
-  } else if (exact) {
-    what = absl::StrCat(missing.size(), " of ", total, " keys (missing ",
-                        QuoteKeys(missing), ")");
-  } else {
-    what = absl::StrCat(total, " keys (at least ", missing.size(),
-                        " missing: ", QuoteKeys(missing), ")");
-  }
-  return absl::StrCat("timed out after ", FormatWaited(timeout),
-                      " waiting for ", what, InJob(job), " on ", endpoint);
-}
 
 // The one place a gRPC status becomes an absl::Status. The codes are the same
 // canonical codes; the message gains the operation, keys, job, endpoint and
@@ -174,14 +114,17 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const RpcInfo& rpc,
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   std::string detail = status.error_message();
-  // gRPC's own text for a client-side deadline adds nothing to ours. A blocked
-  // call's deadline fires on both ends at once and either side's status may
-  // arrive first; our message says the same as the daemon's, so both read
-  // alike.
-  if (code == absl::StatusCode::kDeadlineExceeded &&
-      (rpc.blocking || detail == "Deadline Exceeded")) {
-    detail.clear();
+  // gRPC's own text for a client-side deadline adds nothing to ours.
+  const bool client_deadline = code == absl::StatusCode::kDeadlineExceeded &&
+                               detail == "Deadline Exceeded";
+  // A blocking call's timeout is answered by the daemon before our later gRPC
+  // deadline, with a message that already names the missing keys, job, time
+  // and address: it reaches the caller as it is.
+  if (code == absl::StatusCode::kDeadlineExceeded && rpc.blocking &&
+      !client_deadline) {
+    return absl::Status(code, detail);
   }
+  if (client_deadline) detail.clear();
 
   std::string subject(rpc.op);
   if (!rpc.keys.empty()) {
@@ -192,10 +135,15 @@ absl::Status FromGrpcStatus(const grpc::Status& status, const RpcInfo& rpc,
   std::string message;
   switch (code) {
     case absl::StatusCode::kDeadlineExceeded:
+      // Only a daemon that did not answer in time gets here for a blocking
+      // call: which keys were missing is not known without asking again.
       message =
-          rpc.blocking && !rpc.keys.empty()
-              ? TimeoutMessage(rpc.timeout, rpc.keys, rpc.keys.size(),
-                               /*exact=*/true, job, endpoint)
+          rpc.blocking
+              ? absl::StrCat(
+                    TimeoutMessage(rpc.timeout, rpc.keys, rpc.keys.size(),
+                                   /*exact=*/true, job),
+                    " on ", endpoint, " (tprdzvd sent no answer within ",
+                    FormatWaited(rpc.grace), " after that)")
               : absl::StrCat(subject, " on ", endpoint, ": no reply within ",
                              FormatWaited(rpc.timeout));
       break;
@@ -319,7 +267,7 @@ class RpcClient final {
                     const RpcInfo& rpc) const {
     grpc::ClientContext context;
     const absl::Time start = absl::Now();
-    PrepareContext(&context, start + rpc.timeout);
+    PrepareContext(&context, start + rpc.timeout + rpc.grace);
     const grpc::Status status =
         (stub_.get()->*method)(&context, request, response);
     if (status.ok()) return absl::OkStatus();
@@ -417,10 +365,11 @@ class GrpcStore final : public Store {
   absl::StatusOr<std::string> Get(absl::string_view key,
                                   absl::Duration timeout) override {
     const std::string keys[] = {std::string(key)};
-    ASSIGN_OR_RETURN(const RpcInfo rpc, Blocking("Get", keys, timeout));
+    const RpcInfo rpc = Blocking("Get", keys, timeout);
     pb::GetRequest request;
     request.set_job(client_->job());
     request.set_key(std::string(key));
+    request.set_timeout_ms(TimeoutMs(rpc));
     pb::GetResponse response;
     RETURN_IF_ERROR(
         client_->Call(&pb::Rendezvous::Stub::Get, request, &response, rpc));
@@ -476,14 +425,13 @@ class GrpcStore final : public Store {
 
   absl::Status Wait(absl::Span<const std::string> keys,
                     absl::Duration timeout) override {
-    ASSIGN_OR_RETURN(const RpcInfo rpc, Blocking("Wait", keys, timeout));
+    const RpcInfo rpc = Blocking("Wait", keys, timeout);
     pb::WaitRequest request;
     request.set_job(client_->job());
     for (const std::string& key : keys) request.add_keys(key);
+    request.set_timeout_ms(TimeoutMs(rpc));
     pb::WaitResponse response;
-    return NameMissingOnTimeout(
-        client_->Call(&pb::Rendezvous::Stub::Wait, request, &response, rpc),
-        keys, rpc.timeout);
+    return client_->Call(&pb::Rendezvous::Stub::Wait, request, &response, rpc);
   }
 
   absl::StatusOr<bool> DeleteKey(absl::string_view key) override {
@@ -518,14 +466,14 @@ class GrpcStore final : public Store {
 
   absl::StatusOr<std::vector<std::string>> MultiGet(
       absl::Span<const std::string> keys, absl::Duration timeout) override {
-    ASSIGN_OR_RETURN(const RpcInfo rpc, Blocking("MultiGet", keys, timeout));
+    const RpcInfo rpc = Blocking("MultiGet", keys, timeout);
     pb::MultiGetRequest request;
     request.set_job(client_->job());
     for (const std::string& key : keys) request.add_keys(key);
+    request.set_timeout_ms(TimeoutMs(rpc));
     pb::MultiGetResponse response;
-    RETURN_IF_ERROR(NameMissingOnTimeout(
-        client_->Call(&pb::Rendezvous::Stub::MultiGet, request, &response, rpc),
-        keys, rpc.timeout));
+    RETURN_IF_ERROR(client_->Call(&pb::Rendezvous::Stub::MultiGet, request,
+                                  &response, rpc));
     if (static_cast<size_t>(response.values_size()) != keys.size()) {
       return absl::InternalError(absl::StrCat(
           "MultiGet", InJob(client_->job()), " on ", client_->endpoint(),
@@ -567,54 +515,25 @@ class GrpcStore final : public Store {
   }
 
  private:
-  // The RpcInfo for a blocking call. gRPC fails a call whose deadline has
-  // passed before sending it, so a zero or negative timeout becomes "are the
-  // keys there now": DeadlineExceeded if not, else the call runs with
-  // rpc_timeout and returns at once.
-  absl::StatusOr<RpcInfo> Blocking(absl::string_view op,
-                                   absl::Span<const std::string> keys,
-                                   absl::Duration timeout) {
+  // The RpcInfo for a blocking call: the daemon waits `timeout` (capped, and
+  // a non-positive one means "are the keys there now") and answers a timeout
+  // itself; the gRPC deadline allows it rpc_timeout more to do so.
+  RpcInfo Blocking(absl::string_view op, absl::Span<const std::string> keys,
+                   absl::Duration timeout) const {
     RpcInfo rpc;
     rpc.op = op;
     rpc.keys = Views(keys);
     rpc.blocking = true;
-    rpc.timeout = std::min(timeout, kMaxBlockingTimeout);
-    if (timeout > absl::ZeroDuration()) return rpc;
-    ASSIGN_OR_RETURN(const bool all_exist, Check(keys));
-    if (!all_exist) {
-      return NameMissingOnTimeout(
-          absl::DeadlineExceededError(TimeoutMessage(
-              absl::ZeroDuration(), rpc.keys, keys.size(),
-              /*exact=*/true, client_->job(), client_->endpoint())),
-          keys, absl::ZeroDuration());
-    }
-    rpc.timeout = client_->rpc_timeout();
+    rpc.timeout =
+        std::clamp(timeout, absl::ZeroDuration(), kMaxBlockingTimeout);
+    rpc.grace = client_->rpc_timeout();
     return rpc;
   }
 
-  // A timed-out wait on several keys is most useful when it says which are
-  // missing ("who has not arrived"). The daemon's reply may lose the race
-  // against the client's own deadline, so ask again key by key: only on this
-  // error path, and for at most kMaxKeysChecked keys.
-  absl::Status NameMissingOnTimeout(absl::Status status,
-                                    absl::Span<const std::string> keys,
-                                    absl::Duration timeout) {
-    if (status.code() != absl::StatusCode::kDeadlineExceeded ||
-        keys.size() < 2) {
-      return status;
-    }
-    std::vector<absl::string_view> missing;
-    size_t checked = 0;
-    for (; checked < keys.size() && checked < kMaxKeysChecked; ++checked) {
-      absl::StatusOr<bool> exists =
-          Check(absl::MakeConstSpan(&keys[checked], 1));
-      if (!exists.ok()) return status;
-      if (!*exists) missing.push_back(keys[checked]);
-    }
-    if (missing.empty()) return status;  // All arrived after the deadline.
-    return absl::DeadlineExceededError(TimeoutMessage(
-        timeout, missing, keys.size(), /*exact=*/checked == keys.size(),
-        client_->job(), client_->endpoint()));
+  // timeout_ms for the request, rounded up so that a wait never ends early.
+  static int64_t TimeoutMs(const RpcInfo& rpc) {
+    return absl::ToInt64Milliseconds(
+        absl::Ceil(rpc.timeout, absl::Milliseconds(1)));
   }
 
   const std::unique_ptr<RpcClient> client_;
@@ -680,6 +599,7 @@ absl::StatusOr<RendezvousStats> GetRendezvousStats(
   stats.jobs = response.jobs();
   stats.keys = response.keys();
   stats.waiters = response.waiters();
+  stats.calls = response.calls();
   return stats;
 }
 

@@ -21,6 +21,7 @@ struct RendezvousStats {
   int64_t jobs = 0;
   int64_t keys = 0;
   int64_t waiters = 0;  // Calls parked in Get, Wait or MultiGet.
+  int64_t calls = 0;    // Rendezvous RPCs the daemon has received.
 };
 
 // Deletes every key of options.job and returns how many there were; calls still

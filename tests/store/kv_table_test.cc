@@ -243,9 +243,9 @@ TEST_CASE("KvTable deadline names the missing keys, job and time waited",
   const absl::Status status = out.result->status();
   CHECK(absl::IsDeadlineExceeded(status));
   const std::string message(status.message());
-  CHECK(absl::StrContains(message, "\"gone1\""));
-  CHECK(absl::StrContains(message, "\"gone2\""));
-  CHECK_FALSE(absl::StrContains(message, "\"here\""));
+  CHECK(absl::StrContains(message, "'gone1'"));
+  CHECK(absl::StrContains(message, "'gone2'"));
+  CHECK_FALSE(absl::StrContains(message, "'here'"));
   CHECK(absl::StrContains(message, "job7"));
   CHECK(absl::StrContains(message, "3s"));
   CHECK(table.Stats().waiters == 0);

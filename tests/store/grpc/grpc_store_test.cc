@@ -293,6 +293,73 @@ TEST_CASE("GrpcStore: a timeout names the key, job, endpoint and time",
 }
 
 TEST_CASE(
+    "GrpcStore: a timed-out Get or Wait is one RPC, explained by the "
+    "daemon",
+    "[store][grpc]") {
+  std::shared_ptr<RendezvousServer> server = StartServer();
+  std::unique_ptr<Store> store = Connect(ClientOptions(*server, "j2"));
+  REQUIRE(store->Set("rank_0", "here").ok());
+  std::vector<std::string> many;
+  for (int i = 0; i < 70; ++i) many.push_back(absl::StrCat("r", i));
+
+  struct Case {
+    const char* name;
+    std::function<absl::Status()> call;
+    std::string message;
+  };
+  const std::string on = absl::StrCat(" in job 'j2' on ", server->address());
+  const std::vector<Case> cases = {
+      {"Get",
+       [&] { return store->Get("rank_3", absl::Milliseconds(50)).status(); },
+       absl::StrCat("timed out after 50ms waiting for key 'rank_3'", on)},
+      {"Get at once",
+       [&] { return store->Get("rank_3", absl::ZeroDuration()).status(); },
+       absl::StrCat("timed out after 0 waiting for key 'rank_3'", on)},
+      {"Wait",
+       [&] {
+         return store->Wait({"rank_0", "rank_1", "rank_2"},
+                            absl::Milliseconds(50));
+       },
+       absl::StrCat("timed out after 50ms waiting for 2 of 3 keys (missing "
+                    "'rank_1', 'rank_2')",
+                    on)},
+      {"Wait at once",
+       [&] {
+         return store->Wait({"rank_0", "rank_1"}, absl::ZeroDuration());
+       },
+       absl::StrCat("timed out after 0 waiting for 1 of 2 keys (missing "
+                    "'rank_1')",
+                    on)},
+      {"Wait on 70 keys",
+       [&] { return store->Wait(many, absl::Milliseconds(50)); },
+       absl::StrCat("timed out after 50ms waiting for 70 keys (at least 64 "
+                    "missing: 'r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7' "
+                    "and 56 more)",
+                    on)},
+      {"MultiGet",
+       [&] {
+         return store->MultiGet({"rank_0", "rank_9"}, absl::Milliseconds(50))
+             .status();
+       },
+       absl::StrCat("timed out after 50ms waiting for 1 of 2 keys (missing "
+                    "'rank_9')",
+                    on)},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const int64_t before = server->stats().calls;
+    const absl::Status status = c.call();
+    CHECK(server->stats().calls - before == 1);
+    REQUIRE(status.code() == absl::StatusCode::kDeadlineExceeded);
+    CHECK(status.message() == c.message);
+  }
+  // GetStats reports the same counter.
+  const int64_t calls = server->stats().calls;
+  REQUIRE(GetRendezvousStats(ClientOptions(*server, "j2")).value().calls ==
+          calls + 1);
+}
+
+TEST_CASE(
     "GrpcStore: the daemon parks every blocked Get and one Set releases them",
     "[store][grpc]") {
   constexpr int kGetters = 32;
