@@ -17,7 +17,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "launcher/agent.h"
-#include "launcher/agent_store.h"
 #include "launcher/cli.h"
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
@@ -28,6 +27,7 @@
 #include "spdlog/spdlog.h"
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
+#include "store/grpc/rendezvous_admin.h"
 #include "store/memory_store.h"
 
 extern char** environ;
@@ -166,6 +166,9 @@ int Main(int argc, char** argv) {
   ao.signal_fd = signal_fd;
   std::unique_ptr<RendezvousServer> server;
   std::unique_ptr<Store> store;
+  // --torch-store agent: how to reach the daemon whose TCPStore listener the
+  // workers use (the embedded server, or tprdzvd), for its admin calls.
+  GrpcStoreOptions listener_daemon;
   if (config.standalone) {
     ao.run_id = config.rdzv_id.empty() ? RandomHex(8) : config.rdzv_id;
     // The embedded server's routine lines ("serving on ...") are noise here.
@@ -196,6 +199,8 @@ int Main(int argc, char** argv) {
     if (config.torch_store == "agent") {
       ao.agent_store_addr = so.host;
       ao.agent_store_port = server->torch_store_port();
+      listener_daemon.endpoint = server->address();
+      listener_daemon.token = so.token;
       LauncherLogger().info(
           "--torch-store agent: workers use the TCPStore listener on {} "
           "(TORCHELASTIC_USE_AGENT_STORE=True)",
@@ -249,17 +254,20 @@ int Main(int argc, char** argv) {
         return UsageError(std::string(listener.status().message()));
       ao.agent_store_addr = listener->host;
       ao.agent_store_port = listener->port;
+      listener_daemon = go;
     }
   }
   if (config.torch_store == "agent") {
     // Every attempt starts with an empty store, as torchelastic's fresh store
     // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
-    // tprdzvd listener still holds the keys of the job before.
+    // tprdzvd listener still holds the keys of the job before. The listener
+    // serves one job of its daemon's table: DeleteJob empties it.
     const Endpoint listener{ao.agent_store_addr, ao.agent_store_port};
-    const absl::Duration timeout =
+    listener_daemon.connect_timeout = listener_daemon.rpc_timeout =
         std::min(config.rdzv_timeout, absl::Seconds(30));
-    ao.prepare_agent_store = [listener, timeout](int attempt) -> absl::Status {
-      auto cleared = ClearTorchStoreKeys(listener, "", timeout);
+    ao.prepare_agent_store = [listener,
+                              listener_daemon](int attempt) -> absl::Status {
+      auto cleared = ClearTorchStoreJob(listener_daemon, listener.port);
       if (!cleared.ok()) {
         return absl::Status(
             cleared.status().code(),

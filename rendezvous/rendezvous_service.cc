@@ -103,6 +103,12 @@ RendezvousService::RendezvousService(KvTable* table, std::string token,
       token_(std::move(token)),
       on_parked_(std::move(on_parked)) {}
 
+void RendezvousService::SetTorchStore(std::string job, int port) {
+  std::lock_guard<std::mutex> lock(torch_store_mu_);
+  torch_store_job_ = std::move(job);
+  torch_store_port_ = port;
+}
+
 grpc::Status RendezvousService::Authorize(grpc::CallbackServerContext* ctx,
                                           absl::string_view method) {
   // Every handler starts here, so this counts every call.
@@ -378,6 +384,9 @@ grpc::ServerUnaryReactor* RendezvousService::GetStats(
     response->set_keys(stats.keys);
     response->set_waiters(stats.waiters);
     response->set_calls(calls());
+    std::lock_guard<std::mutex> lock(torch_store_mu_);
+    response->set_torch_store_job(torch_store_job_);
+    response->set_torch_store_port(torch_store_port_);
     return absl::OkStatus();
   });
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,9 @@ class RendezvousService final
 
   // RPCs received so far, every method counted (GetStats.calls).
   int64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+
+  // What GetStats reports about the TCPStore listener, once it listens.
+  void SetTorchStore(std::string job, int port);
 
   grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* ctx,
                                 const rendezvous::v1::SetRequest* request,
@@ -114,6 +118,9 @@ class RendezvousService final
   KvTable* const table_;
   const std::string token_;
   std::atomic<int64_t> calls_{0};
+  mutable std::mutex torch_store_mu_;
+  std::string torch_store_job_;  // Guarded by torch_store_mu_.
+  int torch_store_port_ = 0;     // Guarded by torch_store_mu_.
   const std::function<void(absl::Time)> on_parked_;
 };
 

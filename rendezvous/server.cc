@@ -183,6 +183,7 @@ class RendezvousServerImpl final : public RendezvousServer {
                                        "): ", listener.status().message()));
     }
     torch_store_ = *std::move(listener);
+    service_.SetTorchStore(options_.torch_store_job, torch_store_->port());
     if (!options_.token.empty() || !options_.tls_cert_pem.empty()) {
       // The explicit port is the opt-in; say loudly what it does not protect.
       // A loopback listener is reachable from this host only (the launcher's

@@ -600,7 +600,28 @@ absl::StatusOr<RendezvousStats> GetRendezvousStats(
   stats.keys = response.keys();
   stats.waiters = response.waiters();
   stats.calls = response.calls();
+  stats.torch_store_job = response.torch_store_job();
+  stats.torch_store_port = response.torch_store_port();
   return stats;
+}
+
+absl::StatusOr<int64_t> ClearTorchStoreJob(const GrpcStoreOptions& options,
+                                           int listener_port) {
+  ASSIGN_OR_RETURN(const RendezvousStats stats, GetRendezvousStats(options));
+  if (stats.torch_store_port == 0 || stats.torch_store_job.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tprdzvd at ", options.endpoint,
+        " serves no TCPStore listener (start it with --torch-store-port)"));
+  }
+  if (listener_port != 0 && listener_port != stats.torch_store_port) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the TCPStore listener on port ", listener_port,
+                     " is not the one of tprdzvd at ", options.endpoint,
+                     ", whose listener is on port ", stats.torch_store_port));
+  }
+  GrpcStoreOptions job = options;
+  job.job = stats.torch_store_job;
+  return DeleteRendezvousJob(job);
 }
 
 absl::Status CheckRendezvousHealth(const GrpcStoreOptions& options) {
