@@ -102,8 +102,11 @@ void SetUpLogging(const std::map<std::string, std::string>& env) {
 }
 
 int RunStatus(const LaunchConfig& config) {
+  auto endpoint = ParseEndpoint(config.rdzv_endpoint, kDefaultRendezvousPort);
+  if (!endpoint.ok())
+    return UsageError(std::string(endpoint.status().message()));
   GrpcStoreOptions go;
-  go.endpoint = config.rdzv_endpoint;
+  go.endpoint = *endpoint;
   go.job = config.rdzv_id;
   go.connect_timeout = absl::Seconds(10);
   if (!config.token_file.empty()) {
@@ -199,7 +202,7 @@ int Main(int argc, char** argv) {
     if (config.torch_store == "agent") {
       ao.agent_store_addr = so.host;
       ao.agent_store_port = server->torch_store_port();
-      listener_daemon.endpoint = server->address();
+      listener_daemon.endpoint = Endpoint{so.host, server->port()};
       listener_daemon.token = so.token;
       LauncherLogger().info(
           "--torch-store agent: workers use the TCPStore listener on {} "
@@ -212,7 +215,7 @@ int Main(int argc, char** argv) {
     if (!endpoint.ok())
       return UsageError(std::string(endpoint.status().message()));
     GrpcStoreOptions go;
-    go.endpoint = config.rdzv_endpoint;
+    go.endpoint = *endpoint;
     go.job = config.rdzv_id;
     go.connect_timeout = config.rdzv_timeout;
     if (!config.token_file.empty()) {

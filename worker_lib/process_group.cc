@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/prefix_store.h"
 #include "worker_lib/backend.h"
@@ -89,7 +90,8 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
   std::shared_ptr<Store> base = options.store;
   if (base == nullptr) {
     GrpcStoreOptions grpc;
-    grpc.endpoint = config.rdzv_endpoint;
+    ASSIGN_OR_RETURN(grpc.endpoint, ParseEndpoint(config.rdzv_endpoint,
+                                                  kDefaultRendezvousPort));
     grpc.job = config.run_id;
     grpc.token = config.token;
     grpc.connect_timeout = options.timeout;

@@ -3,8 +3,8 @@
 // health check.
 //
 // Each call opens its own connection from GrpcStoreOptions (endpoint, token,
-// TLS, connect_timeout, rpc_timeout), so none of them needs a Store. They are
-// implemented in grpc_store.cc, sharing its connection and status mapping.
+// TLS, connect_timeout, rpc_timeout), so none of them needs a Store; they share
+// GrpcStore's channel (channel.h) and status mapping (status.h).
 #ifndef TPLAUNCH_STORE_GRPC_RENDEZVOUS_ADMIN_H_
 #define TPLAUNCH_STORE_GRPC_RENDEZVOUS_ADMIN_H_
 
@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "store/grpc/grpc_store.h"
+#include "store/grpc/grpc_store_options.h"
 
 namespace tplaunch {
 

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "rendezvous/server.h"
+#include "store/endpoint.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "tests/store/store_contract.h"
 
@@ -54,7 +55,7 @@ std::shared_ptr<RendezvousServer> StartServer() {
 GrpcStoreOptions ClientOptions(const RendezvousServer& server,
                                const std::string& job) {
   GrpcStoreOptions options;
-  options.endpoint = server.address();
+  options.endpoint = ParseEndpoint(server.address(), 0).value();
   options.job = job;
   options.token = kToken;
   options.connect_timeout = absl::Seconds(10);
@@ -108,21 +109,32 @@ TPLAUNCH_STORE_CONTRACT_TESTS("GrpcStore", GrpcStores)
 
 TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
           "[store][grpc]") {
-  CHECK(ParseRendezvousEndpoint("node1:1234").value() == "node1:1234");
-  CHECK(ParseRendezvousEndpoint("node1").value() == "node1:29400");
-  CHECK(ParseRendezvousEndpoint("[::1]:5").value() == "[::1]:5");
-  CHECK(ParseRendezvousEndpoint("[fe80::1]").value() == "[fe80::1]:29400");
-  CHECK(ParseRendezvousEndpoint("127.0.0.1:65535").value() ==
-        "127.0.0.1:65535");
+  // GrpcStore takes an Endpoint that its caller parsed with the one parser.
+  auto parse = [](const char* text) {
+    return ParseEndpoint(text, kDefaultRendezvousPort);
+  };
+  CHECK(parse("node1:1234").value().ToString() == "node1:1234");
+  CHECK(parse("node1").value().ToString() == "node1:29400");
+  CHECK(parse("[::1]:5").value().ToString() == "[::1]:5");
+  CHECK(parse("[fe80::1]").value().ToString() == "[fe80::1]:29400");
+  CHECK(parse("127.0.0.1:65535").value().ToString() == "127.0.0.1:65535");
+  // A bare IPv6 literal cannot carry a port, so it is the whole host (as
+  // tplaunch's CLI always read it).
+  CHECK(parse("::1").value().ToString() == "[::1]:29400");
 
   for (const char* bad : {"", ":80", "host:", "host:0", "host:65536", "host:-1",
-                          "host:http", "host:80x", "::1", "[::1", "[::1]80",
-                          "[]:80", "a b:80", "http://host:80", "host:+80"}) {
+                          "host:http", "host:80x", "[::1", "[::1]80", "[]:80",
+                          "a b:80", "http://host:80", "host:+80"}) {
     INFO("endpoint '" << bad << "'");
-    const absl::StatusOr<std::string> parsed = ParseRendezvousEndpoint(bad);
+    const absl::StatusOr<Endpoint> parsed = parse(bad);
     REQUIRE(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+
+  // An endpoint nobody parsed is refused before dialling.
+  for (const Endpoint& unset :
+       {Endpoint{}, Endpoint{"host", 0}, Endpoint{"", 80}}) {
     GrpcStoreOptions options;
-    options.endpoint = bad;
+    options.endpoint = unset;
     options.job = "j";
     options.connect_timeout = absl::Milliseconds(100);
     const absl::StatusOr<std::unique_ptr<Store>> store =
@@ -134,7 +146,7 @@ TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
 TEST_CASE("GrpcStore: a job and a whole client certificate are required",
           "[store][grpc]") {
   GrpcStoreOptions options;
-  options.endpoint = "127.0.0.1:1";
+  options.endpoint = Endpoint{"127.0.0.1", 1};
   options.connect_timeout = absl::Milliseconds(100);
   const absl::StatusOr<std::unique_ptr<Store>> no_job =
       ConnectGrpcStore(options);
@@ -166,7 +178,7 @@ TEST_CASE(
       absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
 
   GrpcStoreOptions options;
-  options.endpoint = endpoint;
+  options.endpoint = Endpoint{"127.0.0.1", ntohs(address.sin_port)};
   options.job = "j";
   options.connect_timeout = absl::Milliseconds(700);
   const absl::Time start = absl::Now();
@@ -566,7 +578,7 @@ TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
   // The certificate names 127.0.0.1 and localhost; the override checks another
   // name.
   GrpcStoreOptions by_name = options;
-  by_name.endpoint = absl::StrCat("localhost:", server->port());
+  by_name.endpoint = Endpoint{"localhost", server->port()};
   REQUIRE(Connect(by_name)->TryGet("k").value() == "v");
 
   GrpcStoreOptions wrong_name = options;

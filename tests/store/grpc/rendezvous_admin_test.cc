@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "rendezvous/server.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 
 namespace tplaunch {
@@ -32,7 +33,7 @@ std::unique_ptr<RendezvousServer> StartServer(int torch_store_port) {
 GrpcStoreOptions Options(const RendezvousServer& server,
                          const std::string& job) {
   GrpcStoreOptions options;
-  options.endpoint = server.address();
+  options.endpoint = ParseEndpoint(server.address(), 0).value();
   options.job = job;
   options.token = "admin-token";
   options.connect_timeout = absl::Seconds(10);
@@ -97,12 +98,12 @@ TEST_CASE("ClearTorchStoreJob refuses a listener that is not the daemon's",
 TEST_CASE("ClearTorchStoreJob names the daemon when it cannot be reached",
           "[store][grpc][admin]") {
   std::string endpoint;
+  GrpcStoreOptions options;
   {
     std::unique_ptr<RendezvousServer> server = StartServer(0);
     endpoint = server->address();
+    options.endpoint = ParseEndpoint(endpoint, 0).value();
   }
-  GrpcStoreOptions options;
-  options.endpoint = endpoint;
   options.connect_timeout = absl::Milliseconds(300);
   auto cleared = ClearTorchStoreJob(options, 0);
   REQUIRE(absl::IsUnavailable(cleared.status()));
