@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
-#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/prefix_store.h"
 #include "worker_lib/backend.h"
@@ -90,8 +89,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
   std::shared_ptr<Store> base = options.store;
   if (base == nullptr) {
     GrpcStoreOptions grpc;
-    ASSIGN_OR_RETURN(grpc.endpoint, ParseEndpoint(config.rdzv_endpoint,
-                                                  kDefaultRendezvousPort));
+    grpc.endpoint = *config.rdzv_endpoint;
     grpc.job = config.run_id;
     grpc.token = config.token;
     grpc.connect_timeout = options.timeout;
