@@ -18,16 +18,6 @@ class WallClock final : public Clock {
   absl::Time Now() const override { return absl::Now(); }
 };
 
-// Keys are bytes and may be 8 KiB long: error messages show a bounded,
-// printable form.
-std::string Quote(absl::string_view key) {
-  constexpr size_t kMaxShown = 96;
-  if (key.size() <= kMaxShown)
-    return absl::StrCat("\"", absl::CHexEscape(key), "\"");
-  return absl::StrCat("\"", absl::CHexEscape(key.substr(0, kMaxShown)),
-                      "\"... (", key.size(), " bytes)");
-}
-
 }  // namespace
 
 const Clock* RealClock() {
@@ -76,7 +66,7 @@ absl::Status KvTable::CheckOpenLocked() const {
 absl::Status KvTable::CheckKey(absl::string_view key) const {
   if (static_cast<int64_t>(key.size()) > options_.max_key_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "key ", Quote(key), " is ", key.size(),
+        "key ", QuoteKey(key), " is ", key.size(),
         " bytes, over the limit max_key_bytes=", options_.max_key_bytes));
   }
   return absl::OkStatus();
@@ -85,7 +75,7 @@ absl::Status KvTable::CheckKey(absl::string_view key) const {
 absl::Status KvTable::CheckValue(absl::string_view key, size_t size) const {
   if (static_cast<int64_t>(size) > options_.max_value_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "value for key ", Quote(key), " is ", size,
+        "value for key ", QuoteKey(key), " is ", size,
         " bytes, over the limit max_value_bytes=", options_.max_value_bytes));
   }
   return absl::OkStatus();
@@ -258,7 +248,7 @@ absl::StatusOr<std::string> KvTable::TryGet(absl::string_view job,
     auto it = j->kv.find(key);
     if (it != j->kv.end()) return it->second;
   }
-  return absl::NotFoundError(absl::StrCat("key ", Quote(key),
+  return absl::NotFoundError(absl::StrCat("key ", QuoteKey(key),
                                           " does not exist in job \"",
                                           absl::CHexEscape(job), "\""));
 }
@@ -298,13 +288,13 @@ absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
       }
     } else if (!absl::SimpleAtoi(it->second, &current)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("Add on key ", Quote(key), " in job \"",
+          absl::StrCat("Add on key ", QuoteKey(key), " in job \"",
                        absl::CHexEscape(job), "\": the stored value ",
-                       Quote(it->second), " is not a decimal int64"));
+                       QuoteKey(it->second), " is not a decimal int64"));
     }
     if (__builtin_add_overflow(current, delta, &result)) {
-      return absl::OutOfRangeError(absl::StrCat("Add on key ", Quote(key), ": ",
-                                                current, " + ", delta,
+      return absl::OutOfRangeError(absl::StrCat("Add on key ", QuoteKey(key),
+                                                ": ", current, " + ", delta,
                                                 " overflows int64"));
     }
     PutLocked(*j, key, absl::StrCat(result), done);

@@ -92,7 +92,7 @@ TEST_CASE("KvTable Add", "[kv_table]") {
   REQUIRE(table.Set("j", "text", "abc").ok());
   absl::Status bad = table.Add("j", "text", 1).status();
   CHECK(absl::IsFailedPrecondition(bad));
-  CHECK(absl::StrContains(bad.message(), "\"text\""));
+  CHECK(absl::StrContains(bad.message(), "'text'"));
   CHECK(*table.TryGet("j", "text") == "abc");
   REQUIRE(table.Set("j", "big", "9223372036854775807").ok());
   CHECK(absl::IsOutOfRange(table.Add("j", "big", 1).status()));
