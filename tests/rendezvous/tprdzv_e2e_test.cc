@@ -43,12 +43,14 @@ std::string TempPath(const std::string& name) {
   return absl::StrCat(*dir, "/", name);
 }
 
-// tprdzvctl with `args`, its environment without the variables tprdzvctl reads
-// plus `extra_env`, so the test controls exactly which token and endpoint it
-// sees; stdin: `stdin_bytes`.
+// The tprdzvctl binary followed by `args`.
 std::vector<std::string> CtlArgv(const std::vector<std::string>& args) {
   return Concat({Runfile("rendezvous/tprdzvctl")}, args);
 }
+
+// The test's environment without the variables tprdzvctl reads, plus
+// `extra_env`, so the test controls exactly which token and endpoint a child
+// sees; stdin: `stdin_bytes`, then end of file.
 SubprocessOptions CtlOptions(std::map<std::string, std::string> extra_env = {},
                              const std::string& stdin_bytes = "") {
   SubprocessOptions options;
