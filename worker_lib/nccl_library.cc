@@ -192,19 +192,13 @@ absl::StatusOr<NcclLibraryInfo> ProbeNcclLibrary(
     const std::vector<std::string>& candidates) {
   absl::StatusOr<NcclLibrary> lib = LoadNcclFrom(candidates);
   if (!lib.ok()) return lib.status();
-  NcclLibraryInfo info;
-  info.path = lib->path;
-  info.version = lib->version;
-  return info;
+  return static_cast<const NcclLibraryInfo&>(*lib);
 }
 
 absl::StatusOr<NcclLibraryInfo> LoadedNcclLibrary() {
   absl::StatusOr<const NcclLibrary*> lib = LoadNccl();
   if (!lib.ok()) return lib.status();
-  NcclLibraryInfo info;
-  info.path = (*lib)->path;
-  info.version = (*lib)->version;
-  return info;
+  return static_cast<const NcclLibraryInfo&>(**lib);
 }
 
 }  // namespace tplaunch

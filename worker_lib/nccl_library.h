@@ -15,9 +15,8 @@
 
 namespace tplaunch {
 
-struct NcclLibrary {
-  std::string path;  // The file that was loaded.
-  int version = 0;   // ncclGetVersion, e.g. 22809.
+// path and version (NcclLibraryInfo) plus the resolved entry points.
+struct NcclLibrary : NcclLibraryInfo {
   nccl_abi::ncclGetVersion_fn GetVersion = nullptr;
   nccl_abi::ncclGetUniqueId_fn GetUniqueId = nullptr;
   nccl_abi::ncclCommInitRankConfig_fn CommInitRankConfig = nullptr;
