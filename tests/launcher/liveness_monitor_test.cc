@@ -17,7 +17,7 @@
 #include "common/records.h"
 #include "launcher/node_rendezvous.h"
 #include "store/memory_store.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/testing/processes.h"
 
 namespace tplaunch {
 namespace testing {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "tests/launcher/restartable_daemon.h"
 
@@ -24,7 +25,9 @@ constexpr absl::Duration kReconnectBound = absl::Seconds(1);
 std::unique_ptr<Store> Connect(const std::string& endpoint,
                                absl::Duration rpc_timeout) {
   GrpcStoreOptions options;
-  options.endpoint = endpoint;
+  absl::StatusOr<Endpoint> parsed = ParseEndpoint(endpoint, 0);
+  REQUIRE(parsed.ok());
+  options.endpoint = *parsed;
   options.job = "outage";
   options.connect_timeout = absl::Seconds(10);
   options.rpc_timeout = rpc_timeout;
