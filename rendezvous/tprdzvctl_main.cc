@@ -121,6 +121,9 @@ GrpcStoreOptions MakeOptions(const Flags& flags) {
   options.connect_timeout =
       DurationOrThrow("--connect-timeout", flags.connect_timeout);
   options.rpc_timeout = DurationOrThrow("--rpc-timeout", flags.rpc_timeout);
+  // A command-line probe reports a daemon that went away at once instead of
+  // waiting for it to come back.
+  options.wait_for_reconnect = false;
   return options;
 }
 
