@@ -13,6 +13,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/key_layout.h"
+#include "common/records.h"
+#include "store/endpoint.h"
+#include "store/grpc/grpc_store.h"
 #include "tests/launcher/restartable_daemon.h"
 #include "tests/launcher/tplaunch_command.h"
 #include "tests/testing/files.h"
@@ -197,6 +201,32 @@ TEST_CASE(
   REQUIRE(job.b.Wait(kLong) == 0);
   CHECK_THAT(job.a.out() + job.b.out(), Catch::Contains("done-0"));
   CHECK_THAT(job.a.out() + job.b.out(), Catch::Contains("done-1"));
+}
+
+// What a daemon restarted without its state, or two worlds under one run id,
+// look like to a node: its attempt ended "ok" while its own workers still run
+// (issue #10, item 1: such a node used to exit 0 at once).
+TEST_CASE(
+    "an attempt ended ok while this node's workers still run is no success",
+    "[e2e][outage]") {
+  RestartableDaemon daemon;
+  Job job(daemon, "false-ok", {});
+  REQUIRE(job.Started(0));
+  GrpcStoreOptions options;
+  options.endpoint = *ParseEndpoint(daemon.endpoint(), 0);
+  options.job = "false-ok";
+  absl::StatusOr<std::unique_ptr<Store>> store = ConnectGrpcStore(options);
+  REQUIRE(store.ok());
+  AttemptEnd ok;
+  ok.kind = AttemptEnd::Kind::kOk;
+  REQUIRE((*store)->Set(EndKey("false-ok", 0), ok.Encode()).ok());
+  const std::optional<int> a = job.a.Wait(kLong);
+  const std::optional<int> b = job.b.Wait(kLong);
+  INFO(job.Logs());
+  CHECK(a == 1);
+  CHECK(b == 1);
+  CHECK_THAT(job.a.err(), Catch::Contains("this node did not succeed"));
+  CHECK_THAT(job.b.err(), Catch::Contains("this node did not succeed"));
 }
 
 }  // namespace
