@@ -633,6 +633,7 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
     lo.timeout = c_.heartbeat_timeout;
     lo.store_outage_timeout = c_.store_outage_timeout;
     lo.store_name = StoreName();
+    lo.store_incarnation = o_.store_incarnation;
     monitor = std::make_unique<LivenessMonitor>(
         &live_rdzv_, a, lo, [this](const AttemptEnd& e) {
           {

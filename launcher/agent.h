@@ -29,6 +29,10 @@ struct AgentOptions {
   // heartbeats, failure reports and probes while it does not answer (a frozen
   // daemon must not hold them for a whole RPC deadline). Null: `store`.
   Store* liveness_store = nullptr;
+  // The store's daemon incarnation as last reported ("" unknown); empty: not
+  // tracked. A change during an attempt ends it as failed naming the daemon
+  // restart, restarted as a new attempt when --max-restarts allows.
+  std::function<std::string()> store_incarnation;
   // Multi-node mode: heartbeats, failure watching and the exit barrier. Off for
   // standalone, where this node is alone.
   bool multi_node = false;

@@ -81,6 +81,24 @@ void LivenessMonitor::Run() {
   auto end_with = [&](AttemptEnd end) {
     if (on_end_) on_end_(end);
   };
+  // Reports `reason` as this attempt's failure for every node (the first
+  // report wins) and ends the monitor with how the attempt ended.
+  auto fail_attempt = [&](const std::string& reason) {
+    auto end =
+        rdzv_->ReportFailure(attempt, AttemptEnd::Kind::kFailed, 1, reason);
+    if (end.ok()) {
+      end_with(*end);
+    } else {
+      AttemptEnd local;
+      local.exit_code = 1;
+      local.reason = reason;
+      end_with(local);
+    }
+  };
+  auto incarnation = [&]() -> std::string {
+    return options_.store_incarnation ? options_.store_incarnation() : "";
+  };
+  std::string first_incarnation = incarnation();
 
   while (!stop_.HasBeenNotified()) {
     const absl::Time now = absl::Now();
@@ -105,6 +123,15 @@ void LivenessMonitor::Run() {
         outage_logged = false;
       }
       store_ok = now;
+      const std::string current = incarnation();
+      if (first_incarnation.empty()) first_incarnation = current;
+      if (!current.empty() && current != first_incarnation) {
+        fail_attempt(absl::StrCat(
+            options_.store_name, " restarted without the job's state ",
+            "(incarnation ", first_incarnation, ", now ", current,
+            "): attempt ", attempt, " cannot continue"));
+        return;
+      }
       for (size_t i = 0; i < peers.size(); ++i) {
         Peer& p = peers[i];
         const std::string& v = (*values)[i];
@@ -127,16 +154,7 @@ void LivenessMonitor::Run() {
                                now - p.last_change, absl::Milliseconds(100))),
                            " (--heartbeat-timeout ",
                            absl::FormatDuration(options_.timeout), ")");
-          auto end = rdzv_->ReportFailure(attempt, AttemptEnd::Kind::kFailed, 1,
-                                          reason);
-          if (end.ok()) {
-            end_with(*end);
-          } else {
-            AttemptEnd local;
-            local.exit_code = 1;
-            local.reason = reason;
-            end_with(local);
-          }
+          fail_attempt(reason);
           return;
         }
       }

@@ -39,6 +39,12 @@ struct LivenessOptions {
   absl::Duration store_outage_timeout = absl::Seconds(60);
   // How messages name the store, e.g. "tprdzvd at 10.0.0.1:29400".
   std::string store_name = "the rendezvous store";
+  // The store's incarnation as last reported ("" unknown); empty function: not
+  // tracked. A value different from the one at the monitor's start means the
+  // daemon restarted without the attempt's state: the monitor ends the
+  // attempt as failed, naming the restart, and writes that end into the new
+  // daemon too, so a node that joined the same attempt there stops as well.
+  std::function<std::string()> store_incarnation;
 };
 
 class LivenessMonitor final {

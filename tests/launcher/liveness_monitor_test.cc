@@ -272,5 +272,46 @@ TEST_CASE(
   CHECK_THAT(reason, Catch::Contains("stopped heartbeating"));
 }
 
+TEST_CASE(
+    "a daemon restarted without its state ends the attempt, naming the "
+    "restart, for every node") {
+  auto memory = NewMemoryStore();
+  NodeRendezvous r(memory.get(), TwoNodes());
+  absl::Mutex mu;
+  std::string incarnation = "one";
+  LivenessOptions lo = Fast(absl::Seconds(30));
+  lo.store_incarnation = [&] {
+    absl::MutexLock lock(&mu);
+    return incarnation;
+  };
+  EndBox a, b;
+  LivenessMonitor ma(&r, Assignment(0), lo, a.Callback());
+  LivenessMonitor mb(&r, Assignment(1), lo, b.Callback());
+  REQUIRE(BothAdvance(memory.get(), 2));
+  CHECK_FALSE(a.done.HasBeenNotified());
+  {
+    absl::MutexLock lock(&mu);
+    incarnation = "two";
+  }
+  REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  REQUIRE(b.done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  for (EndBox* box : {&a, &b}) {
+    const std::string reason = box->Reason();
+    INFO(reason);
+    CHECK_THAT(reason,
+               Catch::Contains("tprdzvd at test:1 restarted without the job's "
+                               "state (incarnation one, now two)"));
+    absl::MutexLock lock(&box->mu);
+    CHECK(box->end->kind == AttemptEnd::Kind::kFailed);
+  }
+  // Written into the (new) store: a node that joined attempt 0 there stops.
+  absl::StatusOr<std::string> end = memory->TryGet(EndKey("job", 0));
+  REQUIRE(end.ok());
+  absl::StatusOr<AttemptEnd> stored = AttemptEnd::Decode("end", *end);
+  REQUIRE(stored.ok());
+  CHECK_THAT(stored->reason,
+             Catch::Contains("restarted without the job's state"));
+}
+
 }  // namespace
 }  // namespace tplaunch
