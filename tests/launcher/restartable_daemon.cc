@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -14,12 +15,16 @@
 namespace tplaunch {
 namespace testing {
 
-RestartableDaemon::RestartableDaemon() { Start(0); }
+RestartableDaemon::RestartableDaemon(std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
+  Start(0);
+}
 
 void RestartableDaemon::Start(int port) {
-  proc_ = std::make_unique<Subprocess>(
-      std::vector<std::string>{Runfile("rendezvous/tprdzvd"), "--host",
-                               "127.0.0.1", "--port", absl::StrCat(port)});
+  std::vector<std::string> argv = {Runfile("rendezvous/tprdzvd"), "--host",
+                                   "127.0.0.1", "--port", absl::StrCat(port)};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  proc_ = std::make_unique<Subprocess>(argv);
   constexpr absl::string_view kPrefix = "listening on ";
   std::string line;
   const bool listening = WaitFor(

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "tests/testing/processes.h"
@@ -15,9 +16,10 @@ namespace testing {
 
 class RestartableDaemon {
  public:
-  // Starts tprdzvd on 127.0.0.1, port 0; fails the test unless it says where
+  // Starts tprdzvd on 127.0.0.1, port 0, with `extra_args` (also at every
+  // restart, e.g. {"--state-dir", dir}); fails the test unless it says where
   // it listens within 20 s.
-  RestartableDaemon();
+  explicit RestartableDaemon(std::vector<std::string> extra_args = {});
 
   const std::string& endpoint() const { return endpoint_; }
   int port() const { return port_; }
@@ -35,6 +37,7 @@ class RestartableDaemon {
  private:
   void Start(int port);
 
+  const std::vector<std::string> extra_args_;
   std::unique_ptr<Subprocess> proc_;
   std::string endpoint_;
   int port_ = 0;
