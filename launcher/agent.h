@@ -11,15 +11,25 @@
 #define TPLAUNCH_LAUNCHER_AGENT_H_
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "launcher/cli.h"
 #include "launcher/process_supervisor.h"
 #include "launcher/worker_env.h"
 #include "store/store.h"
 
 namespace tplaunch {
+
+// What the agent needs from process supervision: start one attempt's workers
+// and hand back the group it then waits on, signals and stops. Errors as
+// StartWorkers'.
+using WorkerStarter =
+    std::function<absl::StatusOr<std::unique_ptr<WorkerGroup>>(
+        std::vector<WorkerSpec> specs)>;
 
 struct AgentOptions {
   LaunchConfig config;  // nproc_per_node already resolved.
@@ -50,6 +60,9 @@ struct AgentOptions {
   // A signalfd for config.signals_to_forward (blocked by the caller), or -1.
   int signal_fd = -1;
   SupervisorOptions supervisor;
+  // Starts the workers; empty: real processes (StartWorkers with
+  // `supervisor`). Tests pass a fake.
+  WorkerStarter start_workers;
 };
 
 // Runs the job on this node. Returns tplaunch's exit code: 0 when every worker
