@@ -242,13 +242,13 @@ absl::StatusOr<NodeAssignment> Agent::Join(int attempt) {
 }
 
 absl::StatusOr<std::pair<std::string, int>> Agent::ReserveMaster(int attempt) {
-  if (c_.torch_store == "agent") {
+  if (o_.agent_store) {
     // No rank hosts a store: MASTER_ADDR/PORT name the listener.
     if (o_.prepare_agent_store) {
       absl::Status prepared = o_.prepare_agent_store(attempt);
       if (!prepared.ok()) return prepared;
     }
-    return std::make_pair(o_.agent_store_addr, o_.agent_store_port);
+    return std::make_pair(o_.agent_store->host, o_.agent_store->port);
   }
   if (!c_.master_addr.empty())
     return std::make_pair(c_.master_addr, c_.master_port);
@@ -502,17 +502,17 @@ WorkerEnvInputs Agent::EnvInputs(const NodeAssignment& a,
   in.num_nodes = a.num_nodes;
   in.master_addr = a.master_addr;
   in.master_port = a.master_port;
-  if (c_.torch_store == "agent") {
-    in.master_addr = o_.agent_store_addr;
-    in.master_port = o_.agent_store_port;
+  if (o_.agent_store) {
+    in.master_addr = o_.agent_store->host;
+    in.master_port = o_.agent_store->port;
   }
   in.attempt = a.attempt;
   in.max_restarts = c_.max_restarts;
   in.run_id = o_.run_id;
-  in.rdzv_endpoint = o_.worker_rdzv_endpoint;
+  in.rdzv_endpoint = o_.worker_rdzv_endpoint.ToString();
   in.rdzv_token = o_.worker_rdzv_token;
   in.local_addr = o_.local_addr;
-  in.use_agent_store = c_.torch_store == "agent";
+  in.use_agent_store = o_.agent_store.has_value();
   return in;
 }
 

@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "launcher/cli.h"
 #include "launcher/process_supervisor.h"
 #include "launcher/worker_env.h"
+#include "store/endpoint.h"
 #include "store/store.h"
 
 namespace tplaunch {
@@ -43,13 +45,13 @@ struct AgentOptions {
   std::string local_addr;  // Advertised address (TPLAUNCH_LOCAL_ADDR,
                            // MASTER_ADDR on node 0).
   // What workers get as TPLAUNCH_RDZV_ENDPOINT / TPLAUNCH_RDZV_TOKEN.
-  std::string worker_rdzv_endpoint;
+  Endpoint worker_rdzv_endpoint;
   std::string worker_rdzv_token;
   // With --torch-store agent: the TCPStore listener workers connect to as
   // MASTER_ADDR/MASTER_PORT (the embedded server's, or tprdzvd's from
-  // --torch-store-endpoint).
-  std::string agent_store_addr;
-  int agent_store_port = 0;
+  // --torch-store-endpoint); nullopt with --torch-store worker, where rank 0
+  // hosts PyTorch's store.
+  std::optional<Endpoint> agent_store;
   // With --torch-store agent, run by node 0 for every attempt before the
   // attempt's assignment is published (so before any node starts a worker):
   // empties the listener (keys of an earlier attempt, or of an earlier job in

@@ -99,7 +99,7 @@ absl::Status StoreTopology::StartEmbeddedServer(const TopologyPlan& plan) {
   store_ = NewMemoryStore();
   multi_node_ = false;
   local_addr_ = plan.local_addr;
-  worker_rdzv_endpoint_ = server_->address();
+  worker_rdzv_endpoint_ = Endpoint{so.host, server_->port()};
   worker_rdzv_token_ = so.token;
   if (plan.agent_store == AgentStoreSource::kEmbeddedListener) {
     agent_store_ = Endpoint{so.host, server_->torch_store_port()};
@@ -143,7 +143,7 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   }
   store_ = *std::move(connected);
   multi_node_ = true;
-  worker_rdzv_endpoint_ = endpoint;
+  worker_rdzv_endpoint_ = plan.rdzv_endpoint;
   worker_rdzv_token_ = inputs.token;
   if (plan.agent_store == AgentStoreSource::kRemoteListener) {
     agent_store_ = plan.torch_store_listener;
@@ -155,7 +155,7 @@ void StoreTopology::PrepareAgentStore(absl::Duration timeout) {
   // Every attempt starts with an empty store, as torchelastic's fresh store
   // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
   // tprdzvd listener still holds the keys of the job before.
-  const Endpoint listener = agent_store_;
+  const Endpoint listener = *agent_store_;
   prepare_agent_store_ = [listener, timeout](int attempt) -> absl::Status {
     auto cleared = ClearTorchStoreKeys(listener, "", timeout);
     if (!cleared.ok()) {
@@ -180,8 +180,7 @@ void StoreTopology::ApplyTo(AgentOptions& options) const {
   options.local_addr = local_addr_;
   options.worker_rdzv_endpoint = worker_rdzv_endpoint_;
   options.worker_rdzv_token = worker_rdzv_token_;
-  options.agent_store_addr = agent_store_.host;
-  options.agent_store_port = agent_store_.port;
+  options.agent_store = agent_store_;
   options.prepare_agent_store = prepare_agent_store_;
 }
 

@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -109,9 +110,9 @@ class StoreTopology final {
   bool multi_node_ = false;
   std::string run_id_;
   std::string local_addr_;
-  std::string worker_rdzv_endpoint_;
+  Endpoint worker_rdzv_endpoint_;
   std::string worker_rdzv_token_;
-  Endpoint agent_store_;  // Empty host: no agent store.
+  std::optional<Endpoint> agent_store_;
   std::function<absl::Status(int attempt)> prepare_agent_store_;
 };
 

@@ -339,6 +339,38 @@ TEST_CASE("multi-node success waits in the exit barrier until the end is ok") {
   CHECK(end->ok());
 }
 
+TEST_CASE(
+    "agent store: MASTER_ADDR/PORT name the listener, emptied per attempt") {
+  Fixture f;
+  f.options().config.max_restarts = 1;
+  f.options().agent_store = Endpoint{"10.9.9.9", 4000};
+  std::vector<int> prepared;
+  f.options().prepare_agent_store = [&prepared](int attempt) {
+    prepared.push_back(attempt);
+    return absl::OkStatus();
+  };
+  CHECK(f.Run({{Fails(0, 1)}, {Succeeds()}}) == 0);
+  CHECK(prepared == std::vector<int>{0, 1});
+  const Record& r = f.record();
+  REQUIRE(r.started.size() == 2);
+  for (const WorkerSpec& s : r.started[1]) {
+    CHECK(EnvOf(s, "MASTER_ADDR") == "10.9.9.9");
+    CHECK(EnvOf(s, "MASTER_PORT") == "4000");
+    CHECK(EnvOf(s, "TORCHELASTIC_USE_AGENT_STORE") == "True");
+  }
+}
+
+TEST_CASE("an agent store that cannot be emptied fails the rendezvous") {
+  Fixture f;
+  f.options().config.max_restarts = 2;
+  f.options().agent_store = Endpoint{"10.9.9.9", 4000};
+  f.options().prepare_agent_store = [](int) {
+    return absl::UnavailableError("listener 10.9.9.9:4000 refused");
+  };
+  CHECK(f.Run({{Succeeds()}}) == 1);
+  CHECK(f.record().started.empty());
+}
+
 TEST_CASE("a PROGRAM that cannot be found exits 127 without a restart") {
   Fixture f;
   f.options().config.max_restarts = 2;

@@ -91,11 +91,12 @@ TEST_CASE("standalone set-up: the agent meets itself, workers get the server") {
   CHECK(IsHex(ao.run_id));
   CHECK(ao.worker_rdzv_token.size() == 32);
   CHECK(IsHex(ao.worker_rdzv_token));
-  CHECK(absl::StartsWith(ao.worker_rdzv_endpoint, "127.0.0.1:"));
-  CHECK(ao.worker_rdzv_endpoint != "127.0.0.1:0");
+  CHECK(ao.worker_rdzv_endpoint.host == "127.0.0.1");
+  CHECK(ao.worker_rdzv_endpoint.port > 0);
   CHECK(ao.local_addr == "127.0.0.1");
-  CHECK(ao.agent_store_addr == "127.0.0.1");
-  CHECK(ao.agent_store_port > 0);
+  REQUIRE(ao.agent_store.has_value());
+  CHECK(ao.agent_store->host == "127.0.0.1");
+  CHECK(ao.agent_store->port > 0);
   // Empties the (already empty) listener.
   REQUIRE(ao.prepare_agent_store);
   CHECK(ao.prepare_agent_store(0).ok());
