@@ -4,8 +4,9 @@
 //   heartbeats, signals) -> stop -> restart as a new attempt (within
 //   --max-restarts) or exit
 //
-// It ties node_rendezvous (stores) and process_supervisor (processes) together
-// and reports to the user through the "launcher" logger. Run it on the main
+// It ties node_rendezvous (stores) and process_supervisor (processes) together,
+// puts each attempt's files where run_logs says, and reports to the user
+// through the "launcher" logger (texts from failure_report). Run it on the main
 // thread: the workers' PR_SET_PDEATHSIG is tied to the thread that starts them.
 #ifndef TPLAUNCH_LAUNCHER_AGENT_H_
 #define TPLAUNCH_LAUNCHER_AGENT_H_
