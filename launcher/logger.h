@@ -1,15 +1,18 @@
-// The launcher's named spdlog logger. Libraries never configure sinks: the
-// logger copies the default logger's sinks (tplaunch's main() points those at
-// stderr) the first time it is used.
+// The launcher's named spdlog logger ("launcher"); see common/logger.h for how
+// its sinks are chosen.
 #ifndef TPLAUNCH_LAUNCHER_LOGGER_H_
 #define TPLAUNCH_LAUNCHER_LOGGER_H_
 
+#include "common/logger.h"
 #include "spdlog/spdlog.h"
 
 namespace tplaunch {
 
 // The "launcher" logger; never null.
-spdlog::logger& LauncherLogger();
+inline spdlog::logger& LauncherLogger() {
+  static const std::shared_ptr<spdlog::logger> logger = NamedLogger("launcher");
+  return *logger;
+}
 
 }  // namespace tplaunch
 

@@ -1,17 +1,19 @@
-// The daemon's named spdlog logger. Libraries never configure sinks: the logger
-// copies the default logger's sinks (main() points those at stderr) the first
-// time it is used.
+// The daemon's named spdlog logger ("rendezvous"); see common/logger.h for how
+// its sinks are chosen.
 #ifndef TPLAUNCH_RENDEZVOUS_LOGGER_H_
 #define TPLAUNCH_RENDEZVOUS_LOGGER_H_
 
-#include <memory>
-
+#include "common/logger.h"
 #include "spdlog/spdlog.h"
 
 namespace tplaunch {
 
 // The "rendezvous" logger; never null.
-spdlog::logger& RendezvousLogger();
+inline spdlog::logger& RendezvousLogger() {
+  static const std::shared_ptr<spdlog::logger> logger =
+      NamedLogger("rendezvous");
+  return *logger;
+}
 
 }  // namespace tplaunch
 

@@ -8,12 +8,15 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/token_file.h"
 #include "rendezvous/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -39,28 +42,6 @@ std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
   std::stringstream contents;
   contents << in.rdbuf();
   return contents.str();
-}
-
-std::string LoadToken(const std::string& token_file) {
-  std::string token;
-  std::string source;
-  if (!token_file.empty()) {
-    token = ReadFileOrThrow("--token-file", token_file);
-    source = absl::StrCat("--token-file ", token_file);
-  } else if (const char* env = std::getenv("TPLAUNCH_RDZV_TOKEN")) {
-    token = env;
-    source = "TPLAUNCH_RDZV_TOKEN";
-    // An empty variable means "no token", as if it were unset.
-    if (absl::StripAsciiWhitespace(token).empty()) return "";
-  } else {
-    return "";
-  }
-  // Files written by `echo` end with a newline that is not part of the token.
-  std::string stripped(absl::StripAsciiWhitespace(token));
-  if (stripped.empty()) {
-    throw UsageError{absl::StrCat(source, " holds an empty token")};
-  }
-  return stripped;
 }
 
 }  // namespace
@@ -137,7 +118,13 @@ int main(int argc, char** argv) {
     if (!tls_client_ca.empty() && tls_cert.empty()) {
       throw UsageError{"--tls-client-ca requires --tls-cert and --tls-key"};
     }
-    options.token = LoadToken(token_file);
+    const char* env_token = std::getenv(tplaunch::kRdzvTokenVariable);
+    absl::StatusOr<std::string> token = tplaunch::ResolveToken(
+        token_file, env_token == nullptr
+                        ? std::nullopt
+                        : std::optional<std::string>(env_token));
+    if (!token.ok()) throw UsageError{std::string(token.status().message())};
+    options.token = *token;
     if (!tls_cert.empty()) {
       options.tls_cert_pem = ReadFileOrThrow("--tls-cert", tls_cert);
       options.tls_key_pem = ReadFileOrThrow("--tls-key", tls_key);
