@@ -1,7 +1,6 @@
 // tplaunch: wiring only. Parses the command line, sets up signals and logging,
 // has launcher/topology set up the store (an embedded server when standalone,
 // tprdzvd otherwise) and runs the agent.
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -13,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
+#include "common/token_file.h"
 #include "launcher/agent.h"
 #include "launcher/cli.h"
 #include "launcher/host_info.h"
@@ -52,24 +50,6 @@ std::map<std::string, std::string> Environment() {
     env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
   }
   return env;
-}
-
-absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--token-file ", path, ": ", strerror(errno)));
-  }
-  std::string out(4096, '\0');
-  ssize_t n = read(fd, out.data(), out.size());
-  close(fd);
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  std::string token(absl::StripAsciiWhitespace(out));
-  if (token.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--token-file ", path, " is empty"));
-  }
-  return token;
 }
 
 void SetUpLogging(const std::map<std::string, std::string>& env) {
