@@ -11,8 +11,8 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <variant>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "launcher/exit_on_signal.h"
@@ -27,8 +27,6 @@
 
 namespace tplaunch {
 namespace {
-
-constexpr absl::string_view kLatePrefix = "late:";
 
 // poll() on fds until one is readable or the deadline passes.
 WaitResult WaitForFds(const std::vector<int>& fds, absl::Time deadline) {
@@ -97,9 +95,10 @@ class Agent {
 
   // The steps of one attempt, in order.
   void ResetAttemptState();
-  absl::StatusOr<NodeAssignment> Join(int attempt);
+  absl::StatusOr<JoinResult> Join(int attempt);
   absl::StatusOr<std::pair<std::string, int>> ReserveMaster(int attempt);
-  AttemptResult JoinFailed(int attempt, const absl::Status& status);
+  AttemptResult JoinFailed(const absl::Status& status);
+  AttemptResult JoinedLate(int attempt, const LateArrival& late);
   void LogAssignment(const NodeAssignment& a);
   absl::StatusOr<std::unique_ptr<WorkerGroup>> StartAttemptWorkers(
       const NodeAssignment& a);
@@ -206,16 +205,19 @@ int Agent::Run() {
 
 Agent::AttemptResult Agent::RunAttempt(int attempt) {
   ResetAttemptState();
-  absl::StatusOr<NodeAssignment> joined;
+  absl::StatusOr<JoinResult> joined;
   {
     // No worker exists yet and nothing polls the signalfd: a terminating
     // signal exits at once instead of after --rdzv-timeout.
     ExitOnSignalWhileBlocked exit_on_signal(o_.signal_fd,
                                             [this] { logs_->RemoveScratch(); });
     joined = Join(attempt);
-    if (!joined.ok()) return JoinFailed(attempt, joined.status());
+    if (!joined.ok()) return JoinFailed(joined.status());
+    if (const auto* late = std::get_if<LateArrival>(&*joined)) {
+      return JoinedLate(attempt, *late);
+    }
   }
-  const NodeAssignment& a = *joined;
+  const NodeAssignment& a = std::get<NodeAssignment>(*joined);
   LogAssignment(a);
   auto workers = StartAttemptWorkers(a);
   if (!workers.ok()) return StartFailed(a, workers.status());
@@ -229,7 +231,7 @@ void Agent::ResetAttemptState() {
   end_.reset();
 }
 
-absl::StatusOr<NodeAssignment> Agent::Join(int attempt) {
+absl::StatusOr<JoinResult> Agent::Join(int attempt) {
   NodeInfo self;
   self.host = o_.host;
   self.addr = o_.local_addr;
@@ -258,28 +260,26 @@ absl::StatusOr<std::pair<std::string, int>> Agent::ReserveMaster(int attempt) {
   return std::make_pair(o_.local_addr, *port);
 }
 
-Agent::AttemptResult Agent::JoinFailed(int attempt,
-                                       const absl::Status& status) {
-  if (absl::IsFailedPrecondition(status) &&
-      absl::StartsWith(status.message(), kLatePrefix)) {
-    // The attempt runs without us: ask for a new one and wait for it to end.
-    log_.warn("{}; asking the running nodes for a new attempt",
-              std::string(status.message().substr(kLatePrefix.size() + 1)));
-    rdzv_.AddLate(attempt).IgnoreError();
-    auto end = rdzv_.WaitForEnd(attempt, c_.rdzv_timeout);
-    if (!end.ok()) {
-      log_.error("attempt {} did not end within --rdzv-timeout: {}", attempt,
-                 end.status().ToString());
-      return Fatal(1);
-    }
-    AttemptResult r;
-    r.restartable = true;
-    r.counts_as_restart = false;
-    r.exit_code = 1;
-    return r;
-  }
+Agent::AttemptResult Agent::JoinFailed(const absl::Status& status) {
   log_.error("rendezvous failed: {}", std::string(status.message()));
   return Fatal(1);
+}
+
+Agent::AttemptResult Agent::JoinedLate(int attempt, const LateArrival& late) {
+  // The attempt runs without us: ask for a new one and wait for it to end.
+  log_.warn("{}; asking the running nodes for a new attempt", late.Describe());
+  rdzv_.AddLate(attempt).IgnoreError();
+  auto end = rdzv_.WaitForEnd(attempt, c_.rdzv_timeout);
+  if (!end.ok()) {
+    log_.error("attempt {} did not end within --rdzv-timeout: {}", attempt,
+               end.status().ToString());
+    return Fatal(1);
+  }
+  AttemptResult r;
+  r.restartable = true;
+  r.counts_as_restart = false;
+  r.exit_code = 1;
+  return r;
 }
 
 void Agent::LogAssignment(const NodeAssignment& a) {

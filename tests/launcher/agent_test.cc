@@ -15,9 +15,12 @@
 #include <functional>
 #include <optional>
 #include <sstream>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/key_layout.h"
 #include "launcher/node_rendezvous.h"
 #include "store/memory_store.h"
 
@@ -279,8 +282,8 @@ TEST_CASE("--max-restarts 1: a failure restarts as attempt 1 with fresh keys") {
   ro.run_id = "job";
   NodeRendezvous rdzv(f.store(), ro);
   CHECK(rdzv.CurrentAttempt().value_or(-1) == 1);
-  CHECK(f.store()->TryGet(rdzv.Key(0, "count")).value_or("") == "1");
-  CHECK(f.store()->TryGet(rdzv.Key(1, "count")).value_or("") == "1");
+  CHECK(f.store()->TryGet(JoinCountKey("job", 0)).value_or("") == "1");
+  CHECK(f.store()->TryGet(JoinCountKey("job", 1)).value_or("") == "1");
 }
 
 TEST_CASE("--max-restarts 1: a second failure ends the job with its code") {
@@ -325,6 +328,31 @@ TEST_CASE("another node's failure record stops this node's workers") {
   CHECK(r.started.size() == 1);
   REQUIRE(r.stops[0].size() == 1);
   CHECK(r.stops[0][0].grace == absl::Seconds(7));
+}
+
+TEST_CASE("a node late for attempt 0 waits for its end, then joins attempt 1") {
+  Fixture f;
+  f.MultiNode();
+  // Another node ran attempt 0 alone (--nnodes 1) and finished it.
+  NodeRendezvousOptions ro;
+  ro.run_id = "job";
+  NodeRendezvous peer(f.store(), ro);
+  NodeInfo other;
+  other.host = "hostB";
+  other.addr = "10.0.0.2";
+  auto joined = peer.Join(
+      0, other, [] { return std::make_pair(std::string("10.0.0.2"), 29500); },
+      nullptr);
+  REQUIRE(joined.ok());
+  REQUIRE(std::holds_alternative<NodeAssignment>(*joined));
+  REQUIRE(peer.ReportDone(0, 1).ok());
+
+  // No restart is used: --max-restarts stays 0.
+  CHECK(f.Run({{Succeeds()}}) == 0);
+  const Record& r = f.record();
+  REQUIRE(r.started.size() == 1);
+  CHECK(EnvOf(r.started[0][0], "TPLAUNCH_ATTEMPT") == "1");
+  CHECK(peer.LateCount(0).value_or(0) == 1);
 }
 
 TEST_CASE("multi-node success waits in the exit barrier until the end is ok") {
