@@ -19,7 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "launcher/cli.h"
+#include "launcher/launch_config.h"
 #include "launcher/process_supervisor.h"
 #include "launcher/worker_env.h"
 #include "store/endpoint.h"

@@ -17,6 +17,7 @@
 #include "launcher/cli.h"
 #include "launcher/host_info.h"
 #include "launcher/job_status.h"
+#include "launcher/launch_config.h"
 #include "launcher/logger.h"
 #include "launcher/topology/store_topology.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -75,7 +76,7 @@ void QuietEmbeddedServer() {
 
 int RunStatus(const LaunchConfig& config) {
   GrpcStoreOptions go;
-  go.endpoint = config.rdzv_endpoint;
+  go.endpoint = config.rdzv_endpoint->ToString();
   go.job = config.rdzv_id;
   go.connect_timeout = absl::Seconds(10);
   if (!config.token_file.empty()) {

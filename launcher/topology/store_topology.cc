@@ -38,7 +38,7 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   TopologyPlan plan;
   plan.run_id = config.rdzv_id;
   plan.connect_timeout = config.rdzv_timeout;
-  const bool agent_store = config.torch_store == "agent";
+  const bool agent_store = config.torch_store == TorchStoreHost::kAgent;
   if (config.standalone) {
     plan.kind = TopologyKind::kEmbeddedServer;
     plan.local_addr =
@@ -49,17 +49,21 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
     return plan;
   }
   plan.kind = TopologyKind::kRemoteDaemon;
-  auto endpoint = ParseEndpoint(config.rdzv_endpoint, kDefaultRendezvousPort);
-  if (!endpoint.ok()) return endpoint.status();
-  plan.rdzv_endpoint = *endpoint;
+  if (!config.rdzv_endpoint) {
+    return absl::InvalidArgumentError(
+        "a multi-node launch needs --rdzv-endpoint HOST[:PORT]");
+  }
+  plan.rdzv_endpoint = *config.rdzv_endpoint;
   plan.token_file = config.token_file;
   plan.local_addr = config.local_addr;
   if (agent_store) {
-    // cli checked that it is HOST:PORT with a port.
-    auto listener = ParseEndpoint(config.torch_store_endpoint, 0);
-    if (!listener.ok()) return listener.status();
+    if (!config.torch_store_endpoint) {
+      return absl::InvalidArgumentError(
+          "--torch-store agent with --rdzv-endpoint needs "
+          "--torch-store-endpoint HOST:PORT");
+    }
     plan.agent_store = AgentStoreSource::kRemoteListener;
-    plan.torch_store_listener = *listener;
+    plan.torch_store_listener = *config.torch_store_endpoint;
   }
   return plan;
 }

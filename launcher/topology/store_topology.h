@@ -26,7 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "launcher/agent.h"
-#include "launcher/cli.h"
+#include "launcher/launch_config.h"
 #include "store/endpoint.h"
 #include "store/store.h"
 
@@ -67,8 +67,9 @@ struct TopologyPlan {
   bool multi_node() const { return kind == TopologyKind::kRemoteDaemon; }
 };
 
-// Decides the topology. Errors: InvalidArgument (a usage error) for an
-// endpoint that does not parse.
+// Decides the topology. Errors: InvalidArgument (a usage error) when a
+// multi-node config lacks --rdzv-endpoint, or --torch-store agent lacks
+// --torch-store-endpoint (the cli never produces either).
 absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config);
 
 // What SetUp needs beyond the plan.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "launcher/cli.h"
 #include "launcher/host_info.h"
 
 namespace tplaunch {
