@@ -76,7 +76,7 @@ void QuietEmbeddedServer() {
 
 int RunStatus(const LaunchConfig& config) {
   GrpcStoreOptions go;
-  go.endpoint = config.rdzv_endpoint->ToString();
+  go.endpoint = *config.rdzv_endpoint;
   go.job = config.rdzv_id;
   go.connect_timeout = absl::Seconds(10);
   if (!config.token_file.empty()) {

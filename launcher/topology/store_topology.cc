@@ -7,12 +7,12 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "launcher/agent_store.h"
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
 #include "launcher/logger.h"
 #include "rendezvous/server.h"
 #include "store/grpc/grpc_store.h"
+#include "store/grpc/rendezvous_admin.h"
 #include "store/memory_store.h"
 
 namespace tplaunch {
@@ -107,6 +107,8 @@ absl::Status StoreTopology::StartEmbeddedServer(const TopologyPlan& plan) {
   worker_rdzv_token_ = so.token;
   if (plan.agent_store == AgentStoreSource::kEmbeddedListener) {
     agent_store_ = Endpoint{so.host, server_->torch_store_port()};
+    listener_daemon_.endpoint = Endpoint{so.host, server_->port()};
+    listener_daemon_.token = so.token;
     LauncherLogger().info(
         "--torch-store agent: workers use the TCPStore listener on {} "
         "(TORCHELASTIC_USE_AGENT_STORE=True)",
@@ -120,7 +122,7 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   run_id_ = plan.run_id;
   const std::string endpoint = plan.rdzv_endpoint.ToString();
   GrpcStoreOptions go;
-  go.endpoint = endpoint;
+  go.endpoint = plan.rdzv_endpoint;
   go.job = plan.run_id;
   go.connect_timeout = plan.connect_timeout;
   go.token = inputs.token;
@@ -151,6 +153,7 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   worker_rdzv_token_ = inputs.token;
   if (plan.agent_store == AgentStoreSource::kRemoteListener) {
     agent_store_ = plan.torch_store_listener;
+    listener_daemon_ = go;
   }
   return absl::OkStatus();
 }
@@ -158,10 +161,13 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
 void StoreTopology::PrepareAgentStore(absl::Duration timeout) {
   // Every attempt starts with an empty store, as torchelastic's fresh store
   // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
-  // tprdzvd listener still holds the keys of the job before.
+  // tprdzvd listener still holds the keys of the job before. The listener
+  // serves one job of its daemon's table: DeleteJob empties it.
   const Endpoint listener = *agent_store_;
-  prepare_agent_store_ = [listener, timeout](int attempt) -> absl::Status {
-    auto cleared = ClearTorchStoreKeys(listener, "", timeout);
+  GrpcStoreOptions daemon = listener_daemon_;
+  daemon.connect_timeout = daemon.rpc_timeout = timeout;
+  prepare_agent_store_ = [listener, daemon](int attempt) -> absl::Status {
+    auto cleared = ClearTorchStoreJob(daemon, listener.port);
     if (!cleared.ok()) {
       return absl::Status(cleared.status().code(),
                           absl::StrCat("--torch-store agent, attempt ", attempt,

@@ -28,6 +28,7 @@
 #include "launcher/agent.h"
 #include "launcher/launch_config.h"
 #include "store/endpoint.h"
+#include "store/grpc/grpc_store_options.h"
 #include "store/store.h"
 
 namespace tplaunch {
@@ -114,6 +115,9 @@ class StoreTopology final {
   Endpoint worker_rdzv_endpoint_;
   std::string worker_rdzv_token_;
   std::optional<Endpoint> agent_store_;
+  // With an agent store: the daemon that serves its listener, for DeleteJob
+  // (the embedded server, or tprdzvd).
+  GrpcStoreOptions listener_daemon_;
   std::function<absl::Status(int attempt)> prepare_agent_store_;
 };
 
