@@ -11,10 +11,8 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -23,24 +21,13 @@
 #include "common/key_layout.h"
 #include "launcher/node_rendezvous.h"
 #include "store/memory_store.h"
+#include "tests/testing/files.h"
 
 namespace tplaunch {
 namespace {
 
 // Bounds every wait of the fake so a broken agent fails instead of hanging.
 constexpr absl::Duration kTestDeadline = absl::Seconds(30);
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-std::string TempDir() {
-  const char* t = getenv("TEST_TMPDIR");
-  return t != nullptr ? t : "/tmp";
-}
 
 // One Wait of the fake group.
 struct Step {
@@ -133,7 +120,8 @@ class Fixture {
     options_.run_id = "job";
     options_.host = "hostA";
     options_.local_addr = "127.0.0.1";
-    options_.base_env = {{"PATH", "/usr/bin:/bin"}, {"TMPDIR", TempDir()}};
+    options_.base_env = {{"PATH", "/usr/bin:/bin"},
+                         {"TMPDIR", testing::TestTmpDir()}};
   }
 
   AgentOptions& options() { return options_; }
@@ -239,13 +227,14 @@ TEST_CASE("success: every worker of the attempt exits 0, the agent exits 0") {
 
 TEST_CASE("a worker failure without restarts exits with its code") {
   Fixture f;
-  const std::string log_dir = absl::StrCat(TempDir(), "/agent_test_logs");
+  const std::string log_dir = testing::MakeTempDir();
   f.options().config.log_dir = log_dir;
   Step fail = Fails(1, 3);
   // The worker's @record writes PyTorch's error file before it exits.
   fail.before = [](const std::vector<WorkerSpec>& specs) {
-    std::ofstream(EnvOf(specs[1], "TORCHELASTIC_ERROR_FILE"))
-        << R"({"message": {"message": "RuntimeError: boom in step 7"}})";
+    testing::WriteFile(
+        EnvOf(specs[1], "TORCHELASTIC_ERROR_FILE"),
+        R"({"message": {"message": "RuntimeError: boom in step 7"}})");
   };
   CHECK(f.Run({{fail}}) == 3);
   const Record& r = f.record();
@@ -257,7 +246,7 @@ TEST_CASE("a worker failure without restarts exits with its code") {
   REQUIRE(r.stops[0].size() == 1);
   CHECK(r.stops[0][0].grace == absl::Seconds(7));
   CHECK(r.stops[0][0].first_signal == SIGTERM);
-  const std::string report = ReadFile(log_dir + "/job/error.json");
+  const std::string report = testing::ReadFile(log_dir + "/job/error.json");
   CHECK_THAT(report, Catch::Contains(R"("rank": 1)"));
   CHECK_THAT(report, Catch::Contains(R"("exit_code": 3)"));
   CHECK_THAT(report, Catch::Contains(

@@ -7,35 +7,22 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/testing/files.h"
 
 namespace tplaunch {
 namespace {
-
-std::string TempDir() {
-  const char* t = getenv("TEST_TMPDIR");
-  return t != nullptr ? t : "/tmp";
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 TEST_CASE("--log-dir: every stream of every rank under <dir>/<run_id>") {
   RunLogsOptions o;
-  o.log_dir = absl::StrCat(TempDir(), "/run_logs_all");
+  o.log_dir = testing::MakeTempDir();
   o.run_id = "job";
   auto logs = RunLogs::Create(o);
   REQUIRE(logs.ok());
@@ -53,18 +40,18 @@ TEST_CASE("--log-dir: every stream of every rank under <dir>/<run_id>") {
   auto written = (*logs)->WriteFailureReport("{}\n");
   REQUIRE(written.ok());
   CHECK(*written == o.log_dir + "/job/error.json");
-  CHECK(ReadFile(*written) == "{}\n");
+  CHECK(testing::ReadFile(*written) == "{}\n");
 }
 
 TEST_CASE("PrepareRank removes an earlier error file") {
   RunLogsOptions o;
-  o.log_dir = absl::StrCat(TempDir(), "/run_logs_stale");
+  o.log_dir = testing::MakeTempDir();
   o.run_id = "job";
   auto logs = RunLogs::Create(o);
   REQUIRE(logs.ok());
   auto first = (*logs)->PrepareRank(0, 0);
   REQUIRE(first.ok());
-  std::ofstream(first->error_file) << "stale";
+  testing::WriteFile(first->error_file, "stale");
   REQUIRE(Exists(first->error_file));
   REQUIRE((*logs)->PrepareRank(0, 0).ok());
   CHECK_FALSE(Exists(first->error_file));
@@ -74,11 +61,12 @@ TEST_CASE("--tee without --log-dir: a temporary root, only the teed stream") {
   RunLogsOptions o;
   o.run_id = "job";
   o.stderr_to_file = true;
-  o.tmp_dir = TempDir();
+  o.tmp_dir = testing::TestTmpDir();
   auto logs = RunLogs::Create(o);
   REQUIRE(logs.ok());
   CHECK((*logs)->root_is_temporary());
-  CHECK(absl::StartsWith((*logs)->root(), TempDir() + "/tplaunch-logs-"));
+  CHECK(absl::StartsWith((*logs)->root(),
+                         testing::TestTmpDir() + "/tplaunch-logs-"));
   CHECK(absl::EndsWith((*logs)->root(), "/job"));
   auto files = (*logs)->PrepareRank(0, 1);
   REQUIRE(files.ok());
@@ -89,7 +77,7 @@ TEST_CASE("--tee without --log-dir: a temporary root, only the teed stream") {
 TEST_CASE("no log files: error files in a scratch directory, removed after") {
   RunLogsOptions o;
   o.run_id = "job";
-  o.tmp_dir = TempDir();
+  o.tmp_dir = testing::TestTmpDir();
   std::string error_file;
   {
     auto logs = RunLogs::Create(o);
@@ -100,9 +88,9 @@ TEST_CASE("no log files: error files in a scratch directory, removed after") {
     CHECK(files->stdout_file.empty());
     CHECK(files->stderr_file.empty());
     error_file = files->error_file;
-    CHECK(absl::StartsWith(error_file, TempDir() + "/tplaunch-"));
+    CHECK(absl::StartsWith(error_file, testing::TestTmpDir() + "/tplaunch-"));
     CHECK(absl::EndsWith(error_file, "/a2_rank5.json"));
-    std::ofstream(error_file) << "{}";
+    testing::WriteFile(error_file, "{}");
     REQUIRE(Exists(error_file));
     CHECK(
         absl::IsFailedPrecondition((*logs)->WriteFailureReport("{}").status()));
