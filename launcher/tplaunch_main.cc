@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/fd_limit.h"
 #include "launcher/agent.h"
 #include "launcher/agent_store.h"
 #include "launcher/cli.h"
@@ -23,6 +24,8 @@
 #include "launcher/host_info.h"
 #include "launcher/job_status.h"
 #include "launcher/logger.h"
+#include "launcher/process_tree.h"
+#include "launcher/watchdog.h"
 #include "rendezvous/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -101,6 +104,35 @@ void SetUpLogging(const std::map<std::string, std::string>& env) {
   spdlog::set_default_logger(logger);
 }
 
+// Two pipes and a pidfd per worker, a log file per stream, gRPC's sockets: a
+// 1024 soft limit ends --nproc 256 with EMFILE although the hard limit allows
+// far more.
+void RaiseDescriptorLimit() {
+  auto before = CurrentFdLimit();
+  auto after = RaiseFdLimit();
+  if (!after.ok()) {
+    LauncherLogger().warn("{}", after.status().ToString());
+  } else if (before.ok() && before->soft != after->soft) {
+    LauncherLogger().info("raised the soft descriptor limit from {} to {}",
+                          before->soft, after->soft);
+  }
+}
+
+// Tracks every process the workers start, and forks the watchdog that kills
+// them should this process be SIGKILLed. Must run before any thread starts.
+absl::StatusOr<std::unique_ptr<ProcessTree>> TrackProcesses(
+    const std::map<std::string, std::string>& env) {
+  ProcessTreeOptions po;
+  if (auto it = env.find(kProcessTreeEnv); it != env.end())
+    po.inherited = it->second;
+  auto tree = ProcessTree::Create(po);
+  if (!tree.ok()) return tree.status();
+  auto watchdog = StartWatchdog(**tree, WatchdogOptions());
+  if (!watchdog.ok()) return watchdog.status();
+  LauncherLogger().debug("{}; watchdog pid {}", (*tree)->Describe(), *watchdog);
+  return tree;
+}
+
 int RunStatus(const LaunchConfig& config) {
   GrpcStoreOptions go;
   go.endpoint = config.rdzv_endpoint;
@@ -147,6 +179,12 @@ int Main(int argc, char** argv) {
   SetUpLogging(env);
   absl::Status nproc = ResolveNprocPerNode(config, CpuCount(), GpuCount(env));
   if (!nproc.ok()) return UsageError(std::string(nproc.message()));
+  RaiseDescriptorLimit();
+  auto tree = TrackProcesses(env);
+  if (!tree.ok()) {
+    LauncherLogger().error("{}", tree.status().ToString());
+    return 1;
+  }
 
   // Signals are blocked before any thread starts (gRPC's threads inherit the
   // mask), so they reach only the signalfd the agent polls. Workers unblock
@@ -164,6 +202,11 @@ int Main(int argc, char** argv) {
   ao.base_env = env;
   ao.host = Hostname();
   ao.signal_fd = signal_fd;
+  ao.supervisor.tree = tree->get();
+  // Workers start with these at their default disposition, whatever this
+  // process inherited; SIGTERM is what stopping the workers sends.
+  ao.supervisor.default_signals = config.signals_to_forward;
+  ao.supervisor.default_signals.push_back(SIGTERM);
   std::unique_ptr<RendezvousServer> server;
   std::unique_ptr<Store> store;
   if (config.standalone) {
@@ -277,6 +320,8 @@ int Main(int argc, char** argv) {
   }
   ao.store = store.get();
   int code = RunAgent(ao);
+  // Every attempt killed its tree; this catches what an early exit left.
+  (*tree)->KillAll(absl::Seconds(10));
   std::fflush(stdout);
   // Workers are gone; skip the orderly teardown of gRPC's threads, which only
   // costs time at exit.
