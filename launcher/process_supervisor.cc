@@ -120,6 +120,10 @@ class WorkerGroupImpl final : public WorkerGroup {
   ~WorkerGroupImpl() override {
     if (!all_exited()) Stop(absl::ZeroDuration(), -1, SIGKILL);
     for (auto& w : workers_) CloseWorkerFds(w);
+    if (options_.lost_logs != nullptr) {
+      for (auto& loss : log_losses())
+        options_.lost_logs->push_back(std::move(loss));
+    }
   }
 
   absl::Status Start(std::vector<WorkerSpec> specs);

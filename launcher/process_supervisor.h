@@ -50,6 +50,14 @@ struct WorkerSpec {
   std::string stderr_file;
 };
 
+// Output a log file did not get: the first write error ends writing to it.
+struct LogLoss {
+  int rank = 0;
+  std::string path;
+  std::string error;        // strerror of the failed write.
+  uint64_t bytes_lost = 0;  // Bytes not written, counted to the end.
+};
+
 struct SupervisorOptions {
   // Where console lines go (tests pass a file).
   int console_stdout_fd = STDOUT_FILENO;
@@ -71,14 +79,10 @@ struct SupervisorOptions {
   ProcessTree* tree = nullptr;
   // How long Stop() keeps killing the tree before giving up on survivors.
   absl::Duration tree_kill_timeout = absl::Seconds(10);
-};
-
-// Output a log file did not get: the first write error ends writing to it.
-struct LogLoss {
-  int rank = 0;
-  std::string path;
-  std::string error;        // strerror of the failed write.
-  uint64_t bytes_lost = 0;  // Bytes not written, counted to the end.
+  // Every group started with these options appends its log_losses() here
+  // when it is destroyed (not owned; nullptr: nowhere). tplaunch turns a loss
+  // into its exit code, so lost logs are never an exit 0.
+  std::vector<LogLoss>* lost_logs = nullptr;
 };
 
 // How one worker ended.

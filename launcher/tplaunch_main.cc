@@ -39,6 +39,9 @@ namespace tplaunch {
 namespace {
 
 constexpr int kUsageExit = 2;
+// tplaunch could not keep the logs it was asked for (--log-dir unwritable, or
+// a log file write failed): the job's outcome is not the whole truth.
+constexpr int kLogsLostExit = 125;
 
 int UsageError(const std::string& message) {
   std::fprintf(
@@ -203,6 +206,8 @@ int Main(int argc, char** argv) {
   ao.host = Hostname();
   ao.signal_fd = signal_fd;
   ao.supervisor.tree = tree->get();
+  std::vector<LogLoss> lost_logs;
+  ao.supervisor.lost_logs = &lost_logs;
   // Workers start with these at their default disposition, whatever this
   // process inherited; SIGTERM is what stopping the workers sends.
   ao.supervisor.default_signals = config.signals_to_forward;
@@ -322,6 +327,16 @@ int Main(int argc, char** argv) {
   int code = RunAgent(ao);
   // Every attempt killed its tree; this catches what an early exit left.
   (*tree)->KillAll(absl::Seconds(10));
+  for (const LogLoss& l : lost_logs) {
+    LauncherLogger().error("logs lost: {} bytes of rank {}'s output to {} ({})",
+                           l.bytes_lost, l.rank, l.path, l.error);
+  }
+  if (!lost_logs.empty() && code == 0) {
+    LauncherLogger().error(
+        "the workers succeeded but their logs are incomplete: exit code {}",
+        kLogsLostExit);
+    code = kLogsLostExit;
+  }
   std::fflush(stdout);
   // Workers are gone; skip the orderly teardown of gRPC's threads, which only
   // costs time at exit.
