@@ -352,10 +352,12 @@ void ProcessTree::ReapAdopted(absl::Span<const pid_t> spare) {
     if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return;
     const pid_t pid = si.si_pid;
     if (pid == 0) return;
-    if (std::find(spare.begin(), spare.end(), pid) != spare.end() ||
-        std::find(keep_.begin(), keep_.end(), pid) != keep_.end()) {
-      return;
-    }
+    // A worker's exit is the supervisor's to collect; it will, and the next
+    // call gets past it.
+    if (std::find(spare.begin(), spare.end(), pid) != spare.end()) return;
+    // A kept process (the watchdog) that died: reap it too, or it would hide
+    // every orphan behind it; its pid is no longer ours to spare.
+    keep_.erase(std::remove(keep_.begin(), keep_.end(), pid), keep_.end());
     waitpid(pid, nullptr, WNOHANG);
   }
 }
