@@ -144,5 +144,41 @@ TEST_CASE("the watchdog's kill takes marked processes and spares others") {
   kill(other, SIGKILL);
 }
 
+TEST_CASE("ReapAdopted reaps exited orphans but never a spared child") {
+  ProcessTreeOptions o;
+  o.use_cgroup = false;
+  auto tree = ProcessTree::Create(o);
+  REQUIRE(tree.ok());
+  const std::string dir = TempDir();
+  // An orphan that exits at once: it becomes this (subreaper) process's
+  // zombie.
+  RunShell(absl::StrCat("sh -c 'echo $$ > ", dir, "/orphan' &"),
+           {"PATH=/usr/bin:/bin"});
+  const pid_t orphan = WaitForPidFile(dir + "/orphan");
+  // A direct child that exits too, standing for a worker.
+  pid_t worker = fork();
+  REQUIRE(worker >= 0);
+  if (worker == 0) _exit(3);
+  auto is_zombie = [](pid_t pid) {
+    std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+    size_t p = stat.rfind(')');
+    return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] == 'Z';
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!(is_zombie(orphan) && is_zombie(worker))) {
+    REQUIRE(absl::Now() < deadline);
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  const pid_t spare[] = {worker};
+  // The worker may come first in the kernel's list: the orphan is reaped by
+  // this call or, once the worker is collected, by the next.
+  (*tree)->ReapAdopted(spare);
+  int st = 0;
+  REQUIRE(waitpid(worker, &st, 0) == worker);  // Still there to collect.
+  CHECK(WEXITSTATUS(st) == 3);
+  (*tree)->ReapAdopted({});
+  CHECK(ReadFile(absl::StrCat("/proc/", orphan, "/stat")).empty());
+}
+
 }  // namespace
 }  // namespace tplaunch
