@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -50,14 +51,24 @@ struct ProcInfo {
 };
 
 // /proc/<pid>/stat: "pid (comm) S ppid ...". comm may hold spaces and
-// parentheses, so parse after the last ')'.
+// parentheses, so parse after the last ')'. One read() returns the whole line
+// (well under 1 KiB): three syscalls per process, as this runs for every
+// process on the machine.
 bool ReadStat(pid_t pid, ProcInfo* info) {
-  std::string stat = ReadWhole(absl::StrCat("/proc/", pid, "/stat"));
+  char path[32];
+  snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  if (n <= 0) return false;
+  const absl::string_view stat(buf, static_cast<size_t>(n));
   size_t close_paren = stat.rfind(')');
-  if (close_paren == std::string::npos || close_paren + 4 > stat.size())
+  if (close_paren == absl::string_view::npos || close_paren + 4 > stat.size())
     return false;
   std::vector<absl::string_view> fields = absl::StrSplit(
-      absl::string_view(stat).substr(close_paren + 2), ' ', absl::SkipEmpty());
+      stat.substr(close_paren + 2), absl::MaxSplits(' ', 2), absl::SkipEmpty());
   if (fields.size() < 2 || fields[0].empty()) return false;
   info->pid = pid;
   info->state = fields[0][0];
@@ -274,9 +285,12 @@ absl::StatusOr<std::unique_ptr<ProcessTree>> ProcessTree::Create(
   tree->env_value_ = options.inherited.empty()
                          ? tree->marker_
                          : absl::StrCat(options.inherited, ",", tree->marker_);
-  if (options.subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-    return absl::InternalError(
-        absl::StrCat("prctl(PR_SET_CHILD_SUBREAPER): ", strerror(errno)));
+  if (options.subreaper) {
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+      return absl::InternalError(
+          absl::StrCat("prctl(PR_SET_CHILD_SUBREAPER): ", strerror(errno)));
+    }
+    tree->subreaper_ = true;
   }
   if (options.use_cgroup) {
     // The cgroup v2 mount (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
@@ -337,10 +351,20 @@ void ProcessTree::EnterInChild() const {
 
 KillReport ProcessTree::KillAll(absl::Duration timeout,
                                 absl::Span<const pid_t> spare) {
+  if (subreaper_ && CgroupMembers(cgroup_dir_).empty()) {
+    // No child at all means no descendant at all: every orphan of the tree
+    // would have become our child.
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 &&
+        errno == ECHILD) {
+      return {};
+    }
+  }
   std::vector<pid_t> all(keep_.begin(), keep_.end());
   all.insert(all.end(), spare.begin(), spare.end());
-  return KillProcessTree(marker_, cgroup_dir_, /*descendants=*/true, all,
-                         timeout);
+  return KillProcessTree(subreaper_ ? "" : marker_, cgroup_dir_,
+                         /*descendants=*/true, all, timeout);
 }
 
 void ProcessTree::ReapAdopted(absl::Span<const pid_t> spare) {

@@ -14,6 +14,11 @@
 //   - a marker every worker inherits (TPLAUNCH_PROCESS_TREE=<random id> in its
 //     environment), found in /proc/<pid>/environ after the launcher itself is
 //     gone (the watchdog's case: the orphans have reparented to init by then).
+// While the launcher lives as a subreaper the parent-id walk alone is complete
+// (an orphan can only reparent to the launcher or to a subreaper inside the
+// tree), so the launcher's own kills skip the environment reads, and skip the
+// /proc scan altogether when it has no child left at all (waitid: ECHILD) and
+// the cgroup is empty: the common end of a job costs no scan.
 // A kill never goes to a bare pid read from /proc: it goes through a pidfd
 // opened first, and the process is checked again after the pidfd is open, so a
 // pid reused meanwhile by an unrelated process is never signalled.
@@ -85,7 +90,8 @@ class ProcessTree {
   void EnterInChild() const;
 
   // SIGKILLs every process of the tree (descendants of this process, cgroup
-  // members, marked processes) except this process, kept pids and `spare`,
+  // members, and marked processes unless this process is a subreaper) except
+  // this process, kept pids and `spare`,
   // again and again until none is left or `timeout` passes, and reaps those
   // that were this process's children. Waits on pidfds, never sleeps.
   KillReport KillAll(absl::Duration timeout,
@@ -103,6 +109,7 @@ class ProcessTree {
   std::string env_value_;
   std::string cgroup_dir_;
   int cgroup_procs_fd_ = -1;
+  bool subreaper_ = false;
   std::vector<pid_t> keep_;
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -71,18 +72,55 @@ absl::StatusOr<pid_t> StartWatchdog(ProcessTree& tree,
   if (pipe2(fds, O_CLOEXEC) != 0) {
     return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   }
-  const pid_t launcher = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
+  int pid_pipe[2];
+  if (pipe2(pid_pipe, O_CLOEXEC) != 0) {
     close(fds[0]);
     close(fds[1]);
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  }
+  const pid_t launcher = getpid();
+  // A double fork: the watchdog is not the launcher's child, so the launcher
+  // having no child at all still means it has no descendant (see
+  // ProcessTree::KillAll), and its waits never meet the watchdog. A subreaper
+  // would adopt the orphaned watchdog at once: stop being one meanwhile.
+  int subreaper = 0;
+  prctl(PR_GET_CHILD_SUBREAPER, &subreaper);
+  if (subreaper != 0) prctl(PR_SET_CHILD_SUBREAPER, 0);
+  pid_t middle = fork();
+  if (middle < 0) {
+    if (subreaper != 0) prctl(PR_SET_CHILD_SUBREAPER, 1);
+    for (int fd : {fds[0], fds[1], pid_pipe[0], pid_pipe[1]}) close(fd);
     return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   }
-  if (pid == 0) {
+  if (middle == 0) {
     close(fds[1]);
+    close(pid_pipe[0]);
+    pid_t pid = fork();
+    if (pid != 0) {
+      ssize_t ignored = write(pid_pipe[1], &pid, sizeof(pid));
+      (void)ignored;
+      _exit(pid > 0 ? 0 : 1);
+    }
+    close(pid_pipe[1]);
     RunWatchdog(fds[0], launcher, tree.marker(), tree.cgroup_dir(), options);
   }
   close(fds[0]);
+  close(pid_pipe[1]);
+  pid_t pid = -1;
+  ssize_t n;
+  do {
+    n = read(pid_pipe[0], &pid, sizeof(pid));
+  } while (n < 0 && errno == EINTR);
+  close(pid_pipe[0]);
+  int st = 0;
+  while (waitpid(middle, &st, 0) < 0 && errno == EINTR) {
+  }
+  // The middle process has exited (so the watchdog was reparented) by now.
+  if (subreaper != 0) prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (n != sizeof(pid) || pid <= 0) {
+    close(fds[1]);
+    return absl::InternalError("fork of the watchdog failed");
+  }
   // fds[1] stays open, unused, for the launcher's lifetime: its closing (at
   // any exit, SIGKILL included) is what wakes the watchdog.
   tree.Keep(pid);

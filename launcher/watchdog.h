@@ -2,14 +2,14 @@
 //
 // A SIGKILLed launcher runs no code: its workers die of PR_SET_PDEATHSIG, but
 // what they started (a background job, a setsid()'d daemon, a double fork)
-// reparents to init and lives on. The watchdog is a small process forked at
-// start that holds the read end of a pipe whose only write end is the
-// launcher's (close-on-exec, so no worker holds it). When the launcher is gone,
-// for whatever reason, the read returns EOF: the watchdog kills every process
-// that carries the job's marker or sits in its cgroup (see process_tree.h),
-// removes the cgroup, and exits. After a normal exit the launcher has already
-// killed the tree, so the watchdog finds nothing and exits at once: it never
-// outlives the job by more than its kill.
+// reparents to init and lives on. The watchdog is a small process double-forked
+// at start (so it is not the launcher's child) that holds the read end of a
+// pipe whose only write end is the launcher's (close-on-exec, so no worker
+// holds it). When the launcher is gone, for whatever reason, the read returns
+// EOF: the watchdog kills every process that carries the job's marker or sits
+// in its cgroup (see process_tree.h), removes the cgroup, and exits. After a
+// normal exit the launcher has already killed the tree, so the watchdog finds
+// nothing and exits at once: it never outlives the job by more than its kill.
 //
 // It is in its own process group and ignores every signal it can, so a
 // Ctrl-C or a kill of the launcher's process group does not take it away
