@@ -225,8 +225,10 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       fd = open(file.c_str(),
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
       if (fd < 0) {
-        status = absl::PermissionDeniedError(absl::StrCat(
-            "cannot create log file ", file, ": ", strerror(errno)));
+        // DataLoss, not PermissionDenied: that one means PROGRAM cannot be
+        // executed (exit 126); lost logs have their own exit code.
+        status = absl::DataLossError(absl::StrCat("cannot create log file ",
+                                                  file, ": ", strerror(errno)));
       }
     };
     open_log(w.spec.stdout_file, w.out.file_fd);

@@ -146,8 +146,9 @@ class WorkerGroup {
 };
 
 // Starts every worker. Errors: NotFound/PermissionDenied naming the program
-// when it cannot be executed (checked before any worker starts), Internal for
-// fork/pipe failures. On error no worker is left running.
+// when it cannot be executed (checked before any worker starts), DataLoss
+// naming a log file that cannot be created, Internal for fork/pipe failures.
+// On error no worker is left running.
 absl::StatusOr<std::unique_ptr<WorkerGroup>> StartWorkers(
     std::vector<WorkerSpec> specs, const SupervisorOptions& options);
 

@@ -382,6 +382,16 @@ TEST_CASE("a log file that cannot be written is reported with what it lost") {
   CHECK(losses[0].bytes_lost == 8);  // "one\ntwo\n"
   CHECK_THAT(fx.console(), Catch::Contains("[rank0]: two"));
   CHECK(ReadFile(fx.dir() + "/stderr.log") == "err\n");
+
+  // A log file that cannot even be created is DataLoss, not the
+  // PermissionDenied of a PROGRAM that cannot be executed.
+  WorkerSpec bad = fx.Spec(0, "true");
+  bad.stdout_file = fx.dir() + "/stderr.log/not-a-dir/stdout.log";
+  auto b = StartWorkers({bad}, fx.options());
+  REQUIRE_FALSE(b.ok());
+  CHECK(absl::IsDataLoss(b.status()));
+  CHECK_THAT(std::string(b.status().message()),
+             Catch::Contains("cannot create log file"));
 }
 
 TEST_CASE("workers start with default_signals at SIG_DFL though ignored here") {
