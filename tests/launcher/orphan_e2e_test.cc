@@ -133,5 +133,30 @@ TEST_CASE("grandchildren of every kind die when the job exits normally") {
   RunCase(End::kNormalExit);
 }
 
+TEST_CASE("a restart starts only after the failed attempt's tree is gone") {
+  const std::string dir = MakeTempDir();
+  const std::string tag =
+      absl::StrCat(getpid(), "-restart-", absl::ToUnixNanos(absl::Now()));
+  // Attempt 0 leaves a setsid'd grandchild and fails; attempt 1 checks that
+  // it is gone (a zombie has an empty cmdline) before succeeding.
+  const std::string script = absl::StrCat(
+      "D=", dir,
+      "; if [ \"$TORCHELASTIC_RESTART_COUNT\" = 0 ]; then"
+      "  setsid sh -c 'echo $$ > $0/ss.tmp; mv $0/ss.tmp $0/ss; exec sleep "
+      "303' $D &"
+      "  while [ ! -s $D/ss ]; do sleep 0.01; done; exit 1;"
+      " fi"
+      "; if grep -q sleep /proc/$(cat $D/ss)/cmdline 2>/dev/null; then"
+      "  echo survivor; exit 2; fi; echo clean");
+  Subprocess p(Tplaunch({"--nproc", "1", "--max-restarts", "1",
+                         "--grace-period", "5", "/bin/sh", "-c", script}),
+               {{kTagVar, tag}});
+  CHECK(p.Wait(absl::Seconds(30)) == 0);
+  INFO(p.out() << p.err());
+  CHECK_THAT(p.out(), Catch::Contains("clean"));
+  CHECK(WaitFor([&] { return Tagged(tag).empty(); }, absl::Seconds(15)));
+  KillTagged(tag);
+}
+
 }  // namespace
 }  // namespace tplaunch
