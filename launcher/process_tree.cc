@@ -106,6 +106,28 @@ bool IsMarked(pid_t pid, const std::string& marker) {
                           marker);
 }
 
+// Whether `pid` descends from `self` now: its parent chain, read fresh,
+// reaches `self` (a subreaper adopts orphans, so the chain never jumps out of
+// the tree while `self` lives).
+bool DescendsNow(pid_t pid, pid_t self) {
+  for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
+    ProcInfo info;
+    if (!ReadStat(pid, &info)) return false;
+    if (info.ppid == self) return true;
+    pid = info.ppid;
+  }
+  return false;
+}
+
+// The check made after a pidfd pins `pid`: nothing from an earlier scan.
+bool BelongsNow(pid_t pid, pid_t self, const std::string& marker,
+                const std::string& cgroup_dir, bool descendants) {
+  ProcInfo info;
+  if (!ReadStat(pid, &info) || info.state == 'Z') return false;
+  return (descendants && DescendsNow(pid, self)) ||
+         CgroupMembers(cgroup_dir).count(pid) != 0 || IsMarked(pid, marker);
+}
+
 int PidfdOpen(pid_t pid) {
   return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
 }
@@ -230,13 +252,11 @@ KillReport KillProcessTree(const std::string& marker,
         continue;
       }
       if (!belongs(p.pid, p.ppid)) continue;
-      // Pin the process, then check again that it is the one we found: the
-      // pid may have been reused between the scan and pidfd_open.
+      // Pin the process, then check again, from fresh reads only, that it is
+      // ours: the pid may have been reused between the scan and pidfd_open.
       int pidfd = PidfdOpen(p.pid);
       if (pidfd < 0) continue;
-      ProcInfo now;
-      if (!ReadStat(p.pid, &now) || now.state == 'Z' ||
-          !belongs(p.pid, now.ppid)) {
+      if (!BelongsNow(p.pid, self, marker, cgroup_dir, descendants)) {
         close(pidfd);
         continue;
       }
