@@ -40,10 +40,51 @@ absl::Status MakeDirs(const std::string& path) {
     partial = path.substr(0, pos);
     if (partial.empty()) continue;
     if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "cannot create directory ", partial, ": ", strerror(errno)));
+      return absl::DataLossError(absl::StrCat("cannot create directory ",
+                                              partial, ": ", strerror(errno)));
     }
   }
+  return absl::OkStatus();
+}
+
+// mkdtemp of <tmp>/<name>-XXXXXX, "" on failure. A TMPDIR that cannot hold
+// it falls back to /tmp, with a warning: a silent failure would drop the
+// workers' TORCHELASTIC_ERROR_FILE.
+std::string MakeTempDir(absl::string_view name) {
+  const char* tmp = getenv("TMPDIR");
+  const std::string base = tmp != nullptr && *tmp ? tmp : "/tmp";
+  std::string tmpl = absl::StrCat(base, "/", name, "-XXXXXX");
+  if (mkdtemp(tmpl.data()) != nullptr) return tmpl;
+  const std::string why = strerror(errno);
+  if (base != "/tmp") {
+    std::string fallback = absl::StrCat("/tmp/", name, "-XXXXXX");
+    if (mkdtemp(fallback.data()) != nullptr) {
+      LauncherLogger().warn(
+          "TMPDIR {} cannot hold tplaunch's temporary directory ({}); using {} "
+          "instead",
+          base, why, fallback);
+      return fallback;
+    }
+  }
+  LauncherLogger().warn("cannot create a temporary directory in {}: {}", base,
+                        why);
+  return "";
+}
+
+// --log-dir must take files before this node joins, or the job would fail
+// (or lose its logs) only once the world has formed.
+absl::Status CheckLogDir(const std::string& dir) {
+  absl::Status made = MakeDirs(dir);
+  if (!made.ok())
+    return absl::DataLossError(absl::StrCat("--log-dir: ", made.message()));
+  std::string probe = absl::StrCat(dir, "/.tplaunch-write-check-XXXXXX");
+  int fd = mkstemp(probe.data());
+  if (fd < 0) {
+    return absl::DataLossError(absl::StrCat("--log-dir: cannot write in ", dir,
+                                            ": ", strerror(errno)));
+  }
+  close(fd);
+  unlink(probe.c_str());
   return absl::OkStatus();
 }
 
@@ -221,23 +262,21 @@ int Agent::Run() {
   if (!c_.log_dir.empty()) {
     log_root_ = absl::StrCat(c_.log_dir, "/", o_.run_id);
     log_all_streams_ = true;
+    absl::Status writable = CheckLogDir(log_root_);
+    if (!writable.ok()) {
+      log_.error("{}", std::string(writable.message()));
+      return kLogsLostExit;
+    }
   } else if (c_.tee != StdStreams::kNone || c_.redirects != StdStreams::kNone) {
-    const char* tmp = getenv("TMPDIR");
-    std::string tmpl = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp",
-                                    "/tplaunch-logs-XXXXXX");
-    if (mkdtemp(tmpl.data()) == nullptr) {
-      log_.error("cannot create a log directory {}: {}", tmpl, strerror(errno));
-      return 1;
+    std::string tmpl = MakeTempDir("tplaunch-logs");
+    if (tmpl.empty()) {
+      log_.error("cannot create a log directory for --tee/--redirects");
+      return kLogsLostExit;
     }
     log_root_ = absl::StrCat(tmpl, "/", o_.run_id);
     log_.info("--tee/--redirects without --log-dir: logs go to {}", log_root_);
   }
-  if (log_root_.empty()) {
-    const char* tmp = getenv("TMPDIR");
-    std::string tmpl =
-        absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/tplaunch-XXXXXX");
-    if (mkdtemp(tmpl.data()) != nullptr) scratch_dir_ = tmpl;
-  }
+  if (log_root_.empty()) scratch_dir_ = MakeTempDir("tplaunch");
 
   auto current = rdzv_.CurrentAttempt();
   if (!current.ok()) {
@@ -505,6 +544,7 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
                : absl::IsPermissionDenied(started.status()) ? 126
                                                             : 1;
     if (absl::IsFailedPrecondition(started.status())) code = 126;
+    if (absl::IsDataLoss(started.status())) code = kLogsLostExit;
     log_.error("{}", std::string(started.status().message()));
     fail_job(AttemptEnd::Kind::kStopped, code,
              absl::StrCat("node ", a.node_rank, " (", o_.host,

@@ -39,9 +39,6 @@ namespace tplaunch {
 namespace {
 
 constexpr int kUsageExit = 2;
-// tplaunch could not keep the logs it was asked for (--log-dir unwritable, or
-// a log file write failed): the job's outcome is not the whole truth.
-constexpr int kLogsLostExit = 125;
 
 int UsageError(const std::string& message) {
   std::fprintf(
