@@ -9,30 +9,21 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-bool IsAlive(pid_t pid) {
-  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  size_t p = stat.rfind(')');
-  return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] != 'Z' &&
-         stat[p + 2] != 'X';
-}
+using testing::IsAlive;
+using testing::ReadFile;
+using testing::WaitFor;
 
 // Runs `script` under /bin/sh with `env` (NULL-terminated "K=V" strings) and
 // waits for it; the script leaves its grandchildren's pids in files.
@@ -53,20 +44,11 @@ void RunShell(const std::string& script, std::vector<std::string> env) {
 }
 
 pid_t WaitForPidFile(const std::string& path) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
   pid_t pid = 0;
-  while (!absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(path)), &pid)) {
-    REQUIRE(absl::Now() < deadline);
-    absl::SleepFor(absl::Milliseconds(2));
-  }
+  REQUIRE(WaitFor([&] {
+    return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile(path)), &pid);
+  }));
   return pid;
-}
-
-std::string TempDir() {
-  const char* base = getenv("TEST_TMPDIR");
-  std::string tmpl =
-      absl::StrCat(base != nullptr ? base : "/tmp", "/pt-XXXXXX");
-  return mkdtemp(tmpl.data());
 }
 
 TEST_CASE("the marker is found in a list, never as a prefix or elsewhere") {
@@ -99,7 +81,7 @@ TEST_CASE("Create marks workers with the inherited marker and its own") {
 }
 
 TEST_CASE("KillAll ends setsid'd and double-forked descendants") {
-  const std::string dir = TempDir();
+  const std::string dir = testing::MakeTempDir();
   ProcessTreeOptions o;
   o.use_cgroup = false;  // The subreaper and the marker must do it alone.
   auto tree = ProcessTree::Create(o);
@@ -122,7 +104,7 @@ TEST_CASE("KillAll ends setsid'd and double-forked descendants") {
 }
 
 TEST_CASE("the watchdog's kill takes marked processes and spares others") {
-  const std::string dir = TempDir();
+  const std::string dir = testing::MakeTempDir();
   const std::string marker = absl::StrCat("test-", getpid());
   RunShell(absl::StrCat("sh -c 'echo $$ > ", dir, "/marked; exec sleep 300' &",
                         " env -u TPLAUNCH_PROCESS_TREE sh -c 'echo $$ > ", dir,
@@ -135,11 +117,7 @@ TEST_CASE("the watchdog's kill takes marked processes and spares others") {
   KillReport r =
       KillProcessTree(marker, "", /*descendants=*/false, {}, absl::Seconds(10));
   CHECK(r.killed == 1);
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (IsAlive(marked) && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  CHECK_FALSE(IsAlive(marked));
+  CHECK(WaitFor([&] { return !IsAlive(marked); }));
   CHECK(IsAlive(other));
   kill(other, SIGKILL);
 }
@@ -149,7 +127,7 @@ TEST_CASE("ReapAdopted reaps exited orphans but never a spared child") {
   o.use_cgroup = false;
   auto tree = ProcessTree::Create(o);
   REQUIRE(tree.ok());
-  const std::string dir = TempDir();
+  const std::string dir = testing::MakeTempDir();
   // An orphan that exits at once: it becomes this (subreaper) process's
   // zombie.
   RunShell(absl::StrCat("sh -c 'echo $$ > ", dir, "/orphan' &"),
@@ -164,11 +142,7 @@ TEST_CASE("ReapAdopted reaps exited orphans but never a spared child") {
     size_t p = stat.rfind(')');
     return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] == 'Z';
   };
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!(is_zombie(orphan) && is_zombie(worker))) {
-    REQUIRE(absl::Now() < deadline);
-    absl::SleepFor(absl::Milliseconds(2));
-  }
+  REQUIRE(WaitFor([&] { return is_zombie(orphan) && is_zombie(worker); }));
   const pid_t spare[] = {worker};
   // The worker may come first in the kernel's list: the orphan is reaped by
   // this call or, once the worker is collected, by the next.
