@@ -68,7 +68,7 @@ class RunLogs final {
   std::string ErrorFile(int attempt, int rank) const;
 
   // Writes `json` to <root>/error.json and returns that path. Errors:
-  // FailedPrecondition without a root; PermissionDenied naming what cannot be
+  // FailedPrecondition without a root; DataLoss naming what cannot be
   // written.
   absl::StatusOr<std::string> WriteFailureReport(const std::string& json);
 
