@@ -163,6 +163,9 @@ class Agent {
     r.max_nodes = o.config.max_nodes;
     r.join_timeout = o.config.rdzv_timeout;
     r.last_call = o.config.rdzv_last_call;
+    r.heartbeat_interval = o.config.heartbeat_interval;
+    r.heartbeat_timeout = o.config.heartbeat_timeout;
+    r.on_notice = [](const std::string& m) { LauncherLogger().warn("{}", m); };
     return r;
   }
 
@@ -452,8 +455,12 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
     return std::make_pair(o_.local_addr, *port);
   };
   auto progress = [&](const std::string& msg) { log_.info("{}", msg); };
-  auto exit_on_signal = std::make_unique<ExitOnSignalWhileBlocked>(
-      o_.signal_fd, [this] { RemoveScratch(); });
+  auto exit_on_signal =
+      std::make_unique<ExitOnSignalWhileBlocked>(o_.signal_fd, [this] {
+        // The others must not count (or wait for) a node that is gone.
+        rdzv_.WithdrawPendingJoin("its launcher received a terminating signal");
+        RemoveScratch();
+      });
   auto joined = rdzv_.Join(attempt, self, reserve_master, progress);
   if (!joined.ok()) {
     log_.error("rendezvous failed: {}", std::string(joined.status().message()));
@@ -589,7 +596,7 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
           return ok;
         }
         monitor->SetState("done");
-        absl::Status s = rdzv_.ReportDone(attempt, a.num_nodes);
+        absl::Status s = rdzv_.ReportDone(a);
         if (!s.ok()) log_.warn("exit barrier: {}", s.ToString());
         deadline = absl::Now() + c_.exit_barrier_timeout;
         workers.Stop(absl::ZeroDuration());
@@ -642,10 +649,21 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
       if (!end_) continue;
       end = *end_;
     }
-    if (end.ok()) {
+    if (end.ok() && local_done) {
       AttemptResult ok;
       ok.success = true;
       return ok;
+    }
+    if (end.ok()) {
+      // Only this node's own workers decide its outcome: an "ok" end while
+      // they still run was written by another world under this run id.
+      log_.error(
+          "stopping workers: attempt {} ended as a success while this node's "
+          "workers still run; the rendezvous store lost its keys and other "
+          "nodes used this run id (a daemon restart without --state-dir?)",
+          attempt);
+      workers.Stop(c_.grace_period, o_.signal_fd);
+      return fatal;
     }
     log_.error("stopping workers: {}", end.reason);
     workers.Stop(c_.grace_period, o_.signal_fd);
