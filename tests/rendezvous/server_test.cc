@@ -377,9 +377,22 @@ TEST_CASE("server: the daemon's DEADLINE_EXCEEDED names the missing keys",
   // Either side may notice the deadline first; when the daemon does, it
   // explains.
   if (absl::StrContains(status.error_message(), "timed out")) {
-    CHECK(absl::StrContains(status.error_message(), "\"absent\""));
+    CHECK(absl::StrContains(status.error_message(), "'absent'"));
     CHECK(absl::StrContains(status.error_message(), "j7"));
   }
+
+  // With timeout_ms the daemon ends the wait itself, before the client's later
+  // deadline, so its message always arrives: keys, job, time and the address
+  // the client dialled.
+  req.set_timeout_ms(100);
+  grpc::ClientContext timed;
+  timed.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  status = stub->Wait(&timed, req, &resp);
+  REQUIRE(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(status.error_message() ==
+        absl::StrCat("timed out after 100ms waiting for 1 of 2 keys (missing "
+                     "'absent') in job 'j7' on ",
+                     server->address()));
 }
 
 TEST_CASE("server: a blocking call without a deadline is INVALID_ARGUMENT",

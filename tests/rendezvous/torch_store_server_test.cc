@@ -15,6 +15,7 @@
 #include "rendezvous/server.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/store.h"
 #include "tests/launcher/subprocess.h"
@@ -50,7 +51,7 @@ std::unique_ptr<Store> Connect(const RendezvousServer& server,
                                const std::string& job,
                                const std::string& token = "") {
   GrpcStoreOptions options;
-  options.endpoint = server.address();
+  options.endpoint = ParseEndpoint(server.address(), 0).value();
   options.job = job;
   options.token = token;
   options.connect_timeout = kDeadline;

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "rendezvous/server.h"
+#include "store/endpoint.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "tests/store/store_contract.h"
 
@@ -54,7 +55,7 @@ std::shared_ptr<RendezvousServer> StartServer() {
 GrpcStoreOptions ClientOptions(const RendezvousServer& server,
                                const std::string& job) {
   GrpcStoreOptions options;
-  options.endpoint = server.address();
+  options.endpoint = ParseEndpoint(server.address(), 0).value();
   options.job = job;
   options.token = kToken;
   options.connect_timeout = absl::Seconds(10);
@@ -108,21 +109,32 @@ TPLAUNCH_STORE_CONTRACT_TESTS("GrpcStore", GrpcStores)
 
 TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
           "[store][grpc]") {
-  CHECK(ParseRendezvousEndpoint("node1:1234").value() == "node1:1234");
-  CHECK(ParseRendezvousEndpoint("node1").value() == "node1:29400");
-  CHECK(ParseRendezvousEndpoint("[::1]:5").value() == "[::1]:5");
-  CHECK(ParseRendezvousEndpoint("[fe80::1]").value() == "[fe80::1]:29400");
-  CHECK(ParseRendezvousEndpoint("127.0.0.1:65535").value() ==
-        "127.0.0.1:65535");
+  // GrpcStore takes an Endpoint that its caller parsed with the one parser.
+  auto parse = [](const char* text) {
+    return ParseEndpoint(text, kDefaultRendezvousPort);
+  };
+  CHECK(parse("node1:1234").value().ToString() == "node1:1234");
+  CHECK(parse("node1").value().ToString() == "node1:29400");
+  CHECK(parse("[::1]:5").value().ToString() == "[::1]:5");
+  CHECK(parse("[fe80::1]").value().ToString() == "[fe80::1]:29400");
+  CHECK(parse("127.0.0.1:65535").value().ToString() == "127.0.0.1:65535");
+  // A bare IPv6 literal cannot carry a port, so it is the whole host (as
+  // tplaunch's CLI always read it).
+  CHECK(parse("::1").value().ToString() == "[::1]:29400");
 
   for (const char* bad : {"", ":80", "host:", "host:0", "host:65536", "host:-1",
-                          "host:http", "host:80x", "::1", "[::1", "[::1]80",
-                          "[]:80", "a b:80", "http://host:80", "host:+80"}) {
+                          "host:http", "host:80x", "[::1", "[::1]80", "[]:80",
+                          "a b:80", "http://host:80", "host:+80"}) {
     INFO("endpoint '" << bad << "'");
-    const absl::StatusOr<std::string> parsed = ParseRendezvousEndpoint(bad);
+    const absl::StatusOr<Endpoint> parsed = parse(bad);
     REQUIRE(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+
+  // An endpoint nobody parsed is refused before dialling.
+  for (const Endpoint& unset :
+       {Endpoint{}, Endpoint{"host", 0}, Endpoint{"", 80}}) {
     GrpcStoreOptions options;
-    options.endpoint = bad;
+    options.endpoint = unset;
     options.job = "j";
     options.connect_timeout = absl::Milliseconds(100);
     const absl::StatusOr<std::unique_ptr<Store>> store =
@@ -134,7 +146,7 @@ TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
 TEST_CASE("GrpcStore: a job and a whole client certificate are required",
           "[store][grpc]") {
   GrpcStoreOptions options;
-  options.endpoint = "127.0.0.1:1";
+  options.endpoint = Endpoint{"127.0.0.1", 1};
   options.connect_timeout = absl::Milliseconds(100);
   const absl::StatusOr<std::unique_ptr<Store>> no_job =
       ConnectGrpcStore(options);
@@ -166,7 +178,7 @@ TEST_CASE(
       absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
 
   GrpcStoreOptions options;
-  options.endpoint = endpoint;
+  options.endpoint = Endpoint{"127.0.0.1", ntohs(address.sin_port)};
   options.job = "j";
   options.connect_timeout = absl::Milliseconds(700);
   const absl::Time start = absl::Now();
@@ -290,6 +302,73 @@ TEST_CASE("GrpcStore: a timeout names the key, job, endpoint and time",
   CHECK(absl::StrContains(many_missing.message(),
                           "70 keys (at least 64 missing: 'r0', 'r1'"));
   CHECK(absl::StrContains(many_missing.message(), "and 56 more)"));
+}
+
+TEST_CASE(
+    "GrpcStore: a timed-out Get or Wait is one RPC, explained by the "
+    "daemon",
+    "[store][grpc]") {
+  std::shared_ptr<RendezvousServer> server = StartServer();
+  std::unique_ptr<Store> store = Connect(ClientOptions(*server, "j2"));
+  REQUIRE(store->Set("rank_0", "here").ok());
+  std::vector<std::string> many;
+  for (int i = 0; i < 70; ++i) many.push_back(absl::StrCat("r", i));
+
+  struct Case {
+    const char* name;
+    std::function<absl::Status()> call;
+    std::string message;
+  };
+  const std::string on = absl::StrCat(" in job 'j2' on ", server->address());
+  const std::vector<Case> cases = {
+      {"Get",
+       [&] { return store->Get("rank_3", absl::Milliseconds(50)).status(); },
+       absl::StrCat("timed out after 50ms waiting for key 'rank_3'", on)},
+      {"Get at once",
+       [&] { return store->Get("rank_3", absl::ZeroDuration()).status(); },
+       absl::StrCat("timed out after 0 waiting for key 'rank_3'", on)},
+      {"Wait",
+       [&] {
+         return store->Wait({"rank_0", "rank_1", "rank_2"},
+                            absl::Milliseconds(50));
+       },
+       absl::StrCat("timed out after 50ms waiting for 2 of 3 keys (missing "
+                    "'rank_1', 'rank_2')",
+                    on)},
+      {"Wait at once",
+       [&] {
+         return store->Wait({"rank_0", "rank_1"}, absl::ZeroDuration());
+       },
+       absl::StrCat("timed out after 0 waiting for 1 of 2 keys (missing "
+                    "'rank_1')",
+                    on)},
+      {"Wait on 70 keys",
+       [&] { return store->Wait(many, absl::Milliseconds(50)); },
+       absl::StrCat("timed out after 50ms waiting for 70 keys (at least 64 "
+                    "missing: 'r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7' "
+                    "and 56 more)",
+                    on)},
+      {"MultiGet",
+       [&] {
+         return store->MultiGet({"rank_0", "rank_9"}, absl::Milliseconds(50))
+             .status();
+       },
+       absl::StrCat("timed out after 50ms waiting for 1 of 2 keys (missing "
+                    "'rank_9')",
+                    on)},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const int64_t before = server->stats().calls;
+    const absl::Status status = c.call();
+    CHECK(server->stats().calls - before == 1);
+    REQUIRE(status.code() == absl::StatusCode::kDeadlineExceeded);
+    CHECK(status.message() == c.message);
+  }
+  // GetStats reports the same counter.
+  const int64_t calls = server->stats().calls;
+  REQUIRE(GetRendezvousStats(ClientOptions(*server, "j2")).value().calls ==
+          calls + 1);
 }
 
 TEST_CASE(
@@ -499,7 +578,7 @@ TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
   // The certificate names 127.0.0.1 and localhost; the override checks another
   // name.
   GrpcStoreOptions by_name = options;
-  by_name.endpoint = absl::StrCat("localhost:", server->port());
+  by_name.endpoint = Endpoint{"localhost", server->port()};
   REQUIRE(Connect(by_name)->TryGet("k").value() == "v");
 
   GrpcStoreOptions wrong_name = options;
