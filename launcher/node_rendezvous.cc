@@ -37,44 +37,6 @@ std::string LateArrival::Describe() const {
                       detail.empty() ? "" : ": ", detail);
 }
 
-absl::StatusOr<std::vector<int>> AssignNodeRanks(
-    const std::vector<NodeInfo>& joined) {
-  const int k = static_cast<int>(joined.size());
-  std::vector<int> rank(k, -1);
-  std::vector<int> holder(k, -1);  // slot holding each rank
-  for (int s = 0; s < k; ++s) {
-    int r = joined[s].requested_rank;
-    if (r < 0) continue;
-    if (r >= k) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "node ", joined[s].Label(), " asked for --node-rank ", r,
-          " but only ", k, " nodes joined (ranks 0..", k - 1, ")"));
-    }
-    if (holder[r] >= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("nodes ", joined[holder[r]].Label(), " and ",
-                       joined[s].Label(), " both asked for --node-rank ", r));
-    }
-    holder[r] = s;
-    rank[s] = r;
-  }
-  std::vector<int> rest;
-  for (int s = 0; s < k; ++s) {
-    if (rank[s] < 0) rest.push_back(s);
-  }
-  std::sort(rest.begin(), rest.end(), [&](int a, int b) {
-    return std::tie(joined[a].host, joined[a].addr, joined[a].pid) <
-           std::tie(joined[b].host, joined[b].addr, joined[b].pid);
-  });
-  int next = 0;
-  for (int s : rest) {
-    while (holder[next] >= 0) ++next;
-    holder[next] = s;
-    rank[s] = next;
-  }
-  return rank;
-}
-
 NodeRendezvous::NodeRendezvous(Store* store, NodeRendezvousOptions options)
     : store_(store), options_(std::move(options)) {}
 
@@ -135,7 +97,128 @@ class NodeRendezvous::SlotWatch {
 
   std::vector<Slot> slots;
   std::optional<Foreign> foreign;
+  // From the last scan:
+  std::vector<ClosedRecord::Member> live;       // Joined and not stale.
+  std::vector<ClosedRecord::Member> confirmed;  // Of those, seen alive.
+  int silent_slot = -1;  // The counted slot silent the longest, or -1.
+  int first_unseen = 0;  // The first slot whose record is not there yet.
 };
+
+absl::StatusOr<bool> NodeRendezvous::ScanSlots(int attempt,
+                                               const NodeInfo& self, int& slot,
+                                               const ProgressCallback& progress,
+                                               SlotWatch& watch) {
+  const std::string& run_id = options_.run_id;
+  const absl::Time now = absl::Now();
+  ASSIGN_OR_RETURN(int64_t count,
+                   store_->Add(JoinCountKey(run_id, attempt), 0));
+  watch.slots.resize(std::max<size_t>(watch.slots.size(), count));
+  watch.foreign.reset();
+  watch.live.clear();
+  watch.confirmed.clear();
+  watch.silent_slot = -1;
+  watch.first_unseen = static_cast<int>(count);
+  for (int s = 0; s < count; ++s) {
+    SlotWatch::Slot& w = watch.slots[s];
+    if (!w.gone) {
+      auto gone = store_->TryGet(GoneKey(run_id, attempt, s));
+      if (gone.ok()) {
+        w.gone = true;
+        if (s == slot) {
+          {
+            absl::MutexLock lock(&mu_);
+            if (withdrawn_) return false;  // This node's own withdrawal.
+          }
+          // A peer reclaimed this node's slot (it was frozen past the
+          // heartbeat timeout): take a new one.
+          ASSIGN_OR_RETURN(slot, TakeSlot(attempt, self));
+          Notice(absl::StrCat("this node's rendezvous slot ", s,
+                              " was reclaimed; joined again as slot ", slot));
+          return true;
+        }
+      } else if (!absl::IsNotFound(gone.status())) {
+        return gone.status();
+      }
+    }
+    if (w.gone) continue;
+    if (!w.present) {
+      const std::string key = NodeKey(run_id, attempt, s);
+      auto v = store_->TryGet(key);
+      if (!v.ok()) {  // Taken, record not yet written.
+        watch.first_unseen = std::min(watch.first_unseen, s);
+        continue;
+      }
+      auto info = NodeInfo::Decode(key, *v);
+      if (!info.ok()) continue;
+      w.present = true;
+      w.info = *std::move(info);
+    }
+    auto hb = store_->TryGet(HeartbeatKey(run_id, attempt, s));
+    if (!hb.ok() && !absl::IsNotFound(hb.status())) return hb.status();
+    const std::string value = hb.ok() ? *hb : "";
+    auto record =
+        HeartbeatRecord::Decode(HeartbeatKey(run_id, attempt, s), value);
+    if (value != w.hb_value || w.last_change == absl::InfinitePast()) {
+      absl::Time changed = now;
+      if (w.last_change != absl::InfinitePast()) w.confirmed = true;
+      if (w.last_change == absl::InfinitePast()) {
+        changed = std::min(
+            now, record.ok() ? absl::FromUnixMillis(record->unix_ms)
+                             : absl::FromUnixMillis(w.info.joined_unix_ms));
+        // Written within the last two beats (by its clock): alive now.
+        w.confirmed = now - changed <= 2 * options_.heartbeat_interval;
+      }
+      w.hb_value = value;
+      w.last_change = changed;
+    }
+    const bool stale = now - w.last_change > options_.heartbeat_timeout;
+    if (record.ok() && !stale &&
+        (record->state != HeartbeatState::kJoin ||
+         record->node_id != w.info.id)) {
+      watch.foreign = SlotWatch::Foreign{
+          s, absl::StrCat("slot ", s, " heartbeats in state '",
+                          HeartbeatStateName(record->state), "' as node ",
+                          record->node_id)};
+    }
+    if (s == slot) {
+      if (w.info.id != self.id) {
+        watch.foreign = SlotWatch::Foreign{
+            s, absl::StrCat("this node's slot ", s, " was overwritten by node ",
+                            w.info.id)};
+      }
+      watch.live.push_back({s, self.id});
+      watch.confirmed.push_back({s, self.id});
+      continue;
+    }
+    if (stale) {
+      GoneRecord gone;
+      gone.node_id = w.info.id;
+      gone.reason =
+          absl::StrCat("reclaimed by ", self.Label(), ": no heartbeat since ",
+                       FormatClock(w.last_change), " (",
+                       Ago(now, w.last_change), ", --heartbeat-timeout ",
+                       absl::FormatDuration(options_.heartbeat_timeout), ")");
+      RETURN_IF_ERROR(
+          store_->CompareSet(GoneKey(run_id, attempt, s), "", gone.Encode())
+              .status());
+      w.gone = true;
+      const std::string msg =
+          absl::StrCat("slot ", s, " (", w.info.Label(), ", pid ", w.info.pid,
+                       ") no longer counts: ", gone.reason);
+      Notice(msg);
+      if (progress) progress(msg);
+      continue;
+    }
+    if (now - w.last_change >= 2 * options_.heartbeat_interval &&
+        (watch.silent_slot < 0 ||
+         w.last_change < watch.slots[watch.silent_slot].last_change)) {
+      watch.silent_slot = s;
+    }
+    watch.live.push_back({s, w.info.id});
+    if (w.confirmed) watch.confirmed.push_back({s, w.info.id});
+  }
+  return false;
+}
 
 absl::StatusOr<int> NodeRendezvous::TakeSlot(int attempt,
                                              const NodeInfo& self) {
@@ -201,7 +284,6 @@ absl::StatusOr<ClosedRecord> NodeRendezvous::WaitForClose(
   const int max_nodes = options_.max_nodes;
   const std::string& run_id = options_.run_id;
   const std::string closed_key = ClosedKey(run_id, attempt);
-  const std::string count_key = JoinCountKey(run_id, attempt);
   SlotWatch watch;
   absl::Time last_call_end = absl::InfiniteFuture();
   absl::Time next_progress = start;
@@ -233,112 +315,13 @@ absl::StatusOr<ClosedRecord> NodeRendezvous::WaitForClose(
           Heartbeat(attempt, slot, seq++, HeartbeatState::kJoin, self.id));
       next_beat = now + options_.heartbeat_interval;
     }
-    ASSIGN_OR_RETURN(int64_t count, store_->Add(count_key, 0));
-    watch.slots.resize(std::max<size_t>(watch.slots.size(), count));
-    watch.foreign.reset();
-    std::vector<ClosedRecord::Member> live;       // Joined and not stale.
-    std::vector<ClosedRecord::Member> confirmed;  // Of those, seen alive.
-    const SlotWatch::Slot* silent = nullptr;
-    int silent_slot = -1;
-    bool reslotted = false;
-    int first_unseen =
-        static_cast<int>(count);  // What the Wait below wakes on.
-    for (int s = 0; s < count; ++s) {
-      SlotWatch::Slot& w = watch.slots[s];
-      if (!w.gone) {
-        auto gone = store_->TryGet(GoneKey(run_id, attempt, s));
-        if (gone.ok()) {
-          w.gone = true;
-          if (s == slot) {
-            // A peer reclaimed this node's slot (it was frozen past the
-            // heartbeat timeout): take a new one.
-            ASSIGN_OR_RETURN(slot, TakeSlot(attempt, self));
-            Notice(absl::StrCat("this node's rendezvous slot ", s,
-                                " was reclaimed; joined again as slot ", slot));
-            reslotted = true;
-            break;
-          }
-        } else if (!absl::IsNotFound(gone.status())) {
-          return gone.status();
-        }
-      }
-      if (w.gone) continue;
-      if (!w.present) {
-        const std::string key = NodeKey(run_id, attempt, s);
-        auto v = store_->TryGet(key);
-        if (!v.ok()) {  // Taken, record not yet written.
-          first_unseen = std::min(first_unseen, s);
-          continue;
-        }
-        auto info = NodeInfo::Decode(key, *v);
-        if (!info.ok()) continue;
-        w.present = true;
-        w.info = *std::move(info);
-      }
-      auto hb = store_->TryGet(HeartbeatKey(run_id, attempt, s));
-      if (!hb.ok() && !absl::IsNotFound(hb.status())) return hb.status();
-      const std::string value = hb.ok() ? *hb : "";
-      auto record =
-          HeartbeatRecord::Decode(HeartbeatKey(run_id, attempt, s), value);
-      if (value != w.hb_value || w.last_change == absl::InfinitePast()) {
-        absl::Time changed = now;
-        if (w.last_change != absl::InfinitePast()) w.confirmed = true;
-        if (w.last_change == absl::InfinitePast()) {
-          changed = std::min(
-              now, record.ok() ? absl::FromUnixMillis(record->unix_ms)
-                               : absl::FromUnixMillis(w.info.joined_unix_ms));
-          // Written within the last two beats (by its clock): alive now.
-          w.confirmed = now - changed <= 2 * options_.heartbeat_interval;
-        }
-        w.hb_value = value;
-        w.last_change = changed;
-      }
-      const bool stale = now - w.last_change > options_.heartbeat_timeout;
-      if (record.ok() && !stale &&
-          (record->state != HeartbeatState::kJoin ||
-           record->node_id != w.info.id)) {
-        watch.foreign = SlotWatch::Foreign{
-            s, absl::StrCat("slot ", s, " heartbeats in state '",
-                            HeartbeatStateName(record->state), "' as node ",
-                            record->node_id)};
-      }
-      if (s == slot) {
-        if (w.info.id != self.id) {
-          watch.foreign = SlotWatch::Foreign{
-              s, absl::StrCat("this node's slot ", s,
-                              " was overwritten by node ", w.info.id)};
-        }
-        live.push_back({s, self.id});
-        confirmed.push_back({s, self.id});
-        continue;
-      }
-      if (stale) {
-        GoneRecord gone;
-        gone.node_id = w.info.id;
-        gone.reason =
-            absl::StrCat("reclaimed by ", self.Label(), ": no heartbeat since ",
-                         FormatClock(w.last_change), " (",
-                         Ago(now, w.last_change), ", --heartbeat-timeout ",
-                         absl::FormatDuration(options_.heartbeat_timeout), ")");
-        RETURN_IF_ERROR(
-            store_->CompareSet(GoneKey(run_id, attempt, s), "", gone.Encode())
-                .status());
-        w.gone = true;
-        const std::string msg =
-            absl::StrCat("slot ", s, " (", w.info.Label(), ", pid ", w.info.pid,
-                         ") no longer counts: ", gone.reason);
-        Notice(msg);
-        if (progress) progress(msg);
-        continue;
-      }
-      if (now - w.last_change >= 2 * options_.heartbeat_interval &&
-          (silent == nullptr || w.last_change < silent->last_change)) {
-        silent = &w;
-        silent_slot = s;
-      }
-      live.push_back({s, w.info.id});
-      if (w.confirmed) confirmed.push_back({s, w.info.id});
-    }
+    ASSIGN_OR_RETURN(bool reslotted,
+                     ScanSlots(attempt, self, slot, progress, watch));
+    const std::vector<ClosedRecord::Member>& live = watch.live;
+    const std::vector<ClosedRecord::Member>& confirmed = watch.confirmed;
+    const int silent_slot = watch.silent_slot;
+    const SlotWatch::Slot* silent =
+        silent_slot < 0 ? nullptr : &watch.slots[silent_slot];
     if (reslotted) continue;  // Scan again, with the new slot.
     if (watch.foreign) saw_foreign = true;
     const int64_t n = static_cast<int64_t>(live.size());
@@ -424,7 +407,7 @@ absl::StatusOr<ClosedRecord> NodeRendezvous::WaitForClose(
     const absl::Time wake =
         std::min({deadline, last_call_end, next_progress, next_beat});
     absl::Status w =
-        store_->Wait({NodeKey(run_id, attempt, first_unseen)},
+        store_->Wait({NodeKey(run_id, attempt, watch.first_unseen)},
                      std::max(Remaining(wake), absl::Milliseconds(1)));
     if (!w.ok() && !absl::IsDeadlineExceeded(w)) return w;
   }
@@ -491,92 +474,6 @@ absl::StatusOr<JoinResult> NodeRendezvous::Join(
   return a;
 }
 
-absl::StatusOr<NodeAssignment> NodeRendezvous::Assign(
-    int attempt, int slot, const NodeInfo& self, const ClosedRecord& closed,
-    const MasterReserver& reserve_master, absl::Time deadline) {
-  const std::string& run_id = options_.run_id;
-  const int k = static_cast<int>(closed.members.size());
-  std::vector<std::string> keys;
-  for (const auto& m : closed.members)
-    keys.push_back(NodeKey(run_id, attempt, m.slot));
-  ASSIGN_OR_RETURN(
-      std::vector<std::string> records,
-      store_->MultiGet(keys, std::max(Remaining(deadline), absl::Seconds(1))));
-  std::vector<NodeInfo> joined;
-  int self_index = -1;
-  for (int i = 0; i < k; ++i) {
-    ASSIGN_OR_RETURN(NodeInfo info, NodeInfo::Decode(keys[i], records[i]));
-    if (info.id != closed.members[i].id) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the rendezvous keys of run '", run_id, "' attempt ", attempt,
-          " changed while this node joined (", keys[i],
-          " names another node): did the rendezvous daemon restart without "
-          "--state-dir?"));
-    }
-    if (closed.members[i].slot == slot) self_index = i;
-    joined.push_back(std::move(info));
-  }
-  ASSIGN_OR_RETURN(std::vector<int> rank_of, AssignNodeRanks(joined));
-
-  NodeAssignment a;
-  a.attempt = attempt;
-  a.slot = slot;
-  a.node_id = self.id;
-  a.closed = closed;
-  a.num_nodes = k;
-  a.node_rank = rank_of[self_index];
-  a.nodes.resize(k);
-  a.slot_of_rank.resize(k);
-  for (int i = 0; i < k; ++i) {
-    a.nodes[rank_of[i]] = joined[i];
-    a.slot_of_rank[rank_of[i]] = closed.members[i].slot;
-  }
-  a.world_size = 0;
-  for (int r = 0; r < k; ++r) {
-    if (r == a.node_rank) a.rank_offset = a.world_size;
-    a.world_size += a.nodes[r].nproc;
-  }
-
-  const std::string master_key = MasterKey(run_id, attempt);
-  if (a.node_rank == 0) {
-    auto master = reserve_master();
-    if (!master.ok()) {
-      // Tell the other nodes now, so they do not wait out the join timeout for
-      // a master that will never be published. Best effort: this node exits
-      // with the error either way.
-      MasterRecord failed;
-      failed.failure = std::string(master.status().message());
-      store_->Set(master_key, failed.Encode()).IgnoreError();
-      return master.status();
-    }
-    a.master_addr = master->first;
-    a.master_port = master->second;
-    MasterRecord published;
-    published.addr = a.master_addr;
-    published.port = a.master_port;
-    RETURN_IF_ERROR(store_->Set(master_key, published.Encode()));
-  } else {
-    auto v = store_->Get(master_key,
-                         std::max(Remaining(deadline), absl::Seconds(1)));
-    if (!v.ok()) {
-      return absl::Status(
-          v.status().code(),
-          absl::StrCat(
-              "waiting for node 0 (", a.nodes[0].Label(),
-              ") to publish MASTER_ADDR/MASTER_PORT: ", v.status().message()));
-    }
-    ASSIGN_OR_RETURN(MasterRecord m, MasterRecord::Decode(master_key, *v));
-    if (m.failure.has_value()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("node 0 (", a.nodes[0].Label(),
-                       ") could not prepare the attempt: ", *m.failure));
-    }
-    a.master_addr = m.addr;
-    a.master_port = m.port;
-  }
-  return a;
-}
-
 absl::StatusOr<AttemptEnd> NodeRendezvous::ReportFailure(
     int attempt, AttemptEnd::Kind kind, int exit_code,
     const std::string& reason) {
@@ -588,86 +485,6 @@ absl::StatusOr<AttemptEnd> NodeRendezvous::ReportFailure(
   ASSIGN_OR_RETURN(std::string stored,
                    store_->CompareSet(key, "", end.Encode()));
   return AttemptEnd::Decode(key, stored);
-}
-
-absl::Status NodeRendezvous::ReportDone(const NodeAssignment& a) {
-  RETURN_IF_ERROR(
-      store_->Set(DoneKey(options_.run_id, a.attempt, a.slot), a.node_id));
-  return CompleteBarrier(a);
-}
-
-absl::Status NodeRendezvous::CompleteBarrier(const NodeAssignment& a) {
-  for (const ClosedRecord::Member& m : a.closed.members) {
-    auto v = store_->TryGet(DoneKey(options_.run_id, a.attempt, m.slot));
-    if (absl::IsNotFound(v.status())) return absl::OkStatus();
-    if (!v.ok()) return v.status();
-    // Another world's node in the same slot is not this member.
-    if (*v != m.id) return absl::OkStatus();
-  }
-  AttemptEnd ok;
-  ok.kind = AttemptEnd::Kind::kOk;
-  return store_->CompareSet(EndKey(options_.run_id, a.attempt), "", ok.Encode())
-      .status();
-}
-
-absl::Status NodeRendezvous::RestoreKeys(const NodeAssignment& a) {
-  const std::string& run_id = options_.run_id;
-  int needed = 0;
-  for (const auto& m : a.closed.members) needed = std::max(needed, m.slot + 1);
-  const std::string count_key = JoinCountKey(run_id, a.attempt);
-  ASSIGN_OR_RETURN(int64_t count, store_->Add(count_key, 0));
-  if (count < needed) {
-    RETURN_IF_ERROR(store_->Add(count_key, needed - count).status());
-  }
-  RETURN_IF_ERROR(store_->Set(NodeKey(run_id, a.attempt, a.slot),
-                              a.nodes[a.node_rank].Encode()));
-  ASSIGN_OR_RETURN(int current, CurrentAttempt());
-  if (current < a.attempt) {
-    RETURN_IF_ERROR(
-        store_->Set(AttemptCounterKey(run_id), absl::StrCat(a.attempt)));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::optional<AttemptEnd>> NodeRendezvous::Reassert(
-    const NodeAssignment& a, HeartbeatState state) {
-  const std::string& run_id = options_.run_id;
-  const std::string closed_key = ClosedKey(run_id, a.attempt);
-  const std::string mine = a.closed.Encode();
-  auto stored = store_->TryGet(closed_key);
-  if (absl::IsNotFound(stored.status())) {
-    stored = store_->CompareSet(closed_key, "", mine);
-    if (stored.ok() && *stored == mine) {
-      RETURN_IF_ERROR(RestoreKeys(a));
-      Notice(absl::StrCat(
-          "the rendezvous store lost the keys of attempt ", a.attempt,
-          " (a daemon restart without --state-dir?); re-asserted its "
-          "membership (",
-          a.num_nodes,
-          " node(s)) so that a node starting now is late, not "
-          "a second world"));
-    }
-  }
-  if (!stored.ok()) return stored.status();
-  if (*stored != mine) {
-    auto other = ClosedRecord::Decode(closed_key, *stored);
-    const std::string reason = absl::StrCat(
-        "attempt ", a.attempt, " of run '", run_id,
-        "' was closed twice after the rendezvous store lost its keys (a "
-        "daemon restart without --state-dir?): by this node's ",
-        a.num_nodes, " node(s) and by ",
-        other.ok() ? absl::StrCat(other->members.size(), " other node(s)")
-                   : std::string("another record"),
-        "; restarting every node together");
-    Notice(reason);
-    ASSIGN_OR_RETURN(
-        AttemptEnd end,
-        ReportFailure(a.attempt, AttemptEnd::Kind::kMembershipChange, 1,
-                      reason));
-    return std::optional<AttemptEnd>(end);
-  }
-  if (state == HeartbeatState::kDone) RETURN_IF_ERROR(ReportDone(a));
-  return std::optional<AttemptEnd>();
 }
 
 absl::StatusOr<AttemptEnd> NodeRendezvous::WaitForEnd(int attempt,

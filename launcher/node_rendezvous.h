@@ -187,6 +187,12 @@ class NodeRendezvous {
                                             const ProgressCallback& progress,
                                             absl::Time start,
                                             absl::Time deadline);
+  // One pass over the attempt's slots into `watch`: reclaims stale ones,
+  // notes another world's heartbeats. True when this node's own slot had
+  // been reclaimed and it took a new one (scan again).
+  absl::StatusOr<bool> ScanSlots(int attempt, const NodeInfo& self, int& slot,
+                                 const ProgressCallback& progress,
+                                 SlotWatch& watch);
   absl::StatusOr<int> TakeSlot(int attempt, const NodeInfo& self);
   absl::StatusOr<NodeAssignment> Assign(int attempt, int slot,
                                         const NodeInfo& self,
