@@ -16,7 +16,7 @@
 #include "worker_lib/init_config.h"
 #include "worker_lib/logging.h"
 #include "worker_lib/nccl_group.h"
-#include "worker_lib/nccl_library.h"
+#include "worker_lib/nccl_host.h"
 
 namespace tplaunch {
 namespace {

@@ -18,9 +18,9 @@
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/store.h"
-#include "tests/launcher/subprocess.h"
-#include "tests/rendezvous/torch_store/socket_client.h"
 #include "tests/rendezvous/torch_store/wire_test_util.h"
+#include "tests/testing/torch_store_client.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
@@ -31,7 +31,7 @@ using torch_store::Op;
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
-using RawClient = torch_store::SocketClient;
+using RawClient = testing::TorchStoreClient;
 
 ServerOptions WithTorchStore() {
   ServerOptions options;

@@ -10,11 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <fstream>
-#include <functional>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,9 +24,15 @@
 #include "store/endpoint.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "tests/store/store_contract.h"
+#include "tests/testing/test_pki.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
+
+using testing::SharedTestPki;
+using testing::TestPki;
+using testing::WaitFor;
 
 constexpr char kToken[] = "contract-token";
 constexpr absl::Duration kLongWait = absl::Seconds(30);
@@ -67,19 +69,6 @@ std::unique_ptr<Store> Connect(const GrpcStoreOptions& options) {
   INFO(store.status().ToString());
   REQUIRE(store.ok());
   return std::move(*store);
-}
-
-// Polls `done` until it holds or `timeout` passes. For conditions only visible
-// through the server's counters (a call parked on the daemon), which no event
-// signals.
-bool Eventually(const std::function<bool()>& done,
-                absl::Duration timeout = kLongWait) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
 }
 
 // One server per test case, authenticated; each store is a new job, and a
@@ -261,7 +250,7 @@ TEST_CASE("GrpcStore: DeleteJob cancels the job's waiters", "[store][grpc]") {
   std::unique_ptr<Store> store = Connect(ClientOptions(*server, "doomed"));
   absl::StatusOr<std::string> got = absl::UnknownError("not run");
   std::thread getter([&] { got = store->Get("never", kLongWait); });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   REQUIRE(DeleteRendezvousJob(ClientOptions(*server, "doomed")).ok());
   getter.join();
   INFO(got.status().ToString());
@@ -383,7 +372,8 @@ TEST_CASE(
   for (int i = 0; i < kGetters; ++i) {
     getters.emplace_back([&, i] { got[i] = store->Get("go", kLongWait); });
   }
-  REQUIRE(Eventually([&] { return server->stats().waiters == kGetters; }));
+  REQUIRE(
+      WaitFor([&] { return server->stats().waiters == kGetters; }, kLongWait));
   REQUIRE(store->Set("go", "now").ok());
   for (std::thread& getter : getters) getter.join();
   for (const auto& value : got) REQUIRE(value.value() == "now");
@@ -396,7 +386,7 @@ TEST_CASE("GrpcStore: timeouts beyond 30 days are capped, not refused",
   std::unique_ptr<Store> store = Connect(ClientOptions(*server, "j"));
   absl::StatusOr<std::string> got = absl::UnknownError("not run");
   std::thread getter([&] { got = store->Get("k", absl::InfiniteDuration()); });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   REQUIRE(store->Set("k", "v").ok());
   getter.join();
   INFO(got.status().ToString());
@@ -414,7 +404,7 @@ TEST_CASE("GrpcStore: a daemon shut down under a blocked Get fails it promptly",
     got = store->Get("never", kLongWait);
     returned_at = absl::Now();
   });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   const absl::Time shutdown_at = absl::Now();
   server->Shutdown();
   getter.join();
@@ -448,11 +438,11 @@ TEST_CASE("GrpcStore: a client that gives up leaves no waiter behind",
   rendezvous::v1::GetResponse response;
   grpc::Status status;
   std::thread getter([&] { status = stub->Get(&context, request, &response); });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   context.TryCancel();
   getter.join();
   REQUIRE(status.error_code() == grpc::StatusCode::CANCELLED);
-  REQUIRE(Eventually([&] { return server->stats().waiters == 0; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 0; }, kLongWait));
 }
 
 // ---- Sizes and limits ----
@@ -509,59 +499,8 @@ TEST_CASE("GrpcStore: stats and health", "[store][grpc]") {
 
 // ---- TLS ----
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-struct TestCertificates {
-  std::string ca;
-  std::string other_ca;
-  std::string server_cert;
-  std::string server_key;
-  std::string client_cert;
-  std::string client_key;
-};
-
-// Made once per test binary with the openssl CLI under $TEST_TMPDIR: a CA, a
-// server certificate for localhost / 127.0.0.1, a client certificate, and an
-// unrelated CA.
-const TestCertificates& Certificates() {
-  static const TestCertificates* certificates = [] {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const std::string dir =
-        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/grpc_store_test_pki");
-    const std::string key =
-        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script = absl::StrCat(
-        "set -e; rm -rf ", dir, "; mkdir -p ", dir, "; cd ", dir, "\n",
-        "for ca in ca other_ca; do openssl req -x509 ", key,
-        " -keyout $ca.key -out $ca.pem -days 2 -subj /CN=$ca 2>/dev/null; "
-        "done\n",
-        "for who in server client; do\n", "  openssl req -new ", key,
-        " -keyout $who.key -out $who.csr",
-        " -subj /CN=$who -addext subjectAltName=DNS:localhost,IP:127.0.0.1",
-        " 2>/dev/null\n",
-        "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial",
-        " -out $who.pem -days 2 -copy_extensions copy 2>/dev/null\n", "done\n");
-    auto* out = new TestCertificates;
-    if (std::system(script.c_str()) != 0) return out;
-    out->ca = ReadAll(dir + "/ca.pem");
-    out->other_ca = ReadAll(dir + "/other_ca.pem");
-    out->server_cert = ReadAll(dir + "/server.pem");
-    out->server_key = ReadAll(dir + "/server.key");
-    out->client_cert = ReadAll(dir + "/client.pem");
-    out->client_key = ReadAll(dir + "/client.key");
-    return out;
-  }();
-  return *certificates;
-}
-
 TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
-  const TestCertificates& pki = Certificates();
+  const TestPki& pki = SharedTestPki();
   REQUIRE_FALSE(pki.client_key.empty());
   ServerOptions server_options;
   server_options.tls_cert_pem = pki.server_cert;
@@ -604,7 +543,7 @@ TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
 }
 
 TEST_CASE("GrpcStore: TLS with client certificates", "[store][grpc][tls]") {
-  const TestCertificates& pki = Certificates();
+  const TestPki& pki = SharedTestPki();
   REQUIRE_FALSE(pki.client_key.empty());
   ServerOptions server_options;
   server_options.tls_cert_pem = pki.server_cert;
