@@ -1,7 +1,8 @@
 // End to end, real tplaunch and tprdzvd processes: a node interrupted during
 // the rendezvous leaves no slot behind (issue #10 item 4), and after a daemon
 // SIGKILL + restart without --state-dir a node starting later is late, never
-// a second world (item 1). Every wait is on a condition (a log line, a file).
+// a second world (item 1), and the exit barrier completes across such a
+// restart (item 10). Every wait is on a condition (a log line, a file).
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@ using testing::Subprocess;
 using testing::Tplaunch;
 using testing::TwoNodeTplaunch;
 using testing::WaitFor;
+using testing::WriteFile;
 
 // Whether `p`'s stderr shows `text` within 30 s.
 bool ErrShows(const Subprocess& p, const std::string& text) {
@@ -132,6 +134,49 @@ TEST_CASE(
   CHECK_THAT(out, Catch::Contains("attempt=1 rank=0 world=2"));
   CHECK_THAT(out, Catch::Contains("attempt=1 rank=1 world=2"));
   CHECK_THAT(out, !Catch::Contains("world=1"));
+}
+
+TEST_CASE(
+    "the exit barrier completes across a daemon restart without --state-dir") {
+  const int port = FreePort();
+  const std::string endpoint = absl::StrCat("127.0.0.1:", port);
+  const std::string dir = MakeTempDir();
+  auto daemon = StartDaemon(port);
+  auto node = [&] {
+    return Tplaunch(
+        {"--nnodes", "2", "--nproc", "1", "--rdzv-endpoint", endpoint,
+         "--rdzv-id", "barrier", "--local-addr", "127.0.0.1",
+         "--heartbeat-interval", "0.2", "--heartbeat-timeout", "60",
+         "--exit-barrier-timeout", "120", "/bin/sh", "-c",
+         // Rank 0 finishes at once; rank 1 when the test says so.
+         "if [ $RANK = 1 ]; then while [ ! -e $D/go ]; do sleep 0.05; done; "
+         "fi; echo finished-$RANK"});
+  };
+  const std::map<std::string, std::string> env = {
+      {"D", dir}, {"GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100"}};
+  Subprocess a(node(), env);
+  Subprocess b(node(), env);
+  // One node waits in the barrier: its heartbeat says "done".
+  REQUIRE(WaitFor(
+      [&] {
+        Subprocess status(Tplaunch(
+            {"status", "--rdzv-endpoint", endpoint, "--rdzv-id", "barrier"}));
+        return status.Wait(absl::Seconds(10)) == 0 &&
+               absl::StrContains(status.out(), "(done, #");
+      },
+      absl::Seconds(30)));
+  daemon->Kill(SIGKILL);
+  REQUIRE(daemon->Wait(absl::Seconds(10)).has_value());
+  daemon = StartDaemon(port);
+  WriteFile(dir + "/go", "");
+  const absl::Time t = absl::Now();
+  REQUIRE(a.Wait(absl::Seconds(60)) == 0);
+  REQUIRE(b.Wait(absl::Seconds(60)) == 0);
+  const std::string errs = a.err() + b.err();
+  INFO(errs);
+  CHECK(absl::Now() - t < absl::Seconds(30));
+  CHECK_THAT(errs, !Catch::Contains("other nodes still running"));
+  CHECK_THAT(a.out() + b.out(), Catch::Contains("finished-1"));
 }
 
 }  // namespace
