@@ -179,5 +179,26 @@ TEST_CASE(
   CHECK_THAT(a.out() + b.out(), Catch::Contains("finished-1"));
 }
 
+TEST_CASE("an ok end of another world never makes a node exit 0") {
+  Daemon d;
+  const std::string dir = MakeTempDir();
+  Subprocess a(Tplaunch({"--nnodes", "1:2", "--nproc", "1", "--rdzv-endpoint",
+                         d.endpoint(), "--rdzv-id", "foreign", "--local-addr",
+                         "127.0.0.1", "--rdzv-last-call", "1", "/bin/sh", "-c",
+                         "echo $$ > $D/a0; exec sleep 120"}),
+               {{"D", dir}});
+  REQUIRE(WaitFor([&] { return !ReadFile(dir + "/a0").empty(); },
+                  absl::Seconds(30)));
+  // What a second world's exit barrier writes under the same run id.
+  Subprocess set({Runfile("rendezvous/tprdzvctl"), "--endpoint", d.endpoint(),
+                  "--job", "foreign", "set", "foreign/a0/end",
+                  "end/v1\tok\t0\t"});
+  REQUIRE(set.Wait(absl::Seconds(20)) == 0);
+  REQUIRE(a.Wait(absl::Seconds(30)) == 1);
+  CHECK_THAT(a.err(),
+             Catch::Contains("ended as a success while this node's workers "
+                             "still run"));
+}
+
 }  // namespace
 }  // namespace tplaunch
