@@ -81,10 +81,10 @@ class NodeRendezvous::SlotWatch {
     NodeInfo info;
     std::string hb_value;
     absl::Time last_change = absl::InfinitePast();
-    // Seen alive: its heartbeat changed while this node watched, or was
-    // written within two heartbeat intervals when first read. Only such slots
-    // are closed in, so a joiner that died a few beats ago (not yet stale) is
-    // not made a member.
+    // Seen alive: its heartbeat changed while this node watched (within about
+    // one heartbeat interval for a live node). Only such slots are closed in,
+    // so a joiner that died a moment ago (its heartbeat still fresh) is never
+    // made a member: the close waits for that one interval instead.
     bool confirmed = false;
   };
   // A heartbeat written by a node of another world: the store lost the keys
@@ -165,8 +165,6 @@ absl::StatusOr<bool> NodeRendezvous::ScanSlots(int attempt,
         changed = std::min(
             now, record.ok() ? absl::FromUnixMillis(record->unix_ms)
                              : absl::FromUnixMillis(w.info.joined_unix_ms));
-        // Written within the last two beats (by its clock): alive now.
-        w.confirmed = now - changed <= 2 * options_.heartbeat_interval;
       }
       w.hb_value = value;
       w.last_change = changed;
@@ -345,7 +343,12 @@ absl::StatusOr<ClosedRecord> NodeRendezvous::WaitForClose(
       if (n >= min_nodes) {
         if (last_call_end == absl::InfiniteFuture())
           last_call_end = now + options_.last_call;
-        if (now >= last_call_end && alive >= min_nodes) return propose(alive);
+        // At the end of the last call every counted slot must have been seen
+        // alive (or gone stale): a joiner that died a moment ago is left out
+        // within --heartbeat-timeout, never closed in.
+        if (now >= last_call_end && alive >= min_nodes && alive == n) {
+          return propose(alive);
+        }
       } else {
         last_call_end = absl::InfiniteFuture();
       }

@@ -66,6 +66,28 @@ TEST_CASE("a node SIGTERMed during the join does not poison the run id") {
   CHECK_THAT(out, Catch::Contains("node=1 of=2"));
 }
 
+TEST_CASE("a node SIGKILLed during the join does not poison the run id") {
+  Daemon d;
+  const std::vector<std::string> program = {
+      "/bin/sh", "-c", "echo node=$GROUP_RANK of=$GROUP_WORLD_SIZE"};
+  const std::vector<std::string> extra = {"--rdzv-timeout",       "60",
+                                          "--heartbeat-interval", "0.2",
+                                          "--heartbeat-timeout",  "2"};
+  Subprocess killed(TwoNodeTplaunch(d, "killed", 1, extra, program));
+  REQUIRE(ErrShows(killed, "waiting for 1 more node"));
+  killed.Kill(SIGKILL);  // No chance to withdraw.
+  REQUIRE(killed.Wait(absl::Seconds(20)) == 128 + SIGKILL);
+
+  Subprocess b(TwoNodeTplaunch(d, "killed", 1, extra, program));
+  Subprocess c(TwoNodeTplaunch(d, "killed", 1, extra, program));
+  REQUIRE(b.Wait(absl::Seconds(40)) == 0);
+  REQUIRE(c.Wait(absl::Seconds(40)) == 0);
+  const std::string out = b.out() + c.out();
+  INFO(out << b.err() << c.err());
+  CHECK_THAT(out, Catch::Contains("node=0 of=2"));
+  CHECK_THAT(out, Catch::Contains("node=1 of=2"));
+}
+
 // A port no one listens on now, for a daemon that must restart on it.
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
