@@ -394,6 +394,10 @@ absl::StatusOr<ClosedRecord> NodeRendezvous::WaitForClose(
                            " joined: ", names, ")");
       } else if (watch.foreign) {
         msg = absl::StrCat(n, "/", max_nodes, " nodes joined (", names, ")");
+      } else if (n >= max_nodes || now >= last_call_end) {
+        msg = absl::StrCat(n, "/", max_nodes, " nodes joined (", names,
+                           "); closing once each is seen alive (", n - alive,
+                           " not yet)");
       } else {
         msg = absl::StrCat(n, "/", max_nodes, " nodes joined (", names,
                            "); closing in ",

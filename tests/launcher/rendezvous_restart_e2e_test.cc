@@ -171,16 +171,18 @@ TEST_CASE(
          "--heartbeat-interval", "0.2", "--heartbeat-timeout", "60",
          "--exit-barrier-timeout", "120", "/bin/sh", "-c",
          // Rank 0 finishes at once; rank 1 when the test says so.
-         "if [ $RANK = 1 ]; then while [ ! -e $D/go ]; do sleep 0.05; done; "
-         "fi; echo finished-$RANK"});
+         "if [ $RANK = 1 ]; then touch $D/started-1; "
+         "while [ ! -e $D/go ]; do sleep 0.05; done; fi; echo finished-$RANK"});
   };
   const std::map<std::string, std::string> env = {
       {"D", dir}, {"GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "100"}};
   Subprocess a(node(), env);
   Subprocess b(node(), env);
-  // One node waits in the barrier: its heartbeat says "done".
+  // Both nodes run their workers, and one waits in the barrier: its
+  // heartbeat says "done".
   REQUIRE(WaitFor(
       [&] {
+        if (access((dir + "/started-1").c_str(), F_OK) != 0) return false;
         Subprocess status(Tplaunch(
             {"status", "--rdzv-endpoint", endpoint, "--rdzv-id", "barrier"}));
         return status.Wait(absl::Seconds(10)) == 0 &&
@@ -192,10 +194,12 @@ TEST_CASE(
   daemon = StartDaemon(port);
   WriteFile(dir + "/go", "");
   const absl::Time t = absl::Now();
-  REQUIRE(a.Wait(absl::Seconds(60)) == 0);
-  REQUIRE(b.Wait(absl::Seconds(60)) == 0);
+  const std::optional<int> a_exit = a.Wait(absl::Seconds(60));
+  const std::optional<int> b_exit = b.Wait(absl::Seconds(60));
   const std::string errs = a.err() + b.err();
   INFO(errs);
+  REQUIRE(a_exit == 0);
+  REQUIRE(b_exit == 0);
   CHECK(absl::Now() - t < absl::Seconds(30));
   CHECK_THAT(errs, !Catch::Contains("other nodes still running"));
   CHECK_THAT(a.out() + b.out(), Catch::Contains("finished-1"));
