@@ -127,7 +127,10 @@ absl::StatusOr<bool> NodeRendezvous::ScanSlots(int attempt,
         if (s == slot) {
           {
             absl::MutexLock lock(&mu_);
-            if (withdrawn_) return false;  // This node's own withdrawal.
+            if (withdrawn_) {  // This node's own withdrawal.
+              return absl::CancelledError(absl::StrCat(
+                  "this node withdrew from the rendezvous: ", *withdrawn_));
+            }
           }
           // A peer reclaimed this node's slot (it was frozen past the
           // heartbeat timeout): take a new one.
@@ -135,6 +138,16 @@ absl::StatusOr<bool> NodeRendezvous::ScanSlots(int attempt,
           Notice(absl::StrCat("this node's rendezvous slot ", s,
                               " was reclaimed; joined again as slot ", slot));
           return true;
+        }
+        // Say once why a slot stopped counting (a node that left, or one a
+        // peer reclaimed), so the wait that follows is not a mystery.
+        auto record = GoneRecord::Decode(GoneKey(run_id, attempt, s), *gone);
+        if (progress && record.ok()) {
+          progress(absl::StrCat("slot ", s,
+                                w.present
+                                    ? absl::StrCat(" (", w.info.Label(), ")")
+                                    : std::string(),
+                                " no longer counts: ", record->reason));
         }
       } else if (!absl::IsNotFound(gone.status())) {
         return gone.status();

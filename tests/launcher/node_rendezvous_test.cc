@@ -444,6 +444,19 @@ TEST_CASE("a node interrupted during the join withdraws; fresh nodes join") {
   CHECK_THAT(GoneRecord::Decode("k", *gone)->reason,
              Catch::Contains("withdrew: received SIGTERM"));
 
+  // A fresh node says why the first slot no longer counts.
+  NodeRendezvousOptions alone = o;
+  alone.join_timeout = absl::Milliseconds(100);
+  NodeRendezvous probe(store.get(), alone);
+  std::vector<std::string> messages;
+  auto timed_out =
+      probe.Join(0, Node("hostD"), Master(1),
+                 [&](const std::string& m) { messages.push_back(m); });
+  REQUIRE(absl::IsDeadlineExceeded(timed_out.status()));
+  REQUIRE_FALSE(messages.empty());
+  CHECK_THAT(messages.front(), Catch::StartsWith("slot 0 no longer counts: "
+                                                 "withdrew: received SIGTERM"));
+
   const absl::Time t = absl::Now();
   auto fresh = JoinAll(store.get(), o, {Node("hostB"), Node("hostC")});
   for (auto& r : fresh) {
@@ -453,7 +466,7 @@ TEST_CASE("a node interrupted during the join withdraws; fresh nodes join") {
     CHECK(r->nodes[1].host == "hostC");
   }
   CHECK(std::set<int>(fresh[0]->slot_of_rank.begin(),
-                      fresh[0]->slot_of_rank.end()) == std::set<int>{1, 2});
+                      fresh[0]->slot_of_rank.end()) == std::set<int>{2, 3});
   CHECK(absl::Now() - t < absl::Seconds(10));
 }
 
