@@ -225,8 +225,12 @@ TEST_CASE(
   INFO(job.Logs());
   CHECK(a == 1);
   CHECK(b == 1);
-  CHECK_THAT(job.a.err(), Catch::Contains("this node did not succeed"));
-  CHECK_THAT(job.b.err(), Catch::Contains("this node did not succeed"));
+  CHECK_THAT(job.a.err(),
+             Catch::Contains(
+                 "ended as a success while this node's workers still run"));
+  CHECK_THAT(job.b.err(),
+             Catch::Contains(
+                 "ended as a success while this node's workers still run"));
 }
 
 }  // namespace
