@@ -8,14 +8,30 @@
 #ifndef TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
 #define TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/rate_limit.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "store/kv_table.h"
 
 namespace tplaunch {
+
+// Bounds on what calls may hold in the daemon (docs/reliability.md).
+struct RendezvousServiceLimits {
+  // Bytes all parked (waiting) Get/Wait/MultiGet calls may hold together,
+  // estimated from their keys (a Wait on 131,072 keys of 64 B holds ~37 MB
+  // of request, copies and waiter). A call that would go over it fails with
+  // RESOURCE_EXHAUSTED instead of parking.
+  int64_t max_parked_bytes = int64_t{1} << 30;
+  // Longest deadline a blocking call may ask for; later ones fail with
+  // INVALID_ARGUMENT. GrpcStore caps its own at 30 days, so a day's slack.
+  absl::Duration max_blocking_timeout = absl::Hours(24 * 31);
+};
 
 class RendezvousService final
     : public rendezvous::v1::Rendezvous::CallbackService {
@@ -25,7 +41,11 @@ class RendezvousService final
   // with the deadline of every newly parked call, so the owner can wake its
   // timer earlier.
   RendezvousService(KvTable* table, std::string token,
-                    std::function<void(absl::Time)> on_parked);
+                    std::function<void(absl::Time)> on_parked,
+                    RendezvousServiceLimits limits = {});
+
+  // Bytes the parked calls hold now (estimated; see max_parked_bytes).
+  int64_t parked_bytes() const { return parked_bytes_->load(); }
 
   grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* ctx,
                                 const rendezvous::v1::SetRequest* request,
@@ -100,9 +120,23 @@ class RendezvousService final
       const std::string& job, absl::Span<const std::string> keys,
       bool want_values, std::function<void(std::vector<std::string>)> deliver);
 
+  // Replaces gRPC's handler of every method by one that answers a request
+  // that is not valid protobuf with INVALID_ARGUMENT and a reason (gRPC 1.51
+  // answers UNIMPLEMENTED with an empty message).
+  void InstallStrictHandlers();
+  template <typename Request, typename Response>
+  void InstallStrictHandler(
+      int index, const char* method,
+      grpc::ServerUnaryReactor* (RendezvousService::*handler)(
+          grpc::CallbackServerContext*, const Request*, Response*));
+
   KvTable* const table_;
   const std::string token_;
   const std::function<void(absl::Time)> on_parked_;
+  const RendezvousServiceLimits limits_;
+  // Shared with the parked calls, which may end after a Shutdown.
+  const std::shared_ptr<std::atomic<int64_t>> parked_bytes_;
+  mutable RateLimiter rejected_log_;
 };
 
 }  // namespace tplaunch
