@@ -72,7 +72,8 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError("torch_store_job is empty");
   }
   if (options.max_connections < 0 || options.max_parked_bytes <= 0 ||
-      options.torch_store_max_output_bytes <= 0) {
+      options.torch_store_max_output_bytes <= 0 ||
+      options.torch_store_max_total_output_bytes <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_connections must be >= 0 (0: derived), max_parked_bytes and "
         "torch_store_max_output_bytes positive: got ",
@@ -126,6 +127,7 @@ TorchStoreListenerOptions ListenerOptions(const ServerOptions& options,
   TorchStoreListenerOptions listener;
   listener.max_connections = max_connections;
   listener.max_output_bytes = options.torch_store_max_output_bytes;
+  listener.max_total_output_bytes = options.torch_store_max_total_output_bytes;
   listener.output_stall_timeout = options.torch_store_output_stall_timeout;
   listener.host = options.host;
   listener.port = options.torch_store_port;
@@ -170,6 +172,17 @@ class RendezvousServerImpl final : public RendezvousServer {
       max_connections_ =
           DefaultMaxConnections(limit.ok() ? limit->soft : 1024,
                                 options_.torch_store_port >= 0 ? 2 : 1);
+    }
+    const int ports = options_.torch_store_port >= 0 ? 2 : 1;
+    if (absl::StatusOr<FdLimit> limit = CurrentFdLimit();
+        limit.ok() &&
+        max_connections_ > DefaultMaxConnections(limit->soft, ports)) {
+      RendezvousLogger().warn(
+          "max connections {} per port is more than the descriptor limit {} "
+          "leaves room for ({} per port): accepting will pause on EMFILE "
+          "before the cap is reached",
+          max_connections_, limit->soft,
+          DefaultMaxConnections(limit->soft, ports));
     }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;

@@ -53,6 +53,9 @@ struct ServerOptions {
   // listener stops reading from it; a peer that still has not drained it
   // after torch_store_output_stall_timeout is closed.
   int64_t torch_store_max_output_bytes = 16 * 1024 * 1024;
+  // Unsent reply bytes all TCPStore connections together may hold; one held
+  // back at its own cap while the total is over this is closed at once.
+  int64_t torch_store_max_total_output_bytes = 256 * 1024 * 1024;
   absl::Duration torch_store_output_stall_timeout = absl::Seconds(30);
 };
 

@@ -121,6 +121,13 @@ int main(int argc, char** argv) {
                  "longer read from")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--torch-store-max-total-output-bytes",
+                 options.torch_store_max_total_output_bytes,
+                 "Unsent reply bytes all TCPStore connections may hold "
+                 "together; a connection held back at its own cap while they "
+                 "are over this is closed")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--torch-store-output-stall-timeout", output_stall_timeout,
                  "Close a TCPStore connection held at "
                  "--torch-store-max-output-bytes that reads nothing for this "

@@ -103,6 +103,8 @@ struct Shared {
   std::atomic<int64_t> closed_for_cause{0};
   std::atomic<int64_t> refused{0};
   std::atomic<int64_t> accept_backoffs{0};
+  // Reply bytes produced and not yet sent, all connections together.
+  std::atomic<int64_t> unsent_bytes{0};
   // Shared by the loops: one line per interval for each kind of refusal.
   RateLimiter refused_log;
   RateLimiter out_of_fds_log;
@@ -160,6 +162,8 @@ class Loop final {
     absl::Time last_input;
     // When the peer last took reply bytes (or the output first backed up).
     absl::Time last_drain;
+    // This connection's share of Shared::unsent_bytes.
+    int64_t accounted = 0;
     uint32_t events = 0;
   };
 
@@ -380,6 +384,36 @@ class Loop final {
     } else if (!(conn.events & EPOLLOUT)) {
       SetEvents(conn, conn.events | EPOLLOUT);
     }
+    return Account(conn);
+  }
+
+  // Keeps Shared::unsent_bytes in step with the memory this connection's
+  // output holds (the buffer's capacity: a partly sent reply keeps all of it),
+  // and closes a connection held back at its own cap while the listener's
+  // total is over max_total_output_bytes: many clients that each stay under
+  // their cap must not add up to gigabytes. False when it closed the
+  // connection.
+  bool Account(Conn& conn) {
+    const int64_t held = conn.out_sent < conn.out.size()
+                             ? static_cast<int64_t>(conn.out.capacity())
+                             : 0;
+    const int64_t total =
+        shared_->unsent_bytes.fetch_add(held - conn.accounted) + held -
+        conn.accounted;
+    conn.accounted = held;
+    if (!(conn.events & EPOLLIN) && held > 0 &&
+        total > shared_->options.max_total_output_bytes) {
+      CloseForCause(
+          conn,
+          absl::StrCat(
+              "it does not read its replies: ", conn.out.size() - conn.out_sent,
+              " bytes unsent, while all connections' unsent replies "
+              "hold ",
+              total, " bytes, over the limit of ",
+              shared_->options.max_total_output_bytes,
+              " (--torch-store-max-total-output-bytes)"));
+      return false;
+    }
     return true;
   }
 
@@ -479,6 +513,7 @@ class Loop final {
 
   void Close(Conn& conn) {
     const uint64_t id = conn.session->id();
+    shared_->unsent_bytes.fetch_sub(conn.accounted);
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn.fd, nullptr);
     close(conn.fd);
     shared_->connections.fetch_sub(1);
@@ -522,7 +557,8 @@ absl::Status ValidateOptions(const TorchStoreListenerOptions& options,
   }
   if (limits.max_value_bytes <= 0 || limits.max_keys_per_request <= 0 ||
       limits.max_request_bytes <= 0 || options.max_queue_bytes <= 0 ||
-      options.max_output_bytes <= 0 || options.max_connections <= 0 ||
+      options.max_output_bytes <= 0 || options.max_total_output_bytes <= 0 ||
+      options.max_connections <= 0 ||
       options.output_stall_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("limits must be positive");
   }

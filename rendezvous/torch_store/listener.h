@@ -45,6 +45,9 @@ struct TorchStoreListenerOptions {
   // this (plus one reply). Notices (a WAIT released, a watched key changed)
   // that take it over twice this close the connection at once.
   int64_t max_output_bytes = 16 * 1024 * 1024;
+  // Unsent reply bytes all connections together may hold: a connection held
+  // back at max_output_bytes while the total is over this is closed at once.
+  int64_t max_total_output_bytes = 256 * 1024 * 1024;
   // A connection held back at max_output_bytes whose peer reads nothing for
   // this long is closed, with one log line naming the peer.
   absl::Duration output_stall_timeout = absl::Seconds(30);
