@@ -24,9 +24,9 @@ namespace tplaunch {
 // Bounds on what calls may hold in the daemon (docs/reliability.md).
 struct RendezvousServiceLimits {
   // Bytes all parked (waiting) Get/Wait/MultiGet calls may hold together,
-  // estimated from their keys (a Wait on 131,072 keys of 64 B holds ~37 MB
-  // of request, copies and waiter). A call that would go over it fails with
-  // RESOURCE_EXHAUSTED instead of parking.
+  // estimated from their keys (576 B per key of 64 B: a Wait on 131,072 such
+  // keys holds ~80 MB of buffers, request, copies and waiter). A call that
+  // would go over it fails with RESOURCE_EXHAUSTED instead of parking.
   int64_t max_parked_bytes = int64_t{1} << 30;
   // Longest deadline a blocking call may ask for; later ones fail with
   // INVALID_ARGUMENT. GrpcStore caps its own at 30 days, so a day's slack.

@@ -2,13 +2,16 @@
 // with connections, and a TCPStore port whose clients never read their
 // replies (issue #10 items 3 and 8). Every wait is on a condition with a
 // deadline; the one fixed window measures CPU, it does not synchronise.
+#include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -20,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/fd_limit.h"
+#include "proto/rendezvous.grpc.pb.h"
 #include "tests/launcher/subprocess.h"
 #include "tests/rendezvous/torch_store/socket_client.h"
 #include "tests/rendezvous/torch_store/wire_test_util.h"
@@ -276,6 +280,82 @@ TEST_CASE(
   const int64_t peak_growth_kb = StatusKb(daemon.pid(), "VmHWM") - baseline_kb;
   CHECK(peak_growth_kb < 96 * 1024);
   CHECK(WaitFor([&] { return daemon.TorchStoreServes(); }, kDeadline));
+}
+
+TEST_CASE(
+    "limits e2e: parked calls are capped and their memory is returned when "
+    "they end",
+    "[limits][e2e]") {
+  namespace pb = rendezvous::v1;
+  // Each Wait on 131,072 keys of 64 B is estimated at ~75 MB: two fit under
+  // 160 MB, the third is refused.
+  Daemon daemon(0, {"--max-parked-bytes", "160000000"});
+  auto stub = pb::Rendezvous::NewStub(grpc::CreateChannel(
+      daemon.endpoint(), grpc::InsecureChannelCredentials()));
+  pb::WaitRequest wait;
+  wait.set_job("j");
+  for (int i = 0; i < 131072; ++i) {
+    std::string key = absl::StrCat("/rank/", i, "/");
+    key.resize(64, 'k');
+    wait.add_keys(std::move(key));
+  }
+  const int64_t baseline_kb = StatusKb(daemon.pid(), "VmRSS");
+
+  struct Parked {
+    grpc::ClientContext ctx;
+    pb::WaitResponse response;
+    grpc::Status status;
+    bool done = false;
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<Parked>> parked;
+  auto park = [&] {
+    parked.push_back(std::make_unique<Parked>());
+    Parked* p = parked.back().get();
+    p->ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(5)));
+    stub->async()->Wait(&p->ctx, &wait, &p->response, [&, p](grpc::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      p->status = std::move(s);
+      p->done = true;
+      cv.notify_all();
+    });
+  };
+  auto wait_done = [&](Parked* p) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(60), [&] { return p->done; });
+  };
+  park();
+  park();
+  // Parked: the daemon holds their keys (tprdzvctl stats would say so too).
+  REQUIRE(WaitFor(
+      [&] { return StatusKb(daemon.pid(), "VmRSS") - baseline_kb > 40 * 1024; },
+      kDeadline));
+  park();
+  REQUIRE(wait_done(parked[2].get()));
+  CHECK(parked[2]->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(absl::StrContains(parked[2]->status.error_message(),
+                          "--max-parked-bytes"));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK_FALSE(parked[0]->done);
+    CHECK_FALSE(parked[1]->done);
+  }
+  const int64_t parked_kb = StatusKb(daemon.pid(), "VmRSS") - baseline_kb;
+  for (int i = 0; i < 2; ++i) parked[i]->ctx.TryCancel();
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(wait_done(parked[i].get()));
+    CHECK(parked[i]->status.error_code() == grpc::StatusCode::CANCELLED);
+  }
+  // Given back to the OS, not just to malloc's free lists.
+  const bool returned = WaitFor(
+      [&] {
+        return StatusKb(daemon.pid(), "VmRSS") - baseline_kb < parked_kb / 4;
+      },
+      kDeadline);
+  INFO("parked: +" << parked_kb << " kB, now: +"
+                   << StatusKb(daemon.pid(), "VmRSS") - baseline_kb << " kB");
+  CHECK(returned);
 }
 
 }  // namespace
