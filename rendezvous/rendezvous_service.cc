@@ -294,13 +294,19 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
   const int64_t parked_before = parked_bytes_->fetch_add(cost);
   if (parked_before + cost > limits_.max_parked_bytes) {
     parked_bytes_->fetch_sub(cost);
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
+    const std::string message =
         absl::StrCat(method, " on ", keys.size(), " key(s) would hold ~", cost,
                      " bytes while it waits; parked calls hold ~",
                      parked_before, " bytes and the daemon's limit is ",
-                     limits_.max_parked_bytes, " (--max-parked-bytes)")));
+                     limits_.max_parked_bytes, " (--max-parked-bytes)");
+    if (RateLimiter::Verdict v = over_parked_log_.Allow()) {
+      RendezvousLogger().warn("refused {} from {}: {}{}", std::string(method),
+                              ctx->peer(), message,
+                              v.Suffix(over_parked_log_.every()));
+    }
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, message));
     return reactor;
   }
   auto* call = new ParkedCall(table_, parked_bytes_, cost);

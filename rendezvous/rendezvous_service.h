@@ -137,6 +137,7 @@ class RendezvousService final
   // Shared with the parked calls, which may end after a Shutdown.
   const std::shared_ptr<std::atomic<int64_t>> parked_bytes_;
   mutable RateLimiter rejected_log_;
+  RateLimiter over_parked_log_;
 };
 
 }  // namespace tplaunch

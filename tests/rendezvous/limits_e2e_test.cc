@@ -336,6 +336,13 @@ TEST_CASE(
   CHECK(parked[2]->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   CHECK(absl::StrContains(parked[2]->status.error_message(),
                           "--max-parked-bytes"));
+  // One line in the daemon's log, naming the peer.
+  CHECK(WaitFor(
+      [&] {
+        return absl::StrContains(daemon.err(),
+                                 "refused Wait from ipv4:127.0.0.1:");
+      },
+      kDeadline));
   {
     std::lock_guard<std::mutex> lock(mu);
     CHECK_FALSE(parked[0]->done);
