@@ -39,6 +39,15 @@ using torch_store::Op;
 using torch_store::SocketClient;
 
 constexpr absl::Duration kDeadline = absl::Seconds(30);
+
+// Sanitizers keep freed memory in quarantine and add shadow memory, so the
+// daemon's RSS says nothing about what it holds: the RSS bounds are checked
+// in plain builds only (the behaviour around them is checked in all).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
 constexpr int kFlood = 300;
 
 int64_t Count(const std::string& text, const std::string& what) {
@@ -278,7 +287,7 @@ TEST_CASE(
   // 40 x 50 MiB were asked for; the daemon held about the 32 MiB total cap
   // (without it: 40 x ~8 MiB of buffers, the kernel holding the rest).
   const int64_t peak_growth_kb = StatusKb(daemon.pid(), "VmHWM") - baseline_kb;
-  CHECK(peak_growth_kb < 96 * 1024);
+  if (kRssIsMeaningful) CHECK(peak_growth_kb < 96 * 1024);
   CHECK(WaitFor([&] { return daemon.TorchStoreServes(); }, kDeadline));
 }
 
@@ -354,6 +363,7 @@ TEST_CASE(
     REQUIRE(wait_done(parked[i].get()));
     CHECK(parked[i]->status.error_code() == grpc::StatusCode::CANCELLED);
   }
+  if (!kRssIsMeaningful) return;
   // Given back to the OS, not just to malloc's free lists.
   const bool returned = WaitFor(
       [&] {
