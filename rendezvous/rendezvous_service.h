@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -46,6 +48,12 @@ class RendezvousService final
 
   // Bytes the parked calls hold now (estimated; see max_parked_bytes).
   int64_t parked_bytes() const { return parked_bytes_->load(); }
+
+  // RPCs received so far, every method counted (GetStats.calls).
+  int64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+
+  // What GetStats reports about the TCPStore listener, once it listens.
+  void SetTorchStore(std::string job, int port);
 
   grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* ctx,
                                 const rendezvous::v1::SetRequest* request,
@@ -106,19 +114,24 @@ class RendezvousService final
       rendezvous::v1::GetStatsResponse* response) override;
 
  private:
+  // Also counts the call (every handler authorizes first).
   grpc::Status Authorize(grpc::CallbackServerContext* ctx,
-                         absl::string_view method) const;
+                         absl::string_view method);
   // Runs a non-blocking body after authorization and finishes the call with its
   // status.
   template <typename Body>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
                                   absl::string_view method, Body&& body);
-  // Starts a (possibly) blocking wait for `keys`; `deliver` copies the values
-  // into the response and runs at most once, before the call finishes with OK.
+  // Starts a (possibly) blocking wait for `keys`, for `timeout` (the request's
+  // timeout_ms) when set and at most until the gRPC deadline; `deliver` copies
+  // the values into the response and runs at most once, before the call
+  // finishes with OK. A timeout ends with the table's DEADLINE_EXCEEDED message
+  // plus " on <the address the client dialled>".
   grpc::ServerUnaryReactor* StartBlocking(
       grpc::CallbackServerContext* ctx, absl::string_view method,
       const std::string& job, absl::Span<const std::string> keys,
-      bool want_values, std::function<void(std::vector<std::string>)> deliver);
+      std::optional<absl::Duration> timeout, bool want_values,
+      std::function<void(std::vector<std::string>)> deliver);
 
   // Replaces gRPC's handler of every method by one that answers a request
   // that is not valid protobuf with INVALID_ARGUMENT and a reason (gRPC 1.51
@@ -132,6 +145,10 @@ class RendezvousService final
 
   KvTable* const table_;
   const std::string token_;
+  std::atomic<int64_t> calls_{0};
+  mutable std::mutex torch_store_mu_;
+  std::string torch_store_job_;  // Guarded by torch_store_mu_.
+  int torch_store_port_ = 0;     // Guarded by torch_store_mu_.
   const std::function<void(absl::Time)> on_parked_;
   const RendezvousServiceLimits limits_;
   // Shared with the parked calls, which may end after a Shutdown.

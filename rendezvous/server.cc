@@ -22,6 +22,7 @@
 #include "rendezvous/rendezvous_service.h"
 #include "rendezvous/tls.h"
 #include "rendezvous/torch_store/listener.h"
+#include "store/endpoint.h"
 #include "store/kv_table.h"
 
 namespace tplaunch {
@@ -34,12 +35,13 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 // values.
 constexpr int64_t kMessageOverheadBytes = 1 << 20;
 
-// "host:port" for gRPC and for clients; IPv6 literals need brackets.
-std::string JoinHostPort(const std::string& host, int port) {
-  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
-    return absl::StrCat("[", host, "]:", port);
+// --host may be given bracketed ("[::1]"), as gRPC accepts it; JoinHostPort
+// adds its own brackets.
+std::string Unbracketed(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return host.substr(1, host.size() - 2);
   }
-  return absl::StrCat(host, ":", port);
+  return host;
 }
 
 absl::Status ValidateOptions(const ServerOptions& options) {
@@ -214,16 +216,16 @@ class RendezvousServerImpl final : public RendezvousServer {
     server_ = builder.BuildAndStart();
     if (server_ == nullptr) {
       close(socket->fd);
-      return absl::UnavailableError(
-          absl::StrCat("cannot serve on ", JoinHostPort(options_.host, port_),
-                       ": the gRPC server did not start"));
+      return absl::UnavailableError(absl::StrCat(
+          "cannot serve on ", JoinHostPort(Unbracketed(options_.host), port_),
+          ": the gRPC server did not start"));
     }
     external_acceptor_ = std::move(acceptor);
     absl::StatusOr<std::unique_ptr<GrpcAcceptor>> accepting =
         StartGrpcAcceptor(*socket, external_acceptor_.get(), max_connections_);
     if (!accepting.ok()) return accepting.status();
     acceptor_ = *std::move(accepting);
-    address_ = JoinHostPort(options_.host, port_);
+    address_ = JoinHostPort(Unbracketed(options_.host), port_);
     timer_ = std::thread([this] { TimerLoop(); });
     RendezvousLogger().info(
         "serving on {} (tls: {}, token: {}, max connections per port: {})",
@@ -245,6 +247,7 @@ class RendezvousServerImpl final : public RendezvousServer {
                                        "): ", listener.status().message()));
     }
     torch_store_ = *std::move(listener);
+    service_.SetTorchStore(options_.torch_store_job, torch_store_->port());
     if (!options_.token.empty() || !options_.tls_cert_pem.empty()) {
       // The explicit port is the opt-in; say loudly what it does not protect.
       // A loopback listener is reachable from this host only (the launcher's
@@ -277,6 +280,7 @@ class RendezvousServerImpl final : public RendezvousServer {
     stats.jobs = table.jobs;
     stats.keys = table.keys;
     stats.waiters = table.waiters;
+    stats.calls = service_.calls();
     if (torch_store_ != nullptr) {
       stats.torch_store_connections = torch_store_->stats().connections;
     }

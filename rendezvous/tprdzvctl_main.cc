@@ -18,9 +18,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/duration.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "store/store.h"
@@ -63,21 +64,18 @@ struct Args {
   std::vector<std::string> keys;
 };
 
-absl::Duration ParseDurationFlag(const std::string& name,
-                                 const std::string& text) {
-  absl::Duration duration;
-  double seconds = 0;
-  // A bare number means seconds, as in torchrun's timeouts.
-  if (absl::SimpleAtod(text, &seconds)) {
-    duration = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(text, &duration)) {
+// common/duration.h's rule (a bare number is seconds), but never negative.
+absl::Duration DurationOrThrow(const std::string& name,
+                               const std::string& text) {
+  absl::StatusOr<absl::Duration> duration = ParseDurationFlag(text);
+  if (!duration.ok()) {
     throw UsageError(absl::StrCat(name, ": '", text,
                                   "' is not a duration (e.g. 30s, 500ms, 2m)"));
   }
-  if (duration < absl::ZeroDuration()) {
+  if (*duration < absl::ZeroDuration()) {
     throw UsageError(absl::StrCat(name, ": '", text, "' is negative"));
   }
-  return duration;
+  return *duration;
 }
 
 std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
@@ -99,7 +97,6 @@ std::string ValueArg(const std::string& value) {
 
 GrpcStoreOptions MakeOptions(const Flags& flags) {
   GrpcStoreOptions options;
-  options.endpoint = flags.endpoint;
   options.job = flags.job;
   if (!flags.token_file.empty()) {
     options.token = std::string(absl::StripAsciiWhitespace(
@@ -122,8 +119,8 @@ GrpcStoreOptions MakeOptions(const Flags& flags) {
   }
   options.tls_server_name = flags.tls_server_name;
   options.connect_timeout =
-      ParseDurationFlag("--connect-timeout", flags.connect_timeout);
-  options.rpc_timeout = ParseDurationFlag("--rpc-timeout", flags.rpc_timeout);
+      DurationOrThrow("--connect-timeout", flags.connect_timeout);
+  options.rpc_timeout = DurationOrThrow("--rpc-timeout", flags.rpc_timeout);
   return options;
 }
 
@@ -317,9 +314,9 @@ int Main(int argc, char** argv) {
        false, nullptr, [](const GrpcStoreOptions& options) {
          absl::StatusOr<RendezvousStats> stats = GetRendezvousStats(options);
          if (!stats.ok()) return stats.status();
-         PrintLine(absl::StrCat("{\"jobs\": ", stats->jobs,
-                                ", \"keys\": ", stats->keys,
-                                ", \"waiters\": ", stats->waiters, "}"));
+         PrintLine(absl::StrCat("{\"jobs\": ", stats->jobs, ", \"keys\": ",
+                                stats->keys, ", \"waiters\": ", stats->waiters,
+                                ", \"calls\": ", stats->calls, "}"));
          return absl::OkStatus();
        }});
   commands.push_back(
@@ -342,9 +339,9 @@ int Main(int argc, char** argv) {
       throw UsageError(absl::StrCat("'", chosen->app->get_name(),
                                     "' needs --job (the run id)"));
     }
-    if (absl::StatusOr<std::string> endpoint =
-            ParseRendezvousEndpoint(flags.endpoint);
-        !endpoint.ok()) {
+    absl::StatusOr<Endpoint> endpoint =
+        ParseEndpoint(flags.endpoint, kDefaultRendezvousPort);
+    if (!endpoint.ok()) {
       throw UsageError(
           absl::StrCat("--endpoint: ", endpoint.status().message()));
     }
@@ -354,8 +351,9 @@ int Main(int argc, char** argv) {
     if (!flags.tls_cert.empty() && flags.tls_ca.empty()) {
       throw UsageError("--tls-cert needs --tls-ca to verify the daemon");
     }
-    wait_timeout = ParseDurationFlag("--timeout", flags.timeout);
+    wait_timeout = DurationOrThrow("--timeout", flags.timeout);
     options = MakeOptions(flags);
+    options.endpoint = *std::move(endpoint);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
       return app.exit(e);  // --help.

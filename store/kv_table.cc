@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "store/error_text.h"
 
 namespace tplaunch {
 namespace {
@@ -16,16 +17,6 @@ class WallClock final : public Clock {
  public:
   absl::Time Now() const override { return absl::Now(); }
 };
-
-// Keys are bytes and may be 8 KiB long: error messages show a bounded,
-// printable form.
-std::string Quote(absl::string_view key) {
-  constexpr size_t kMaxShown = 96;
-  if (key.size() <= kMaxShown)
-    return absl::StrCat("\"", absl::CHexEscape(key), "\"");
-  return absl::StrCat("\"", absl::CHexEscape(key.substr(0, kMaxShown)),
-                      "\"... (", key.size(), " bytes)");
-}
 
 // A stored counter is strict decimal: an optional '-' and digits, nothing
 // else. SimpleAtoi alone would also take " 7\n" and "+5", which PyTorch's
@@ -54,7 +45,8 @@ struct KvTable::Waiter {
   std::vector<std::string> keys;
   // Distinct keys of `keys` this waiter is registered on in Job::watchers.
   int64_t missing = 0;
-  absl::Time start;
+  // How long the wait was given, as its timeout message names it.
+  absl::Duration timeout;
   absl::Time deadline;
   bool want_values = false;
   WaiterCallback done;
@@ -88,7 +80,7 @@ absl::Status KvTable::CheckOpenLocked() const {
 absl::Status KvTable::CheckKey(absl::string_view key) const {
   if (static_cast<int64_t>(key.size()) > options_.max_key_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "key ", Quote(key), " is ", key.size(),
+        "key ", QuoteKey(key), " is ", key.size(),
         " bytes, over the limit max_key_bytes=", options_.max_key_bytes));
   }
   return absl::OkStatus();
@@ -97,7 +89,7 @@ absl::Status KvTable::CheckKey(absl::string_view key) const {
 absl::Status KvTable::CheckValue(absl::string_view key, size_t size) const {
   if (static_cast<int64_t>(size) > options_.max_value_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "value for key ", Quote(key), " is ", size,
+        "value for key ", QuoteKey(key), " is ", size,
         " bytes, over the limit max_value_bytes=", options_.max_value_bytes));
   }
   return absl::OkStatus();
@@ -219,29 +211,22 @@ void KvTable::CancelJobWaitersLocked(Job& job, const absl::Status& status,
   }
 }
 
-std::string KvTable::DeadlineMessageLocked(const Waiter& waiter,
-                                           absl::Time now) {
-  std::vector<std::string> missing;
+std::string KvTable::DeadlineMessageLocked(const Waiter& waiter) {
+  // Looks at no more than kMaxKeysChecked keys, so that expiring a wait on
+  // many keys stays cheap under the table's lock; the message then says "at
+  // least".
+  constexpr size_t kMaxKeysChecked = 64;
+  std::vector<absl::string_view> missing;
   auto job_it = jobs_.find(waiter.job);
-  for (const std::string& key : waiter.keys) {
+  size_t checked = 0;
+  for (; checked < waiter.keys.size() && checked < kMaxKeysChecked; ++checked) {
+    const std::string& key = waiter.keys[checked];
     if (job_it == jobs_.end() || !job_it->second->kv.contains(key)) {
       missing.push_back(key);
     }
   }
-  constexpr size_t kMaxListed = 8;
-  std::vector<std::string> shown;
-  for (size_t i = 0; i < missing.size() && i < kMaxListed; ++i) {
-    shown.push_back(Quote(missing[i]));
-  }
-  std::string more;
-  if (missing.size() > kMaxListed) {
-    more = absl::StrCat(" and ", missing.size() - kMaxListed, " more");
-  }
-  return absl::StrCat("timed out after ",
-                      absl::FormatDuration(now - waiter.start), " waiting for ",
-                      missing.size(), " of ", waiter.keys.size(),
-                      " key(s) in job \"", absl::CHexEscape(waiter.job),
-                      "\": missing ", absl::StrJoin(shown, ", "), more);
+  return TimeoutMessage(waiter.timeout, missing, waiter.keys.size(),
+                        /*exact=*/checked == waiter.keys.size(), waiter.job);
 }
 
 absl::Status KvTable::Set(absl::string_view job, absl::string_view key,
@@ -277,7 +262,7 @@ absl::StatusOr<std::string> KvTable::TryGet(absl::string_view job,
     auto it = j->kv.find(key);
     if (it != j->kv.end()) return it->second;
   }
-  return absl::NotFoundError(absl::StrCat("key ", Quote(key),
+  return absl::NotFoundError(absl::StrCat("key ", QuoteKey(key),
                                           " does not exist in job \"",
                                           absl::CHexEscape(job), "\""));
 }
@@ -317,13 +302,13 @@ absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
       }
     } else if (!ParseCounter(it->second, &current)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("Add on key ", Quote(key), " in job \"",
+          absl::StrCat("Add on key ", QuoteKey(key), " in job \"",
                        absl::CHexEscape(job), "\": the stored value ",
-                       Quote(it->second), " is not a decimal int64"));
+                       QuoteKey(it->second), " is not a decimal int64"));
     }
     if (__builtin_add_overflow(current, delta, &result)) {
-      return absl::OutOfRangeError(absl::StrCat("Add on key ", Quote(key), ": ",
-                                                current, " + ", delta,
+      return absl::OutOfRangeError(absl::StrCat("Add on key ", QuoteKey(key),
+                                                ": ", current, " + ", delta,
                                                 " overflows int64"));
     }
     PutLocked(*j, key, absl::StrCat(result), done);
@@ -499,6 +484,21 @@ absl::StatusOr<int64_t> KvTable::DeleteJob(absl::string_view job) {
 absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
     absl::string_view job, absl::Span<const std::string> keys,
     absl::Time deadline, bool want_values, WaiterCallback done) {
+  return StartWaitImpl(job, keys, deadline, std::nullopt, want_values,
+                       std::move(done));
+}
+
+absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
+    absl::string_view job, absl::Span<const std::string> keys,
+    absl::Duration timeout, bool want_values, WaiterCallback done) {
+  return StartWaitImpl(job, keys, absl::InfiniteFuture(), timeout, want_values,
+                       std::move(done));
+}
+
+absl::StatusOr<KvTable::WaitStart> KvTable::StartWaitImpl(
+    absl::string_view job, absl::Span<const std::string> keys,
+    absl::Time deadline, std::optional<absl::Duration> timeout,
+    bool want_values, WaiterCallback done) {
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
   if (auto s = CheckRequestSize(keys.size()); !s.ok()) return s;
   for (const std::string& key : keys) {
@@ -527,7 +527,16 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
   waiter->id = next_waiter_id_++;
   waiter->job = std::string(job);
   waiter->keys.assign(keys.begin(), keys.end());
-  waiter->start = clock_->Now();
+  const absl::Time now = clock_->Now();
+  if (timeout.has_value()) {
+    deadline = now + std::max(*timeout, absl::ZeroDuration());
+    waiter->timeout = std::max(*timeout, absl::ZeroDuration());
+  } else {
+    // A caller's own clock reading a moment before ours would show 300ms as
+    // 299.99ms: name the wait to the millisecond.
+    waiter->timeout = absl::Floor(deadline - now + absl::Microseconds(500),
+                                  absl::Milliseconds(1));
+  }
   waiter->deadline = deadline;
   waiter->want_values = want_values;
   waiter->done = std::move(done);
@@ -582,7 +591,7 @@ void KvTable::ExpireDeadlines(absl::Time now) {
       Waiter& waiter = *waiters_.find(deadlines_.begin()->second)->second;
       const std::string job = waiter.job;
       absl::Status status =
-          absl::DeadlineExceededError(DeadlineMessageLocked(waiter, now));
+          absl::DeadlineExceededError(DeadlineMessageLocked(waiter));
       done.emplace_back(DetachWaiterLocked(waiter), std::move(status));
       MaybeDropJobLocked(job);
     }

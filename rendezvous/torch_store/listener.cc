@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/rate_limit.h"
@@ -26,6 +25,7 @@
 #include "rendezvous/logger.h"
 #include "rendezvous/torch_store/notice.h"
 #include "rendezvous/torch_store/session.h"
+#include "store/endpoint.h"
 
 namespace tplaunch {
 namespace {

@@ -24,9 +24,11 @@
 #include "absl/time/clock.h"
 #include "common/fd_limit.h"
 #include "proto/rendezvous.grpc.pb.h"
-#include "tests/launcher/subprocess.h"
-#include "tests/rendezvous/torch_store/socket_client.h"
 #include "tests/rendezvous/torch_store/wire_test_util.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/torch_store_client.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
@@ -36,7 +38,7 @@ using testing::Subprocess;
 using testing::WaitFor;
 using torch_store::MakeRequest;
 using torch_store::Op;
-using torch_store::SocketClient;
+using SocketClient = testing::TorchStoreClient;
 
 constexpr absl::Duration kDeadline = absl::Seconds(30);
 

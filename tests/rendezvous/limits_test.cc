@@ -22,11 +22,13 @@
 #include "absl/time/clock.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "rendezvous/server.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
 
 namespace pb = rendezvous::v1;
+using testing::WaitFor;
 
 constexpr absl::Duration kDeadline = absl::Seconds(20);
 
@@ -54,18 +56,6 @@ std::unique_ptr<grpc::ClientContext> Ctx(
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   return ctx;
-}
-
-// Polls `done` (state only observable by polling, such as stats) until it
-// holds or `timeout` passes.
-bool Eventually(const std::function<bool()>& done,
-                absl::Duration timeout = kDeadline) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return done();
 }
 
 // Sends `bytes` as the request of `method` and returns the status.
@@ -171,7 +161,7 @@ TEST_CASE("limits: parked calls are held to max_parked_bytes and give it back",
     first_done = true;
     cv.notify_all();
   });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kDeadline));
   const int64_t held = server->stats().parked_bytes;
   CHECK(held > 2'000'000);
   CHECK(held <= options.max_parked_bytes);
@@ -191,12 +181,14 @@ TEST_CASE("limits: parked calls are held to max_parked_bytes and give it back",
                         [&] { return first_done; }));
   }
   CHECK(first_status.error_code() == grpc::StatusCode::CANCELLED);
-  REQUIRE(Eventually([&] { return server->stats().parked_bytes == 0; }));
+  REQUIRE(
+      WaitFor([&] { return server->stats().parked_bytes == 0; }, kDeadline));
   CHECK(server->stats().waiters == 0);
   grpc::Status third =
       stub->Wait(Ctx(absl::Milliseconds(200)).get(), big, &resp);
   CHECK(third.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
-  REQUIRE(Eventually([&] { return server->stats().parked_bytes == 0; }));
+  REQUIRE(
+      WaitFor([&] { return server->stats().parked_bytes == 0; }, kDeadline));
 }
 
 int ConnectRaw(int port) {
@@ -218,17 +210,19 @@ TEST_CASE("limits: the gRPC port holds max_connections and recovers",
   CHECK(server->stats().max_connections == 4);
   std::vector<int> fds;
   for (int i = 0; i < 10; ++i) fds.push_back(ConnectRaw(server->port()));
-  REQUIRE(Eventually([&] {
-    const ServerStats stats = server->stats();
-    return stats.grpc_connections == 4 && stats.grpc_refused == 6;
-  }));
+  REQUIRE(WaitFor(
+      [&] {
+        const ServerStats stats = server->stats();
+        return stats.grpc_connections == 4 && stats.grpc_refused == 6;
+      },
+      kDeadline));
   for (int fd : fds) close(fd);
   // Once the held connections are gone, a real client is served again.
   auto stub = Connect(server->address(), /*salt=*/1);
   pb::GetStatsRequest req;
   pb::GetStatsResponse resp;
-  CHECK(
-      Eventually([&] { return stub->GetStats(Ctx().get(), req, &resp).ok(); }));
+  CHECK(WaitFor([&] { return stub->GetStats(Ctx().get(), req, &resp).ok(); },
+                kDeadline));
 }
 
 TEST_CASE("limits: the default connection cap comes from the fd limit",
