@@ -390,7 +390,7 @@ Agent::AttemptResult Agent::OnWorkerFailed(const NodeAssignment& a,
 absl::Time Agent::EnterExitBarrier(const NodeAssignment& a,
                                    WorkerGroup& workers,
                                    LivenessMonitor& monitor) {
-  monitor.SetState("done");
+  monitor.SetState(HeartbeatState::kDone);
   absl::Status s = rdzv_.ReportDone(a.attempt, a.num_nodes);
   if (!s.ok()) log_.warn("exit barrier: {}", s.ToString());
   const absl::Time deadline = absl::Now() + c_.exit_barrier_timeout;
@@ -403,7 +403,7 @@ Agent::AttemptResult Agent::LeaveExitBarrier(LivenessMonitor& monitor) {
       "other nodes still running after --exit-barrier-timeout {}; leaving "
       "with this node's success",
       absl::FormatDuration(c_.exit_barrier_timeout));
-  monitor.SetState("left");
+  monitor.SetState(HeartbeatState::kLeft);
   monitor.HeartbeatNow();
   return Success();
 }
