@@ -6,10 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -22,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/duration.h"
+#include "common/read_file.h"
 #include "common/token_file.h"
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
@@ -80,13 +79,12 @@ absl::Duration DurationOrThrow(const std::string& name,
   return *duration;
 }
 
-std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw UsageError(absl::StrCat(flag, ": cannot read '", path, "'"));
-  }
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
+std::string ReadFileOrThrow(const char* flag, const std::string& path) {
+  absl::StatusOr<std::string> contents =
+      ReadFileCapped(path, flag, kMaxCredentialFileBytes);
+  if (!contents.ok())
+    throw UsageError(std::string(contents.status().message()));
+  return *std::move(contents);
 }
 
 // "-" reads the value from stdin, so binary values need no shell quoting.
