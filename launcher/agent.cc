@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -135,6 +136,11 @@ class Agent {
 
   // What Monitor does on each event.
   AttemptResult OnWorkerFailed(const NodeAssignment& a, WorkerGroup& workers);
+  // The failure to report: the first exit, or the worker whose error file was
+  // written first (failure_report.h's EarliestErrorFileRank), waiting for it
+  // through `stop_others` when it has not exited yet.
+  WorkerExit RootCause(const NodeAssignment& a, WorkerGroup& workers,
+                       const std::function<void()>& stop_others);
   absl::Time EnterExitBarrier(const NodeAssignment& a, WorkerGroup& workers,
                               LivenessMonitor& monitor);
   AttemptResult LeaveExitBarrier(LivenessMonitor& monitor);
@@ -477,16 +483,22 @@ Agent::AttemptResult Agent::Monitor(const NodeAssignment& a,
 
 Agent::AttemptResult Agent::OnWorkerFailed(const NodeAssignment& a,
                                            WorkerGroup& workers) {
-  const WorkerExit f = *workers.first_failure();
+  bool stopped = false;
+  auto stop_others = [&] {
+    if (stopped) return;
+    stopped = true;
+    log_.warn("stopping the other workers (SIGTERM, SIGKILL after {})",
+              absl::FormatDuration(c_.grace_period));
+    workers.Stop(c_.grace_period, o_.signal_fd);
+  };
+  const WorkerExit f = RootCause(a, workers, stop_others);
   const FailureContext context = Context(a);
   const std::string error_file = logs_->ErrorFile(a.attempt, f.rank);
   const std::string message = ReadErrorFileMessage(error_file);
   log_.error("{}", RootCauseSummary(context, f, message));
   FailJob(a.attempt, AttemptEnd::Kind::kFailed, f.ShellCode(),
           FailureReason(context, f, message));
-  log_.warn("stopping the other workers (SIGTERM, SIGKILL after {})",
-            absl::FormatDuration(c_.grace_period));
-  workers.Stop(c_.grace_period, o_.signal_fd);
+  stop_others();
   if (!logs_->root().empty()) {
     auto written =
         logs_->WriteFailureReport(FailureJson(context, f, error_file, message));
@@ -496,6 +508,32 @@ Agent::AttemptResult Agent::OnWorkerFailed(const NodeAssignment& a,
   res.exit_code = f.ShellCode();
   res.restartable = true;
   return res;
+}
+
+WorkerExit Agent::RootCause(const NodeAssignment& a, WorkerGroup& workers,
+                            const std::function<void()>& stop_others) {
+  const WorkerExit first = *workers.first_failure();
+  std::vector<std::pair<int, std::string>> error_files;
+  for (int local = 0; local < c_.nproc_per_node; ++local) {
+    const int rank = a.rank_offset + local;
+    error_files.emplace_back(rank, logs_->ErrorFile(a.attempt, rank));
+  }
+  const std::optional<int> writer = EarliestErrorFileRank(error_files);
+  if (!writer || *writer == first.rank) return first;
+  auto failed_exit_of = [&](int rank) -> std::optional<WorkerExit> {
+    for (const WorkerExit& e : workers.exits()) {
+      if (e.rank == rank && !e.ok()) return e;
+    }
+    return std::nullopt;
+  };
+  std::optional<WorkerExit> earlier = failed_exit_of(*writer);
+  if (!earlier) {
+    // It wrote its error first but is still dying: let it finish (the stop
+    // reaps every worker) so its own exit is the one reported.
+    stop_others();
+    earlier = failed_exit_of(*writer);
+  }
+  return earlier ? *earlier : first;
 }
 
 absl::Time Agent::EnterExitBarrier(const NodeAssignment& a,

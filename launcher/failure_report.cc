@@ -1,8 +1,10 @@
 #include "launcher/failure_report.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -86,6 +88,23 @@ std::string ErrorFileMessage(absl::string_view contents) {
 std::string ReadErrorFileMessage(const std::string& path) {
   if (path.empty()) return "";
   return ErrorFileMessage(ReadSmallFile(path, kErrorFileLimit));
+}
+
+std::optional<int> EarliestErrorFileRank(
+    const std::vector<std::pair<int, std::string>>& error_files) {
+  std::optional<int> earliest;
+  struct timespec earliest_time = {};
+  for (const auto& [rank, path] : error_files) {
+    struct stat st;
+    if (path.empty() || stat(path.c_str(), &st) != 0) continue;
+    if (!earliest ||
+        std::tie(st.st_mtim.tv_sec, st.st_mtim.tv_nsec) <
+            std::tie(earliest_time.tv_sec, earliest_time.tv_nsec)) {
+      earliest = rank;
+      earliest_time = st.st_mtim;
+    }
+  }
+  return earliest;
 }
 
 std::string RootCauseSummary(const FailureContext& c, const WorkerExit& f,

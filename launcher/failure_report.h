@@ -8,7 +8,10 @@
 #ifndef TPLAUNCH_LAUNCHER_FAILURE_REPORT_H_
 #define TPLAUNCH_LAUNCHER_FAILURE_REPORT_H_
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "launcher/process_supervisor.h"
@@ -33,6 +36,18 @@ std::string ErrorFileMessage(absl::string_view contents);
 // ErrorFileMessage of the file at `path` (its first MiB); "" when `path` is
 // empty or cannot be read (the worker died before writing it).
 std::string ReadErrorFileMessage(const std::string& path);
+
+// Which failure is the root cause. The first worker the launcher sees exit is
+// not always the one that failed first: when rank 2 raises, rank 3 can see
+// rank 2's sockets close and exit while rank 2 is still tearing down. As
+// torchrun does, the worker whose error file (TORCHELASTIC_ERROR_FILE, written
+// by PyTorch's @record before the process exits) was written first is the
+// root cause; we order by the file's modification time, which unlike the
+// file's own "timestamp" field (whole seconds) tells two failures in one
+// second apart. Returns the rank whose file exists and is oldest among
+// `error_files` (rank -> path), or nullopt when none exists.
+std::optional<int> EarliestErrorFileRank(
+    const std::vector<std::pair<int, std::string>>& error_files);
 
 // The multi-line console summary: who failed, when, how, the error file's
 // message and the last stderr lines.

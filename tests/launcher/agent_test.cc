@@ -4,10 +4,12 @@
 // eventfd, the signalfd stand-in) with a deadline, so nothing sleeps.
 #include "launcher/agent.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -39,6 +41,10 @@ struct Step {
   // Runs first (with the attempt's specs): play a signal, a peer, a worker
   // writing its error file.
   std::function<void(const std::vector<WorkerSpec>&)> before;
+  // With kWorkerFailed: other workers already exited, and those that exit
+  // while the agent stops the group.
+  std::vector<WorkerExit> also_exited;
+  std::vector<WorkerExit> exit_at_stop;
 };
 
 struct StopCall {
@@ -70,6 +76,7 @@ class FakeGroup final : public WorkerGroup {
     if (step.outcome == WaitOutcome::kWorkerFailed) {
       failure_ = step.failure;
       exits_.push_back(step.failure);
+      for (const WorkerExit& e : step.also_exited) exits_.push_back(e);
     }
     if (step.outcome != WaitOutcome::kFdReady) return {step.outcome, -1};
     std::vector<struct pollfd> p;
@@ -91,6 +98,11 @@ class FakeGroup final : public WorkerGroup {
 
   void Stop(absl::Duration grace, int abort_fd, int first_signal) override {
     record_->stops.back().push_back({grace, abort_fd, first_signal});
+    if (next_ > 0) {
+      for (const WorkerExit& e : steps_[next_ - 1].exit_at_stop) {
+        exits_.push_back(e);
+      }
+    }
   }
 
   const std::vector<WorkerExit>& exits() const override { return exits_; }
@@ -251,6 +263,64 @@ TEST_CASE("a worker failure without restarts exits with its code") {
   CHECK_THAT(report, Catch::Contains(R"("exit_code": 3)"));
   CHECK_THAT(report, Catch::Contains(
                          R"("error_message": "RuntimeError: boom in step 7")"));
+}
+
+// Writes a worker's error file with a chosen modification time.
+void WriteErrorFile(const WorkerSpec& spec, const std::string& message,
+                    int64_t mtime_seconds) {
+  const std::string path = EnvOf(spec, "TORCHELASTIC_ERROR_FILE");
+  testing::WriteFile(
+      path, absl::StrCat(R"({"message": {"message": ")", message, R"("}})"));
+  const struct timespec times[2] = {{mtime_seconds, 0}, {mtime_seconds, 0}};
+  REQUIRE(utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+}
+
+WorkerExit FailedExit(int rank, int exit_code) {
+  WorkerExit e;
+  e.rank = rank;
+  e.local_rank = rank;
+  e.pid = 4300 + rank;
+  e.exit_code = exit_code;
+  e.time = absl::Now();
+  return e;
+}
+
+TEST_CASE(
+    "the root cause is the worker whose error file was written first, "
+    "not the first exit seen") {
+  Fixture f;
+  const std::string log_dir = testing::MakeTempDir();
+  f.options().config.log_dir = log_dir;
+  // Rank 1 exits first (it saw rank 0's sockets close); rank 0 raised first.
+  Step fail = Fails(1, 3);
+  fail.also_exited = {FailedExit(0, 2)};
+  fail.before = [](const std::vector<WorkerSpec>& specs) {
+    WriteErrorFile(specs[0], "RuntimeError: injected", 1000);
+    WriteErrorFile(specs[1], "RuntimeError: Connection closed by peer", 1001);
+  };
+  CHECK(f.Run({{fail}}) == 2);
+  const std::string report = testing::ReadFile(log_dir + "/job/error.json");
+  CHECK_THAT(report, Catch::Contains(R"("rank": 0)"));
+  CHECK_THAT(report, Catch::Contains(R"("exit_code": 2)"));
+  CHECK_THAT(report,
+             Catch::Contains(R"("error_message": "RuntimeError: injected")"));
+}
+
+TEST_CASE(
+    "a root cause still dying is waited for: the group is stopped first") {
+  Fixture f;
+  const std::string log_dir = testing::MakeTempDir();
+  f.options().config.log_dir = log_dir;
+  Step fail = Fails(1, 3);
+  fail.exit_at_stop = {FailedExit(0, 2)};
+  fail.before = [](const std::vector<WorkerSpec>& specs) {
+    WriteErrorFile(specs[0], "RuntimeError: injected", 1000);
+  };
+  CHECK(f.Run({{fail}}) == 2);
+  REQUIRE(f.record().stops[0].size() == 1);
+  CHECK(f.record().stops[0][0].grace == absl::Seconds(7));
+  CHECK_THAT(testing::ReadFile(log_dir + "/job/error.json"),
+             Catch::Contains(R"("rank": 0)"));
 }
 
 TEST_CASE("--max-restarts 1: a failure restarts as attempt 1 with fresh keys") {
