@@ -72,13 +72,17 @@ class ParkedCall final : public grpc::ServerUnaryReactor {
 }  // namespace
 
 RendezvousService::RendezvousService(KvTable* table, std::string token,
-                                     std::function<void(absl::Time)> on_parked)
+                                     std::function<void(absl::Time)> on_parked,
+                                     std::string incarnation)
     : table_(table),
       token_(std::move(token)),
-      on_parked_(std::move(on_parked)) {}
+      on_parked_(std::move(on_parked)),
+      incarnation_(std::move(incarnation)) {}
 
 grpc::Status RendezvousService::Authorize(grpc::CallbackServerContext* ctx,
                                           absl::string_view method) const {
+  // Every handler passes through here first, so every reply carries it.
+  ctx->AddInitialMetadata(kIncarnationMetadata, incarnation_);
   if (token_.empty()) return grpc::Status::OK;
   std::optional<absl::string_view> authorization;
   const auto& metadata = ctx->client_metadata();
@@ -332,6 +336,7 @@ grpc::ServerUnaryReactor* RendezvousService::GetStats(
     response->set_jobs(stats.jobs);
     response->set_keys(stats.keys);
     response->set_waiters(stats.waiters);
+    response->set_incarnation(incarnation_);
     return absl::OkStatus();
   });
 }

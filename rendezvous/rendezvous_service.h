@@ -17,15 +17,21 @@
 
 namespace tplaunch {
 
+// The response initial-metadata key that carries the daemon's incarnation on
+// every call, rejected ones included (docs/protocol.md).
+inline constexpr char kIncarnationMetadata[] = "tprdzv-incarnation";
+
 class RendezvousService final
     : public rendezvous::v1::Rendezvous::CallbackService {
  public:
   // `table` must outlive the service. When `token` is non-empty every call must
   // carry `authorization: Bearer <token>`. `on_parked` runs (outside any lock)
   // with the deadline of every newly parked call, so the owner can wake its
-  // timer earlier.
+  // timer earlier. `incarnation` goes back to the client on every call, in the
+  // initial metadata entry kIncarnationMetadata, and in GetStats.
   RendezvousService(KvTable* table, std::string token,
-                    std::function<void(absl::Time)> on_parked);
+                    std::function<void(absl::Time)> on_parked,
+                    std::string incarnation);
 
   grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* ctx,
                                 const rendezvous::v1::SetRequest* request,
@@ -103,6 +109,7 @@ class RendezvousService final
   KvTable* const table_;
   const std::string token_;
   const std::function<void(absl::Time)> on_parked_;
+  const std::string incarnation_;
 };
 
 }  // namespace tplaunch

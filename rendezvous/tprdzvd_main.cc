@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   std::string token_file, tls_cert, tls_key, tls_client_ca;
   std::string job_idle_ttl = "24h";
   std::string log_level = "info";
+  std::string state_sync = "full";
 
   app.set_version_flag("--version", kVersion);
   app.add_option("--host", options.host,
@@ -97,6 +98,15 @@ int main(int argc, char** argv) {
                  "Job that holds the TCPStore clients' keys (TCPStore key foo "
                  "is /foo in it)")
       ->capture_default_str();
+  app.add_option("--state-dir", options.state_dir,
+                 "Keep every key in DIR (SQLite, WAL) and recover them at "
+                 "start, so a restart loses no job (default: memory only). "
+                 "See docs/reliability.md");
+  app.add_option("--state-sync", state_sync,
+                 "With --state-dir: full fsyncs each commit (survives power "
+                 "loss); normal survives a killed daemon only")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "Log level (logs go to stderr)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -109,6 +119,8 @@ int main(int argc, char** argv) {
                                     "\" is not a positive duration such as 90m "
                                     "or 24h")};
     }
+    options.state_sync = state_sync == "normal" ? tplaunch::StateSync::kNormal
+                                                : tplaunch::StateSync::kFull;
     if (options.torch_store_job.empty()) {
       throw UsageError{"--torch-store-job: the job name is empty"};
     }
