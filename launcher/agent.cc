@@ -32,8 +32,6 @@
 namespace tplaunch {
 namespace {
 
-constexpr absl::string_view kLatePrefix = "late:";
-
 // mkdir -p. Errors name the directory.
 absl::Status MakeDirs(const std::string& path) {
   std::string partial;
@@ -458,30 +456,28 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
       o_.signal_fd, [this] { RemoveScratch(); });
   auto joined = rdzv_.Join(attempt, self, reserve_master, progress);
   if (!joined.ok()) {
-    if (absl::IsFailedPrecondition(joined.status()) &&
-        absl::StartsWith(joined.status().message(), kLatePrefix)) {
-      // The attempt runs without us: ask for a new one and wait for it to end.
-      log_.warn("{}; asking the running nodes for a new attempt",
-                std::string(
-                    joined.status().message().substr(kLatePrefix.size() + 1)));
-      rdzv_.AddLate(attempt).IgnoreError();
-      auto end = rdzv_.WaitForEnd(attempt, c_.rdzv_timeout);
-      if (!end.ok()) {
-        log_.error("attempt {} did not end within --rdzv-timeout: {}", attempt,
-                   end.status().ToString());
-        return fatal;
-      }
-      AttemptResult r;
-      r.restartable = true;
-      r.counts_as_restart = false;
-      r.exit_code = 1;
-      return r;
-    }
     log_.error("rendezvous failed: {}", std::string(joined.status().message()));
     return fatal;
   }
+  if (const auto* late = std::get_if<LateArrival>(&*joined)) {
+    // The attempt runs without us: ask for a new one and wait for it to end.
+    log_.warn("{}; asking the running nodes for a new attempt",
+              late->Describe());
+    rdzv_.AddLate(attempt).IgnoreError();
+    auto end = rdzv_.WaitForEnd(attempt, c_.rdzv_timeout);
+    if (!end.ok()) {
+      log_.error("attempt {} did not end within --rdzv-timeout: {}", attempt,
+                 end.status().ToString());
+      return fatal;
+    }
+    AttemptResult r;
+    r.restartable = true;
+    r.counts_as_restart = false;
+    r.exit_code = 1;
+    return r;
+  }
   exit_on_signal.reset();
-  const NodeAssignment& a = *joined;
+  const NodeAssignment& a = std::get<NodeAssignment>(*joined);
   if (o_.multi_node) {
     log_.info(
         "attempt {}: node {} of {}, ranks {}..{} of {}, MASTER_ADDR={} "

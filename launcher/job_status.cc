@@ -5,9 +5,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
+#include "common/key_layout.h"
+#include "common/records.h"
 #include "common/status_macros.h"
 #include "launcher/node_rendezvous.h"
+#include "store/endpoint.h"
 
 namespace tplaunch {
 
@@ -16,7 +18,7 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
   NodeRendezvousOptions o;
   o.run_id = run_id;
   NodeRendezvous rdzv(store, o);
-  auto attempt_value = store->TryGet(rdzv.AttemptKey());
+  auto attempt_value = store->TryGet(AttemptCounterKey(run_id));
   if (absl::IsNotFound(attempt_value.status())) {
     return absl::NotFoundError(absl::StrCat("no job with run id '", run_id,
                                             "' on this rendezvous endpoint"));
@@ -26,8 +28,8 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
 
   std::string out =
       absl::StrCat("run id   : ", run_id, "\nattempt  : ", attempt, "\n");
-  auto count = store->Add(rdzv.Key(attempt, "count"), 0);
-  auto closed = store->TryGet(rdzv.Key(attempt, "closed"));
+  auto count = store->Add(JoinCountKey(run_id, attempt), 0);
+  auto closed = store->TryGet(ClosedKey(run_id, attempt));
   int64_t k = 0;
   if (closed.ok() && absl::SimpleAtoi(*closed, &k)) {
     absl::StrAppend(&out, "state    : rendezvous closed with ", k,
@@ -37,8 +39,20 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
                     count.ok() ? *count : 0, " node(s) joined\n");
     k = count.ok() ? *count : 0;
   }
-  if (auto master = store->TryGet(rdzv.Key(attempt, "master")); master.ok()) {
-    absl::StrAppend(&out, "master   : ", *master, "\n");
+  const std::string master_key = MasterKey(run_id, attempt);
+  if (auto value = store->TryGet(master_key); value.ok()) {
+    absl::StatusOr<MasterRecord> master =
+        MasterRecord::Decode(master_key, *value);
+    std::string shown;
+    if (!master.ok()) {
+      shown = std::string(master.status().message());
+    } else if (master->failure.has_value()) {
+      shown = absl::StrCat("node 0 could not prepare the attempt: ",
+                           *master->failure);
+    } else {
+      shown = JoinHostPort(master->addr, master->port);
+    }
+    absl::StrAppend(&out, "master   : ", shown, "\n");
   }
   if (auto end = rdzv.TryGetEnd(attempt); end.ok()) {
     absl::StrAppend(&out, "ended    : ",
@@ -50,10 +64,16 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
   }
   std::vector<NodeInfo> joined;
   for (int64_t s = 0; s < k; ++s) {
-    auto v = store->TryGet(rdzv.Key(attempt, absl::StrCat("node/", s)));
-    auto info =
-        v.ok() ? NodeInfo::Parse(*v) : absl::StatusOr<NodeInfo>(v.status());
-    joined.push_back(info.ok() ? *info : NodeInfo{"?", "?", 0, -1, 0});
+    const std::string key = NodeKey(run_id, attempt, static_cast<int>(s));
+    auto v = store->TryGet(key);
+    auto info = v.ok() ? NodeInfo::Decode(key, *v)
+                       : absl::StatusOr<NodeInfo>(v.status());
+    // A node whose record is missing or unreadable still gets its row.
+    NodeInfo unknown;
+    unknown.host = "?";
+    unknown.addr = "?";
+    unknown.nproc = 0;
+    joined.push_back(info.ok() ? *info : unknown);
   }
   std::vector<int> rank_of_slot(joined.size(), -1);
   if (auto ranks = AssignNodeRanks(joined); ranks.ok()) rank_of_slot = *ranks;
@@ -74,13 +94,13 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   for (size_t s = 0; s < joined.size(); ++s) {
     std::string hb = "never";
-    if (auto v = store->TryGet(rdzv.Key(attempt, absl::StrCat("hb/", s)));
-        v.ok()) {
-      std::vector<std::string> f = absl::StrSplit(*v, ' ');
-      int64_t ms = 0;
-      if (f.size() >= 3 && absl::SimpleAtoi(f[1], &ms)) {
-        hb = absl::StrFormat("%.1fs ago (%s, #%s)", (now_ms - ms) / 1000.0,
-                             f[2], f[0]);
+    const std::string hb_key =
+        HeartbeatKey(run_id, attempt, static_cast<int>(s));
+    if (auto v = store->TryGet(hb_key); v.ok()) {
+      if (auto record = HeartbeatRecord::Decode(hb_key, *v); record.ok()) {
+        hb = absl::StrFormat("%.1fs ago (%s, #%d)",
+                             (now_ms - record->unix_ms) / 1000.0,
+                             HeartbeatStateName(record->state), record->seq);
       }
     }
     const NodeInfo& n = joined[s];

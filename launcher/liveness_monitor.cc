@@ -1,9 +1,10 @@
 #include "launcher/liveness_monitor.h"
 
+#include <optional>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/key_layout.h"
 
 namespace tplaunch {
 
@@ -22,13 +23,19 @@ LivenessMonitor::~LivenessMonitor() {
   thread_.join();
 }
 
-void LivenessMonitor::SetState(const std::string& state) {
+void LivenessMonitor::SetState(HeartbeatState state) {
   absl::MutexLock lock(&mu_);
   state_ = state;
 }
 
+void LivenessMonitor::SetState(const std::string& state) {
+  if (std::optional<HeartbeatState> parsed = ParseHeartbeatState(state)) {
+    SetState(*parsed);
+  }
+}
+
 void LivenessMonitor::HeartbeatNow() {
-  std::string state;
+  HeartbeatState state;
   {
     absl::MutexLock lock(&mu_);
     state = state_;
@@ -40,9 +47,9 @@ void LivenessMonitor::HeartbeatNow() {
 void LivenessMonitor::Run() {
   const int attempt = assignment_.attempt;
   struct Peer {
-    int node_rank;
-    int slot;
-    std::string last_value;
+    int node_rank = 0;
+    int slot = 0;
+    std::string last_value;  // Empty until the peer's first heartbeat read.
     absl::Time last_change;
   };
   std::vector<Peer> peers;
@@ -50,7 +57,11 @@ void LivenessMonitor::Run() {
   const absl::Time start = absl::Now();
   for (int r = 0; r < assignment_.num_nodes; ++r) {
     if (r == assignment_.node_rank) continue;
-    peers.push_back({r, assignment_.slot_of_rank[r], "", start});
+    Peer peer;
+    peer.node_rank = r;
+    peer.slot = assignment_.slot_of_rank[r];
+    peer.last_change = start;
+    peers.push_back(std::move(peer));
     slots.push_back(assignment_.slot_of_rank[r]);
   }
   absl::Time store_ok = start;
@@ -61,7 +72,7 @@ void LivenessMonitor::Run() {
 
   while (!stop_.HasBeenNotified()) {
     const absl::Time now = absl::Now();
-    std::string state;
+    HeartbeatState state;
     {
       absl::MutexLock lock(&mu_);
       state = state_;
@@ -79,7 +90,11 @@ void LivenessMonitor::Run() {
           p.last_value = v;
           p.last_change = now;
         }
-        if (absl::EndsWith(v, " left")) continue;
+        // A peer whose value does not decode is treated as running: silence,
+        // not garbage, is what declares it dead.
+        absl::StatusOr<HeartbeatRecord> record = HeartbeatRecord::Decode(
+            HeartbeatKey(rdzv_->options().run_id, attempt, p.slot), v);
+        if (record.ok() && record->state == HeartbeatState::kLeft) continue;
         if (now - p.last_change > options_.timeout) {
           const NodeInfo& info = assignment_.nodes[p.node_rank];
           std::string reason =

@@ -44,9 +44,11 @@ class LivenessMonitor final {
   LivenessMonitor(const LivenessMonitor&) = delete;
   LivenessMonitor& operator=(const LivenessMonitor&) = delete;
 
-  // What this node's heartbeat says: "run", "done" (workers succeeded, in the
-  // exit barrier) or "left" (gave up waiting in the barrier; never declared
-  // dead).
+  // What this node's heartbeat says from now on.
+  void SetState(HeartbeatState state);
+  // TODO(#9): remove once launcher/agent.cc passes HeartbeatState. `state` is
+  // "run", "done" or "left" (HeartbeatStateName); any other text is a
+  // programming error and leaves the state unchanged.
   void SetState(const std::string& state);
 
   // Writes one heartbeat now (e.g. "left" before the launcher exits).
@@ -60,7 +62,7 @@ class LivenessMonitor final {
   const LivenessOptions options_;
   EndCallback on_end_;
   absl::Mutex mu_;
-  std::string state_ ABSL_GUARDED_BY(mu_) = "run";
+  HeartbeatState state_ ABSL_GUARDED_BY(mu_) = HeartbeatState::kRun;
   std::atomic<int64_t> seq_{1};
   absl::Notification stop_;
   std::thread thread_;

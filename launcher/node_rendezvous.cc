@@ -1,24 +1,16 @@
 #include "launcher/node_rendezvous.h"
 
 #include <algorithm>
-#include <cstring>
-#include <numeric>
-#include <set>
 #include <tuple>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "common/key_layout.h"
 #include "common/status_macros.h"
 
 namespace tplaunch {
 namespace {
-
-// Starts the master key's value when node 0 failed to prepare the attempt
-// (reserving MASTER_PORT, emptying the agent store); the reason follows.
-constexpr char kMasterFailedPrefix[] = "!";
 
 // Store calls that never block still need a bound when the store is remote;
 // blocking ones get the caller's remaining time.
@@ -37,62 +29,9 @@ absl::StatusOr<int64_t> ParseInt64(absl::string_view key, absl::string_view v) {
 
 }  // namespace
 
-std::string NodeInfo::Serialize() const {
-  // Tab-separated: host names and addresses never contain tabs.
-  return absl::StrCat("v1\t", host, "\t", addr, "\t", nproc, "\t",
-                      requested_rank, "\t", pid);
-}
-
-absl::StatusOr<NodeInfo> NodeInfo::Parse(absl::string_view text) {
-  std::vector<std::string> f = absl::StrSplit(text, '\t');
-  NodeInfo n;
-  if (f.size() != 6 || f[0] != "v1" || !absl::SimpleAtoi(f[3], &n.nproc) ||
-      !absl::SimpleAtoi(f[4], &n.requested_rank) ||
-      !absl::SimpleAtoi(f[5], &n.pid)) {
-    return absl::DataLossError(
-        absl::StrCat("malformed join record '", text,
-                     "' (a launcher of another version in the same job?)"));
-  }
-  n.host = f[1];
-  n.addr = f[2];
-  return n;
-}
-
-std::string NodeInfo::Label() const {
-  return absl::StrCat(host, " (", addr, ")");
-}
-
-std::string EncodeAttemptEnd(const AttemptEnd& end) {
-  switch (end.kind) {
-    case AttemptEnd::Kind::kOk:
-      return "ok";
-    case AttemptEnd::Kind::kFailed:
-      return absl::StrCat("fail ", end.exit_code, " ", end.reason);
-    case AttemptEnd::Kind::kStopped:
-      return absl::StrCat("stop ", end.exit_code, " ", end.reason);
-    case AttemptEnd::Kind::kMembershipChange:
-      return absl::StrCat("member ", end.exit_code, " ", end.reason);
-  }
-  return "fail 1 unknown";
-}
-
-AttemptEnd DecodeAttemptEnd(absl::string_view value) {
-  AttemptEnd end;
-  if (value == "ok") {
-    end.kind = AttemptEnd::Kind::kOk;
-    return end;
-  }
-  std::vector<absl::string_view> parts =
-      absl::StrSplit(value, absl::MaxSplits(' ', 2));
-  if (parts[0] == "stop") end.kind = AttemptEnd::Kind::kStopped;
-  if (parts[0] == "member") end.kind = AttemptEnd::Kind::kMembershipChange;
-  end.exit_code = 1;
-  if (parts.size() >= 2) {
-    int code = 1;
-    if (absl::SimpleAtoi(parts[1], &code)) end.exit_code = code;
-  }
-  end.reason = parts.size() == 3 ? std::string(parts[2]) : std::string(value);
-  return end;
+std::string LateArrival::Describe() const {
+  return absl::StrCat("attempt ", attempt, " of run '", run_id,
+                      "' already closed with ", closed_with, " node(s)");
 }
 
 absl::StatusOr<std::vector<int>> AssignNodeRanks(
@@ -136,24 +75,17 @@ absl::StatusOr<std::vector<int>> AssignNodeRanks(
 NodeRendezvous::NodeRendezvous(Store* store, NodeRendezvousOptions options)
     : store_(store), options_(std::move(options)) {}
 
-std::string NodeRendezvous::Key(int attempt, absl::string_view name) const {
-  return absl::StrCat(options_.run_id, "/a", attempt, "/", name);
-}
-
-std::string NodeRendezvous::AttemptKey() const {
-  return absl::StrCat(options_.run_id, "/attempt");
-}
-
 absl::StatusOr<int> NodeRendezvous::CurrentAttempt() {
-  auto v = store_->TryGet(AttemptKey());
+  const std::string key = AttemptCounterKey(options_.run_id);
+  auto v = store_->TryGet(key);
   if (absl::IsNotFound(v.status())) return 0;
   if (!v.ok()) return v.status();
-  ASSIGN_OR_RETURN(int64_t n, ParseInt64(AttemptKey(), *v));
+  ASSIGN_OR_RETURN(int64_t n, ParseInt64(key, *v));
   return static_cast<int>(n);
 }
 
 absl::StatusOr<int> NodeRendezvous::ProposeClose(int attempt, int64_t count) {
-  std::string key = Key(attempt, "closed");
+  const std::string key = ClosedKey(options_.run_id, attempt);
   ASSIGN_OR_RETURN(std::string stored,
                    store_->CompareSet(key, "", absl::StrCat(count)));
   ASSIGN_OR_RETURN(int64_t k, ParseInt64(key, stored));
@@ -163,39 +95,45 @@ absl::StatusOr<int> NodeRendezvous::ProposeClose(int attempt, int64_t count) {
 std::string NodeRendezvous::DescribeJoined(int attempt, int64_t count) {
   std::vector<std::string> names;
   for (int64_t s = 0; s < count; ++s) {
-    auto v = store_->TryGet(Key(attempt, absl::StrCat("node/", s)));
+    const std::string key = NodeKey(options_.run_id, attempt, s);
+    auto v = store_->TryGet(key);
     if (!v.ok()) continue;
-    auto info = NodeInfo::Parse(*v);
+    auto info = NodeInfo::Decode(key, *v);
     names.push_back(info.ok() ? info->host : "?");
   }
   return absl::StrJoin(names, ", ");
 }
 
-absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
+absl::StatusOr<JoinResult> NodeRendezvous::Join(
     int attempt, const NodeInfo& self, const MasterReserver& reserve_master,
     const ProgressCallback& progress) {
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + options_.join_timeout;
   const int min_nodes = options_.min_nodes;
   const int max_nodes = options_.max_nodes;
-  auto late = [&](int64_t k) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("late: attempt ", attempt, " of run '", options_.run_id,
-                     "' already closed with ", k, " node(s)"));
+  const std::string& run_id = options_.run_id;
+  const std::string closed_key = ClosedKey(run_id, attempt);
+  const std::string count_key = JoinCountKey(run_id, attempt);
+  auto late = [&](int64_t k) -> JoinResult {
+    LateArrival l;
+    l.attempt = attempt;
+    l.run_id = run_id;
+    l.closed_with = static_cast<int>(k);
+    return l;
   };
 
   // A closed attempt is not worth a slot.
-  if (auto closed = store_->TryGet(Key(attempt, "closed")); closed.ok()) {
-    ASSIGN_OR_RETURN(int64_t k, ParseInt64(Key(attempt, "closed"), *closed));
+  if (auto closed = store_->TryGet(closed_key); closed.ok()) {
+    ASSIGN_OR_RETURN(int64_t k, ParseInt64(closed_key, *closed));
     return late(k);
   }
-  ASSIGN_OR_RETURN(int64_t after_add, store_->Add(Key(attempt, "count"), 1));
+  ASSIGN_OR_RETURN(int64_t after_add, store_->Add(count_key, 1));
   const int slot = static_cast<int>(after_add - 1);
   if (slot >= max_nodes) return late(max_nodes);
+  RETURN_IF_ERROR(store_->Set(NodeKey(run_id, attempt, slot), self.Encode()));
+  RETURN_IF_ERROR(Heartbeat(attempt, slot, 0, HeartbeatState::kRun));
   RETURN_IF_ERROR(
-      store_->Set(Key(attempt, absl::StrCat("node/", slot)), self.Serialize()));
-  RETURN_IF_ERROR(Heartbeat(attempt, slot, 0, "run"));
-  RETURN_IF_ERROR(store_->Set(AttemptKey(), absl::StrCat(attempt)));
+      store_->Set(AttemptCounterKey(run_id), absl::StrCat(attempt)));
 
   // Wait for the attempt to close: at max_nodes at once, or last_call after
   // min_nodes.
@@ -204,7 +142,7 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
   int64_t reported = -1;
   int k = -1;
   while (true) {
-    ASSIGN_OR_RETURN(int64_t count, store_->Add(Key(attempt, "count"), 0));
+    ASSIGN_OR_RETURN(int64_t count, store_->Add(count_key, 0));
     const absl::Time now = absl::Now();
     if (count >= max_nodes) {
       ASSIGN_OR_RETURN(k, ProposeClose(attempt, max_nodes));
@@ -218,8 +156,8 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
         break;
       }
     }
-    if (auto closed = store_->TryGet(Key(attempt, "closed")); closed.ok()) {
-      ASSIGN_OR_RETURN(int64_t kk, ParseInt64(Key(attempt, "closed"), *closed));
+    if (auto closed = store_->TryGet(closed_key); closed.ok()) {
+      ASSIGN_OR_RETURN(int64_t kk, ParseInt64(closed_key, *closed));
       k = static_cast<int>(kk);
       break;
     }
@@ -259,21 +197,20 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
     // step.
     absl::Time wake = std::min({deadline, last_call_end, next_progress});
     absl::Status w =
-        store_->Wait({Key(attempt, absl::StrCat("node/", count))},
+        store_->Wait({NodeKey(run_id, attempt, static_cast<int>(count))},
                      std::max(Remaining(wake), absl::Milliseconds(1)));
     if (!w.ok() && !absl::IsDeadlineExceeded(w)) return w;
   }
   if (slot >= k) return late(k);
 
   std::vector<std::string> keys;
-  for (int s = 0; s < k; ++s)
-    keys.push_back(Key(attempt, absl::StrCat("node/", s)));
+  for (int s = 0; s < k; ++s) keys.push_back(NodeKey(run_id, attempt, s));
   ASSIGN_OR_RETURN(
       std::vector<std::string> records,
       store_->MultiGet(keys, std::max(Remaining(deadline), absl::Seconds(1))));
   std::vector<NodeInfo> joined;
-  for (const auto& r : records) {
-    ASSIGN_OR_RETURN(NodeInfo info, NodeInfo::Parse(r));
+  for (int s = 0; s < k; ++s) {
+    ASSIGN_OR_RETURN(NodeInfo info, NodeInfo::Decode(keys[s], records[s]));
     joined.push_back(std::move(info));
   }
   ASSIGN_OR_RETURN(std::vector<int> rank_of_slot, AssignNodeRanks(joined));
@@ -295,23 +232,24 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
     a.world_size += a.nodes[r].nproc;
   }
 
-  const std::string master_key = Key(attempt, "master");
+  const std::string master_key = MasterKey(run_id, attempt);
   if (a.node_rank == 0) {
     auto master = reserve_master();
     if (!master.ok()) {
       // Tell the other nodes now, so they do not wait out the join timeout for
       // a master that will never be published. Best effort: this node exits
       // with the error either way.
-      store_
-          ->Set(master_key,
-                absl::StrCat(kMasterFailedPrefix, master.status().message()))
-          .IgnoreError();
+      MasterRecord failed;
+      failed.failure = std::string(master.status().message());
+      store_->Set(master_key, failed.Encode()).IgnoreError();
       return master.status();
     }
     a.master_addr = master->first;
     a.master_port = master->second;
-    RETURN_IF_ERROR(store_->Set(
-        master_key, absl::StrCat(a.master_addr, " ", a.master_port)));
+    MasterRecord published;
+    published.addr = a.master_addr;
+    published.port = a.master_port;
+    RETURN_IF_ERROR(store_->Set(master_key, published.Encode()));
   } else {
     auto v = store_->Get(master_key,
                          std::max(Remaining(deadline), absl::Seconds(1)));
@@ -322,18 +260,14 @@ absl::StatusOr<NodeAssignment> NodeRendezvous::Join(
               "waiting for node 0 (", a.nodes[0].Label(),
               ") to publish MASTER_ADDR/MASTER_PORT: ", v.status().message()));
     }
-    if (absl::StartsWith(*v, kMasterFailedPrefix)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "node 0 (", a.nodes[0].Label(), ") could not prepare the attempt: ",
-          v->substr(std::strlen(kMasterFailedPrefix))));
+    ASSIGN_OR_RETURN(MasterRecord m, MasterRecord::Decode(master_key, *v));
+    if (m.failure.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("node 0 (", a.nodes[0].Label(),
+                       ") could not prepare the attempt: ", *m.failure));
     }
-    std::pair<std::string, std::string> p =
-        absl::StrSplit(*v, absl::MaxSplits(' ', 1));
-    if (!absl::SimpleAtoi(p.second, &a.master_port)) {
-      return absl::DataLossError(
-          absl::StrCat("malformed '", master_key, "': '", *v, "'"));
-    }
-    a.master_addr = p.first;
+    a.master_addr = m.addr;
+    a.master_port = m.port;
   }
   return a;
 }
@@ -345,18 +279,19 @@ absl::StatusOr<AttemptEnd> NodeRendezvous::ReportFailure(
   end.kind = kind;
   end.exit_code = exit_code;
   end.reason = reason;
-  ASSIGN_OR_RETURN(
-      std::string stored,
-      store_->CompareSet(Key(attempt, "end"), "", EncodeAttemptEnd(end)));
-  return DecodeAttemptEnd(stored);
+  const std::string key = EndKey(options_.run_id, attempt);
+  ASSIGN_OR_RETURN(std::string stored,
+                   store_->CompareSet(key, "", end.Encode()));
+  return AttemptEnd::Decode(key, stored);
 }
 
 absl::Status NodeRendezvous::ReportDone(int attempt, int num_nodes) {
-  ASSIGN_OR_RETURN(int64_t n, store_->Add(Key(attempt, "done"), 1));
+  ASSIGN_OR_RETURN(int64_t n,
+                   store_->Add(ExitBarrierKey(options_.run_id, attempt), 1));
   if (n >= num_nodes) {
     AttemptEnd ok;
     ok.kind = AttemptEnd::Kind::kOk;
-    return store_->CompareSet(Key(attempt, "end"), "", EncodeAttemptEnd(ok))
+    return store_->CompareSet(EndKey(options_.run_id, attempt), "", ok.Encode())
         .status();
   }
   return absl::OkStatus();
@@ -364,20 +299,24 @@ absl::Status NodeRendezvous::ReportDone(int attempt, int num_nodes) {
 
 absl::StatusOr<AttemptEnd> NodeRendezvous::WaitForEnd(int attempt,
                                                       absl::Duration timeout) {
-  ASSIGN_OR_RETURN(std::string v, store_->Get(Key(attempt, "end"), timeout));
-  return DecodeAttemptEnd(v);
+  const std::string key = EndKey(options_.run_id, attempt);
+  ASSIGN_OR_RETURN(std::string v, store_->Get(key, timeout));
+  return AttemptEnd::Decode(key, v);
 }
 
 absl::StatusOr<AttemptEnd> NodeRendezvous::TryGetEnd(int attempt) {
-  ASSIGN_OR_RETURN(std::string v, store_->TryGet(Key(attempt, "end")));
-  return DecodeAttemptEnd(v);
+  const std::string key = EndKey(options_.run_id, attempt);
+  ASSIGN_OR_RETURN(std::string v, store_->TryGet(key));
+  return AttemptEnd::Decode(key, v);
 }
 
 absl::Status NodeRendezvous::Heartbeat(int attempt, int slot, int64_t seq,
-                                       absl::string_view state) {
-  return store_->Set(
-      Key(attempt, absl::StrCat("hb/", slot)),
-      absl::StrCat(seq, " ", absl::ToUnixMillis(absl::Now()), " ", state));
+                                       HeartbeatState state) {
+  HeartbeatRecord hb;
+  hb.seq = seq;
+  hb.unix_ms = absl::ToUnixMillis(absl::Now());
+  hb.state = state;
+  return store_->Set(HeartbeatKey(options_.run_id, attempt, slot), hb.Encode());
 }
 
 absl::StatusOr<std::vector<std::string>> NodeRendezvous::ReadHeartbeats(
@@ -385,7 +324,7 @@ absl::StatusOr<std::vector<std::string>> NodeRendezvous::ReadHeartbeats(
   std::vector<std::string> out;
   out.reserve(slots.size());
   for (int s : slots) {
-    auto v = store_->TryGet(Key(attempt, absl::StrCat("hb/", s)));
+    auto v = store_->TryGet(HeartbeatKey(options_.run_id, attempt, s));
     if (v.ok()) {
       out.push_back(*v);
     } else if (absl::IsNotFound(v.status())) {
@@ -398,11 +337,11 @@ absl::StatusOr<std::vector<std::string>> NodeRendezvous::ReadHeartbeats(
 }
 
 absl::StatusOr<int64_t> NodeRendezvous::AddLate(int attempt) {
-  return store_->Add(Key(attempt, "late"), 1);
+  return store_->Add(LateKey(options_.run_id, attempt), 1);
 }
 
 absl::StatusOr<int64_t> NodeRendezvous::LateCount(int attempt) {
-  return store_->Add(Key(attempt, "late"), 0);
+  return store_->Add(LateKey(options_.run_id, attempt), 0);
 }
 
 }  // namespace tplaunch

@@ -1,21 +1,9 @@
 // node_rendezvous: how the launchers of one job meet through a Store.
 //
 // Knows stores, not processes. Every key lives under "<run_id>/a<attempt>/", so
-// a new attempt never reads the keys of an earlier one (layout in
-// docs/launcher.md):
-//
-//   <run_id>/attempt         highest attempt any node has entered (decimal)
-//   <run_id>/a<N>/count      join counter (Add): a node's slot is its arrival
-//   <run_id>/a<N>/node/<s>   join record (host, address, nproc, rank, pid)
-//   <run_id>/a<N>/hb/<s>     heartbeat "<seq> <unix_ms> <state>"
-//   <run_id>/a<N>/closed     participating nodes K (CompareSet, set once)
-//   <run_id>/a<N>/master     "<addr> <port>" from node 0, or "!<reason>"
-//                            when node 0 could not prepare the attempt
-//   <run_id>/a<N>/done       exit barrier counter (Add)
-//   <run_id>/a<N>/end        "ok" | "fail|stop|member <code> <reason>"
-//                            (CompareSet: the first report wins)
-//   <run_id>/a<N>/late       nodes that arrived after the attempt closed
-//   <run_id>/a<N>/w/...      reserved for the attempt's workers (worker_lib)
+// a new attempt never reads the keys of an earlier one; the keys are
+// common/key_layout.h's and their values common/records.h's (the table is in
+// docs/launcher.md#rendezvous-and-key-layout).
 //
 // Thread-safe (all state is in the Store).
 #ifndef TPLAUNCH_LAUNCHER_NODE_RENDEZVOUS_H_
@@ -23,30 +11,17 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/records.h"
 #include "store/store.h"
 
 namespace tplaunch {
-
-// What a node says about itself when it joins.
-struct NodeInfo {
-  std::string host;         // Host name, for humans.
-  std::string addr;         // Advertised address (TPLAUNCH_LOCAL_ADDR).
-  int nproc = 1;            // Workers it runs.
-  int requested_rank = -1;  // --node-rank, or -1.
-  int64_t pid = 0;          // The launcher's pid, for humans and tie-breaks.
-
-  std::string Serialize() const;
-  static absl::StatusOr<NodeInfo> Parse(absl::string_view text);
-  // "hostA (10.0.0.1)"
-  std::string Label() const;
-};
 
 // The result of a completed rendezvous, from one node's point of view.
 struct NodeAssignment {
@@ -62,22 +37,19 @@ struct NodeAssignment {
   int master_port = 0;
 };
 
-// How an attempt ended, as published under "<run_id>/a<N>/end".
-struct AttemptEnd {
-  enum class Kind {
-    kOk,       // Every node's workers succeeded.
-    kFailed,   // A failure; nodes restart within --max-restarts.
-    kStopped,  // A failure no restart can fix (signal, missing PROGRAM).
-    kMembershipChange,  // A node waits to join; restart without counting a
-                        // restart.
-  };
-  Kind kind = Kind::kFailed;
-  int exit_code =
-      0;  // The failure's shell-style code (1 for launcher failures).
-  std::string reason;  // Names node, host, rank and what happened.
+// A node that arrived after the attempt closed. Not an error: the node asks
+// the running nodes for a new attempt (AddLate) and waits for this one to end.
+struct LateArrival {
+  int attempt = 0;
+  std::string run_id;
+  int closed_with = 0;  // Nodes the attempt closed with.
 
-  bool ok() const { return kind == Kind::kOk; }
+  // "attempt 3 of run 'job' already closed with 2 node(s)"
+  std::string Describe() const;
 };
+
+// What Join gives a node: its place in the attempt, or that it came too late.
+using JoinResult = std::variant<NodeAssignment, LateArrival>;
 
 struct NodeRendezvousOptions {
   // The job's run id; every key starts with it.
@@ -115,14 +87,15 @@ class NodeRendezvous {
   // or 0.
   absl::StatusOr<int> CurrentAttempt();
 
-  // Joins attempt `attempt` and waits until it closes. Errors: DeadlineExceeded
-  // after join_timeout, naming how many nodes are missing and which joined;
-  // FailedPrecondition (message starts with "late:") when the attempt closed
-  // without this node; InvalidArgument for conflicting --node-rank values;
-  // store errors.
-  absl::StatusOr<NodeAssignment> Join(int attempt, const NodeInfo& self,
-                                      const MasterReserver& reserve_master,
-                                      const ProgressCallback& progress);
+  // Joins attempt `attempt` and waits until it closes: a NodeAssignment, or a
+  // LateArrival when the attempt closed without this node. Errors:
+  // DeadlineExceeded after join_timeout, naming how many nodes are missing and
+  // which joined; InvalidArgument for conflicting --node-rank values or a
+  // malformed record; FailedPrecondition when node 0 could not prepare the
+  // attempt; store errors.
+  absl::StatusOr<JoinResult> Join(int attempt, const NodeInfo& self,
+                                  const MasterReserver& reserve_master,
+                                  const ProgressCallback& progress);
 
   // Ends the attempt as failed unless it already ended; returns how it ended
   // (the first report wins, on every node).
@@ -140,11 +113,12 @@ class NodeRendezvous {
   // Never blocks. NotFound when the attempt has not ended.
   absl::StatusOr<AttemptEnd> TryGetEnd(int attempt);
 
-  // Heartbeats: `state` is "run", "done" or "left" (a node that left after
-  // success must not be declared dead).
+  // Writes this node's HeartbeatRecord, stamped with this host's clock.
   absl::Status Heartbeat(int attempt, int slot, int64_t seq,
-                         absl::string_view state);
-  // Heartbeat values of the given slots; a missing one is an empty string.
+                         HeartbeatState state);
+  // Heartbeat values of the given slots, as stored (peers compare whole values
+  // to see a change; HeartbeatRecord::Decode reads one); a missing one is an
+  // empty string.
   absl::StatusOr<std::vector<std::string>> ReadHeartbeats(
       int attempt, const std::vector<int>& slots);
 
@@ -153,10 +127,6 @@ class NodeRendezvous {
   absl::StatusOr<int64_t> AddLate(int attempt);
   absl::StatusOr<int64_t> LateCount(int attempt);
 
-  // Key helpers (also used by `tplaunch status`).
-  std::string Key(int attempt, absl::string_view name) const;
-  std::string AttemptKey() const;
-
  private:
   absl::StatusOr<int> ProposeClose(int attempt, int64_t count);
   std::string DescribeJoined(int attempt, int64_t count);
@@ -164,10 +134,6 @@ class NodeRendezvous {
   Store* store_;
   NodeRendezvousOptions options_;
 };
-
-// Encoding of AttemptEnd in the "end" key.
-std::string EncodeAttemptEnd(const AttemptEnd& end);
-AttemptEnd DecodeAttemptEnd(absl::string_view value);
 
 }  // namespace tplaunch
 

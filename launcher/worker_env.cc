@@ -1,6 +1,7 @@
 #include "launcher/worker_env.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/worker_env_names.h"
 
 namespace tplaunch {
 
@@ -11,33 +12,33 @@ bool WillDefaultOmpThreads(const WorkerEnvInputs& in) {
 EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
   EnvMap env = in.base;
   const int rank = in.rank_offset + in.local_rank;
-  env["RANK"] = absl::StrCat(rank);
-  env["LOCAL_RANK"] = absl::StrCat(in.local_rank);
-  env["GROUP_RANK"] = absl::StrCat(in.node_rank);
+  env[worker_env::kRank] = absl::StrCat(rank);
+  env[worker_env::kLocalRank] = absl::StrCat(in.local_rank);
+  env[worker_env::kGroupRank] = absl::StrCat(in.node_rank);
   // One role per job: role ranks and sizes equal the global ones, as in
   // torchrun.
-  env["ROLE_RANK"] = absl::StrCat(rank);
-  env["ROLE_NAME"] = in.role;
-  env["LOCAL_WORLD_SIZE"] = absl::StrCat(in.local_world_size);
-  env["WORLD_SIZE"] = absl::StrCat(in.world_size);
-  env["GROUP_WORLD_SIZE"] = absl::StrCat(in.num_nodes);
-  env["ROLE_WORLD_SIZE"] = absl::StrCat(in.world_size);
-  env["MASTER_ADDR"] = in.master_addr;
-  env["MASTER_PORT"] = absl::StrCat(in.master_port);
-  env["TORCHELASTIC_RESTART_COUNT"] = absl::StrCat(in.attempt);
-  env["TORCHELASTIC_MAX_RESTARTS"] = absl::StrCat(in.max_restarts);
-  env["TORCHELASTIC_RUN_ID"] = in.run_id;
+  env[worker_env::kRoleRank] = absl::StrCat(rank);
+  env[worker_env::kRoleName] = in.role;
+  env[worker_env::kLocalWorldSize] = absl::StrCat(in.local_world_size);
+  env[worker_env::kWorldSize] = absl::StrCat(in.world_size);
+  env[worker_env::kGroupWorldSize] = absl::StrCat(in.num_nodes);
+  env[worker_env::kRoleWorldSize] = absl::StrCat(in.world_size);
+  env[worker_env::kMasterAddr] = in.master_addr;
+  env[worker_env::kMasterPort] = absl::StrCat(in.master_port);
+  env[worker_env::kRestartCount] = absl::StrCat(in.attempt);
+  env[worker_env::kMaxRestarts] = absl::StrCat(in.max_restarts);
+  env[worker_env::kTorchRunId] = in.run_id;
   if (in.use_agent_store) {
-    env["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+    env[worker_env::kUseAgentStore] = "True";
   } else {
     // A stale value inherited from an outer launcher would make PyTorch connect
     // to a store nobody hosts.
-    env.erase("TORCHELASTIC_USE_AGENT_STORE");
+    env.erase(worker_env::kUseAgentStore);
   }
   if (in.error_file.empty()) {
-    env.erase("TORCHELASTIC_ERROR_FILE");
+    env.erase(worker_env::kErrorFile);
   } else {
-    env["TORCHELASTIC_ERROR_FILE"] = in.error_file;
+    env[worker_env::kErrorFile] = in.error_file;
   }
   // NCCL watchdog error handling, so a dead peer fails the collective instead
   // of hanging it: PyTorch >= 2.2 reads the TORCH_ name, older releases the
@@ -48,15 +49,15 @@ EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
   // signal loses the output still in its buffers. A user's value wins.
   env.emplace("PYTHONUNBUFFERED", "1");
   if (WillDefaultOmpThreads(in)) env["OMP_NUM_THREADS"] = "1";
-  env["TPLAUNCH_RDZV_ENDPOINT"] = in.rdzv_endpoint;
-  env["TPLAUNCH_RUN_ID"] = in.run_id;
-  env["TPLAUNCH_ATTEMPT"] = absl::StrCat(in.attempt);
+  env[worker_env::kRdzvEndpoint] = in.rdzv_endpoint;
+  env[worker_env::kRunId] = in.run_id;
+  env[worker_env::kAttempt] = absl::StrCat(in.attempt);
   if (in.rdzv_token.empty()) {
-    env.erase("TPLAUNCH_RDZV_TOKEN");
+    env.erase(worker_env::kRdzvToken);
   } else {
-    env["TPLAUNCH_RDZV_TOKEN"] = in.rdzv_token;
+    env[worker_env::kRdzvToken] = in.rdzv_token;
   }
-  env["TPLAUNCH_LOCAL_ADDR"] = in.local_addr;
+  env[worker_env::kLocalAddr] = in.local_addr;
   return env;
 }
 

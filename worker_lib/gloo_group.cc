@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/key_layout.h"
 #include "gloo/algorithm.h"
 #include "gloo/allgather_ring.h"
 #include "gloo/allreduce_halving_doubling.h"
@@ -27,8 +28,33 @@
 namespace tplaunch {
 namespace {
 
-constexpr absl::string_view kExitPrefix = "exit/";
 constexpr absl::Duration kMaxTeardownWait = absl::Seconds(30);
+
+// Why a Gloo call failed, as far as the caller can act on it.
+enum class GlooFailure {
+  kTimeout,  // A peer did not take part in time: DeadlineExceeded.
+  kBroken,   // A connection broke or anything else: Unavailable.
+};
+
+// Gloo (the 2022 snapshot in /usr/include/gloo) throws gloo::IoException for
+// both a peer that timed out ("Timed out waiting ...", "Read timeout ...",
+// "Connect timeout ...", "Application timeout caused pair closure") and a
+// connection that broke; it has no timeout exception type and no error code,
+// so the message is the only signal there is. This is the one place that reads
+// it: every adapter entry point classifies through here.
+GlooFailure ClassifyGlooException(const std::exception& e) {
+  const absl::string_view what = e.what();
+  if (absl::StrContains(what, "imed out") ||
+      absl::StrContains(what, "timeout")) {
+    return GlooFailure::kTimeout;
+  }
+  return GlooFailure::kBroken;
+}
+
+absl::StatusCode StatusCodeOf(GlooFailure failure) {
+  return failure == GlooFailure::kTimeout ? absl::StatusCode::kDeadlineExceeded
+                                          : absl::StatusCode::kUnavailable;
+}
 
 // Gloo has no bfloat16 type: reduce in float and round back, as PyTorch does.
 template <ReduceOp kOp>
@@ -189,14 +215,14 @@ class GlooGroup final : public ProcessGroup {
   void Teardown() {
     const int n = options_.world_size;
     if (n == 1) return;
-    absl::Status s = store_->Set(absl::StrCat(kExitPrefix, options_.rank), "");
+    absl::Status s = store_->Set(GroupExitKey(options_.rank), "");
     if (!s.ok() || closed_) return;
     std::vector<std::string> keys;
-    for (int r = 0; r < n; ++r) keys.push_back(absl::StrCat(kExitPrefix, r));
+    for (int r = 0; r < n; ++r) keys.push_back(GroupExitKey(r));
     s = store_->Wait(keys, std::min(options_.timeout, kMaxTeardownWait));
     if (!s.ok()) {
       absl::StatusOr<std::vector<int>> absent =
-          AbsentRanks(*store_, kExitPrefix, n);
+          AbsentRanks(*store_, kGroupExitPrefix, n);
       WorkerLibLogger().warn(
           "{}: rank {} closed its Gloo connections without rank(s) {} having "
           "finished: {}",
@@ -233,19 +259,16 @@ class GlooGroup final : public ProcessGroup {
       return absl::OkStatus();
     } catch (const std::exception& e) {
       const absl::Duration waited = absl::Now() - start;
-      const std::string what = e.what();
-      const bool timed_out = absl::StrContains(what, "imed out") ||
-                             absl::StrContains(what, "timeout");
+      const GlooFailure failure = ClassifyGlooException(e);
       absl::Status status(
-          timed_out ? absl::StatusCode::kDeadlineExceeded
-                    : absl::StatusCode::kUnavailable,
+          StatusCodeOf(failure),
           absl::StrFormat("%s: %s on rank %d of %d failed after %s (%s): %s",
                           options_.where, op, options_.rank,
                           options_.world_size, absl::FormatDuration(waited),
-                          timed_out
+                          failure == GlooFailure::kTimeout
                               ? "a peer did not take part in time"
                               : "a peer connection broke; did a rank die?",
-                          what));
+                          e.what()));
       // A Gloo context is unusable after a failed collective (pairs may be half
       // way through a message), so later calls fail fast instead of hanging.
       closed_ = true;
@@ -314,18 +337,14 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateGlooGroup(
     context->connectFullMesh(adapter, device);
   } catch (const std::exception& e) {
     if (!adapter.error().ok()) return adapter.error();
-    const std::string what = e.what();
-    const bool timed_out = absl::StrContains(what, "imed out") ||
-                           absl::StrContains(what, "timeout");
     return absl::Status(
-        timed_out ? absl::StatusCode::kDeadlineExceeded
-                  : absl::StatusCode::kUnavailable,
+        StatusCodeOf(ClassifyGlooException(e)),
         absl::StrFormat(
             "%s: rank %d of %d failed to connect Gloo pairs after %s "
             "(local address %s): %s",
             options.where, options.rank, options.world_size,
             absl::FormatDuration(absl::Now() - start), options.local_addr,
-            what));
+            e.what()));
   }
   GlooConnectStats local;
   local.total = absl::Now() - start;

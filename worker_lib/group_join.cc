@@ -2,54 +2,14 @@
 
 #include <algorithm>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "common/key_layout.h"
 #include "common/status_macros.h"
 
 namespace tplaunch {
-namespace {
-
-constexpr absl::string_view kJoinPrefix = "join/";
-constexpr absl::string_view kFailPrefix = "fail/";
-
-}  // namespace
-
-std::string EncodeMemberRecord(const MemberRecord& record) {
-  return absl::StrCat("rank=", record.rank, "\nworld_size=", record.world_size,
-                      "\nbackend=", record.backend, "\npid=", record.pid,
-                      "\nhost=", record.host);
-}
-
-absl::StatusOr<MemberRecord> DecodeMemberRecord(absl::string_view text) {
-  MemberRecord record;
-  bool have_rank = false, have_world = false, have_backend = false;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(line, absl::MaxSplits('=', 1));
-    if (kv.first == "rank") {
-      have_rank = absl::SimpleAtoi(kv.second, &record.rank);
-    } else if (kv.first == "world_size") {
-      have_world = absl::SimpleAtoi(kv.second, &record.world_size);
-    } else if (kv.first == "backend") {
-      record.backend = std::string(kv.second);
-      have_backend = true;
-    } else if (kv.first == "pid") {
-      (void)absl::SimpleAtoi(kv.second, &record.pid);
-    } else if (kv.first == "host") {
-      record.host = std::string(kv.second);
-    }
-  }
-  if (!have_rank || !have_world || !have_backend) {
-    return absl::DataLossError(absl::StrCat(
-        "malformed join record '", absl::CHexEscape(text.substr(0, 200)), "'"));
-  }
-  return record;
-}
-
 std::string FormatRanks(const std::vector<int>& ranks, int limit) {
   std::vector<std::string> items;
   size_t i = 0;
@@ -90,12 +50,13 @@ absl::StatusOr<std::vector<int>> AbsentRanks(Store& store,
 }
 
 void PublishFailure(Store& store, int rank, const absl::Status& status) {
-  (void)store.Set(absl::StrCat(kFailPrefix, rank),
+  (void)store.Set(GroupFailKey(rank),
                   absl::StrCat("rank ", rank, ": ", status.ToString()));
 }
 
 absl::StatusOr<std::string> FindPublishedFailure(Store& store) {
-  ASSIGN_OR_RETURN(std::vector<std::string> keys, store.ListKeys(kFailPrefix));
+  ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                   store.ListKeys(kGroupFailPrefix));
   if (keys.empty()) return absl::NotFoundError("no rank published a failure");
   return store.TryGet(keys.front());
 }
@@ -107,12 +68,11 @@ absl::StatusOr<std::vector<MemberRecord>> JoinGroup(Store& store,
   const int n = self.world_size;
   // CompareSet, not Set: two processes claiming one rank must not overwrite
   // each other.
-  const std::string mine = EncodeMemberRecord(self);
-  ASSIGN_OR_RETURN(
-      std::string stored,
-      store.CompareSet(absl::StrCat(kJoinPrefix, self.rank), "", mine));
+  const std::string mine = self.Encode();
+  const std::string my_key = GroupJoinKey(self.rank);
+  ASSIGN_OR_RETURN(std::string stored, store.CompareSet(my_key, "", mine));
   if (stored != mine) {
-    absl::StatusOr<MemberRecord> other = DecodeMemberRecord(stored);
+    absl::StatusOr<MemberRecord> other = MemberRecord::Decode(my_key, stored);
     return absl::AlreadyExistsError(
         absl::StrFormat("%s: rank %d is already taken by pid %d on %s (two "
                         "workers were given the "
@@ -122,7 +82,7 @@ absl::StatusOr<std::vector<MemberRecord>> JoinGroup(Store& store,
   }
   std::vector<std::string> keys;
   keys.reserve(n);
-  for (int r = 0; r < n; ++r) keys.push_back(absl::StrCat(kJoinPrefix, r));
+  for (int r = 0; r < n; ++r) keys.push_back(GroupJoinKey(r));
 
   const absl::Time start = absl::Now();
   absl::StatusOr<std::vector<std::string>> values =
@@ -131,7 +91,7 @@ absl::StatusOr<std::vector<MemberRecord>> JoinGroup(Store& store,
     if (!absl::IsDeadlineExceeded(values.status())) return values.status();
     const absl::Duration waited = absl::Now() - start;
     absl::StatusOr<std::vector<int>> absent =
-        AbsentRanks(store, kJoinPrefix, n);
+        AbsentRanks(store, kGroupJoinPrefix, n);
     if (!absent.ok()) return values.status();
     std::vector<int> joined;
     for (int r = 0, a = 0; r < n; ++r) {
@@ -145,13 +105,14 @@ absl::StatusOr<std::vector<MemberRecord>> JoinGroup(Store& store,
         "%s: rank %d waited %s for rank(s) %s of %d to join (joined: %s; keys "
         "%s<rank>)",
         where, self.rank, absl::FormatDuration(waited), FormatRanks(*absent), n,
-        joined.empty() ? "none" : FormatRanks(joined), kJoinPrefix));
+        joined.empty() ? "none" : FormatRanks(joined), kGroupJoinPrefix));
   }
 
   std::vector<MemberRecord> members;
   members.reserve(n);
   for (int r = 0; r < n; ++r) {
-    ASSIGN_OR_RETURN(MemberRecord record, DecodeMemberRecord((*values)[r]));
+    ASSIGN_OR_RETURN(MemberRecord record,
+                     MemberRecord::Decode(keys[r], (*values)[r]));
     if (record.world_size != self.world_size) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s: rank %d (pid %d on %s) has world size %d, this rank %d has %d",

@@ -1,7 +1,5 @@
 #include "worker_lib/init_config.h"
 
-#include <arpa/inet.h>
-
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -10,7 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/key_layout.h"
 #include "common/status_macros.h"
+#include "common/worker_env_names.h"
 
 namespace tplaunch {
 namespace {
@@ -62,22 +62,11 @@ absl::StatusOr<int> IntVariable(const EnvLookup& env, absl::string_view name,
   return parsed;
 }
 
-bool IsHostnameChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-         c == '.' || c == '_';
-}
-
+// A bare host (no port, no brackets) for local_addr: what Gloo binds. The
+// host rules are store/endpoint's, so there is one set of them.
 bool IsValidHost(absl::string_view host) {
-  if (host.empty() || host.size() > 253) return false;
-  std::string copy(host);
-  in_addr v4;
-  in6_addr v6;
-  if (inet_pton(AF_INET, copy.c_str(), &v4) == 1) return true;
-  if (inet_pton(AF_INET6, copy.c_str(), &v6) == 1) return true;
-  for (char c : host) {
-    if (!IsHostnameChar(c)) return false;
-  }
-  return host.front() != '-' && host.front() != '.';
+  absl::StatusOr<Endpoint> parsed = ParseEndpoint(host, kDefaultRendezvousPort);
+  return parsed.ok() && parsed->host == host;
 }
 
 bool IsValidName(absl::string_view name) {
@@ -120,52 +109,6 @@ EnvLookup ProcessEnvironment() {
   };
 }
 
-absl::Status ValidateEndpoint(absl::string_view what,
-                              absl::string_view endpoint) {
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s='%s' %s (expected host, host:port or [v6addr]:port)", what,
-        absl::CHexEscape(endpoint), why));
-  };
-  if (endpoint.empty()) return bad("is empty");
-  absl::string_view host = endpoint;
-  absl::string_view port;
-  if (endpoint.front() == '[') {
-    size_t close = endpoint.find(']');
-    if (close == absl::string_view::npos) return bad("has no closing ']'");
-    host = endpoint.substr(1, close - 1);
-    absl::string_view rest = endpoint.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return bad("has junk after ']'");
-      port = rest.substr(1);
-      if (port.empty()) return bad("has an empty port");
-    }
-    std::string copy(host);
-    in6_addr v6;
-    if (inet_pton(AF_INET6, copy.c_str(), &v6) != 1) {
-      return bad("has an invalid IPv6 address");
-    }
-  } else {
-    size_t colon = endpoint.rfind(':');
-    if (colon != absl::string_view::npos) {
-      if (endpoint.find(':') != colon) {
-        return bad("looks like a bare IPv6 address; put it in brackets");
-      }
-      host = endpoint.substr(0, colon);
-      port = endpoint.substr(colon + 1);
-      if (port.empty()) return bad("has an empty port");
-    }
-    if (!IsValidHost(host)) return bad("has an invalid host");
-  }
-  if (!port.empty()) {
-    int value = 0;
-    if (!ParseNonNegativeInt(port, &value) || value < 1 || value > 65535) {
-      return bad("has a port outside 1..65535");
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<RdzvUrl> ParseRdzvUrl(absl::string_view url) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(
@@ -177,12 +120,15 @@ absl::StatusOr<RdzvUrl> ParseRdzvUrl(absl::string_view url) {
   size_t slash = rest.find('/');
   if (slash == absl::string_view::npos) return bad("has no /job part");
   RdzvUrl parsed;
-  parsed.endpoint = std::string(rest.substr(0, slash));
+  const absl::string_view endpoint = rest.substr(0, slash);
   parsed.job = std::string(rest.substr(slash + 1));
-  if (parsed.endpoint.empty()) return bad("has no host");
-  if (!ValidateEndpoint("init_method endpoint", parsed.endpoint).ok()) {
-    return bad("has an invalid host:port");
+  if (endpoint.empty()) return bad("has no host");
+  absl::StatusOr<Endpoint> ep = ParseEndpoint(endpoint, kDefaultRendezvousPort);
+  if (!ep.ok()) {
+    return bad(
+        absl::StrCat("has an invalid host:port (", ep.status().message(), ")"));
   }
+  parsed.endpoint = *std::move(ep);
   if (!IsValidName(parsed.job)) {
     return bad("has an empty or invalid job (letters, digits, '-', '_', '.')");
   }
@@ -223,14 +169,14 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
   config.world_size = -1;
   config.rank = -1;
   RETURN_IF_ERROR(ResolveInt(
-      options.world_size, "world_size", env, "WORLD_SIZE",
+      options.world_size, "world_size", env, worker_env::kWorldSize,
       /*required=*/true, needed_by, /*min_value=*/1, &config.world_size));
-  RETURN_IF_ERROR(ResolveInt(options.rank, "rank", env, "RANK",
+  RETURN_IF_ERROR(ResolveInt(options.rank, "rank", env, worker_env::kRank,
                              /*required=*/true, needed_by, /*min_value=*/0,
                              &config.rank));
   config.local_rank = 0;
   RETURN_IF_ERROR(ResolveInt(
-      options.local_rank, "local_rank", env, "LOCAL_RANK",
+      options.local_rank, "local_rank", env, worker_env::kLocalRank,
       /*required=*/use_env, needed_by, /*min_value=*/0, &config.local_rank));
   if (config.rank >= config.world_size) {
     return absl::InvalidArgumentError(
@@ -240,26 +186,28 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
   }
   config.attempt = 0;
   RETURN_IF_ERROR(ResolveInt(
-      options.attempt, "attempt", env, "TPLAUNCH_ATTEMPT",
+      options.attempt, "attempt", env, worker_env::kAttempt,
       /*required=*/use_env, needed_by, /*min_value=*/0, &config.attempt));
 
   // Rendezvous location.
   if (use_env) {
-    std::optional<std::string> endpoint = env("TPLAUNCH_RDZV_ENDPOINT");
+    std::optional<std::string> endpoint = env(worker_env::kRdzvEndpoint);
     if (!endpoint.has_value()) {
-      return MissingVariable("TPLAUNCH_RDZV_ENDPOINT", needed_by);
+      return MissingVariable(worker_env::kRdzvEndpoint, needed_by);
     }
-    if (absl::Status s = ValidateEndpoint("TPLAUNCH_RDZV_ENDPOINT", *endpoint);
-        !s.ok()) {
+    absl::StatusOr<Endpoint> parsed =
+        ParseEndpoint(*endpoint, kDefaultRendezvousPort);
+    if (!parsed.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("environment variable ", s.message()));
+          absl::StrCat("environment variable ", worker_env::kRdzvEndpoint, ": ",
+                       parsed.status().message()));
     }
-    config.rdzv_endpoint = *endpoint;
-    std::optional<std::string> run_id = env("TPLAUNCH_RUN_ID");
+    config.rdzv_endpoint = *std::move(parsed);
+    std::optional<std::string> run_id = env(worker_env::kRunId);
     if (!run_id.has_value())
-      return MissingVariable("TPLAUNCH_RUN_ID", needed_by);
+      return MissingVariable(worker_env::kRunId, needed_by);
     if (!IsValidName(*run_id)) {
-      return BadVariable("TPLAUNCH_RUN_ID", *run_id,
+      return BadVariable(worker_env::kRunId, *run_id,
                          "must be 1..128 letters, digits, '-', '_' or '.'");
     }
     config.run_id = *run_id;
@@ -270,17 +218,18 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
   }
   if (!use_caller_store) {
     // Optional: the launcher sets it only when the daemon requires auth.
-    std::optional<std::string> token = env("TPLAUNCH_RDZV_TOKEN");
+    std::optional<std::string> token = env(worker_env::kRdzvToken);
     if (token.has_value()) {
       if (token->empty()) {
-        return BadVariable("TPLAUNCH_RDZV_TOKEN", *token,
+        return BadVariable(worker_env::kRdzvToken, *token,
                            "is set but empty (unset it when auth is off)");
       }
       for (char c : *token) {
         if (!absl::ascii_isgraph(static_cast<unsigned char>(c))) {
-          return absl::InvalidArgumentError(
-              "environment variable TPLAUNCH_RDZV_TOKEN contains whitespace or "
-              "control characters (value not shown: it is a secret)");
+          return absl::InvalidArgumentError(absl::StrCat(
+              "environment variable ", worker_env::kRdzvToken,
+              " contains whitespace or control characters (value not shown: "
+              "it is a secret)"));
         }
       }
       config.token = *token;
@@ -296,20 +245,19 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
                           absl::CHexEscape(options.local_addr)));
     }
     config.local_addr = options.local_addr;
-  } else if (std::optional<std::string> addr = env("TPLAUNCH_LOCAL_ADDR");
+  } else if (std::optional<std::string> addr = env(worker_env::kLocalAddr);
              addr.has_value()) {
     if (!IsValidHost(*addr)) {
-      return BadVariable("TPLAUNCH_LOCAL_ADDR", *addr,
+      return BadVariable(worker_env::kLocalAddr, *addr,
                          "is not an IP address or host name");
     }
     config.local_addr = *addr;
   }
 
-  // The launcher reserves "<run_id>/a<N>/w/" for workers (docs/launcher.md). A
+  // The launcher reserves WorkerPrefix ("<run_id>/a<N>/w/") for workers. A
   // caller's store has no run id: its keys start at "a<N>/w/".
   config.key_prefix =
-      absl::StrCat(config.run_id, config.run_id.empty() ? "" : "/", "a",
-                   config.attempt, "/w/", options.group_name);
+      GroupPrefix(config.run_id, config.attempt, options.group_name);
   return config;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "store/endpoint.h"
 #include "worker_lib/process_group.h"
 
 namespace tplaunch {
@@ -26,15 +27,16 @@ struct InitConfig {
   int world_size = 1;
   int local_rank = 0;
   int attempt = 0;
-  // Set when a store must be connected (env:// or tprdzv://), empty with a
+  // Set when a store must be connected (env:// or tprdzv://), nullopt with a
   // caller store.
-  std::string rdzv_endpoint;
+  std::optional<Endpoint> rdzv_endpoint;
   std::string run_id;
   std::string token;
   // Address Gloo binds and advertises.
   std::string local_addr = "127.0.0.1";
-  // "<run_id>/a<attempt>/w/<group_name>" ("a<attempt>/w/<group_name>" with a
-  // caller's store): every key of the group lives under it.
+  // GroupPrefix(run_id, attempt, group_name) (common/key_layout.h):
+  // "<run_id>/a<attempt>/w/<group_name>", "a<attempt>/w/<group_name>" with a
+  // caller's store; every key of the group lives under it.
   std::string key_prefix;
 };
 
@@ -44,17 +46,13 @@ struct InitConfig {
 absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
                                              const EnvLookup& env);
 
-// Parses "tprdzv://host:port/job" (host may be "[v6]"; port optional, 29400).
+// Parses "tprdzv://host:port/job" (host may be "[v6]"; port optional,
+// kDefaultRendezvousPort). InvalidArgument names the URL and what is wrong.
 struct RdzvUrl {
-  std::string endpoint;  // "host:port" as ConnectGrpcStore takes it.
+  Endpoint endpoint;
   std::string job;
 };
 absl::StatusOr<RdzvUrl> ParseRdzvUrl(absl::string_view url);
-
-// Checks "host", "host:port" or "[v6]:port". InvalidArgument names `what` and
-// value.
-absl::Status ValidateEndpoint(absl::string_view what,
-                              absl::string_view endpoint);
 
 }  // namespace tplaunch
 

@@ -89,7 +89,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
   std::shared_ptr<Store> base = options.store;
   if (base == nullptr) {
     GrpcStoreOptions grpc;
-    grpc.endpoint = config.rdzv_endpoint;
+    grpc.endpoint = config.rdzv_endpoint->ToString();
     grpc.job = config.run_id;
     grpc.token = config.token;
     grpc.connect_timeout = options.timeout;

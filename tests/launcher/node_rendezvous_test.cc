@@ -7,10 +7,12 @@
 #include <future>
 #include <set>
 #include <thread>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/key_layout.h"
 #include "launcher/liveness_monitor.h"
 #include "store/memory_store.h"
 
@@ -43,6 +45,16 @@ NodeRendezvous::MasterReserver Master(int port) {
   };
 }
 
+// The node's assignment; a LateArrival becomes FailedPrecondition here, so the
+// tests of nodes inside the attempt read one StatusOr.
+absl::StatusOr<NodeAssignment> Assigned(absl::StatusOr<JoinResult> joined) {
+  if (!joined.ok()) return joined.status();
+  if (const auto* late = std::get_if<LateArrival>(&*joined)) {
+    return absl::FailedPreconditionError(late->Describe());
+  }
+  return std::get<NodeAssignment>(*std::move(joined));
+}
+
 // Joins every node on its own thread; returns the results in node order. The
 // nodes reserve the master with `reserver`, by default Master(40000 +
 // attempt).
@@ -56,7 +68,7 @@ std::vector<absl::StatusOr<NodeAssignment>> JoinAll(
     futures.push_back(
         std::async(std::launch::async, [store, o, n, attempt, reserver] {
           NodeRendezvous r(store, o);
-          return r.Join(attempt, n, reserver, nullptr);
+          return Assigned(r.Join(attempt, n, reserver, nullptr));
         }));
   }
   std::vector<absl::StatusOr<NodeAssignment>> out;
@@ -135,9 +147,13 @@ TEST_CASE(
   // A node arriving after the close is late.
   NodeRendezvous r(store2.get(), elastic);
   auto late = r.Join(0, Node("hostC"), Master(1), nullptr);
-  REQUIRE_FALSE(late.ok());
-  CHECK(absl::IsFailedPrecondition(late.status()));
-  CHECK_THAT(std::string(late.status().message()), Catch::StartsWith("late:"));
+  REQUIRE(late.ok());
+  REQUIRE(std::holds_alternative<LateArrival>(*late));
+  const LateArrival& l = std::get<LateArrival>(*late);
+  CHECK(l.attempt == 0);
+  CHECK(l.run_id == "job");
+  CHECK(l.closed_with == 2);
+  CHECK(l.Describe() == "attempt 0 of run 'job' already closed with 2 node(s)");
 }
 
 TEST_CASE("progress names who joined; a timeout says how many are missing") {
@@ -146,12 +162,13 @@ TEST_CASE("progress names who joined; a timeout says how many are missing") {
   o.join_timeout = absl::Milliseconds(300);
   auto second = std::async(std::launch::async, [&] {
     NodeRendezvous r(store.get(), o);
-    return r.Join(0, Node("hostB"), Master(1), nullptr);
+    return Assigned(r.Join(0, Node("hostB"), Master(1), nullptr));
   });
   NodeRendezvous r(store.get(), o);
   std::vector<std::string> messages;
-  auto a = r.Join(0, Node("hostA"), Master(1),
-                  [&](const std::string& m) { messages.push_back(m); });
+  auto a =
+      Assigned(r.Join(0, Node("hostA"), Master(1),
+                      [&](const std::string& m) { messages.push_back(m); }));
   auto b = second.get();
   REQUIRE_FALSE(a.ok());
   CHECK(absl::IsDeadlineExceeded(a.status()));
@@ -223,32 +240,12 @@ TEST_CASE("a new attempt never sees the keys of the previous one") {
   CHECK(second[0]->master_port == 40001);
   CHECK(*r.CurrentAttempt() == 1);
   CHECK(absl::IsNotFound(r.TryGetEnd(1).status()));
-  CHECK(r.Key(1, "end") == "job/a1/end");
+  CHECK(EndKey("job", 1) == "job/a1/end");
   // Another run id is another namespace.
   NodeRendezvousOptions other = o;
   other.run_id = "job2";
   NodeRendezvous r2(store.get(), other);
   CHECK(*r2.CurrentAttempt() == 0);
-}
-
-TEST_CASE("attempt ends round-trip through the store encoding") {
-  for (auto kind : {AttemptEnd::Kind::kFailed, AttemptEnd::Kind::kStopped,
-                    AttemptEnd::Kind::kMembershipChange}) {
-    AttemptEnd e;
-    e.kind = kind;
-    e.exit_code = 139;
-    e.reason = "rank 3 died: a reason with spaces";
-    AttemptEnd d = DecodeAttemptEnd(EncodeAttemptEnd(e));
-    CHECK(d.kind == kind);
-    CHECK(d.exit_code == 139);
-    CHECK(d.reason == e.reason);
-  }
-  CHECK(DecodeAttemptEnd("ok").ok());
-  auto info = NodeInfo::Parse(Node("hostA", 3, 1).Serialize());
-  REQUIRE(info.ok());
-  CHECK(info->nproc == 3);
-  CHECK(info->requested_rank == 1);
-  CHECK_FALSE(NodeInfo::Parse("garbage").ok());
 }
 
 // Collects a monitor's end on the monitor's thread.
@@ -295,6 +292,32 @@ TEST_CASE(
   CHECK_THAT(a.end->reason, Catch::Contains("stopped heartbeating"));
 }
 
+TEST_CASE("a node whose last heartbeat says 'left' is never declared dead") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Options(2, 2);
+  auto joined = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")});
+  REQUIRE(joined[0].ok());
+  REQUIRE(joined[1].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(50);
+  lo.timeout = absl::Milliseconds(300);
+  EndBox a, b;
+  LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
+  {
+    LivenessMonitor mb(&r, *joined[1], lo, b.Callback());
+    mb.SetState(HeartbeatState::kLeft);
+    mb.HeartbeatNow();
+  }  // B exits after success, silent from now on.
+  auto hb = store->TryGet(HeartbeatKey("job", 0, joined[1]->slot));
+  REQUIRE(hb.ok());
+  auto record = HeartbeatRecord::Decode("hb", *hb);
+  REQUIRE(record.ok());
+  CHECK(record->state == HeartbeatState::kLeft);
+  // Well past the heartbeat timeout: still nobody declared dead.
+  CHECK_FALSE(a.done.WaitForNotificationWithTimeout(absl::Milliseconds(900)));
+}
+
 TEST_CASE("exit barrier: the last node done ends the attempt ok for everyone") {
   auto store = NewMemoryStore();
   NodeRendezvousOptions o = Options(2, 2);
@@ -330,7 +353,8 @@ TEST_CASE("a late node below MAX restarts the group as a membership change") {
   EndBox a;
   LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
   auto late = r.Join(0, Node("hostB"), Master(1), nullptr);
-  REQUIRE(absl::IsFailedPrecondition(late.status()));
+  REQUIRE(late.ok());
+  REQUIRE(std::holds_alternative<LateArrival>(*late));
   REQUIRE(r.AddLate(0).ok());
   REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
   absl::MutexLock la(&a.mu);

@@ -317,7 +317,7 @@ TEST_CASE("two workers claiming one rank fail with AlreadyExists") {
   self.backend = "gloo";
   self.pid = 111;
   std::unique_ptr<Store> prefixed = NewPrefixStore("g", store.get());
-  REQUIRE(prefixed->Set("join/0", EncodeMemberRecord(self)).ok());
+  REQUIRE(prefixed->Set("join/0", self.Encode()).ok());
   self.pid = 222;
   absl::Status s = JoinGroup(*prefixed, self, absl::Seconds(1), "g").status();
   REQUIRE(absl::IsAlreadyExists(s));

@@ -39,7 +39,8 @@ TEST_CASE("env:// reads every launcher variable") {
   CHECK(config->world_size == 4);
   CHECK(config->local_rank == 1);
   CHECK(config->attempt == 3);
-  CHECK(config->rdzv_endpoint == "127.0.0.1:29400");
+  REQUIRE(config->rdzv_endpoint.has_value());
+  CHECK(config->rdzv_endpoint->ToString() == "127.0.0.1:29400");
   CHECK(config->run_id == "job-1");
   CHECK(config->token == "s3cret");
   CHECK(config->local_addr == "10.1.2.3");
@@ -154,7 +155,7 @@ TEST_CASE("a caller's store needs only rank and world size") {
   REQUIRE(config.ok());
   CHECK(config->attempt == 0);
   CHECK(config->local_rank == 0);
-  CHECK(config->rdzv_endpoint.empty());
+  CHECK_FALSE(config->rdzv_endpoint.has_value());
   CHECK(config->key_prefix == "a0/w/default");
 
   options.rank = -1;
@@ -170,7 +171,10 @@ TEST_CASE("tprdzv:// URL") {
   options.world_size = 1;
   absl::StatusOr<InitConfig> config = ResolveInitConfig(options, Lookup({}));
   REQUIRE(config.ok());
-  CHECK(config->rdzv_endpoint == "[::1]:1234");
+  REQUIRE(config->rdzv_endpoint.has_value());
+  CHECK(config->rdzv_endpoint->host == "::1");
+  CHECK(config->rdzv_endpoint->port == 1234);
+  CHECK(config->rdzv_endpoint->ToString() == "[::1]:1234");
   CHECK(config->run_id == "myjob");
 
   for (const char* bad : {"tprdzv://host:1234", "tprdzv:///job",
@@ -180,6 +184,22 @@ TEST_CASE("tprdzv:// URL") {
     CHECK(absl::IsInvalidArgument(
         ResolveInitConfig(options, Lookup({})).status()));
   }
+}
+
+TEST_CASE("an endpoint without a port gets the default rendezvous port") {
+  Env env = LauncherEnv();
+  env["TPLAUNCH_RDZV_ENDPOINT"] = "node-a";
+  absl::StatusOr<InitConfig> config =
+      ResolveInitConfig(ProcessGroupOptions(), Lookup(env));
+  REQUIRE(config.ok());
+  REQUIRE(config->rdzv_endpoint.has_value());
+  CHECK(config->rdzv_endpoint->host == "node-a");
+  CHECK(config->rdzv_endpoint->port == kDefaultRendezvousPort);
+
+  absl::StatusOr<RdzvUrl> url = ParseRdzvUrl("tprdzv://[::1]/job");
+  REQUIRE(url.ok());
+  CHECK(url->endpoint.ToString() == "[::1]:29400");
+  CHECK(url->job == "job");
 }
 
 TEST_CASE("bad options") {

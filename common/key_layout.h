@@ -1,0 +1,103 @@
+// key_layout: every Store key the launcher and the workers share, in one place
+// (the table in docs/protocol.md#key-layout is this file in prose).
+//
+// Every key of attempt N lives under AttemptPrefix(run_id, N) =
+// "<run_id>/a<N>/", so a restarted attempt can never read a stale key left by
+// an earlier one. The launcher's node rendezvous owns the attempt's own keys;
+// the attempt's workers own everything under WorkerPrefix ("<run_id>/a<N>/w/").
+// Values are the records of common/records.h, or decimal counters (Add).
+#ifndef TPLAUNCH_COMMON_KEY_LAYOUT_H_
+#define TPLAUNCH_COMMON_KEY_LAYOUT_H_
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace tplaunch {
+
+// "<run_id>/attempt": the highest attempt any node has entered (decimal). The
+// one key outside every attempt's prefix: a launcher starting late reads it to
+// find the attempt to join.
+inline std::string AttemptCounterKey(absl::string_view run_id) {
+  return absl::StrCat(run_id, "/attempt");
+}
+
+// "<run_id>/a<N>/". A worker given a caller's store has no run id: its keys
+// start at "a<N>/".
+inline std::string AttemptPrefix(absl::string_view run_id, int attempt) {
+  return absl::StrCat(run_id, run_id.empty() ? "" : "/", "a", attempt, "/");
+}
+
+// The node rendezvous (launcher/node_rendezvous.h), all under AttemptPrefix.
+
+// Join counter (Add(1) per node): the value after a node's Add, minus one, is
+// its slot (arrival order).
+inline std::string JoinCountKey(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "count");
+}
+// The NodeInfo record of the node in `slot`.
+inline std::string NodeKey(absl::string_view run_id, int attempt, int slot) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "node/", slot);
+}
+// The HeartbeatRecord of the node in `slot`.
+inline std::string HeartbeatKey(absl::string_view run_id, int attempt,
+                                int slot) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "hb/", slot);
+}
+// K, the number of participants (decimal; CompareSet, set once): slots < K are
+// in, the others are late.
+inline std::string ClosedKey(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "closed");
+}
+// The MasterRecord node 0 publishes.
+inline std::string MasterKey(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "master");
+}
+// Exit barrier counter (Add(1) per node whose workers all succeeded).
+inline std::string ExitBarrierKey(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "done");
+}
+// The AttemptEnd record (CompareSet: the first report wins).
+inline std::string EndKey(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "end");
+}
+// Nodes that arrived after the attempt closed (Add(1) each).
+inline std::string LateKey(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "late");
+}
+
+// The workers' part: "<run_id>/a<N>/w/". The launcher never writes below it.
+inline std::string WorkerPrefix(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "w/");
+}
+
+// One process group's keys, "<run_id>/a<N>/w/<group>", without a trailing '/'
+// because PrefixStore adds it. worker_lib appends "/g<generation>" when a
+// process re-creates a group of the same name within one attempt.
+inline std::string GroupPrefix(absl::string_view run_id, int attempt,
+                               absl::string_view group_name) {
+  return absl::StrCat(WorkerPrefix(run_id, attempt), group_name);
+}
+
+// Inside a group's PrefixStore (worker_lib):
+// "join/<rank>": the rank's MemberRecord (CompareSet: a rank is claimed once).
+inline constexpr char kGroupJoinPrefix[] = "join/";
+// "fail/<rank>": why the rank's init failed, for peers to abort at once.
+inline constexpr char kGroupFailPrefix[] = "fail/";
+// "exit/<rank>": the rank closed its Gloo group (teardown barrier).
+inline constexpr char kGroupExitPrefix[] = "exit/";
+
+inline std::string GroupJoinKey(int rank) {
+  return absl::StrCat(kGroupJoinPrefix, rank);
+}
+inline std::string GroupFailKey(int rank) {
+  return absl::StrCat(kGroupFailPrefix, rank);
+}
+inline std::string GroupExitKey(int rank) {
+  return absl::StrCat(kGroupExitPrefix, rank);
+}
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_COMMON_KEY_LAYOUT_H_
