@@ -9,12 +9,14 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/key_layout.h"
 #include "launcher/node_rendezvous.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
@@ -239,12 +241,14 @@ TEST_CASE("tprdzvd --state-dir keeps the exit barrier and the closed record",
       return absl::StatusOr<std::pair<std::string, int>>(
           std::make_pair(std::string("127.0.0.1"), 29500));
     };
-    absl::StatusOr<NodeAssignment> a1;
+    absl::StatusOr<JoinResult> a1;
     std::thread other([&] { a1 = n1.Join(0, Node("b"), master, {}); });
-    absl::StatusOr<NodeAssignment> joined = n0.Join(0, Node("a"), master, {});
+    absl::StatusOr<JoinResult> joined = n0.Join(0, Node("a"), master, {});
     other.join();
     REQUIRE(joined.ok());
     REQUIRE(a1.ok());
+    REQUIRE(std::holds_alternative<NodeAssignment>(*joined));
+    REQUIRE(std::holds_alternative<NodeAssignment>(*a1));
     // One node finished before the daemon died.
     REQUIRE(n0.ReportDone(0, 2).ok());
     daemon.Kill();
@@ -253,7 +257,7 @@ TEST_CASE("tprdzvd --state-dir keeps the exit barrier and the closed record",
   std::unique_ptr<Store> s1 = Connect(daemon, "launcher");
   NodeRendezvous n1(s1.get(), TwoNodes());
   // The attempt is still closed with both nodes: a late node is late.
-  CHECK(*s1->TryGet(n1.Key(0, "closed")) == "2");
+  CHECK(*s1->TryGet(ClosedKey(TwoNodes().run_id, 0)) == "2");
   CHECK(*n1.CurrentAttempt() == 0);
   CHECK(absl::IsNotFound(n1.TryGetEnd(0).status()));
   // The second arrival completes the barrier at once: the first one's count
