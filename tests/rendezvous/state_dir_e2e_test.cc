@@ -18,43 +18,56 @@
 #include "absl/strings/str_split.h"
 #include "common/key_layout.h"
 #include "launcher/node_rendezvous.h"
+#include "rendezvous/torch_store/protocol.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "store/store.h"
 #include "tests/launcher/subprocess.h"
+#include "tests/rendezvous/torch_store/socket_client.h"
+#include "tests/rendezvous/torch_store/wire_test_util.h"
 
 namespace tplaunch {
 namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 
-// One tprdzvd run on 127.0.0.1:`port` (0: a free one) with `flags`.
+int PortOf(const std::string& line, const std::string& prefix) {
+  REQUIRE(absl::StartsWith(line, prefix));
+  int port = 0;
+  REQUIRE(absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port));
+  return port;
+}
+
+// One tprdzvd run on 127.0.0.1:`port` (0: a free one) with `flags`; with
+// `torch_store`, flags start its TCPStore listener too.
 class Tprdzvd {
  public:
-  Tprdzvd(int port, const std::vector<std::string>& flags)
+  Tprdzvd(int port, const std::vector<std::string>& flags,
+          bool torch_store = false)
       : proc_(testing::Concat(
             {testing::Runfile("rendezvous/tprdzvd"), "--host", "127.0.0.1",
              "--port", absl::StrCat(port), "--log-level", "warn"},
             flags)) {
-    std::string line;
+    const size_t want = torch_store ? 2 : 1;
+    std::vector<std::string> lines;
     const bool up = testing::WaitFor(
         [&] {
-          std::vector<std::string> lines = absl::StrSplit(proc_.out(), '\n');
-          if (lines.size() < 2) return false;
-          line = lines[0];
-          return true;
+          lines = absl::StrSplit(proc_.out(), '\n');
+          return lines.size() > want;  // The last piece is still open.
         },
         kStartTimeout);
     INFO("stdout: " << proc_.out() << "; stderr: " << proc_.err());
     REQUIRE(up);
-    REQUIRE(absl::StartsWith(line, "listening on 127.0.0.1:"));
-    endpoint_ = line.substr(std::string("listening on ").size());
-    REQUIRE(
-        absl::SimpleAtoi(endpoint_.substr(endpoint_.rfind(':') + 1), &port_));
+    port_ = PortOf(lines[0], "listening on 127.0.0.1:");
+    endpoint_ = absl::StrCat("127.0.0.1:", port_);
+    if (torch_store) {
+      torch_port_ = PortOf(lines[1], "torch store listening on 127.0.0.1:");
+    }
   }
 
   const std::string& endpoint() const { return endpoint_; }
   int port() const { return port_; }
+  int torch_port() const { return torch_port_; }
   std::string err() const { return proc_.err(); }
 
   void Kill() {
@@ -66,6 +79,7 @@ class Tprdzvd {
   testing::Subprocess proc_;
   std::string endpoint_;
   int port_ = 0;
+  int torch_port_ = 0;
 };
 
 GrpcStoreOptions Options(const Tprdzvd& d, const std::string& job) {
@@ -119,6 +133,28 @@ TEST_CASE("tprdzvd --state-dir keeps keys and counters across SIGKILL",
   REQUIRE(stats.ok());
   CHECK(stats->jobs == 2);
   CHECK(stats->keys == 4);
+}
+
+TEST_CASE("tprdzvd --state-dir keeps what TCPStore clients wrote",
+          "[state_dir][e2e]") {
+  const std::string dir = testing::MakeTempDir() + "/state";
+  int port = 0;
+  {
+    Tprdzvd daemon(0, {"--state-dir", dir, "--torch-store-port", "0"},
+                   /*torch_store=*/true);
+    port = daemon.port();
+    torch_store::SocketClient raw(daemon.torch_port());
+    raw.Send(torch_store::MakeRequest(torch_store::Op::kSet, {"/a"}, {"1"}));
+    raw.Send(torch_store::MakeRequest(torch_store::Op::kAdd, {"/n"}, {}, 5));
+    // ADD's reply comes after the SET before it was applied and committed.
+    const int64_t five = 5;
+    CHECK(raw.Read(8) == std::string(reinterpret_cast<const char*>(&five), 8));
+    daemon.Kill();
+  }
+  Tprdzvd daemon(port, StateFlags(dir));
+  std::unique_ptr<Store> store = Connect(daemon, "torch");
+  CHECK(*store->TryGet("/a") == "1");
+  CHECK(*store->TryGet("/n") == "5");
 }
 
 TEST_CASE("tprdzvd --state-dir keeps idle TTLs: a job still expires",
