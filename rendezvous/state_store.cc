@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "rendezvous/incarnation.h"
+#include "rendezvous/logger.h"
 
 namespace tplaunch {
 namespace {
@@ -357,6 +358,11 @@ class SqliteStateStore final : public StateStore {
             absl::StrCat("cannot write the state dir ", options_.dir, ": ",
                          status.message()));
         durable_cv_.notify_all();
+        // Fail-stop: the table closes on this error, so every later call is
+        // refused; recovery at the next start has everything committed.
+        RendezvousLogger().error(
+            "{}; refusing every call until tprdzvd is restarted",
+            std::string(failed_.message()));
         return;
       }
       durable_ = batch.back().ticket;

@@ -2,9 +2,11 @@
 // store closed, then reopened and recovered into a fresh table.
 #include "rendezvous/state_store.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -151,6 +153,49 @@ TEST_CASE("StateStore keeps every acknowledged write of concurrent writers",
   REQUIRE(store->Recover(table, absl::Now()).ok());
   CHECK(*table.NumKeys("j") == kThreads * kWrites + 1);
   CHECK(*table.TryGet("j", "count") == absl::StrCat(kThreads * kWrites));
+}
+
+TEST_CASE(
+    "StateStore fails stop when the disk refuses a write, losing no "
+    "acknowledged change",
+    "[state_store]") {
+  const std::string dir = testing::MakeTempDir() + "/state";
+  int acked = 0;
+  {
+    std::unique_ptr<StateStore> store = Open(dir);
+    KvTable table(Journaled(store.get()));
+    // A file size limit makes the next growing write fail with EFBIG (the
+    // signal it would raise is ignored), as a full disk would.
+    rlimit saved;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit low = saved;
+    low.rlim_cur = 1 << 20;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &low) == 0);
+    const std::string value(64 * 1024, 'v');
+    absl::Status failed;
+    for (int i = 0; i < 64 && failed.ok(); ++i) {
+      failed = table.Set("j", absl::StrCat(i), value);
+      if (failed.ok()) ++acked;
+    }
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    signal(SIGXFSZ, SIG_DFL);
+    INFO(failed.ToString());
+    REQUIRE(absl::IsUnavailable(failed));
+    CHECK(absl::StrContains(failed.message(), dir));
+    CHECK(acked > 0);
+    // Everything after the failure is refused, reads included.
+    CHECK(absl::IsUnavailable(table.TryGet("j", "0").status()));
+    CHECK(absl::IsUnavailable(table.Set("j", "later", "v")));
+  }
+  std::unique_ptr<StateStore> store = Open(dir);
+  KvTable table(Journaled(store.get()));
+  REQUIRE(store->Recover(table, absl::Now()).ok());
+  for (int i = 0; i < acked; ++i) {
+    INFO("key " << i);
+    CHECK(table.TryGet("j", absl::StrCat(i)).ok());
+  }
+  CHECK(absl::IsNotFound(table.TryGet("j", "later").status()));
 }
 
 TEST_CASE("StateStore refuses a state dir another store holds",
