@@ -25,62 +25,13 @@
 #include "tests/launcher/subprocess.h"
 #include "tests/rendezvous/torch_store/socket_client.h"
 #include "tests/rendezvous/torch_store/wire_test_util.h"
+#include "tests/rendezvous/tprdzvd_process.h"
 
 namespace tplaunch {
 namespace {
 
-constexpr absl::Duration kStartTimeout = absl::Seconds(30);
-
-int PortOf(const std::string& line, const std::string& prefix) {
-  REQUIRE(absl::StartsWith(line, prefix));
-  int port = 0;
-  REQUIRE(absl::SimpleAtoi(line.substr(line.rfind(':') + 1), &port));
-  return port;
-}
-
-// One tprdzvd run on 127.0.0.1:`port` (0: a free one) with `flags`; with
-// `torch_store`, flags start its TCPStore listener too.
-class Tprdzvd {
- public:
-  Tprdzvd(int port, const std::vector<std::string>& flags,
-          bool torch_store = false)
-      : proc_(testing::Concat(
-            {testing::Runfile("rendezvous/tprdzvd"), "--host", "127.0.0.1",
-             "--port", absl::StrCat(port), "--log-level", "warn"},
-            flags)) {
-    const size_t want = torch_store ? 2 : 1;
-    std::vector<std::string> lines;
-    const bool up = testing::WaitFor(
-        [&] {
-          lines = absl::StrSplit(proc_.out(), '\n');
-          return lines.size() > want;  // The last piece is still open.
-        },
-        kStartTimeout);
-    INFO("stdout: " << proc_.out() << "; stderr: " << proc_.err());
-    REQUIRE(up);
-    port_ = PortOf(lines[0], "listening on 127.0.0.1:");
-    endpoint_ = absl::StrCat("127.0.0.1:", port_);
-    if (torch_store) {
-      torch_port_ = PortOf(lines[1], "torch store listening on 127.0.0.1:");
-    }
-  }
-
-  const std::string& endpoint() const { return endpoint_; }
-  int port() const { return port_; }
-  int torch_port() const { return torch_port_; }
-  std::string err() const { return proc_.err(); }
-
-  void Kill() {
-    proc_.Kill(SIGKILL);
-    REQUIRE(proc_.Wait(kStartTimeout) == 128 + SIGKILL);
-  }
-
- private:
-  testing::Subprocess proc_;
-  std::string endpoint_;
-  int port_ = 0;
-  int torch_port_ = 0;
-};
+using testing::kStartTimeout;
+using testing::Tprdzvd;
 
 GrpcStoreOptions Options(const Tprdzvd& d, const std::string& job) {
   GrpcStoreOptions options;
