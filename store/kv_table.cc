@@ -93,6 +93,12 @@ uint64_t KvTable::RecordLocked(Job& job, std::vector<KvMutation> mutations) {
   return last_ticket_;
 }
 
+uint64_t KvTable::RecordLocked(Job& job,
+                               std::initializer_list<KvMutation> mutations) {
+  if (options_.journal == nullptr) return 0;
+  return RecordLocked(job, std::vector<KvMutation>(mutations));
+}
+
 absl::Status KvTable::Durable(uint64_t ticket) {
   if (ticket == 0) return absl::OkStatus();
   absl::Status status = options_.journal->AwaitDurable(ticket);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -217,6 +218,8 @@ class KvTable final {
   // Hands `mutations` to the journal (their job's activity time is now) and
   // returns the ticket to wait for; 0 without a journal.
   uint64_t RecordLocked(Job& job, std::vector<KvMutation> mutations);
+  // The same without building a vector when there is no journal.
+  uint64_t RecordLocked(Job& job, std::initializer_list<KvMutation> mutations);
   // Waits until `ticket` is durable, then runs `done`. When the journal failed
   // the table closes and the call and `done` get the error instead.
   absl::Status Commit(uint64_t ticket, std::vector<Completion>& done);
