@@ -296,7 +296,7 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(
     in.num_nodes = a.num_nodes;
     in.master_addr = a.master_addr;
     in.master_port = a.master_port;
-    if (c_.torch_store == "agent") {
+    if (c_.torch_store == TorchStoreHost::kAgent) {
       in.master_addr = o_.agent_store_addr;
       in.master_port = o_.agent_store_port;
     }
@@ -306,7 +306,7 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(
     in.rdzv_endpoint = o_.worker_rdzv_endpoint;
     in.rdzv_token = o_.worker_rdzv_token;
     in.local_addr = o_.local_addr;
-    in.use_agent_store = c_.torch_store == "agent";
+    in.use_agent_store = c_.torch_store == TorchStoreHost::kAgent;
     if (lr == 0 && !omp_said_ && WillDefaultOmpThreads(in)) {
       log_.warn(
           "setting OMP_NUM_THREADS=1 for every worker (nproc-per-node > 1) so "
@@ -435,7 +435,7 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   self.requested_rank = c_.node_rank;
   self.pid = getpid();
   auto reserve_master = [&]() -> absl::StatusOr<std::pair<std::string, int>> {
-    if (c_.torch_store == "agent") {
+    if (c_.torch_store == TorchStoreHost::kAgent) {
       // No rank hosts a store: MASTER_ADDR/PORT name the listener.
       if (o_.prepare_agent_store) {
         absl::Status prepared = o_.prepare_agent_store(attempt);

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "launcher/cli.h"
+#include "launcher/launch_config.h"
 #include "launcher/process_supervisor.h"
 #include "launcher/worker_env.h"
 #include "store/store.h"

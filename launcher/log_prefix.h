@@ -1,5 +1,5 @@
-// log_prefix: the console line prefix template (--log-prefix), e.g. "[${host}
-// rank${rank}]:".
+// log_prefix: the console line prefix template (--log-prefix), such as
+//   [${host} rank${rank}]:
 #ifndef TPLAUNCH_LAUNCHER_LOG_PREFIX_H_
 #define TPLAUNCH_LAUNCHER_LOG_PREFIX_H_
 
@@ -10,10 +10,9 @@
 
 namespace tplaunch {
 
-// The values a template may refer to: ${rank} ${local_rank} ${node_rank}
-// ${role_name}
-// ${host} ${attempt} (torchrun's TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE names,
-// plus ours).
+// The values a template may refer to, torchrun's
+// TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE names plus ours:
+//   ${rank} ${local_rank} ${node_rank} ${role_name} ${host} ${attempt}
 struct LogPrefixFields {
   int rank = 0;
   int local_rank = 0;

@@ -103,7 +103,7 @@ void SetUpLogging(const std::map<std::string, std::string>& env) {
 
 int RunStatus(const LaunchConfig& config) {
   GrpcStoreOptions go;
-  go.endpoint = config.rdzv_endpoint;
+  go.endpoint = config.rdzv_endpoint->ToString();
   go.job = config.rdzv_id;
   go.connect_timeout = absl::Seconds(10);
   if (!config.token_file.empty()) {
@@ -179,7 +179,7 @@ int Main(int argc, char** argv) {
     so.token = RandomHex(16);
     // --torch-store agent: PyTorch's ranks use the embedded server's TCPStore
     // listener, which starts empty with every launch.
-    if (config.torch_store == "agent") so.torch_store_port = 0;
+    if (config.torch_store == TorchStoreHost::kAgent) so.torch_store_port = 0;
     auto started = StartRendezvousServer(so);
     if (!started.ok()) {
       LauncherLogger().error("cannot start the embedded rendezvous server: {}",
@@ -193,7 +193,7 @@ int Main(int argc, char** argv) {
     ao.local_addr = config.local_addr.empty() ? "127.0.0.1" : config.local_addr;
     ao.worker_rdzv_endpoint = server->address();
     ao.worker_rdzv_token = so.token;
-    if (config.torch_store == "agent") {
+    if (config.torch_store == TorchStoreHost::kAgent) {
       ao.agent_store_addr = so.host;
       ao.agent_store_port = server->torch_store_port();
       LauncherLogger().info(
@@ -203,11 +203,9 @@ int Main(int argc, char** argv) {
     }
   } else {
     ao.run_id = config.rdzv_id;
-    auto endpoint = ParseEndpoint(config.rdzv_endpoint, kDefaultRendezvousPort);
-    if (!endpoint.ok())
-      return UsageError(std::string(endpoint.status().message()));
+    const Endpoint& endpoint = *config.rdzv_endpoint;
     GrpcStoreOptions go;
-    go.endpoint = config.rdzv_endpoint;
+    go.endpoint = endpoint.ToString();
     go.job = config.rdzv_id;
     go.connect_timeout = config.rdzv_timeout;
     if (!config.token_file.empty()) {
@@ -216,7 +214,7 @@ int Main(int argc, char** argv) {
       go.token = *token;
     }
     if (config.local_addr.empty()) {
-      auto addr = RoutableAddressTowards(*endpoint);
+      auto addr = RoutableAddressTowards(endpoint);
       if (!addr.ok()) {
         LauncherLogger().error("{}", addr.status().ToString());
         return 1;
@@ -226,7 +224,7 @@ int Main(int argc, char** argv) {
       ao.local_addr = config.local_addr;
     }
     LauncherLogger().info("connecting to rendezvous endpoint {} (up to {})",
-                          config.rdzv_endpoint,
+                          endpoint.ToString(),
                           absl::FormatDuration(config.rdzv_timeout));
     absl::StatusOr<std::unique_ptr<Store>> connected;
     {
@@ -240,18 +238,15 @@ int Main(int argc, char** argv) {
     }
     store = *std::move(connected);
     ao.multi_node = true;
-    ao.worker_rdzv_endpoint = config.rdzv_endpoint;
+    ao.worker_rdzv_endpoint = endpoint.ToString();
     ao.worker_rdzv_token = go.token;
-    if (config.torch_store == "agent") {
-      // cli checked that it is HOST:PORT with a port.
-      auto listener = ParseEndpoint(config.torch_store_endpoint, 0);
-      if (!listener.ok())
-        return UsageError(std::string(listener.status().message()));
-      ao.agent_store_addr = listener->host;
-      ao.agent_store_port = listener->port;
+    if (config.torch_store == TorchStoreHost::kAgent) {
+      // The cli set it: --torch-store agent with --rdzv-endpoint needs it.
+      ao.agent_store_addr = config.torch_store_endpoint->host;
+      ao.agent_store_port = config.torch_store_endpoint->port;
     }
   }
-  if (config.torch_store == "agent") {
+  if (config.torch_store == TorchStoreHost::kAgent) {
     // Every attempt starts with an empty store, as torchelastic's fresh store
     // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
     // tprdzvd listener still holds the keys of the job before.

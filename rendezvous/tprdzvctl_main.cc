@@ -18,9 +18,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/duration.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "store/store.h"
@@ -63,21 +63,18 @@ struct Args {
   std::vector<std::string> keys;
 };
 
-absl::Duration ParseDurationFlag(const std::string& name,
-                                 const std::string& text) {
-  absl::Duration duration;
-  double seconds = 0;
-  // A bare number means seconds, as in torchrun's timeouts.
-  if (absl::SimpleAtod(text, &seconds)) {
-    duration = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(text, &duration)) {
+// common/duration.h's rule (a bare number is seconds), but never negative.
+absl::Duration DurationOrThrow(const std::string& name,
+                               const std::string& text) {
+  absl::StatusOr<absl::Duration> duration = ParseDurationFlag(text);
+  if (!duration.ok()) {
     throw UsageError(absl::StrCat(name, ": '", text,
                                   "' is not a duration (e.g. 30s, 500ms, 2m)"));
   }
-  if (duration < absl::ZeroDuration()) {
+  if (*duration < absl::ZeroDuration()) {
     throw UsageError(absl::StrCat(name, ": '", text, "' is negative"));
   }
-  return duration;
+  return *duration;
 }
 
 std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
@@ -122,8 +119,8 @@ GrpcStoreOptions MakeOptions(const Flags& flags) {
   }
   options.tls_server_name = flags.tls_server_name;
   options.connect_timeout =
-      ParseDurationFlag("--connect-timeout", flags.connect_timeout);
-  options.rpc_timeout = ParseDurationFlag("--rpc-timeout", flags.rpc_timeout);
+      DurationOrThrow("--connect-timeout", flags.connect_timeout);
+  options.rpc_timeout = DurationOrThrow("--rpc-timeout", flags.rpc_timeout);
   return options;
 }
 
@@ -354,7 +351,7 @@ int Main(int argc, char** argv) {
     if (!flags.tls_cert.empty() && flags.tls_ca.empty()) {
       throw UsageError("--tls-cert needs --tls-ca to verify the daemon");
     }
-    wait_timeout = ParseDurationFlag("--timeout", flags.timeout);
+    wait_timeout = DurationOrThrow("--timeout", flags.timeout);
     options = MakeOptions(flags);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {

@@ -3,8 +3,11 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "absl/strings/str_split.h"
+#include "common/duration.h"
+#include "launcher/cli_options.h"
 #include "launcher/log_prefix.h"
 #include "launcher/signals.h"
 
@@ -12,6 +15,12 @@ namespace tplaunch {
 namespace {
 
 using Env = std::map<std::string, std::string>;
+
+// An endpoint field as text; "<none>" when unset, so a CHECK never dereferences
+// an empty optional.
+std::string Text(const std::optional<Endpoint>& endpoint) {
+  return endpoint ? endpoint->ToString() : "<none>";
+}
 
 absl::StatusOr<LaunchConfig> Parse(const std::string& line,
                                    const Env& env = {}) {
@@ -31,7 +40,7 @@ TEST_CASE("defaults: one node, one worker, standalone") {
   CHECK(c->max_nodes == 1);
   CHECK(c->node_rank == -1);
   CHECK(c->standalone);
-  CHECK(c->rdzv_endpoint.empty());
+  CHECK_FALSE(c->rdzv_endpoint.has_value());
   CHECK(c->max_restarts == 0);
   CHECK(c->grace_period == absl::Seconds(30));
   CHECK(c->heartbeat_timeout <= absl::Seconds(10));
@@ -77,18 +86,18 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
       {"--nnodes 2 --node_rank 0 --rdzv_endpoint h:1234 --rdzv_id j",
        [](auto& c) {
          CHECK(c.node_rank == 0);
-         CHECK(c.rdzv_endpoint == "h:1234");
+         CHECK(Text(c.rdzv_endpoint) == "h:1234");
          CHECK(c.rdzv_id == "j");
          CHECK_FALSE(c.standalone);
        }},
       {"--rdzv-endpoint node-a --rdzv-id j",
-       [](auto& c) { CHECK(c.rdzv_endpoint == "node-a:29400"); }},
+       [](auto& c) { CHECK(Text(c.rdzv_endpoint) == "node-a:29400"); }},
       {"--rdzv-endpoint [::1]:29401 --rdzv-id j",
-       [](auto& c) { CHECK(c.rdzv_endpoint == "[::1]:29401"); }},
+       [](auto& c) { CHECK(Text(c.rdzv_endpoint) == "[::1]:29401"); }},
       {"--rdzv-endpoint [::1] --rdzv-id j",
-       [](auto& c) { CHECK(c.rdzv_endpoint == "[::1]:29400"); }},
+       [](auto& c) { CHECK(Text(c.rdzv_endpoint) == "[::1]:29400"); }},
       {"--rdzv-endpoint ::1 --rdzv-id j",
-       [](auto& c) { CHECK(c.rdzv_endpoint == "[::1]:29400"); }},
+       [](auto& c) { CHECK(Text(c.rdzv_endpoint) == "[::1]:29400"); }},
       {"--rdzv-backend c10d", [](auto&) {}},
       {"--rdzv_backend static", [](auto&) {}},
       {"--rdzv-conf join_timeout=7,last_call_timeout=2,read_timeout=60",
@@ -158,15 +167,19 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
        [](auto& c) { CHECK(c.exit_barrier_timeout == absl::Seconds(5)); }},
       {"--rdzv-endpoint h --rdzv-id j --token-file /t",
        [](auto& c) { CHECK(c.token_file == "/t"); }},
-      {"--torch-store agent", [](auto& c) { CHECK(c.torch_store == "agent"); }},
+      {"--torch-store agent",
+       [](auto& c) { CHECK(c.torch_store == TorchStoreHost::kAgent); }},
       {"--rdzv-endpoint h --rdzv-id j --torch-store agent "
        "--torch-store-endpoint n:29600",
-       [](auto& c) { CHECK(c.torch_store_endpoint == "n:29600"); }},
+       [](auto& c) { CHECK(Text(c.torch_store_endpoint) == "n:29600"); }},
       {"--rdzv-endpoint h --rdzv-id j --torch_store agent "
        "--torch_store_endpoint [::1]:5",
-       [](auto& c) { CHECK(c.torch_store_endpoint == "[::1]:5"); }},
-      {"--no-python", [](auto& c) { CHECK(c.no_python); }},
-      {"--no_python", [](auto& c) { CHECK(c.no_python); }},
+       [](auto& c) { CHECK(Text(c.torch_store_endpoint) == "[::1]:5"); }},
+      // A no-op kept for torchrun lines: a flag (takes no value), no field.
+      {"--no-python",
+       [](auto& c) { CHECK(c.program == std::vector<std::string>{"prog"}); }},
+      {"--no_python",
+       [](auto& c) { CHECK(c.program == std::vector<std::string>{"prog"}); }},
   };
   for (const auto& row : rows) {
     INFO(row.args);
@@ -283,7 +296,7 @@ TEST_CASE("options come from TPLAUNCH_<NAME>; the command line wins") {
                               {"TPLAUNCH_RDZV_ID", "job"},
                               {"TPLAUNCH_NNODES", "2"}});
   REQUIRE(multi.ok());
-  CHECK(multi->rdzv_endpoint == "[::1]:5");
+  CHECK(Text(multi->rdzv_endpoint) == "[::1]:5");
   CHECK(multi->max_nodes == 2);
 
   auto no_prefix = Parse("prog", {{"TPLAUNCH_LOG_PREFIX", ""}});
@@ -348,12 +361,99 @@ TEST_CASE("help, version and status") {
   auto s = Parse("status --rdzv-endpoint [::1]:7 --rdzv-id j");
   REQUIRE(s.ok());
   CHECK(s->action == CliAction::kStatus);
-  CHECK(s->rdzv_endpoint == "[::1]:7");
+  CHECK(Text(s->rdzv_endpoint) == "[::1]:7");
   CHECK(s->rdzv_id == "j");
   auto s_bad = Parse("status --rdzv-id j");
   REQUIRE_FALSE(s_bad.ok());
   CHECK_THAT(std::string(s_bad.status().message()),
              Catch::Contains("--rdzv-endpoint"));
+}
+
+TEST_CASE("the option table: every row named, helped, in --help with its env") {
+  const std::string usage = UsageText();
+  std::set<std::string> env_names;
+  std::set<std::string> all_names;
+  for (const OptionDef& def : CommandLineOptions()) {
+    const std::string name = CanonicalName(def);
+    INFO(def.names);
+    CHECK(name.rfind("--", 0) == 0);
+    CHECK(def.apply != nullptr);
+    CHECK(std::string(def.help).size() > 10);
+    CHECK(EnvName(def).rfind("TPLAUNCH_", 0) == 0);
+    CHECK(env_names.insert(EnvName(def)).second);
+    for (absl::string_view n : absl::StrSplit(def.names, ',')) {
+      CHECK(all_names.insert(std::string(n)).second);
+    }
+    CHECK_THAT(usage, Catch::Contains(name));
+    CHECK_THAT(usage, Catch::Contains("[env " + EnvName(def) + "]"));
+  }
+  CHECK(EnvName(CommandLineOptions().front()) == "TPLAUNCH_NPROC_PER_NODE");
+}
+
+TEST_CASE("rows apply in table order; rejected flags come first") {
+  // --rdzv-conf's join_timeout wins over --rdzv-timeout wherever it stands.
+  auto conf = Parse("--rdzv-conf join_timeout=7 --rdzv-timeout 5 p");
+  REQUIRE(conf.ok());
+  CHECK(conf->rdzv_timeout == absl::Seconds(7));
+  // --node-rank is checked against --nnodes, whichever comes first.
+  auto rank = Parse("--node-rank 1 --nnodes 2 --rdzv-endpoint h --rdzv-id j p");
+  REQUIRE(rank.ok());
+  CHECK(rank->node_rank == 1);
+  // The -m hint beats an error in another option's value.
+  auto module = Parse("--nproc 0 -m mod p");
+  REQUIRE_FALSE(module.ok());
+  CHECK_THAT(std::string(module.status().message()),
+             Catch::Contains("-m/--module is not supported"));
+  auto module_env = Parse("p", {{"TPLAUNCH_MODULE", "1"}});
+  REQUIRE_FALSE(module_env.ok());
+  CHECK_THAT(std::string(module_env.status().message()),
+             Catch::Contains("-m/--module"));
+  CHECK(Parse("p", {{"TPLAUNCH_MODULE", "0"}}).ok());
+}
+
+TEST_CASE("duration bounds name the option") {
+  struct Row {
+    std::string args;
+    std::string must_contain;
+  };
+  std::vector<Row> rows = {
+      {"--rdzv-timeout -1 p", "--rdzv-timeout '-1': must be positive"},
+      {"--heartbeat-interval -2s p", "must be positive"},
+      {"--rdzv-last-call -1 p", "--rdzv-last-call '-1': must not be negative"},
+      {"--exit-barrier-timeout -1 p", "must not be negative"},
+      {"--grace-period inf p", "--grace-period 'inf': duration out of range"},
+      {"--rdzv-conf last_call_timeout=-1 p",
+       "--rdzv-conf last_call_timeout '-1': must not be negative"},
+  };
+  for (const auto& row : rows) {
+    INFO(row.args);
+    auto c = Parse(row.args);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(c.status().message()),
+               Catch::Contains(row.must_contain));
+  }
+  auto zero = Parse("--grace-period 0 --exit-barrier-timeout 0 p");
+  REQUIRE(zero.ok());
+  CHECK(zero->exit_barrier_timeout == absl::ZeroDuration());
+}
+
+TEST_CASE("--torch-store is an enum, worker by default, case-insensitive") {
+  CHECK(Parse("p")->torch_store == TorchStoreHost::kWorker);
+  CHECK_FALSE(Parse("p")->torch_store_endpoint.has_value());
+  CHECK(Parse("--torch-store WORKER p")->torch_store ==
+        TorchStoreHost::kWorker);
+  CHECK(Parse("--torch-store Agent p")->torch_store == TorchStoreHost::kAgent);
+  auto typed = Parse(
+      "--rdzv-endpoint h --rdzv-id j --torch-store agent "
+      "--torch-store-endpoint 10.0.0.2:29600 p");
+  REQUIRE(typed.ok());
+  REQUIRE(typed->torch_store_endpoint.has_value());
+  CHECK(typed->torch_store_endpoint->host == "10.0.0.2");
+  CHECK(typed->torch_store_endpoint->port == 29600);
+  REQUIRE(typed->rdzv_endpoint.has_value());
+  CHECK(typed->rdzv_endpoint->host == "h");
+  CHECK(typed->rdzv_endpoint->port == kDefaultRendezvousPort);
 }
 
 TEST_CASE("nproc auto/gpu/cpu resolve against the host") {

@@ -1,0 +1,380 @@
+#include "launcher/cli_options.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/duration.h"
+#include "common/status_macros.h"
+#include "launcher/log_prefix.h"
+#include "launcher/signals.h"
+#include "store/endpoint.h"
+
+namespace tplaunch {
+namespace {
+
+// Value parsers: text -> typed value, or InvalidValue naming the source.
+
+absl::StatusOr<int> ParseIntIn(const RawValue& raw, int min, int max) {
+  int v = 0;
+  if (!absl::SimpleAtoi(raw.value, &v) || v < min || v > max) {
+    return InvalidValue(
+        raw, absl::StrCat("expected an integer in ", min, "..", max));
+  }
+  return v;
+}
+
+// Whether a duration of zero means something for an option (a grace period of
+// 0 kills at once) or not (a heartbeat every 0s would spin).
+enum class Zero { kAllowed, kRejected };
+
+absl::StatusOr<absl::Duration> ParseDurationIn(const RawValue& raw, Zero zero) {
+  absl::StatusOr<absl::Duration> d = ParseDurationFlag(raw.value);
+  if (!d.ok()) return InvalidValue(raw, d.status().message());
+  if (zero == Zero::kAllowed && *d < absl::ZeroDuration()) {
+    return InvalidValue(raw, "must not be negative");
+  }
+  if (zero == Zero::kRejected && *d <= absl::ZeroDuration()) {
+    return InvalidValue(raw, "must be positive");
+  }
+  return *d;
+}
+
+absl::StatusOr<StdStreams> ParseStdStreams(const RawValue& raw) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v == "0" || v == "none") return StdStreams::kNone;
+  if (v == "1" || v == "stdout" || v == "out") return StdStreams::kOut;
+  if (v == "2" || v == "stderr" || v == "err") return StdStreams::kErr;
+  if (v == "3" || v == "all" || v == "both") return StdStreams::kAll;
+  if (v.find(':') != std::string::npos) {
+    return InvalidValue(raw,
+                        "per-local-rank values (torchrun's '0:1,1:2') are not "
+                        "supported; give one of 0..3 for all ranks");
+  }
+  return InvalidValue(raw, "expected 0/none, 1/stdout, 2/stderr or 3/all");
+}
+
+// Field setters for the common shapes: parse, then store into one field.
+
+ApplyOption IntField(int LaunchConfig::*field, int min, int max) {
+  return [=](const RawValue& raw, LaunchConfig& c) -> absl::Status {
+    ASSIGN_OR_RETURN(c.*field, ParseIntIn(raw, min, max));
+    return absl::OkStatus();
+  };
+}
+
+ApplyOption DurationField(absl::Duration LaunchConfig::*field, Zero zero) {
+  return [=](const RawValue& raw, LaunchConfig& c) -> absl::Status {
+    ASSIGN_OR_RETURN(c.*field, ParseDurationIn(raw, zero));
+    return absl::OkStatus();
+  };
+}
+
+ApplyOption StreamsField(StdStreams LaunchConfig::*field) {
+  return [=](const RawValue& raw, LaunchConfig& c) -> absl::Status {
+    ASSIGN_OR_RETURN(c.*field, ParseStdStreams(raw));
+    return absl::OkStatus();
+  };
+}
+
+// Any non-empty text; `expected` is the message for an empty one.
+ApplyOption TextField(std::string LaunchConfig::*field, const char* expected) {
+  return [=](const RawValue& raw, LaunchConfig& c) -> absl::Status {
+    if (raw.value.empty()) return InvalidValue(raw, expected);
+    c.*field = raw.value;
+    return absl::OkStatus();
+  };
+}
+
+ApplyOption SetTrue(bool LaunchConfig::*field) {
+  return [=](const RawValue&, LaunchConfig& c) -> absl::Status {
+    c.*field = true;
+    return absl::OkStatus();
+  };
+}
+
+// Accepted for torchrun compatibility, no effect.
+absl::Status Ignore(const RawValue&, LaunchConfig&) { return absl::OkStatus(); }
+
+// Setters of the options with their own rules.
+
+absl::Status ApplyNprocPerNode(const RawValue& raw, LaunchConfig& c) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v == "auto") {
+    c.nproc_mode = NprocMode::kAuto;
+  } else if (v == "gpu") {
+    c.nproc_mode = NprocMode::kGpu;
+  } else if (v == "cpu") {
+    c.nproc_mode = NprocMode::kCpu;
+  } else {
+    int n = 0;
+    if (!absl::SimpleAtoi(v, &n) || n < 1 || n > 4096) {
+      return InvalidValue(raw, "expected a count in 1..4096, auto, gpu or cpu");
+    }
+    c.nproc_per_node = n;
+  }
+  // ResolveNprocPerNode fills it in from the host.
+  if (c.nproc_mode != NprocMode::kCount) c.nproc_per_node = 0;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyNnodes(const RawValue& raw, LaunchConfig& c) {
+  std::vector<std::string> parts = absl::StrSplit(raw.value, ':');
+  int lo = 0;
+  int hi = 0;
+  bool ok = false;
+  if (parts.size() == 1) {
+    ok = absl::SimpleAtoi(parts[0], &lo);
+    hi = lo;
+  } else if (parts.size() == 2) {
+    ok = absl::SimpleAtoi(parts[0], &lo) && absl::SimpleAtoi(parts[1], &hi);
+  }
+  if (!ok || lo < 1 || hi < lo || hi > 100000) {
+    return InvalidValue(raw, "expected N or MIN:MAX with 1 <= MIN <= MAX");
+  }
+  c.min_nodes = lo;
+  c.max_nodes = hi;
+  return absl::OkStatus();
+}
+
+// After --nnodes in the table: checks against its MAX.
+absl::Status ApplyNodeRank(const RawValue& raw, LaunchConfig& c) {
+  ASSIGN_OR_RETURN(int rank, ParseIntIn(raw, 0, 99999));
+  if (rank >= c.max_nodes) {
+    return InvalidValue(
+        raw, absl::StrCat("must be below the number of nodes (--nnodes max ",
+                          c.max_nodes, ")"));
+  }
+  c.node_rank = rank;
+  return absl::OkStatus();
+}
+
+// `default_port` 0: the port is required (a TCPStore listener has no usual
+// port).
+ApplyOption EndpointField(std::optional<Endpoint> LaunchConfig::*field,
+                          int default_port) {
+  return [=](const RawValue& raw, LaunchConfig& c) -> absl::Status {
+    absl::StatusOr<Endpoint> endpoint = ParseEndpoint(raw.value, default_port);
+    if (!endpoint.ok()) return InvalidValue(raw, endpoint.status().message());
+    c.*field = *std::move(endpoint);
+    return absl::OkStatus();
+  };
+}
+
+absl::Status ApplyRdzvId(const RawValue& raw, LaunchConfig& c) {
+  // The id is a key prefix ("<run_id>/a<N>/..."): no '/' in it.
+  if (raw.value.empty() || raw.value.find('/') != std::string::npos ||
+      raw.value.size() > 128) {
+    return InvalidValue(
+        raw, "expected a non-empty id of at most 128 characters without '/'");
+  }
+  c.rdzv_id = raw.value;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyRdzvBackend(const RawValue& raw, LaunchConfig&) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v != "c10d" && v != "static" && v != "tprdzv") {
+    return InvalidValue(raw,
+                        "tplaunch always rendezvouses through tprdzvd; "
+                        "accepted values are c10d, static and tprdzv");
+  }
+  return absl::OkStatus();
+}
+
+// After --rdzv-timeout and --rdzv-last-call in the table, so that its
+// join_timeout and last_call_timeout win over them.
+absl::Status ApplyRdzvConf(const RawValue& raw, LaunchConfig& c) {
+  for (absl::string_view kv :
+       absl::StrSplit(raw.value, ',', absl::SkipWhitespace())) {
+    std::pair<std::string, std::string> p =
+        absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    RawValue item{p.second, absl::StrCat(raw.source, " ", p.first)};
+    if (p.first == "join_timeout") {
+      ASSIGN_OR_RETURN(c.rdzv_timeout, ParseDurationIn(item, Zero::kRejected));
+    } else if (p.first == "last_call_timeout") {
+      ASSIGN_OR_RETURN(c.rdzv_last_call, ParseDurationIn(item, Zero::kAllowed));
+    } else if (p.first != "read_timeout" && p.first != "close_timeout" &&
+               p.first != "timeout" && p.first != "is_host") {
+      return InvalidValue(
+          raw, absl::StrCat("unknown key '", p.first,
+                            "'; known: join_timeout, last_call_timeout, "
+                            "read_timeout, close_timeout, timeout, is_host"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// After --nproc-per-node in the table: a plain count bounds the ranks.
+absl::Status ApplyLocalRanksFilter(const RawValue& raw, LaunchConfig& c) {
+  for (absl::string_view item : absl::StrSplit(raw.value, ',')) {
+    int v = 0;
+    if (!absl::SimpleAtoi(item, &v) || v < 0) {
+      return InvalidValue(raw,
+                          "expected comma-separated local ranks such as 0,1,3");
+    }
+    if (c.nproc_mode == NprocMode::kCount && v >= c.nproc_per_node) {
+      return InvalidValue(
+          raw, absl::StrCat("local rank ", v, " does not exist with ",
+                            "--nproc-per-node ", c.nproc_per_node));
+    }
+    c.local_ranks_filter.push_back(v);
+  }
+  return absl::OkStatus();
+}
+
+// An empty template is valid: it means no prefix.
+absl::Status ApplyLogPrefix(const RawValue& raw, LaunchConfig& c) {
+  absl::Status valid = ValidateLogPrefixTemplate(raw.value);
+  if (!valid.ok()) return InvalidValue(raw, valid.message());
+  c.has_log_prefix = true;
+  c.log_prefix = raw.value;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyLocalAddr(const RawValue& raw, LaunchConfig& c) {
+  std::string v = raw.value;
+  if (v.size() > 2 && v.front() == '[' && v.back() == ']') {
+    v = v.substr(1, v.size() - 2);
+  }
+  if (!IsIpLiteral(v)) {
+    return InvalidValue(raw,
+                        "expected an IPv4 or IPv6 address of this node "
+                        "(workers bind to it, so it must be an address, "
+                        "not a host name)");
+  }
+  c.local_addr = v;
+  return absl::OkStatus();
+}
+
+absl::Status ApplySignals(const RawValue& raw, LaunchConfig& c) {
+  absl::StatusOr<std::vector<int>> signals = ParseSignalList(raw.value);
+  if (!signals.ok()) return InvalidValue(raw, signals.status().message());
+  c.signals_to_forward = *std::move(signals);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyTorchStore(const RawValue& raw, LaunchConfig& c) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v == "worker") {
+    c.torch_store = TorchStoreHost::kWorker;
+  } else if (v == "agent") {
+    c.torch_store = TorchStoreHost::kAgent;
+  } else {
+    return InvalidValue(raw, "expected worker or agent");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RejectModule(const RawValue&, LaunchConfig&) {
+  return absl::InvalidArgumentError(
+      "-m/--module is not supported: tplaunch runs executables; "
+      "write `tplaunch ... python3 -m MODULE ARGS` instead");
+}
+
+constexpr OptionKind kValue = OptionKind::kValue;
+constexpr OptionKind kFlag = OptionKind::kFlag;
+constexpr OptionKind kRejected = OptionKind::kRejected;
+using C = LaunchConfig;
+
+}  // namespace
+
+absl::Status InvalidValue(const RawValue& raw, absl::string_view expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(raw.source, " '", raw.value, "': ", expected));
+}
+
+// Columns: names, kind, how the value is applied, help text, then (rarely) the
+// default applied when the option is absent and torchrun's variable for it.
+// Rows stay one per option and help lines stay whole (clang-format would
+// break them mid-phrase); --help prints each on one line.
+// clang-format off
+const std::vector<OptionDef>& CommandLineOptions() {
+  static const auto* options = new std::vector<OptionDef>{
+      {"--nproc-per-node,--nproc_per_node,--nproc", kValue, ApplyNprocPerNode,
+       "Workers on this node: N, auto (GPUs if any, else CPUs), gpu or cpu. Default 1."},
+      {"--nnodes", kValue, ApplyNnodes,
+       "Number of nodes: N or MIN:MAX (elastic). Default 1."},
+      {"--node-rank,--node_rank", kValue, ApplyNodeRank,
+       "This node's rank (0..MAX-1). Default: assigned by the rendezvous in a stable order (hostname, address)."},
+      {"--rdzv-endpoint,--rdzv_endpoint", kValue, EndpointField(&C::rdzv_endpoint, kDefaultRendezvousPort),
+       "tprdzvd address HOST[:PORT] (port 29400; IPv6 as [ADDR]:PORT). Omit for a single-node job with an embedded server."},
+      {"--rdzv-id,--rdzv_id", kValue, ApplyRdzvId,
+       "Job (run) id shared by all nodes. Required with --rdzv-endpoint; random when standalone."},
+      {"--rdzv-backend,--rdzv_backend", kValue, ApplyRdzvBackend,
+       "Accepted for torchrun compatibility: c10d, static or tprdzv (all use tprdzvd)."},
+      {"--standalone", kFlag, SetTrue(&C::standalone),
+       "Single node with an embedded rendezvous server on 127.0.0.1 (the default without --rdzv-endpoint)."},
+      {"--rdzv-timeout,--rdzv_timeout", kValue, DurationField(&C::rdzv_timeout, Zero::kRejected),
+       "How long joining the rendezvous may take. Default 600s."},
+      {"--rdzv-last-call,--rdzv_last_call", kValue, DurationField(&C::rdzv_last_call, Zero::kAllowed),
+       "With --nnodes MIN:MAX: how long to wait for more nodes once MIN have joined. Default 30s."},
+      {"--rdzv-conf,--rdzv_conf", kValue, ApplyRdzvConf,
+       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); read_timeout and close_timeout are accepted and ignored."},
+      {"--max-restarts,--max_restarts", kValue, IntField(&C::max_restarts, 0, 1000000),
+       "Restart all workers on all nodes as a new attempt up to this many times. Default 0."},
+      {"--monitor-interval,--monitor_interval", kValue, DurationField(&C::monitor_interval, Zero::kRejected),
+       "Accepted for torchrun compatibility; tplaunch reacts to worker exits at once."},
+      {"--log-dir,--log_dir", kValue, TextField(&C::log_dir, "expected a directory"),
+       "Directory for per attempt and rank logs: DIR/RUN_ID/attempt_N/rank_R/{stdout,stderr}.log, DIR/RUN_ID/error.json."},
+      {"-t,--tee", kValue, StreamsField(&C::tee),
+       "Streams written to the console and to log files: 0/none 1/stdout 2/stderr 3/all."},
+      {"-r,--redirects", kValue, StreamsField(&C::redirects),
+       "Streams written to log files only (not the console): 0/none 1/stdout 2/stderr 3/all."},
+      {"--local-ranks-filter,--local_ranks_filter", kValue, ApplyLocalRanksFilter,
+       "Comma-separated local ranks whose output reaches the console. Default all."},
+      {"--log-prefix,--log_prefix", kValue, ApplyLogPrefix,
+       "Console line prefix template; fields ${rank} ${local_rank} ${node_rank} ${role_name} ${host} ${attempt}. Default '[rank${rank}]:' ('[${host} rank${rank}]:' on several nodes). Also read from TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE.",
+       nullptr, "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"},
+      {"--role", kValue, TextField(&C::role, "expected a non-empty role name"),
+       "ROLE_NAME of the workers. Default 'default'."},
+      {"--master-addr,--master_addr", kValue, TextField(&C::master_addr, "expected a host name or address"),
+       "MASTER_ADDR for the workers. Default: node 0's address."},
+      {"--master-port,--master_port", kValue, IntField(&C::master_port, 0, 65535),
+       "MASTER_PORT for the workers. Default: a free port reserved on node 0 for each attempt (29500 with --master-addr)."},
+      {"--local-addr,--local_addr", kValue, ApplyLocalAddr,
+       "This node's address as other nodes reach it (TPLAUNCH_LOCAL_ADDR). Default: the address of the interface that routes to the rendezvous endpoint."},
+      {"--grace-period,--grace_period", kValue, DurationField(&C::grace_period, Zero::kAllowed),
+       "SIGTERM to SIGKILL delay when stopping workers. Default 30s."},
+      {"--signals-to-forward,--signals_to_forward,--signals-to-handle,--signals_to_handle", kValue, ApplySignals,
+       "Signals forwarded to every worker's process group. Default TERM,INT,HUP,QUIT,USR1,USR2.",
+       "TERM,INT,HUP,QUIT,USR1,USR2"},
+      {"--heartbeat-interval,--heartbeat_interval", kValue, DurationField(&C::heartbeat_interval, Zero::kRejected),
+       "How often a node heartbeats. Default 1s."},
+      {"--heartbeat-timeout,--heartbeat_timeout", kValue, DurationField(&C::heartbeat_timeout, Zero::kRejected),
+       "A node silent this long is declared dead and every node stops. Default 5s."},
+      {"--exit-barrier-timeout,--exit_barrier_timeout", kValue, DurationField(&C::exit_barrier_timeout, Zero::kAllowed),
+       "On success, how long to wait for the other nodes to finish. Default 300s."},
+      {"--token-file,--token_file", kValue, TextField(&C::token_file, "expected a file name"),
+       "File with the rendezvous daemon's bearer token."},
+      {"--torch-store,--torch_store", kValue, ApplyTorchStore,
+       "Who hosts PyTorch's TCPStore: worker (rank 0, PyTorch's default) or agent (the rendezvous server's TCPStore listener; workers get TORCHELASTIC_USE_AGENT_STORE=True)."},
+      {"--torch-store-endpoint,--torch_store_endpoint", kValue, EndpointField(&C::torch_store_endpoint, 0),
+       "With --torch-store agent and --rdzv-endpoint: HOST:PORT of tprdzvd's TCPStore listener, as its 'torch store listening on' line prints it (tprdzvd --torch-store-port)."},
+      {"--no-python,--no_python", kFlag, Ignore,
+       "Accepted for torchrun compatibility, no effect: tplaunch always runs PROGRAM as given."},
+      {"-m,--module", kRejected, RejectModule,
+       "Rejected: tplaunch runs executables; write `python3 -m MODULE` instead."},
+  };
+  return *options;
+}
+// clang-format on
+
+std::string CanonicalName(const OptionDef& def) {
+  for (absl::string_view name : absl::StrSplit(def.names, ',')) {
+    if (absl::StartsWith(name, "--")) return std::string(name);
+  }
+  return def.names;
+}
+
+std::string EnvName(const OptionDef& def) {
+  std::string name = CanonicalName(def).substr(2);
+  std::replace(name.begin(), name.end(), '-', '_');
+  return absl::StrCat("TPLAUNCH_", absl::AsciiStrToUpper(name));
+}
+
+}  // namespace tplaunch

@@ -1,0 +1,127 @@
+// launch_config: what tplaunch was asked to do, as the command line (cli.h)
+// leaves it for the agent and main(). Plain data: every value is already
+// parsed and checked (endpoints are typed, enums are enums), so no consumer
+// parses text again.
+#ifndef TPLAUNCH_LAUNCHER_LAUNCH_CONFIG_H_
+#define TPLAUNCH_LAUNCHER_LAUNCH_CONFIG_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "store/endpoint.h"
+
+namespace tplaunch {
+
+// The standard streams of a worker a setting applies to; torchrun's Std
+// values 0..3.
+enum class StdStreams { kNone = 0, kOut = 1, kErr = 2, kAll = 3 };
+
+inline bool HasStdout(StdStreams s) { return static_cast<int>(s) & 1; }
+inline bool HasStderr(StdStreams s) { return static_cast<int>(s) & 2; }
+
+// How --nproc-per-node was given; kCount is a plain number.
+enum class NprocMode { kCount, kAuto, kGpu, kCpu };
+
+// --torch-store: who hosts PyTorch's TCPStore for the workers.
+enum class TorchStoreHost {
+  kWorker,  // Rank 0, PyTorch's default (MASTER_ADDR/PORT = node 0).
+  kAgent,   // The rendezvous server's TCPStore listener (embedded or
+            // tprdzvd's); workers get TORCHELASTIC_USE_AGENT_STORE=True.
+};
+
+// What tplaunch was asked to do.
+enum class CliAction {
+  kRun,      // Launch PROGRAM.
+  kStatus,   // `tplaunch status`: show a job's rendezvous state.
+  kHelp,     // --help: print usage, exit 0.
+  kVersion,  // --version: print the version, exit 0.
+};
+
+// Every option has a field except --no-python (a no-op kept for torchrun
+// lines: tplaunch always runs PROGRAM as given), --rdzv-backend (checked, then
+// ignored) and -m (rejected). Defaults are torchrun's where it has the option.
+struct LaunchConfig {
+  CliAction action = CliAction::kRun;
+
+  // --nproc-per-node: workers on this node. With kAuto/kGpu/kCpu,
+  // nproc_per_node is 0 until ResolveNprocPerNode fills it in.
+  NprocMode nproc_mode = NprocMode::kCount;
+  int nproc_per_node = 1;
+  // --nnodes N or MIN:MAX.
+  int min_nodes = 1;
+  int max_nodes = 1;
+  // --node-rank; -1 lets the rendezvous assign ranks in a stable order.
+  int node_rank = -1;
+
+  // --rdzv-endpoint HOST[:PORT] (port 29400 when omitted), parsed once by the
+  // cli; empty means standalone (embedded server).
+  std::optional<Endpoint> rdzv_endpoint;
+  // --rdzv-id: the job's run id. Standalone picks a random one when empty.
+  std::string rdzv_id;
+  // --standalone (explicit); also implied by no --rdzv-endpoint.
+  bool standalone = false;
+  // --rdzv-timeout: how long joining the rendezvous may take.
+  absl::Duration rdzv_timeout = absl::Seconds(600);
+  // --rdzv-last-call: with --nnodes MIN:MAX, how long to wait for more nodes
+  // once MIN have joined.
+  absl::Duration rdzv_last_call = absl::Seconds(30);
+
+  // --max-restarts: how many times a failed job is restarted as a new attempt.
+  int max_restarts = 0;
+  // --monitor-interval: accepted for torchrun compatibility; tplaunch reacts to
+  // worker exits immediately and does not poll.
+  absl::Duration monitor_interval = absl::Milliseconds(100);
+
+  // --log-dir: per attempt and rank log files; empty: none (unless
+  // --tee/--redirects ask for files, then a temporary directory is used).
+  std::string log_dir;
+  // --tee: streams written both to the console and to files.
+  StdStreams tee = StdStreams::kNone;
+  // --redirects: streams written to files only (not to the console).
+  StdStreams redirects = StdStreams::kNone;
+  // --local-ranks-filter: the local ranks whose console output is shown;
+  // empty: every rank.
+  std::vector<int> local_ranks_filter;
+  // --log-prefix: console line prefix template (see docs/cli.md); used when
+  // has_log_prefix (an empty template then means no prefix), else the default.
+  bool has_log_prefix = false;
+  std::string log_prefix;
+
+  // --role: ROLE_NAME of the workers.
+  std::string role = "default";
+  // --master-addr/--master-port: explicit MASTER_ADDR/MASTER_PORT for the
+  // workers; empty/0: node 0 reserves a free port per attempt and publishes its
+  // address.
+  std::string master_addr;
+  int master_port = 0;
+  // --local-addr: the address other nodes reach this one at; empty: the address
+  // of the interface that routes to the rendezvous endpoint.
+  std::string local_addr;
+
+  // --grace-period: between SIGTERM and SIGKILL when stopping workers.
+  absl::Duration grace_period = absl::Seconds(30);
+  // --signals-to-forward: forwarded to every worker's process group; the cli
+  // fills in TERM,INT,HUP,QUIT,USR1,USR2 when the option is not given.
+  std::vector<int> signals_to_forward;
+  // --heartbeat-interval/--heartbeat-timeout: node liveness.
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration heartbeat_timeout = absl::Seconds(5);
+  // --exit-barrier-timeout: on success, how long to wait for the other nodes.
+  absl::Duration exit_barrier_timeout = absl::Seconds(300);
+  // --token-file: file holding the rendezvous daemon's bearer token.
+  std::string token_file;
+  // --torch-store worker|agent: who hosts PyTorch's TCPStore.
+  TorchStoreHost torch_store = TorchStoreHost::kWorker;
+  // --torch-store-endpoint HOST:PORT (no default port) of tprdzvd's TCPStore
+  // listener; set exactly when torch_store is kAgent and rdzv_endpoint is set.
+  std::optional<Endpoint> torch_store_endpoint;
+
+  // PROGRAM and its arguments, verbatim.
+  std::vector<std::string> program;
+};
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_LAUNCHER_LAUNCH_CONFIG_H_
