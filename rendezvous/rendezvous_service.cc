@@ -81,8 +81,11 @@ RendezvousService::RendezvousService(KvTable* table, std::string token,
 
 grpc::Status RendezvousService::Authorize(grpc::CallbackServerContext* ctx,
                                           absl::string_view method) const {
-  // Every handler passes through here first, so every reply carries it.
+  // Every handler passes through here first, so every reply carries it. Also
+  // as trailing metadata: an error reply without a message is sent as
+  // trailers only, and gRPC drops its initial metadata.
   ctx->AddInitialMetadata(kIncarnationMetadata, incarnation_);
+  ctx->AddTrailingMetadata(kIncarnationMetadata, incarnation_);
   if (token_.empty()) return grpc::Status::OK;
   std::optional<absl::string_view> authorization;
   const auto& metadata = ctx->client_metadata();

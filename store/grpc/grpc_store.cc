@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "proto/rendezvous.grpc.pb.h"
+#include "store/grpc/incarnation.h"
 #include "store/grpc/rendezvous_admin.h"
 
 namespace tplaunch {
@@ -292,6 +293,7 @@ class RpcClient final {
       : endpoint_(std::move(endpoint)),
         job_(options.job),
         rpc_timeout_(options.rpc_timeout),
+        incarnation_(options.incarnation),
         channel_(std::move(channel)),
         stub_(pb::Rendezvous::NewStub(channel_)) {
     if (!options.token.empty()) {
@@ -322,6 +324,7 @@ class RpcClient final {
     PrepareContext(&context, start + rpc.timeout);
     const grpc::Status status =
         (stub_.get()->*method)(&context, request, response);
+    ObserveIncarnation(context);
     if (status.ok()) return absl::OkStatus();
     return FromGrpcStatus(status, rpc, job_, endpoint_, absl::Now() - start);
   }
@@ -339,7 +342,24 @@ class RpcClient final {
  private:
   const std::string endpoint_;
   const std::string job_;
+  // Every reply from the daemon, errors included, names its incarnation (an
+  // error without a message only in the trailing metadata); a call that never
+  // reached it has none and tells nothing.
+  void ObserveIncarnation(const grpc::ClientContext& context) const {
+    if (incarnation_ == nullptr) return;
+    for (const auto* metadata : {&context.GetServerInitialMetadata(),
+                                 &context.GetServerTrailingMetadata()}) {
+      auto it = metadata->find(kIncarnationMetadataKey);
+      if (it != metadata->end()) {
+        incarnation_->Observe(
+            absl::string_view(it->second.data(), it->second.size()));
+        return;
+      }
+    }
+  }
+
   const absl::Duration rpc_timeout_;
+  const std::shared_ptr<IncarnationTracker> incarnation_;
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<pb::Rendezvous::Stub> stub_;
   std::string authorization_;
@@ -680,6 +700,7 @@ absl::StatusOr<RendezvousStats> GetRendezvousStats(
   stats.jobs = response.jobs();
   stats.keys = response.keys();
   stats.waiters = response.waiters();
+  stats.incarnation = response.incarnation();
   return stats;
 }
 

@@ -12,6 +12,8 @@
 
 namespace tplaunch {
 
+class IncarnationTracker;  // store/grpc/incarnation.h
+
 struct GrpcStoreOptions {
   // "host:port", "[v6addr]:port" or "host" (port 29400).
   std::string endpoint;
@@ -34,6 +36,10 @@ struct GrpcStoreOptions {
   // Deadline for calls that never block (Set, Add, ...). Blocking calls (Get,
   // Wait, MultiGet) use their own timeout instead, clamped to 30 days.
   absl::Duration rpc_timeout = absl::Seconds(30);
+  // Told the daemon's incarnation from every reply, so the caller learns of a
+  // daemon restart (store/grpc/incarnation.h). One tracker may serve every
+  // store of a daemon. nullptr: not tracked.
+  std::shared_ptr<IncarnationTracker> incarnation;
 };
 
 // Connects to the daemon, retrying with backoff until connect_timeout. Errors:

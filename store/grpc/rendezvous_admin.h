@@ -9,6 +9,7 @@
 #define TPLAUNCH_STORE_GRPC_RENDEZVOUS_ADMIN_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -21,6 +22,9 @@ struct RendezvousStats {
   int64_t jobs = 0;
   int64_t keys = 0;
   int64_t waiters = 0;  // Calls parked in Get, Wait or MultiGet.
+  // Names the daemon's state; changes when a restart lost it
+  // (docs/protocol.md#incarnation).
+  std::string incarnation;
 };
 
 // Deletes every key of options.job and returns how many there were; calls still
