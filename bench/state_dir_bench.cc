@@ -34,6 +34,7 @@
 #include "bench/bench_util.h"
 #include "rendezvous/server.h"
 #include "rendezvous/state_store.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/kv_table.h"
 
@@ -164,7 +165,7 @@ bool RunGrpc(const Config& config, int threads, int ops, const std::string& dir,
   std::vector<std::unique_ptr<Store>> stores;
   for (int t = 0; t < threads; ++t) {
     GrpcStoreOptions store;
-    store.endpoint = (*server)->address();
+    store.endpoint = ParseEndpoint((*server)->address(), 0).value();
     store.job = "bench";
     absl::StatusOr<std::unique_ptr<Store>> connected = ConnectGrpcStore(store);
     if (!connected.ok()) {

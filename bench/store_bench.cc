@@ -45,6 +45,7 @@
 #include "absl/time/time.h"
 #include "bench/bench_util.h"
 #include "proto/rendezvous.grpc.pb.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "store/store.h"
@@ -283,7 +284,7 @@ struct WaiterResult {
 };
 
 absl::StatusOr<WaiterResult> ParkAndRelease(const BenchOptions& options,
-                                            const std::string& endpoint,
+                                            const Endpoint& endpoint,
                                             int daemon_pid) {
   WaiterResult result;
   result.waiters = options.waiters;
@@ -308,7 +309,7 @@ absl::StatusOr<WaiterResult> ParkAndRelease(const BenchOptions& options,
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetMaxReceiveMessageSize(-1);
     stubs.push_back(pb::Rendezvous::NewStub(grpc::CreateCustomChannel(
-        endpoint, grpc::InsecureChannelCredentials(), args)));
+        endpoint.ToString(), grpc::InsecureChannelCredentials(), args)));
     queues.push_back(std::make_unique<grpc::CompletionQueue>());
   }
 
@@ -455,8 +456,15 @@ int Run(int argc, char** argv) {
     daemon_pid = daemon->pid();
   }
 
+  absl::StatusOr<Endpoint> parsed =
+      ParseEndpoint(endpoint, kDefaultRendezvousPort);
+  if (!parsed.ok()) {
+    std::cerr << "store_bench: --endpoint: " << parsed.status().message()
+              << "\n";
+    return 2;
+  }
   GrpcStoreOptions store_options;
-  store_options.endpoint = endpoint;
+  store_options.endpoint = *parsed;
   store_options.job = "bench_latency";
   store_options.token = options.token;
   store_options.connect_timeout = absl::Seconds(30);
@@ -494,7 +502,7 @@ int Run(int argc, char** argv) {
 
   absl::StatusOr<WaiterResult> waiters;
   if (options.waiters > 0) {
-    waiters = ParkAndRelease(options, endpoint, daemon_pid);
+    waiters = ParkAndRelease(options, *parsed, daemon_pid);
     if (!waiters.ok()) {
       std::cerr << "store_bench: waiters: " << waiters.status() << "\n";
       return 1;

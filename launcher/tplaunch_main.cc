@@ -17,7 +17,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "launcher/agent.h"
-#include "launcher/agent_store.h"
 #include "launcher/cli.h"
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
@@ -28,6 +27,7 @@
 #include "spdlog/spdlog.h"
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
+#include "store/grpc/rendezvous_admin.h"
 #include "store/memory_store.h"
 
 extern char** environ;
@@ -103,7 +103,7 @@ void SetUpLogging(const std::map<std::string, std::string>& env) {
 
 int RunStatus(const LaunchConfig& config) {
   GrpcStoreOptions go;
-  go.endpoint = config.rdzv_endpoint->ToString();
+  go.endpoint = *config.rdzv_endpoint;
   go.job = config.rdzv_id;
   go.connect_timeout = absl::Seconds(10);
   if (!config.token_file.empty()) {
@@ -166,6 +166,9 @@ int Main(int argc, char** argv) {
   ao.signal_fd = signal_fd;
   std::unique_ptr<RendezvousServer> server;
   std::unique_ptr<Store> store;
+  // --torch-store agent: how to reach the daemon whose TCPStore listener the
+  // workers use (the embedded server, or tprdzvd), for its admin calls.
+  GrpcStoreOptions listener_daemon;
   if (config.standalone) {
     ao.run_id = config.rdzv_id.empty() ? RandomHex(8) : config.rdzv_id;
     // The embedded server's routine lines ("serving on ...") are noise here.
@@ -196,6 +199,8 @@ int Main(int argc, char** argv) {
     if (config.torch_store == TorchStoreHost::kAgent) {
       ao.agent_store_addr = so.host;
       ao.agent_store_port = server->torch_store_port();
+      listener_daemon.endpoint = Endpoint{so.host, server->port()};
+      listener_daemon.token = so.token;
       LauncherLogger().info(
           "--torch-store agent: workers use the TCPStore listener on {} "
           "(TORCHELASTIC_USE_AGENT_STORE=True)",
@@ -205,7 +210,7 @@ int Main(int argc, char** argv) {
     ao.run_id = config.rdzv_id;
     const Endpoint& endpoint = *config.rdzv_endpoint;
     GrpcStoreOptions go;
-    go.endpoint = endpoint.ToString();
+    go.endpoint = endpoint;
     go.job = config.rdzv_id;
     go.connect_timeout = config.rdzv_timeout;
     if (!config.token_file.empty()) {
@@ -244,17 +249,20 @@ int Main(int argc, char** argv) {
       // The cli set it: --torch-store agent with --rdzv-endpoint needs it.
       ao.agent_store_addr = config.torch_store_endpoint->host;
       ao.agent_store_port = config.torch_store_endpoint->port;
+      listener_daemon = go;
     }
   }
   if (config.torch_store == TorchStoreHost::kAgent) {
     // Every attempt starts with an empty store, as torchelastic's fresh store
     // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
-    // tprdzvd listener still holds the keys of the job before.
+    // tprdzvd listener still holds the keys of the job before. The listener
+    // serves one job of its daemon's table: DeleteJob empties it.
     const Endpoint listener{ao.agent_store_addr, ao.agent_store_port};
-    const absl::Duration timeout =
+    listener_daemon.connect_timeout = listener_daemon.rpc_timeout =
         std::min(config.rdzv_timeout, absl::Seconds(30));
-    ao.prepare_agent_store = [listener, timeout](int attempt) -> absl::Status {
-      auto cleared = ClearTorchStoreKeys(listener, "", timeout);
+    ao.prepare_agent_store = [listener,
+                              listener_daemon](int attempt) -> absl::Status {
+      auto cleared = ClearTorchStoreJob(listener_daemon, listener.port);
       if (!cleared.ok()) {
         return absl::Status(
             cleared.status().code(),

@@ -1,5 +1,6 @@
 #include "rendezvous/rendezvous_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -7,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "rendezvous/auth.h"
@@ -24,9 +26,33 @@ grpc::Status ToGrpc(const absl::Status& status) {
                       std::string(status.message()));
 }
 
+// How a blocking call's timeout message names the daemon: the address the
+// client dialled (gRPC's :authority), which is the one its user knows; a
+// daemon bound to 0.0.0.0 has no better name for itself.
+std::string OnAuthority(grpc::CallbackServerContext* ctx) {
+  const grpc::string_ref authority = ctx->ExperimentalGetAuthority();
+  if (authority.empty()) return "";
+  return absl::StrCat(" on ", absl::CHexEscape(absl::string_view(
+                                  authority.data(), authority.size())));
+}
+
+// The KvTable's DeadlineExceeded names keys, job and time; the daemon adds
+// where it was waited for. Other outcomes pass unchanged.
+absl::Status WithAddress(absl::Status status, absl::string_view where) {
+  if (!absl::IsDeadlineExceeded(status) || where.empty()) return status;
+  return absl::DeadlineExceededError(absl::StrCat(status.message(), where));
+}
+
 std::vector<std::string> ToVector(
     const google::protobuf::RepeatedPtrField<std::string>& field) {
   return std::vector<std::string>(field.begin(), field.end());
+}
+
+// A blocking request's own timeout_ms, when it sets one.
+template <typename Request>
+std::optional<absl::Duration> RequestedTimeout(const Request& request) {
+  if (!request.has_timeout_ms()) return std::nullopt;
+  return absl::Milliseconds(request.timeout_ms());
 }
 
 // A Get, Wait or MultiGet that may wait: finished by the KvTable waiter's
@@ -79,9 +105,17 @@ RendezvousService::RendezvousService(KvTable* table, std::string token,
       on_parked_(std::move(on_parked)),
       incarnation_(std::move(incarnation)) {}
 
+void RendezvousService::SetTorchStore(std::string job, int port) {
+  std::lock_guard<std::mutex> lock(torch_store_mu_);
+  torch_store_job_ = std::move(job);
+  torch_store_port_ = port;
+}
+
 grpc::Status RendezvousService::Authorize(grpc::CallbackServerContext* ctx,
-                                          absl::string_view method) const {
-  // Every handler passes through here first, so every reply carries it. Also
+                                          absl::string_view method) {
+  // Every handler starts here, so this counts every call.
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  // So every reply carries the incarnation. Also
   // as trailing metadata: an error reply without a message is sent as
   // trailers only, and gRPC drops its initial metadata.
   ctx->AddInitialMetadata(kIncarnationMetadata, incarnation_);
@@ -115,7 +149,8 @@ grpc::ServerUnaryReactor* RendezvousService::Unary(
 grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
     grpc::CallbackServerContext* ctx, absl::string_view method,
     const std::string& job, absl::Span<const std::string> keys,
-    bool want_values, std::function<void(std::vector<std::string>)> deliver) {
+    std::optional<absl::Duration> timeout, bool want_values,
+    std::function<void(std::vector<std::string>)> deliver) {
   grpc::Status auth = Authorize(ctx, method);
   if (!auth.ok()) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -132,7 +167,13 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
                      "the call had none")));
     return reactor;
   }
-  const absl::Time until = absl::FromChrono(deadline);
+  const absl::Time grpc_until = absl::FromChrono(deadline);
+  // Read before the table's clock, so the hint to the owner's timer is never
+  // later than the waiter's real deadline.
+  const absl::Time started = absl::Now();
+  const absl::Time until = timeout.has_value()
+                               ? std::min(grpc_until, started + *timeout)
+                               : grpc_until;
 
   // Fast path: when every key exists, answer with the default reactor (cheaper
   // than a custom one, which gRPC finishes through its backlog).
@@ -146,16 +187,23 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
   }
 
   auto* call = new ParkedCall(table_);
-  absl::StatusOr<KvTable::WaitStart> start = table_->StartWait(
-      job, keys, until, want_values,
-      [call, deliver](absl::StatusOr<std::vector<std::string>> result) {
-        if (!result.ok()) {
-          call->Finish(ToGrpc(result.status()));
-          return;
-        }
-        deliver(std::move(*result));
-        call->Finish(grpc::Status::OK);
-      });
+  WaiterCallback done = [call, deliver, where = OnAuthority(ctx)](
+                            absl::StatusOr<std::vector<std::string>> result) {
+    if (!result.ok()) {
+      call->Finish(ToGrpc(WithAddress(result.status(), where)));
+      return;
+    }
+    deliver(std::move(*result));
+    call->Finish(grpc::Status::OK);
+  };
+  // With the client's own timeout the table's message names it exactly (and
+  // the call ends before the client's later gRPC deadline, so that message is
+  // what the client reads); otherwise the gRPC deadline is all there is.
+  absl::StatusOr<KvTable::WaitStart> start =
+      until == grpc_until
+          ? table_->StartWait(job, keys, until, want_values, std::move(done))
+          : table_->StartWait(job, keys, *timeout, want_values,
+                              std::move(done));
   if (!start.ok()) {
     call->Finish(ToGrpc(start.status()));
   } else if (start->ready) {
@@ -182,11 +230,12 @@ grpc::ServerUnaryReactor* RendezvousService::Set(
 grpc::ServerUnaryReactor* RendezvousService::Get(
     grpc::CallbackServerContext* ctx, const pb::GetRequest* request,
     pb::GetResponse* response) {
-  return StartBlocking(
-      ctx, "Get", request->job(), absl::MakeConstSpan(&request->key(), 1),
-      /*want_values=*/true, [response](std::vector<std::string> values) {
-        response->set_value(std::move(values.front()));
-      });
+  return StartBlocking(ctx, "Get", request->job(),
+                       absl::MakeConstSpan(&request->key(), 1),
+                       RequestedTimeout(*request), /*want_values=*/true,
+                       [response](std::vector<std::string> values) {
+                         response->set_value(std::move(values.front()));
+                       });
 }
 
 grpc::ServerUnaryReactor* RendezvousService::TryGet(
@@ -242,7 +291,8 @@ grpc::ServerUnaryReactor* RendezvousService::Wait(
     grpc::CallbackServerContext* ctx, const pb::WaitRequest* request,
     pb::WaitResponse*) {
   return StartBlocking(ctx, "Wait", request->job(), ToVector(request->keys()),
-                       /*want_values=*/false, [](std::vector<std::string>) {});
+                       RequestedTimeout(*request), /*want_values=*/false,
+                       [](std::vector<std::string>) {});
 }
 
 grpc::ServerUnaryReactor* RendezvousService::DeleteKey(
@@ -280,7 +330,8 @@ grpc::ServerUnaryReactor* RendezvousService::MultiGet(
     grpc::CallbackServerContext* ctx, const pb::MultiGetRequest* request,
     pb::MultiGetResponse* response) {
   return StartBlocking(ctx, "MultiGet", request->job(),
-                       ToVector(request->keys()), /*want_values=*/true,
+                       ToVector(request->keys()), RequestedTimeout(*request),
+                       /*want_values=*/true,
                        [response](std::vector<std::string> values) {
                          for (std::string& value : values) {
                            response->add_values(std::move(value));
@@ -340,6 +391,10 @@ grpc::ServerUnaryReactor* RendezvousService::GetStats(
     response->set_keys(stats.keys);
     response->set_waiters(stats.waiters);
     response->set_incarnation(incarnation_);
+    response->set_calls(calls());
+    std::lock_guard<std::mutex> lock(torch_store_mu_);
+    response->set_torch_store_job(torch_store_job_);
+    response->set_torch_store_port(torch_store_port_);
     return absl::OkStatus();
   });
 }

@@ -8,7 +8,11 @@
 #ifndef TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
 #define TPLAUNCH_RENDEZVOUS_RENDEZVOUS_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -32,6 +36,12 @@ class RendezvousService final
   RendezvousService(KvTable* table, std::string token,
                     std::function<void(absl::Time)> on_parked,
                     std::string incarnation);
+
+  // RPCs received so far, every method counted (GetStats.calls).
+  int64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+
+  // What GetStats reports about the TCPStore listener, once it listens.
+  void SetTorchStore(std::string job, int port);
 
   grpc::ServerUnaryReactor* Set(grpc::CallbackServerContext* ctx,
                                 const rendezvous::v1::SetRequest* request,
@@ -92,22 +102,31 @@ class RendezvousService final
       rendezvous::v1::GetStatsResponse* response) override;
 
  private:
+  // Also counts the call (every handler authorizes first).
   grpc::Status Authorize(grpc::CallbackServerContext* ctx,
-                         absl::string_view method) const;
+                         absl::string_view method);
   // Runs a non-blocking body after authorization and finishes the call with its
   // status.
   template <typename Body>
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
                                   absl::string_view method, Body&& body);
-  // Starts a (possibly) blocking wait for `keys`; `deliver` copies the values
-  // into the response and runs at most once, before the call finishes with OK.
+  // Starts a (possibly) blocking wait for `keys`, for `timeout` (the request's
+  // timeout_ms) when set and at most until the gRPC deadline; `deliver` copies
+  // the values into the response and runs at most once, before the call
+  // finishes with OK. A timeout ends with the table's DEADLINE_EXCEEDED message
+  // plus " on <the address the client dialled>".
   grpc::ServerUnaryReactor* StartBlocking(
       grpc::CallbackServerContext* ctx, absl::string_view method,
       const std::string& job, absl::Span<const std::string> keys,
-      bool want_values, std::function<void(std::vector<std::string>)> deliver);
+      std::optional<absl::Duration> timeout, bool want_values,
+      std::function<void(std::vector<std::string>)> deliver);
 
   KvTable* const table_;
   const std::string token_;
+  std::atomic<int64_t> calls_{0};
+  mutable std::mutex torch_store_mu_;
+  std::string torch_store_job_;  // Guarded by torch_store_mu_.
+  int torch_store_port_ = 0;     // Guarded by torch_store_mu_.
   const std::function<void(absl::Time)> on_parked_;
   const std::string incarnation_;
 };

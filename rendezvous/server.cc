@@ -20,6 +20,7 @@
 #include "rendezvous/rendezvous_service.h"
 #include "rendezvous/tls.h"
 #include "rendezvous/torch_store/listener.h"
+#include "store/endpoint.h"
 #include "store/kv_table.h"
 
 namespace tplaunch {
@@ -32,12 +33,13 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 // values.
 constexpr int64_t kMessageOverheadBytes = 1 << 20;
 
-// "host:port" for gRPC and for clients; IPv6 literals need brackets.
-std::string JoinHostPort(const std::string& host, int port) {
-  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
-    return absl::StrCat("[", host, "]:", port);
+// --host may be given bracketed ("[::1]"), as gRPC accepts it; JoinHostPort
+// adds its own brackets.
+std::string Unbracketed(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return host.substr(1, host.size() - 2);
   }
-  return absl::StrCat(host, ":", port);
+  return host;
 }
 
 absl::Status ValidateOptions(const ServerOptions& options) {
@@ -156,7 +158,8 @@ class RendezvousServerImpl final : public RendezvousServer {
   absl::Status Start() {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    const std::string requested = JoinHostPort(options_.host, options_.port);
+    const std::string requested =
+        JoinHostPort(Unbracketed(options_.host), options_.port);
     builder.AddListeningPort(requested, MakeCredentials(options_), &port_);
     // Without this a second daemon could silently share the port (SO_REUSEPORT)
     // instead of failing with "address in use".
@@ -181,7 +184,7 @@ class RendezvousServerImpl final : public RendezvousServer {
           absl::StrCat("cannot listen on ", requested,
                        " (address in use, not local, or not resolvable)"));
     }
-    address_ = JoinHostPort(options_.host, port_);
+    address_ = JoinHostPort(Unbracketed(options_.host), port_);
     timer_ = std::thread([this] { TimerLoop(); });
     RendezvousLogger().info(
         "serving on {} (tls: {}, token: {}, state dir: {}, incarnation {})",
@@ -203,6 +206,7 @@ class RendezvousServerImpl final : public RendezvousServer {
                                        "): ", listener.status().message()));
     }
     torch_store_ = *std::move(listener);
+    service_.SetTorchStore(options_.torch_store_job, torch_store_->port());
     if (!options_.token.empty() || !options_.tls_cert_pem.empty()) {
       // The explicit port is the opt-in; say loudly what it does not protect.
       // A loopback listener is reachable from this host only (the launcher's
@@ -236,6 +240,7 @@ class RendezvousServerImpl final : public RendezvousServer {
     stats.jobs = table.jobs;
     stats.keys = table.keys;
     stats.waiters = table.waiters;
+    stats.calls = service_.calls();
     if (torch_store_ != nullptr) {
       stats.torch_store_connections = torch_store_->stats().connections;
     }

@@ -51,6 +51,8 @@ struct ServerStats {
   int64_t jobs = 0;
   int64_t keys = 0;
   int64_t waiters = 0;  // Parked gRPC calls and TCPStore WAITs.
+  // gRPC Rendezvous calls received since the server started.
+  int64_t calls = 0;
   // TCPStore connections open now (0 when the listener is off).
   int64_t torch_store_connections = 0;
 };

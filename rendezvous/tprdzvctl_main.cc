@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/duration.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "store/store.h"
@@ -96,7 +97,6 @@ std::string ValueArg(const std::string& value) {
 
 GrpcStoreOptions MakeOptions(const Flags& flags) {
   GrpcStoreOptions options;
-  options.endpoint = flags.endpoint;
   options.job = flags.job;
   if (!flags.token_file.empty()) {
     options.token = std::string(absl::StripAsciiWhitespace(
@@ -316,8 +316,8 @@ int Main(int argc, char** argv) {
          if (!stats.ok()) return stats.status();
          PrintLine(absl::StrCat(
              "{\"jobs\": ", stats->jobs, ", \"keys\": ", stats->keys,
-             ", \"waiters\": ", stats->waiters, ", \"incarnation\": \"",
-             stats->incarnation, "\"}"));
+             ", \"waiters\": ", stats->waiters, ", \"calls\": ", stats->calls,
+             ", \"incarnation\": \"", stats->incarnation, "\"}"));
          return absl::OkStatus();
        }});
   commands.push_back(
@@ -340,9 +340,9 @@ int Main(int argc, char** argv) {
       throw UsageError(absl::StrCat("'", chosen->app->get_name(),
                                     "' needs --job (the run id)"));
     }
-    if (absl::StatusOr<std::string> endpoint =
-            ParseRendezvousEndpoint(flags.endpoint);
-        !endpoint.ok()) {
+    absl::StatusOr<Endpoint> endpoint =
+        ParseEndpoint(flags.endpoint, kDefaultRendezvousPort);
+    if (!endpoint.ok()) {
       throw UsageError(
           absl::StrCat("--endpoint: ", endpoint.status().message()));
     }
@@ -354,6 +354,7 @@ int Main(int argc, char** argv) {
     }
     wait_timeout = DurationOrThrow("--timeout", flags.timeout);
     options = MakeOptions(flags);
+    options.endpoint = *std::move(endpoint);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
       return app.exit(e);  // --help.

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "store/error_text.h"
 
 namespace tplaunch {
 namespace {
@@ -16,16 +17,6 @@ class WallClock final : public Clock {
  public:
   absl::Time Now() const override { return absl::Now(); }
 };
-
-// Keys are bytes and may be 8 KiB long: error messages show a bounded,
-// printable form.
-std::string Quote(absl::string_view key) {
-  constexpr size_t kMaxShown = 96;
-  if (key.size() <= kMaxShown)
-    return absl::StrCat("\"", absl::CHexEscape(key), "\"");
-  return absl::StrCat("\"", absl::CHexEscape(key.substr(0, kMaxShown)),
-                      "\"... (", key.size(), " bytes)");
-}
 
 KvMutation PutOf(absl::string_view job, absl::string_view key,
                  absl::string_view value) {
@@ -57,7 +48,8 @@ struct KvTable::Waiter {
   std::vector<std::string> keys;
   // Distinct keys of `keys` this waiter is registered on in Job::watchers.
   int64_t missing = 0;
-  absl::Time start;
+  // How long the wait was given, as its timeout message names it.
+  absl::Duration timeout;
   absl::Time deadline;
   bool want_values = false;
   WaiterCallback done;
@@ -123,7 +115,7 @@ absl::Status KvTable::Commit(uint64_t ticket, std::vector<Completion>& done) {
 absl::Status KvTable::CheckKey(absl::string_view key) const {
   if (static_cast<int64_t>(key.size()) > options_.max_key_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "key ", Quote(key), " is ", key.size(),
+        "key ", QuoteKey(key), " is ", key.size(),
         " bytes, over the limit max_key_bytes=", options_.max_key_bytes));
   }
   return absl::OkStatus();
@@ -132,7 +124,7 @@ absl::Status KvTable::CheckKey(absl::string_view key) const {
 absl::Status KvTable::CheckValue(absl::string_view key, size_t size) const {
   if (static_cast<int64_t>(size) > options_.max_value_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "value for key ", Quote(key), " is ", size,
+        "value for key ", QuoteKey(key), " is ", size,
         " bytes, over the limit max_value_bytes=", options_.max_value_bytes));
   }
   return absl::OkStatus();
@@ -262,29 +254,22 @@ void KvTable::CancelJobWaitersLocked(Job& job, const absl::Status& status,
   }
 }
 
-std::string KvTable::DeadlineMessageLocked(const Waiter& waiter,
-                                           absl::Time now) {
-  std::vector<std::string> missing;
+std::string KvTable::DeadlineMessageLocked(const Waiter& waiter) {
+  // Looks at no more than kMaxKeysChecked keys, so that expiring a wait on
+  // many keys stays cheap under the table's lock; the message then says "at
+  // least".
+  constexpr size_t kMaxKeysChecked = 64;
+  std::vector<absl::string_view> missing;
   auto job_it = jobs_.find(waiter.job);
-  for (const std::string& key : waiter.keys) {
+  size_t checked = 0;
+  for (; checked < waiter.keys.size() && checked < kMaxKeysChecked; ++checked) {
+    const std::string& key = waiter.keys[checked];
     if (job_it == jobs_.end() || !job_it->second->kv.contains(key)) {
       missing.push_back(key);
     }
   }
-  constexpr size_t kMaxListed = 8;
-  std::vector<std::string> shown;
-  for (size_t i = 0; i < missing.size() && i < kMaxListed; ++i) {
-    shown.push_back(Quote(missing[i]));
-  }
-  std::string more;
-  if (missing.size() > kMaxListed) {
-    more = absl::StrCat(" and ", missing.size() - kMaxListed, " more");
-  }
-  return absl::StrCat("timed out after ",
-                      absl::FormatDuration(now - waiter.start), " waiting for ",
-                      missing.size(), " of ", waiter.keys.size(),
-                      " key(s) in job \"", absl::CHexEscape(waiter.job),
-                      "\": missing ", absl::StrJoin(shown, ", "), more);
+  return TimeoutMessage(waiter.timeout, missing, waiter.keys.size(),
+                        /*exact=*/checked == waiter.keys.size(), waiter.job);
 }
 
 absl::Status KvTable::Set(absl::string_view job, absl::string_view key,
@@ -328,7 +313,7 @@ absl::StatusOr<std::string> KvTable::TryGet(absl::string_view job,
   }
   if (auto s = Durable(seen); !s.ok()) return s;
   if (value.has_value()) return *std::move(value);
-  return absl::NotFoundError(absl::StrCat("key ", Quote(key),
+  return absl::NotFoundError(absl::StrCat("key ", QuoteKey(key),
                                           " does not exist in job \"",
                                           absl::CHexEscape(job), "\""));
 }
@@ -375,13 +360,13 @@ absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
       }
     } else if (!absl::SimpleAtoi(it->second, &current)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("Add on key ", Quote(key), " in job \"",
+          absl::StrCat("Add on key ", QuoteKey(key), " in job \"",
                        absl::CHexEscape(job), "\": the stored value ",
-                       Quote(it->second), " is not a decimal int64"));
+                       QuoteKey(it->second), " is not a decimal int64"));
     }
     if (__builtin_add_overflow(current, delta, &result)) {
-      return absl::OutOfRangeError(absl::StrCat("Add on key ", Quote(key), ": ",
-                                                current, " + ", delta,
+      return absl::OutOfRangeError(absl::StrCat("Add on key ", QuoteKey(key),
+                                                ": ", current, " + ", delta,
                                                 " overflows int64"));
     }
     std::string text = absl::StrCat(result);
@@ -591,6 +576,21 @@ absl::StatusOr<int64_t> KvTable::DeleteJob(absl::string_view job) {
 absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
     absl::string_view job, absl::Span<const std::string> keys,
     absl::Time deadline, bool want_values, WaiterCallback done) {
+  return StartWaitImpl(job, keys, deadline, std::nullopt, want_values,
+                       std::move(done));
+}
+
+absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
+    absl::string_view job, absl::Span<const std::string> keys,
+    absl::Duration timeout, bool want_values, WaiterCallback done) {
+  return StartWaitImpl(job, keys, absl::InfiniteFuture(), timeout, want_values,
+                       std::move(done));
+}
+
+absl::StatusOr<KvTable::WaitStart> KvTable::StartWaitImpl(
+    absl::string_view job, absl::Span<const std::string> keys,
+    absl::Time deadline, std::optional<absl::Duration> timeout,
+    bool want_values, WaiterCallback done) {
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
   if (auto s = CheckRequestSize(keys.size()); !s.ok()) return s;
   for (const std::string& key : keys) {
@@ -601,7 +601,7 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
-    if (!ParkLocked(job, keys, deadline, want_values, done, start)) {
+    if (!ParkLocked(job, keys, deadline, timeout, want_values, done, start)) {
       return start;
     }
     seen = last_ticket_;
@@ -612,8 +612,10 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWait(
 
 bool KvTable::ParkLocked(absl::string_view job,
                          absl::Span<const std::string> keys,
-                         absl::Time deadline, bool want_values,
-                         WaiterCallback& done, WaitStart& start) {
+                         absl::Time deadline,
+                         std::optional<absl::Duration> timeout,
+                         bool want_values, WaiterCallback& done,
+                         WaitStart& start) {
   Job* j = FindOrCreateJobLocked(job);
   auto waiter = std::make_unique<Waiter>();
   for (const std::string& key : keys) {
@@ -634,7 +636,16 @@ bool KvTable::ParkLocked(absl::string_view job,
   waiter->id = next_waiter_id_++;
   waiter->job = std::string(job);
   waiter->keys.assign(keys.begin(), keys.end());
-  waiter->start = clock_->Now();
+  const absl::Time now = clock_->Now();
+  if (timeout.has_value()) {
+    deadline = now + std::max(*timeout, absl::ZeroDuration());
+    waiter->timeout = std::max(*timeout, absl::ZeroDuration());
+  } else {
+    // A caller's own clock reading a moment before ours would show 300ms as
+    // 299.99ms: name the wait to the millisecond.
+    waiter->timeout = absl::Floor(deadline - now + absl::Microseconds(500),
+                                  absl::Milliseconds(1));
+  }
   waiter->deadline = deadline;
   waiter->want_values = want_values;
   waiter->done = std::move(done);
@@ -694,7 +705,7 @@ void KvTable::ExpireDeadlines(absl::Time now) {
       Waiter& waiter = *waiters_.find(deadlines_.begin()->second)->second;
       const std::string job = waiter.job;
       absl::Status status =
-          absl::DeadlineExceededError(DeadlineMessageLocked(waiter, now));
+          absl::DeadlineExceededError(DeadlineMessageLocked(waiter));
       done.emplace_back(DetachWaiterLocked(waiter), std::move(status));
       MaybeDropJobLocked(job);
     }

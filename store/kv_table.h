@@ -78,7 +78,8 @@ using WaiterId = uint64_t;
 
 // Receives a parked waiter's outcome exactly once: the values of its keys in
 // request order (empty when values were not requested), or DeadlineExceeded
-// (names the missing keys, the job and the time waited), Cancelled
+// (names the missing keys, the job and the time waited, worded as
+// store/error_text.h's TimeoutMessage), Cancelled
 // (CancelWaiter, DeleteJob, idle expiry) or Unavailable (Shutdown).
 using WaiterCallback =
     std::function<void(absl::StatusOr<std::vector<std::string>>)>;
@@ -154,6 +155,13 @@ class KvTable final {
                                       absl::Span<const std::string> keys,
                                       absl::Time deadline, bool want_values,
                                       WaiterCallback done);
+  // As above with the deadline `timeout` after now on the table's clock; the
+  // DeadlineExceeded message names `timeout` exactly. A timeout <= 0 parks a
+  // waiter that the next ExpireDeadlines ends, unless every key exists.
+  absl::StatusOr<WaitStart> StartWait(absl::string_view job,
+                                      absl::Span<const std::string> keys,
+                                      absl::Duration timeout, bool want_values,
+                                      WaiterCallback done);
 
   // The values of every key (empty strings without want_values) if all exist
   // now, nullopt otherwise. Never parks: the cheap first step of a blocking
@@ -199,8 +207,8 @@ class KvTable final {
   // StartWait's core: true with `start` filled when every key exists, else
   // parks a waiter owning `done` and returns false.
   bool ParkLocked(absl::string_view job, absl::Span<const std::string> keys,
-                  absl::Time deadline, bool want_values, WaiterCallback& done,
-                  WaitStart& start);
+                  absl::Time deadline, std::optional<absl::Duration> timeout,
+                  bool want_values, WaiterCallback& done, WaitStart& start);
   // Drops the job when it holds neither keys nor waiters.
   void MaybeDropJobLocked(absl::string_view job);
   absl::Status QuotaLocked(const Job& job, absl::string_view name,
@@ -213,7 +221,14 @@ class KvTable final {
   WaiterCallback DetachWaiterLocked(Waiter& waiter);
   void CancelJobWaitersLocked(Job& job, const absl::Status& status,
                               std::vector<Completion>& done);
-  std::string DeadlineMessageLocked(const Waiter& waiter, absl::Time now);
+  absl::StatusOr<WaitStart> StartWaitImpl(absl::string_view job,
+                                          absl::Span<const std::string> keys,
+                                          absl::Time deadline,
+                                          std::optional<absl::Duration> timeout,
+                                          bool want_values,
+                                          WaiterCallback done);
+  // "timed out after T waiting for ..." (store/error_text.h).
+  std::string DeadlineMessageLocked(const Waiter& waiter);
   static void Run(std::vector<Completion>& done);
   // Hands `mutations` to the journal (their job's activity time is now) and
   // returns the ticket to wait for; 0 without a journal.

@@ -112,7 +112,6 @@ using ncclCommGetAsyncError_fn = ncclResult_t (*)(ncclComm_t comm,
                                                   ncclResult_t* async_error);
 using ncclCommAbort_fn = ncclResult_t (*)(ncclComm_t comm);
 using ncclCommDestroy_fn = ncclResult_t (*)(ncclComm_t comm);
-using ncclCommFinalize_fn = ncclResult_t (*)(ncclComm_t comm);
 using ncclAllReduce_fn = ncclResult_t (*)(const void* sendbuff, void* recvbuff,
                                           size_t count, ncclDataType_t datatype,
                                           ncclRedOp_t op, ncclComm_t comm,

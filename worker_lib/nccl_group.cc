@@ -69,6 +69,9 @@ class NcclGroup final : public ProcessGroup {
         stream_(stream),
         options_(std::move(options)) {}
 
+  // No separate ncclCommFinalize: on a communicator that was not finalized,
+  // ncclCommDestroy finalizes it itself (flushing pending work) before freeing
+  // it, and every collective here has already waited for its stream.
   ~NcclGroup() override {
     if (broken_) {
       nccl_.CommAbort(comm_);
@@ -391,11 +394,6 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateNcclGroup(
       CreateNcclGroupImpl(store, options);
   if (!group.ok()) PublishFailure(store, options.rank, group.status());
   return group;
-}
-
-void* NcclCommOf(ProcessGroup& group) {
-  if (group.backend() != "nccl") return nullptr;
-  return group.native_handle();
 }
 
 }  // namespace tplaunch

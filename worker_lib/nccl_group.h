@@ -44,10 +44,6 @@ absl::StatusOr<std::string> GenerateNcclUniqueId();
 absl::StatusOr<std::unique_ptr<ProcessGroup>> CreateNcclGroup(
     Store& store, const NcclGroupOptions& options);
 
-// The group's ncclComm_t (as void*), or nullptr when `group` is not an nccl
-// group.
-void* NcclCommOf(ProcessGroup& group);
-
 }  // namespace tplaunch
 
 #endif  // TPLAUNCH_WORKER_LIB_NCCL_GROUP_H_

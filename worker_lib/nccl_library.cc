@@ -81,7 +81,6 @@ absl::StatusOr<NcclLibrary> LoadNcclFrom(
   TPL_RESOLVE(CommGetAsyncError, "ncclCommGetAsyncError");
   TPL_RESOLVE(CommAbort, "ncclCommAbort");
   TPL_RESOLVE(CommDestroy, "ncclCommDestroy");
-  TPL_RESOLVE(CommFinalize, "ncclCommFinalize");
   TPL_RESOLVE(AllReduce, "ncclAllReduce");
   TPL_RESOLVE(Broadcast, "ncclBroadcast");
   TPL_RESOLVE(AllGather, "ncclAllGather");
@@ -188,5 +187,18 @@ absl::StatusOr<int> CudaDeviceCount() {
 }
 
 bool CudaDeviceUsable() { return CudaDeviceCount().ok(); }
+
+absl::StatusOr<NcclLibraryInfo> ProbeNcclLibrary(
+    const std::vector<std::string>& candidates) {
+  absl::StatusOr<NcclLibrary> lib = LoadNcclFrom(candidates);
+  if (!lib.ok()) return lib.status();
+  return static_cast<const NcclLibraryInfo&>(*lib);
+}
+
+absl::StatusOr<NcclLibraryInfo> LoadedNcclLibrary() {
+  absl::StatusOr<const NcclLibrary*> lib = LoadNccl();
+  if (!lib.ok()) return lib.status();
+  return static_cast<const NcclLibraryInfo&>(**lib);
+}
 
 }  // namespace tplaunch

@@ -1,6 +1,7 @@
 // NcclLibrary / CudaRuntime: NCCL and the CUDA runtime loaded with dlopen, so
 // binaries built here start on hosts without CUDA; only asking for nccl there
-// fails. Private to the nccl target.
+// fails. Private to the nccl target (a private header of its srcs): everything
+// else asks nccl_host.h.
 #ifndef TPLAUNCH_WORKER_LIB_NCCL_LIBRARY_H_
 #define TPLAUNCH_WORKER_LIB_NCCL_LIBRARY_H_
 
@@ -10,12 +11,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "worker_lib/nccl_abi.h"
+#include "worker_lib/nccl_host.h"
 
 namespace tplaunch {
 
-struct NcclLibrary {
-  std::string path;  // The file that was loaded.
-  int version = 0;   // ncclGetVersion, e.g. 22809.
+// path and version (NcclLibraryInfo) plus the resolved entry points.
+struct NcclLibrary : NcclLibraryInfo {
   nccl_abi::ncclGetVersion_fn GetVersion = nullptr;
   nccl_abi::ncclGetUniqueId_fn GetUniqueId = nullptr;
   nccl_abi::ncclCommInitRankConfig_fn CommInitRankConfig = nullptr;
@@ -24,7 +25,6 @@ struct NcclLibrary {
   nccl_abi::ncclCommGetAsyncError_fn CommGetAsyncError = nullptr;
   nccl_abi::ncclCommAbort_fn CommAbort = nullptr;
   nccl_abi::ncclCommDestroy_fn CommDestroy = nullptr;
-  nccl_abi::ncclCommFinalize_fn CommFinalize = nullptr;
   nccl_abi::ncclAllReduce_fn AllReduce = nullptr;
   nccl_abi::ncclBroadcast_fn Broadcast = nullptr;
   nccl_abi::ncclAllGather_fn AllGather = nullptr;
@@ -52,29 +52,15 @@ struct CudaRuntime {
   std::string Describe(nccl_abi::cudaError_t error) const;
 };
 
-// File names tried, in order (the environment variable TPLAUNCH_NCCL_LIBRARY /
-// TPLAUNCH_CUDART_LIBRARY, when set, is tried first).
-std::vector<std::string> NcclLibraryCandidates();
-std::vector<std::string> CudaRuntimeCandidates();
-
 // Loads once per process; later calls return the same result.
 // FailedPrecondition naming every file tried and the last dlerror when none
 // loads or a symbol is missing.
 absl::StatusOr<const NcclLibrary*> LoadNccl();
 absl::StatusOr<const CudaRuntime*> LoadCudaRuntime();
 
-// The number of usable CUDA devices. FailedPrecondition "no CUDA driver or
-// device found" (with the reason) when the runtime cannot be loaded, reports an
-// error (no driver: error 35) or counts zero devices.
-absl::StatusOr<int> CudaDeviceCount();
-
-// Loads from an explicit candidate list, uncached (tests use it to name a
-// library that does not exist).
+// Loads from an explicit candidate list, uncached.
 absl::StatusOr<NcclLibrary> LoadNcclFrom(
     const std::vector<std::string>& candidates);
-
-// Whether CudaDeviceCount() succeeds: the "auto" backend's question.
-bool CudaDeviceUsable();
 
 }  // namespace tplaunch
 

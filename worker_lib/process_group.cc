@@ -16,7 +16,7 @@
 #include "worker_lib/init_config.h"
 #include "worker_lib/logging.h"
 #include "worker_lib/nccl_group.h"
-#include "worker_lib/nccl_library.h"
+#include "worker_lib/nccl_host.h"
 
 namespace tplaunch {
 namespace {
@@ -89,7 +89,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
   std::shared_ptr<Store> base = options.store;
   if (base == nullptr) {
     GrpcStoreOptions grpc;
-    grpc.endpoint = config.rdzv_endpoint->ToString();
+    grpc.endpoint = *config.rdzv_endpoint;
     grpc.job = config.run_id;
     grpc.token = config.token;
     grpc.connect_timeout = options.timeout;

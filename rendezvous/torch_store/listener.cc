@@ -20,12 +20,12 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "rendezvous/logger.h"
 #include "rendezvous/torch_store/notice.h"
 #include "rendezvous/torch_store/session.h"
+#include "store/endpoint.h"
 
 namespace tplaunch {
 namespace {
@@ -44,13 +44,6 @@ constexpr int kReadsPerEvent = 4;
 constexpr int kAcceptsPerEvent = 64;
 // Output buffers above this are released once drained.
 constexpr size_t kKeepOutputCapacity = 1 << 20;
-
-std::string JoinHostPort(const std::string& host, int port) {
-  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
-    return absl::StrCat("[", host, "]:", port);
-  }
-  return absl::StrCat(host, ":", port);
-}
 
 std::string PeerName(int fd) {
   sockaddr_storage addr{};

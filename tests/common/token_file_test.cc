@@ -1,21 +1,18 @@
 #include "common/token_file.h"
 
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
 #include "absl/status/status.h"
+#include "tests/testing/files.h"
 
 namespace tplaunch {
 namespace {
 
 // A file under the test's private TEST_TMPDIR holding `contents`.
 std::string WriteFile(const std::string& name, const std::string& contents) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path =
-      std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-  std::ofstream(path, std::ios::binary) << contents;
+  const std::string path = testing::TestTmpDir() + "/" + name;
+  testing::WriteFile(path, contents);
   return path;
 }
 

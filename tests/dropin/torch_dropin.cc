@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "tests/testing/processes.h"
 
 namespace tplaunch {
 namespace testing {

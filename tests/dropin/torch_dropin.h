@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/launcher/subprocess.h"
+#include "tests/launcher/tplaunch_command.h"
 
 namespace tplaunch {
 namespace testing {

@@ -4,7 +4,9 @@
 
 #include "absl/time/time.h"
 #include "tests/dropin/torch_dropin.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/launcher/tplaunch_command.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
 
 namespace tplaunch {
 namespace testing {

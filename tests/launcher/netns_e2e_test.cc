@@ -9,7 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {

@@ -9,39 +9,27 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// Alive and not a zombie.
-bool IsAlive(pid_t pid) {
-  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (stat.empty()) return false;
-  size_t close_paren = stat.rfind(')');
-  return close_paren != std::string::npos && close_paren + 2 < stat.size() &&
-         stat[close_paren + 2] != 'Z' && stat[close_paren + 2] != 'X';
-}
+using testing::IsAlive;
+using testing::ReadFile;
+using testing::WaitFor;
 
 class Fixture {
  public:
   Fixture() {
-    char tmpl[] = "/tmp/tplaunch-sup-XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    dir_ = testing::MakeTempDir();
     console_path_ = dir_ + "/console";
     console_fd_ = open(console_path_.c_str(),
                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -77,12 +65,13 @@ class Fixture {
 
   // Pumps the group until `pred` holds or 10 s pass.
   bool PumpUntil(WorkerGroup& g, const std::function<bool()>& pred) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (!pred()) {
-      if (absl::Now() > deadline) return false;
-      g.Wait({}, absl::Now() + absl::Milliseconds(20));
-    }
-    return true;
+    return WaitFor(
+        [&] {
+          if (pred()) return true;
+          g.Wait({}, absl::Now() + absl::Milliseconds(20));
+          return pred();
+        },
+        absl::Seconds(10));
   }
 
  private:
@@ -200,11 +189,7 @@ TEST_CASE("grandchildren die with their worker's process group") {
         absl::StripAsciiWhitespace(ReadFile(fx.dir() + name)), &pid));
     INFO(name);
     // Orphaned grandchildren are reaped by init; wait for that with a deadline.
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    while (IsAlive(pid) && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    CHECK_FALSE(IsAlive(pid));
+    CHECK(WaitFor([&] { return !IsAlive(pid); }, absl::Seconds(5)));
   }
 }
 

@@ -14,13 +14,15 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "tests/dropin/torch_dropin.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/launcher/tplaunch_command.h"
+#include "tests/testing/processes.h"
 
 namespace tplaunch {
 namespace {
 
 using testing::Concat;
 using testing::Daemon;
+using testing::DaemonOptions;
 using testing::kPython;
 using testing::Runfile;
 using testing::Subprocess;
@@ -86,7 +88,9 @@ TEST_CASE(
     "two nodes against tprdzvd's listener; the next job and its restart start "
     "clean") {
   if (!TorchAvailable()) return;
-  Daemon d("127.0.0.1", /*with_torch_store=*/true);
+  DaemonOptions with_listener;
+  with_listener.torch_store = true;
+  Daemon d(with_listener);
   const std::string script =
       Runfile("tests/launcher/torch_agent_store_check.py");
   // --torch-store agent against the daemon's listener; `script_args` go to

@@ -13,12 +13,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/launcher/tplaunch_command.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
 
 using testing::Daemon;
+using testing::DaemonOptions;
 using testing::IsAlive;
 using testing::MakeTempDir;
 using testing::ReadFile;
@@ -283,7 +287,9 @@ TEST_CASE("an IPv6 endpoint works ([::1]:PORT)") {
     WARN("skipped: ::1 is not available on this host");
     return;
   }
-  Daemon d("::1");
+  DaemonOptions v6;
+  v6.host = "::1";
+  Daemon d(v6);
   REQUIRE(absl::StartsWith(d.endpoint(), "[::1]:"));
   auto node = [&] {
     return Tplaunch({"--nnodes", "2", "--rdzv-endpoint", d.endpoint(),

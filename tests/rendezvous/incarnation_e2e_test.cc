@@ -8,12 +8,15 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/incarnation.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "store/store.h"
-#include "tests/launcher/subprocess.h"
 #include "tests/rendezvous/tprdzvd_process.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
@@ -24,7 +27,7 @@ using testing::Tprdzvd;
 GrpcStoreOptions Options(const Tprdzvd& d,
                          std::shared_ptr<IncarnationTracker> tracker) {
   GrpcStoreOptions options;
-  options.endpoint = d.endpoint();
+  options.endpoint = ParseEndpoint(d.endpoint(), 0).value();
   options.job = "run";
   options.connect_timeout = kStartTimeout;
   options.incarnation = std::move(tracker);

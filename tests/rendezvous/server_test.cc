@@ -14,7 +14,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,11 +22,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "proto/rendezvous.grpc.pb.h"
+#include "tests/testing/test_pki.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
 
 namespace pb = rendezvous::v1;
+using testing::SharedTestPki;
+using testing::TestPki;
+using testing::WaitFor;
 
 ServerOptions LocalOptions() {
   ServerOptions options;
@@ -65,18 +69,6 @@ std::unique_ptr<grpc::ClientContext> Ctx(
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   return ctx;
-}
-
-// Polls `done` until it holds or `timeout` passes (for state only observable by
-// polling, such as the daemon's waiter count).
-bool Eventually(const std::function<bool()>& done,
-                absl::Duration timeout = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return done();
 }
 
 grpc::Status SetKey(pb::Rendezvous::Stub& stub, const std::string& job,
@@ -337,7 +329,7 @@ TEST_CASE("server: Get blocks until Set, and times out naming nothing leaked",
   // back.
   std::atomic<bool> set_ok{false};
   std::thread setter([&] {
-    if (Eventually([&] { return server->stats().waiters == 1; })) {
+    if (WaitFor([&] { return server->stats().waiters == 1; })) {
       set_ok = SetKey(*stub, "j", "late", "value").ok();
     }
   });
@@ -354,7 +346,7 @@ TEST_CASE("server: Get blocks until Set, and times out naming nothing leaked",
   req.set_key("never");
   status = stub->Get(Ctx(absl::Milliseconds(200)).get(), req, &resp);
   CHECK(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
-  CHECK(Eventually([&] { return server->stats().waiters == 0; }));
+  CHECK(WaitFor([&] { return server->stats().waiters == 0; }));
 }
 
 TEST_CASE("server: the daemon's DEADLINE_EXCEEDED names the missing keys",
@@ -377,9 +369,22 @@ TEST_CASE("server: the daemon's DEADLINE_EXCEEDED names the missing keys",
   // Either side may notice the deadline first; when the daemon does, it
   // explains.
   if (absl::StrContains(status.error_message(), "timed out")) {
-    CHECK(absl::StrContains(status.error_message(), "\"absent\""));
+    CHECK(absl::StrContains(status.error_message(), "'absent'"));
     CHECK(absl::StrContains(status.error_message(), "j7"));
   }
+
+  // With timeout_ms the daemon ends the wait itself, before the client's later
+  // deadline, so its message always arrives: keys, job, time and the address
+  // the client dialled.
+  req.set_timeout_ms(100);
+  grpc::ClientContext timed;
+  timed.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  status = stub->Wait(&timed, req, &resp);
+  REQUIRE(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(status.error_message() ==
+        absl::StrCat("timed out after 100ms waiting for 1 of 2 keys (missing "
+                     "'absent') in job 'j7' on ",
+                     server->address()));
 }
 
 TEST_CASE("server: a blocking call without a deadline is INVALID_ARGUMENT",
@@ -482,11 +487,11 @@ TEST_CASE("server: a cancelled Get leaves no waiter behind", "[server]") {
   call.req.set_job("j");
   call.req.set_key("never");
   stub->async()->Get(&call.ctx, &call.req, &call.resp, done.Callback());
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }));
   call.ctx.TryCancel();
   REQUIRE(done.WaitFor(1, absl::Seconds(10)));
   CHECK(done.codes()[0] == grpc::StatusCode::CANCELLED);
-  CHECK(Eventually([&] { return server->stats().waiters == 0; }));
+  CHECK(WaitFor([&] { return server->stats().waiters == 0; }));
 }
 
 TEST_CASE("server: 1000 parked Gets are released by one Set", "[server]") {
@@ -498,7 +503,7 @@ TEST_CASE("server: 1000 parked Gets are released by one Set", "[server]") {
   Completions done;
   constexpr int kCalls = 1000;
   auto calls = StartGets(stubs, kCalls, "j", "go", done);
-  REQUIRE(Eventually([&] { return server->stats().waiters == kCalls; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == kCalls; }));
   REQUIRE(SetKey(*stubs[0], "j", "go", "now").ok());
   REQUIRE(done.WaitFor(kCalls, absl::Seconds(20)));
   for (grpc::StatusCode code : done.codes())
@@ -516,7 +521,7 @@ TEST_CASE("server: Shutdown releases 50 blocked clients promptly", "[server]") {
   Completions done;
   constexpr int kCalls = 50;
   auto calls = StartGets(stubs, kCalls, "j", "never", done);
-  REQUIRE(Eventually([&] { return server->stats().waiters == kCalls; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == kCalls; }));
   const absl::Time before = absl::Now();
   server->Shutdown();
   REQUIRE(done.WaitFor(kCalls, absl::Seconds(5)));
@@ -557,8 +562,8 @@ TEST_CASE("server: 10,000 parked Gets (1,000 under TSan) hold no thread each",
   constexpr int kCalls = 10000;
 #endif
   auto calls = StartGets(stubs, kCalls, "j", "go", done);
-  REQUIRE(Eventually([&] { return server->stats().waiters == kCalls; },
-                     absl::Seconds(60)));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == kCalls; },
+                  absl::Seconds(60)));
   const int threads = ProcessThreads();
   INFO("threads with " << kCalls << " parked Gets: " << threads);
   CHECK(threads <= 64);
@@ -618,7 +623,7 @@ TEST_CASE("server: idle jobs expire after the TTL, cancelling their waiters",
   auto calls = StartGets(stubs, 1, "parked", "never", done);
   REQUIRE(done.WaitFor(1, absl::Seconds(10)));
   CHECK(done.codes()[0] == grpc::StatusCode::CANCELLED);
-  CHECK(Eventually([&] { return server->stats().jobs == 0; }));
+  CHECK(WaitFor([&] { return server->stats().jobs == 0; }));
   CHECK(server->stats().keys == 0);
 }
 
@@ -668,50 +673,7 @@ TEST_CASE("server: a taken port or bad options fail with a reason",
 
 // ---- TLS ----
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Pki {
-  std::string ca, server_cert, server_key, client_cert, client_key;
-};
-
-// A throwaway CA, a server certificate for localhost/127.0.0.1 and a client
-// certificate, made with the openssl CLI under $TEST_TMPDIR.
-const Pki& TestPki() {
-  static const Pki pki = [] {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/pki");
-    const std::string ec =
-        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script = absl::StrCat(
-        "set -e; mkdir -p ", dir, "; cd ", dir, ";", "openssl req -x509 ", ec,
-        " -keyout ca.key -out ca.pem -days 2 "
-        "-subj /CN=tplaunch-test-ca 2>/dev/null;",
-        "for who in server client; do "
-        "openssl req -new ",
-        ec,
-        " -keyout $who.key -out $who.csr -subj /CN=localhost "
-        "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null;"
-        "openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial "
-        "-out $who.pem -days 2 -copy_extensions copy 2>/dev/null; done");
-    Pki out;
-    if (std::system(script.c_str()) != 0) return out;
-    out.ca = ReadFile(dir + "/ca.pem");
-    out.server_cert = ReadFile(dir + "/server.pem");
-    out.server_key = ReadFile(dir + "/server.key");
-    out.client_cert = ReadFile(dir + "/client.pem");
-    out.client_key = ReadFile(dir + "/client.key");
-    return out;
-  }();
-  return pki;
-}
-
-std::shared_ptr<grpc::ChannelCredentials> TlsClient(const Pki& pki,
+std::shared_ptr<grpc::ChannelCredentials> TlsClient(const TestPki& pki,
                                                     bool with_cert) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = pki.ca;
@@ -723,7 +685,7 @@ std::shared_ptr<grpc::ChannelCredentials> TlsClient(const Pki& pki,
 }
 
 TEST_CASE("server: TLS serves TLS clients only", "[server][tls]") {
-  const Pki& pki = TestPki();
+  const TestPki& pki = SharedTestPki();
   REQUIRE_FALSE(pki.server_cert.empty());
   ServerOptions options = LocalOptions();
   options.tls_cert_pem = pki.server_cert;
@@ -741,7 +703,7 @@ TEST_CASE("server: TLS serves TLS clients only", "[server][tls]") {
 
 TEST_CASE("server: TLS with a client CA requires a client certificate",
           "[server][tls]") {
-  const Pki& pki = TestPki();
+  const TestPki& pki = SharedTestPki();
   REQUIRE_FALSE(pki.server_cert.empty());
   ServerOptions options = LocalOptions();
   options.tls_cert_pem = pki.server_cert;
@@ -760,7 +722,7 @@ TEST_CASE("server: TLS with a client CA requires a client certificate",
 
 TEST_CASE("server: a TLS key that does not match its certificate is rejected",
           "[server][tls]") {
-  const Pki& pki = TestPki();
+  const TestPki& pki = SharedTestPki();
   REQUIRE_FALSE(pki.server_cert.empty());
   ServerOptions options = LocalOptions();
   options.tls_cert_pem = pki.server_cert;

@@ -19,13 +19,16 @@
 #include "common/key_layout.h"
 #include "launcher/node_rendezvous.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "store/store.h"
-#include "tests/launcher/subprocess.h"
-#include "tests/rendezvous/torch_store/socket_client.h"
 #include "tests/rendezvous/torch_store/wire_test_util.h"
 #include "tests/rendezvous/tprdzvd_process.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/torch_store_client.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
@@ -35,7 +38,7 @@ using testing::Tprdzvd;
 
 GrpcStoreOptions Options(const Tprdzvd& d, const std::string& job) {
   GrpcStoreOptions options;
-  options.endpoint = d.endpoint();
+  options.endpoint = ParseEndpoint(d.endpoint(), 0).value();
   options.job = job;
   options.connect_timeout = kStartTimeout;
   return options;
@@ -94,7 +97,7 @@ TEST_CASE("tprdzvd --state-dir keeps what TCPStore clients wrote",
     Tprdzvd daemon(0, {"--state-dir", dir, "--torch-store-port", "0"},
                    /*torch_store=*/true);
     port = daemon.port();
-    torch_store::SocketClient raw(daemon.torch_port());
+    testing::TorchStoreClient raw(daemon.torch_port());
     raw.Send(torch_store::MakeRequest(torch_store::Op::kSet, {"/a"}, {"1"}));
     raw.Send(torch_store::MakeRequest(torch_store::Op::kAdd, {"/n"}, {}, 5));
     // ADD's reply comes after the SET before it was applied and committed.

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "store/kv_table.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/testing/files.h"
 
 namespace tplaunch {
 namespace {

@@ -15,11 +15,12 @@
 #include "rendezvous/server.h"
 #include "rendezvous/torch_store/encoder.h"
 #include "rendezvous/torch_store/protocol.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/store.h"
-#include "tests/launcher/subprocess.h"
-#include "tests/rendezvous/torch_store/socket_client.h"
 #include "tests/rendezvous/torch_store/wire_test_util.h"
+#include "tests/testing/torch_store_client.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
@@ -30,7 +31,7 @@ using torch_store::Op;
 
 constexpr absl::Duration kDeadline = absl::Seconds(10);
 
-using RawClient = torch_store::SocketClient;
+using RawClient = testing::TorchStoreClient;
 
 ServerOptions WithTorchStore() {
   ServerOptions options;
@@ -50,7 +51,7 @@ std::unique_ptr<Store> Connect(const RendezvousServer& server,
                                const std::string& job,
                                const std::string& token = "") {
   GrpcStoreOptions options;
-  options.endpoint = server.address();
+  options.endpoint = ParseEndpoint(server.address(), 0).value();
   options.job = job;
   options.token = token;
   options.connect_timeout = kDeadline;

@@ -2,196 +2,69 @@
 // binary, both found in the test's runfiles and run as child processes. Every
 // read from a child has a deadline, so a hung binary fails the test instead of
 // stalling it.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-
-extern char** environ;
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
+
+using testing::Concat;
+using testing::Daemon;
+using testing::DaemonOptions;
+using testing::MakeTempDir;
+using testing::Runfile;
+using testing::Subprocess;
+using testing::SubprocessOptions;
+using testing::WaitFor;
+using testing::WriteFile;
 
 // Generous for a loaded 2-core machine; a healthy run takes milliseconds per
 // command.
 constexpr absl::Duration kCommandTimeout = absl::Seconds(30);
 
-std::string Runfile(const std::string& path) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* workspace = std::getenv("TEST_WORKSPACE");
-  REQUIRE(srcdir != nullptr);
-  REQUIRE(workspace != nullptr);
-  return absl::StrCat(srcdir, "/", workspace, "/", path);
-}
-
+// A path for `name` in this test's own scratch directory.
 std::string TempPath(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);
+  static const std::string* dir = new std::string(MakeTempDir());
+  return absl::StrCat(*dir, "/", name);
 }
 
-void WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << contents;
-  REQUIRE(out.good());
+// The tprdzvctl binary followed by `args`.
+std::vector<std::string> CtlArgv(const std::vector<std::string>& args) {
+  return Concat({Runfile("rendezvous/tprdzvctl")}, args);
 }
 
-// This process's environment without the variables tprdzvctl reads, plus
-// `extra`, so the test controls exactly which token and endpoint a child sees.
-std::vector<std::string> ChildEnvironment(
-    const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** var = environ; *var != nullptr; ++var) {
-    if (absl::StartsWith(*var, "TPLAUNCH_RDZV_")) continue;
-    env.push_back(*var);
-  }
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
+// The test's environment without the variables tprdzvctl reads, plus
+// `extra_env`, so the test controls exactly which token and endpoint a child
+// sees; stdin: `stdin_bytes`, then end of file.
+SubprocessOptions CtlOptions(std::map<std::string, std::string> extra_env = {},
+                             const std::string& stdin_bytes = "") {
+  SubprocessOptions options;
+  options.env = std::move(extra_env);
+  options.unset_prefixes = {"TPLAUNCH_RDZV_"};
+  options.stdin_bytes = stdin_bytes;
+  return options;
 }
 
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
+// The exit status, or -1 (and the process killed at scope exit) when it did not
+// finish within `timeout`.
+int Finish(Subprocess& child, absl::Duration timeout = kCommandTimeout) {
+  return child.Wait(timeout).value_or(-1);
 }
-
-// A child process with its stdout and stderr on pipes (stdin: the given bytes).
-class Child {
- public:
-  Child(std::vector<std::string> argv,
-        const std::vector<std::string>& extra_env = {},
-        const std::string& stdin_bytes = "") {
-    int out[2], err[2], in[2];
-    REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-    REQUIRE(pipe2(err, O_CLOEXEC) == 0);
-    REQUIRE(pipe2(in, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-    std::vector<std::string> env = ChildEnvironment(extra_env);
-    std::vector<char*> c_argv = CStrings(argv);
-    std::vector<char*> c_env = CStrings(env);
-    const int rc = posix_spawn(&pid_, c_argv[0], &actions, nullptr,
-                               c_argv.data(), c_env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    close(err[1]);
-    close(in[0]);
-    INFO("spawning " << argv[0] << ": " << std::strerror(rc));
-    REQUIRE(rc == 0);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-    // Small inputs fit the pipe buffer, so this never blocks on the child.
-    if (!stdin_bytes.empty()) {
-      REQUIRE(write(in[1], stdin_bytes.data(), stdin_bytes.size()) ==
-              static_cast<ssize_t>(stdin_bytes.size()));
-    }
-    close(in[1]);
-  }
-
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_fd_ >= 0) close(out_fd_);
-    if (err_fd_ >= 0) close(err_fd_);
-  }
-
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  const std::string& out() const { return out_; }
-  const std::string& err() const { return err_; }
-
-  // Reads stdout until it holds a full line or `timeout` passes; returns the
-  // line.
-  std::string ReadLine(absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (out_.find('\n') == std::string::npos) {
-      if (!Pump(deadline)) break;
-    }
-    const size_t newline = out_.find('\n');
-    if (newline == std::string::npos) return "";
-    std::string line = out_.substr(0, newline);
-    out_.erase(0, newline + 1);
-    return line;
-  }
-
-  // Reads both pipes to EOF, then reaps the child. Returns its exit code, or -1
-  // (after killing it) when it did not finish within `timeout`.
-  int Finish(absl::Duration timeout = kCommandTimeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (out_fd_ >= 0 || err_fd_ >= 0) {
-      if (!Pump(deadline)) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-        return -1;
-      }
-    }
-    int status = 0;
-    REQUIRE(waitpid(pid_, &status, 0) == pid_);
-    pid_ = -1;
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
-  }
-
- private:
-  // Waits for output until `deadline`; false when the deadline passed first.
-  bool Pump(absl::Time deadline) {
-    pollfd fds[2];
-    int n = 0;
-    if (out_fd_ >= 0) fds[n++] = {out_fd_, POLLIN, 0};
-    if (err_fd_ >= 0) fds[n++] = {err_fd_, POLLIN, 0};
-    if (n == 0) return false;
-    const int64_t wait_ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (wait_ms <= 0) return false;
-    const int ready = poll(fds, n, static_cast<int>(wait_ms));
-    if (ready < 0 && errno == EINTR) return true;
-    if (ready <= 0) return false;
-    for (int i = 0; i < n; ++i) {
-      if (fds[i].revents == 0) continue;
-      int& fd = fds[i].fd == out_fd_ ? out_fd_ : err_fd_;
-      std::string& sink = fds[i].fd == out_fd_ ? out_ : err_;
-      char buffer[4096];
-      const ssize_t got = read(fd, buffer, sizeof(buffer));
-      if (got > 0) {
-        sink.append(buffer, got);
-      } else if (got == 0 || errno != EINTR) {
-        close(fd);
-        fd = -1;
-      }
-    }
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  int err_fd_ = -1;
-  std::string out_;
-  std::string err_;
-};
 
 struct Result {
   int exit_code;
@@ -199,49 +72,32 @@ struct Result {
   std::string err;
 };
 
-// A running tprdzvd on 127.0.0.1, port 0, with a token.
-class Daemon {
- public:
-  explicit Daemon(const std::string& token_file)
-      : child_({Runfile("rendezvous/tprdzvd"), "--host", "127.0.0.1", "--port",
-                "0", "--token-file", token_file, "--log-level", "warn"}) {
-    const std::string line = child_.ReadLine(kCommandTimeout);
-    INFO("first stdout line: '" << line << "', stderr: " << child_.err());
-    REQUIRE(absl::StartsWith(line, "listening on "));
-    endpoint_ = std::string(absl::StripPrefix(line, "listening on "));
-    REQUIRE(absl::StartsWith(endpoint_, "127.0.0.1:"));
-  }
-
-  const std::string& endpoint() const { return endpoint_; }
-
-  // SIGTERM; returns the exit code (-1 if it did not exit in time).
-  int Terminate() {
-    REQUIRE(kill(child_.pid(), SIGTERM) == 0);
-    return child_.Finish();
-  }
-
-  const std::string& err() const { return child_.err(); }
-
- private:
-  Child child_;
-  std::string endpoint_;
-};
-
 // Runs tprdzvctl with `args` and returns what it did.
 Result Ctl(const std::vector<std::string>& args,
-           const std::vector<std::string>& extra_env = {},
+           std::map<std::string, std::string> extra_env = {},
            const std::string& stdin_bytes = "") {
-  std::vector<std::string> argv = {Runfile("rendezvous/tprdzvctl")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  Child child(argv, extra_env, stdin_bytes);
-  const int code = child.Finish();
+  Subprocess child(CtlArgv(args),
+                   CtlOptions(std::move(extra_env), stdin_bytes));
+  const int code = Finish(child);
   return {code, child.out(), child.err()};
 }
 
-std::vector<std::string> Concat(std::vector<std::string> a,
-                                const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
+// A tprdzvd on 127.0.0.1, port 0, that requires the token in `token_file`.
+DaemonOptions WithToken(const std::string& token_file) {
+  DaemonOptions options;
+  options.extra_args = {"--token-file", token_file, "--log-level", "warn"};
+  return options;
+}
+
+// Waits until the daemon has parked `n` calls, so that what the test does next
+// really releases a waiting call.
+bool WaitersReach(const std::vector<std::string>& ctl, int n) {
+  return WaitFor(
+      [&] {
+        return absl::StrContains(Ctl(Concat(ctl, {"stats"})).out,
+                                 absl::StrCat("\"waiters\": ", n));
+      },
+      kCommandTimeout);
 }
 
 #define REQUIRE_CTL(result, code, stdout_text)            \
@@ -256,7 +112,8 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
   const std::string token_file = TempPath("token");
   WriteFile(token_file,
             "e2e-secret\n");  // A trailing newline, as editors leave one.
-  Daemon daemon(token_file);
+  Daemon daemon(WithToken(token_file));
+  REQUIRE(absl::StartsWith(daemon.endpoint(), "127.0.0.1:"));
   const std::vector<std::string> ctl = {"--endpoint",   daemon.endpoint(),
                                         "--token-file", token_file,
                                         "--job",        "e2e"};
@@ -279,16 +136,11 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
   REQUIRE_CTL(Ctl(Concat(ctl, {"get", "blob"})), 0, binary);
 
   SECTION("a blocked get is released by a set from another process") {
-    Child getter(Concat({Runfile("rendezvous/tprdzvctl")},
-                        Concat(ctl, {"--timeout", "30s", "get", "late"})));
-    // Wait until the daemon has parked the get, so the set really releases it.
-    const absl::Time deadline = absl::Now() + kCommandTimeout;
-    while (
-        !absl::StrContains(Ctl(Concat(ctl, {"stats"})).out, "\"waiters\": 1")) {
-      REQUIRE(absl::Now() < deadline);
-    }
+    Subprocess getter(CtlArgv(Concat(ctl, {"--timeout", "30s", "get", "late"})),
+                      CtlOptions());
+    REQUIRE(WaitersReach(ctl, 1));
     REQUIRE_CTL(Ctl(Concat(ctl, {"set", "late", "arrived"})), 0, "");
-    REQUIRE(getter.Finish() == 0);
+    REQUIRE(Finish(getter) == 0);
     REQUIRE(getter.out() == "arrived");
   }
 
@@ -327,11 +179,10 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
                 "hello");  // Not overwritten.
 
     // The token and endpoint may come from the environment instead of flags.
-    REQUIRE_CTL(
-        Ctl({"--job", "e2e", "try-get", "a"},
-            {"TPLAUNCH_RDZV_TOKEN=e2e-secret",
-             absl::StrCat("TPLAUNCH_RDZV_ENDPOINT=", daemon.endpoint())}),
-        0, "hello");
+    REQUIRE_CTL(Ctl({"--job", "e2e", "try-get", "a"},
+                    {{"TPLAUNCH_RDZV_TOKEN", "e2e-secret"},
+                     {"TPLAUNCH_RDZV_ENDPOINT", daemon.endpoint()}}),
+                0, "hello");
   }
 
   SECTION("command-line mistakes exit 2 with a usage message") {
@@ -372,7 +223,7 @@ TEST_CASE("tprdzvd + tprdzvctl: a session against the real binaries", "[e2e]") {
     REQUIRE_CTL(Ctl(Concat(ctl, {"num-keys"})), 0, "0\n");
   }
 
-  const int exit_code = daemon.Terminate();
+  const int exit_code = daemon.Terminate().value_or(-1);
   INFO("daemon stderr: " << daemon.err());
   REQUIRE(exit_code == 0);
 }
@@ -381,20 +232,17 @@ TEST_CASE("tprdzvd + tprdzvctl: SIGTERM releases a blocked get at once",
           "[e2e]") {
   const std::string token_file = TempPath("token");
   WriteFile(token_file, "e2e-secret");
-  Daemon daemon(token_file);
+  Daemon daemon(WithToken(token_file));
+  REQUIRE(absl::StartsWith(daemon.endpoint(), "127.0.0.1:"));
   const std::vector<std::string> ctl = {"--endpoint",   daemon.endpoint(),
                                         "--token-file", token_file,
                                         "--job",        "e2e"};
-  Child getter(Concat({Runfile("rendezvous/tprdzvctl")},
-                      Concat(ctl, {"--timeout", "60s", "get", "never"})));
-  const absl::Time deadline = absl::Now() + kCommandTimeout;
-  while (
-      !absl::StrContains(Ctl(Concat(ctl, {"stats"})).out, "\"waiters\": 1")) {
-    REQUIRE(absl::Now() < deadline);
-  }
+  Subprocess getter(CtlArgv(Concat(ctl, {"--timeout", "60s", "get", "never"})),
+                    CtlOptions());
+  REQUIRE(WaitersReach(ctl, 1));
   const absl::Time terminated_at = absl::Now();
-  REQUIRE(daemon.Terminate() == 0);
-  REQUIRE(getter.Finish(absl::Seconds(10)) == 1);
+  REQUIRE(daemon.Terminate().value_or(-1) == 0);
+  REQUIRE(Finish(getter, absl::Seconds(10)) == 1);
   CHECK(absl::Now() - terminated_at < absl::Seconds(10));
   INFO(getter.err());
   CHECK((absl::StrContains(getter.err(), "UNAVAILABLE") ||

@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "tests/launcher/subprocess.h"
+#include "tests/testing/files.h"
+#include "tests/testing/processes.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace testing {

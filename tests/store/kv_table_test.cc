@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace tplaunch {
 namespace {
@@ -91,7 +92,7 @@ TEST_CASE("KvTable Add", "[kv_table]") {
   REQUIRE(table.Set("j", "text", "abc").ok());
   absl::Status bad = table.Add("j", "text", 1).status();
   CHECK(absl::IsFailedPrecondition(bad));
-  CHECK(absl::StrContains(bad.message(), "\"text\""));
+  CHECK(absl::StrContains(bad.message(), "'text'"));
   CHECK(*table.TryGet("j", "text") == "abc");
   REQUIRE(table.Set("j", "big", "9223372036854775807").ok());
   CHECK(absl::IsOutOfRange(table.Add("j", "big", 1).status()));
@@ -243,13 +244,35 @@ TEST_CASE("KvTable deadline names the missing keys, job and time waited",
   const absl::Status status = out.result->status();
   CHECK(absl::IsDeadlineExceeded(status));
   const std::string message(status.message());
-  CHECK(absl::StrContains(message, "\"gone1\""));
-  CHECK(absl::StrContains(message, "\"gone2\""));
-  CHECK_FALSE(absl::StrContains(message, "\"here\""));
+  CHECK(absl::StrContains(message, "'gone1'"));
+  CHECK(absl::StrContains(message, "'gone2'"));
+  CHECK_FALSE(absl::StrContains(message, "'here'"));
   CHECK(absl::StrContains(message, "job7"));
   CHECK(absl::StrContains(message, "3s"));
   CHECK(table.Stats().waiters == 0);
   CHECK(table.NextDeadline() == absl::InfiniteFuture());
+}
+
+TEST_CASE("KvTable wait for a timeout names that timeout, not the time seen",
+          "[kv_table]") {
+  Fixture f;
+  Outcome out;
+  KvTable table(f.Options());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 70; ++i) keys.push_back(absl::StrCat("r", i));
+  REQUIRE(table.Set("j", "r0", "here").ok());
+  REQUIRE(
+      table.StartWait("j", keys, absl::Milliseconds(300), false, out.Callback())
+          .ok());
+  CHECK(table.NextDeadline() == f.clock.Now() + absl::Milliseconds(300));
+  // The owner's timer runs late: the message still says 300ms.
+  f.clock.Advance(absl::Milliseconds(345));
+  table.ExpireDeadlines(f.clock.Now());
+  REQUIRE(out.calls == 1);
+  // Only the first 64 keys are looked at.
+  CHECK(out.result->status().message() ==
+        "timed out after 300ms waiting for 70 keys (at least 63 missing: 'r1', "
+        "'r2', 'r3', 'r4', 'r5', 'r6', 'r7', 'r8' and 55 more) in job 'j'");
 }
 
 TEST_CASE("KvTable CancelWaiter ends the wait with Cancelled once",

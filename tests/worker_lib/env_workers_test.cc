@@ -11,12 +11,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "rendezvous/server.h"
+#include "tests/testing/processes.h"
 #include "tests/worker_lib/worker_processes.h"
 
 namespace tplaunch {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using testing::Runfile;
 
 std::map<std::string, std::string> RankEnv(const std::string& endpoint,
                                            const std::string& run_id,

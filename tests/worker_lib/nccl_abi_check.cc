@@ -49,7 +49,6 @@ CHECK_FN(ncclCommInitRankScalable, ncclCommInitRankScalable);
 CHECK_FN(ncclCommGetAsyncError, ncclCommGetAsyncError);
 CHECK_FN(ncclCommAbort, ncclCommAbort);
 CHECK_FN(ncclCommDestroy, ncclCommDestroy);
-CHECK_FN(ncclCommFinalize, ncclCommFinalize);
 CHECK_FN(ncclAllReduce, ncclAllReduce);
 CHECK_FN(ncclBroadcast, ncclBroadcast);
 CHECK_FN(ncclAllGather, ncclAllGather);

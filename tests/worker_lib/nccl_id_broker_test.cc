@@ -15,7 +15,7 @@
 #include "store/memory_store.h"
 #include "tests/worker_lib/rank_threads.h"
 #include "worker_lib/nccl_group.h"
-#include "worker_lib/nccl_library.h"
+#include "worker_lib/nccl_host.h"
 
 namespace tplaunch {
 namespace {
@@ -33,7 +33,7 @@ TEST_CASE(
 }
 
 TEST_CASE("the real NCCL id makes a round trip through the store on CPU") {
-  absl::StatusOr<const NcclLibrary*> nccl = LoadNccl();
+  absl::StatusOr<NcclLibraryInfo> nccl = LoadedNcclLibrary();
   if (!nccl.ok()) {
     WARN("SKIPPED: NCCL is not installed here: " << nccl.status().ToString());
     return;
@@ -61,8 +61,8 @@ TEST_CASE("the real NCCL id makes a round trip through the store on CPU") {
   CHECK(got[0][0].size() == 128);
   CHECK(got[0][0] != std::string(128, '\0'));
   for (int r = 1; r < n; ++r) CHECK(got[r] == got[0]);
-  INFO("NCCL " << (*nccl)->version << " from " << (*nccl)->path);
-  CHECK((*nccl)->version >= 20000);
+  INFO("NCCL " << nccl->version << " from " << nccl->path);
+  CHECK(nccl->version >= 20000);
 }
 
 TEST_CASE("a large group exchanges one id per root with one MultiGet") {
@@ -114,7 +114,8 @@ TEST_CASE("a published id of the wrong size is DataLoss") {
 }
 
 TEST_CASE("a missing NCCL library is named") {
-  absl::StatusOr<NcclLibrary> lib = LoadNcclFrom({"/nonexistent/libnccl.so.2"});
+  absl::StatusOr<NcclLibraryInfo> lib =
+      ProbeNcclLibrary({"/nonexistent/libnccl.so.2"});
   REQUIRE(absl::IsFailedPrecondition(lib.status()));
   CHECK_THAT(std::string(lib.status().message()),
              Catch::Contains("NCCL is not available") &&

@@ -12,7 +12,7 @@
 #include "rendezvous/server.h"
 #include "store/memory_store.h"
 #include "tests/worker_lib/rank_threads.h"
-#include "worker_lib/nccl_library.h"
+#include "worker_lib/nccl_host.h"
 
 namespace tplaunch {
 namespace {

@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing/processes.h"
 #include "tests/worker_lib/worker_processes.h"
 
 namespace tplaunch {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using testing::Runfile;
 
 std::vector<std::string> Launch(int n, std::vector<std::string> launcher_flags,
                                 std::vector<std::string> train_flags) {

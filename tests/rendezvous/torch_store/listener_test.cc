@@ -4,7 +4,6 @@
 // without disturbing others, backpressure, 1000 connections, shutdown.
 #include "rendezvous/torch_store/listener.h"
 
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -13,30 +12,19 @@
 #include <string>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "store/kv_table.h"
-#include "tests/rendezvous/torch_store/socket_client.h"
 #include "tests/rendezvous/torch_store/test_listener.h"
 #include "tests/rendezvous/torch_store/wire_test_util.h"
+#include "tests/testing/torch_store_client.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace torch_store {
 namespace {
 
-constexpr absl::Duration kDeadline = absl::Seconds(10);
-
-// Waits (with a deadline) until `condition` holds.
-template <typename F>
-bool Eventually(F condition) {
-  const absl::Time deadline = absl::Now() + kDeadline;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    pollfd none{-1, 0, 0};
-    poll(&none, 0, 5);
-  }
-  return condition();
-}
+using SocketClient = testing::TorchStoreClient;
+using testing::WaitFor;
 
 TEST_CASE("listener: the 1.13 transcript over TCP, type bytes split off") {
   TestListener server;
@@ -73,7 +61,7 @@ TEST_CASE(
   CHECK(a.ReadHex(10) == "02000000000000004c38");
 
   a.SendHex("05010000000000000004000000000000002f677270");
-  REQUIRE(Eventually([&] { return server.table.Stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server.table.Stats().waiters == 1; }));
   REQUIRE(server.table.Set("torch", "/grp", "g").ok());
   CHECK(a.ReadHex(1) == "00");
 }
@@ -137,7 +125,7 @@ TEST_CASE("listener: >= 2.2 handshake, ping, and CANCEL_WAIT over TCP") {
   CHECK(c.Quiet(absl::Milliseconds(30)));
   c.SendHex("0c");
   CHECK(c.ReadHex(1) == "01");
-  CHECK(Eventually([&] { return server.table.Stats().waiters == 0; }));
+  CHECK(WaitFor([&] { return server.table.Stats().waiters == 0; }));
 }
 
 TEST_CASE("listener: a client that does not read its replies is throttled") {
@@ -178,7 +166,7 @@ TEST_CASE("listener: 1000 connections park WAITs and one SET releases them") {
     REQUIRE(c->Read(8).size() == 8);
     c->SendHex("05010000000000000003000000000000002f676f");
   }
-  REQUIRE(Eventually([&] { return server.table.Stats().waiters == n; }));
+  REQUIRE(WaitFor([&] { return server.table.Stats().waiters == n; }));
   CHECK(*server.table.TryGet("torch", "init/") == std::to_string(n));
   SocketClient setter(server.port());
   setter.SendHex(
@@ -192,7 +180,7 @@ TEST_CASE("listener: shutdown closes connections and removes their waiters") {
   TestListener server;
   SocketClient a(server.port());
   a.SendHex("05010000000000000002000000000000002f78");
-  REQUIRE(Eventually([&] { return server.table.Stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server.table.Stats().waiters == 1; }));
   server.listener->Shutdown();
   CHECK(server.table.Stats().waiters == 0);
   CHECK(a.ClosedByPeer());

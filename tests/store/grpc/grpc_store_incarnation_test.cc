@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "rendezvous/server.h"
+#include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/incarnation.h"
 #include "store/grpc/rendezvous_admin.h"
@@ -30,7 +31,7 @@ GrpcStoreOptions Options(const RendezvousServer& server,
                          std::shared_ptr<IncarnationTracker> tracker,
                          const std::string& token = "") {
   GrpcStoreOptions options;
-  options.endpoint = server.address();
+  options.endpoint = ParseEndpoint(server.address(), 0).value();
   options.job = "job";
   options.token = token;
   options.connect_timeout = absl::Seconds(30);

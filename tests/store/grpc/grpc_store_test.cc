@@ -10,11 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <fstream>
-#include <functional>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,11 +21,18 @@
 #include "absl/time/time.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "rendezvous/server.h"
+#include "store/endpoint.h"
 #include "store/grpc/rendezvous_admin.h"
 #include "tests/store/store_contract.h"
+#include "tests/testing/test_pki.h"
+#include "tests/testing/wait_for.h"
 
 namespace tplaunch {
 namespace {
+
+using testing::SharedTestPki;
+using testing::TestPki;
+using testing::WaitFor;
 
 constexpr char kToken[] = "contract-token";
 constexpr absl::Duration kLongWait = absl::Seconds(30);
@@ -54,7 +57,7 @@ std::shared_ptr<RendezvousServer> StartServer() {
 GrpcStoreOptions ClientOptions(const RendezvousServer& server,
                                const std::string& job) {
   GrpcStoreOptions options;
-  options.endpoint = server.address();
+  options.endpoint = ParseEndpoint(server.address(), 0).value();
   options.job = job;
   options.token = kToken;
   options.connect_timeout = absl::Seconds(10);
@@ -66,19 +69,6 @@ std::unique_ptr<Store> Connect(const GrpcStoreOptions& options) {
   INFO(store.status().ToString());
   REQUIRE(store.ok());
   return std::move(*store);
-}
-
-// Polls `done` until it holds or `timeout` passes. For conditions only visible
-// through the server's counters (a call parked on the daemon), which no event
-// signals.
-bool Eventually(const std::function<bool()>& done,
-                absl::Duration timeout = kLongWait) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
 }
 
 // One server per test case, authenticated; each store is a new job, and a
@@ -108,21 +98,32 @@ TPLAUNCH_STORE_CONTRACT_TESTS("GrpcStore", GrpcStores)
 
 TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
           "[store][grpc]") {
-  CHECK(ParseRendezvousEndpoint("node1:1234").value() == "node1:1234");
-  CHECK(ParseRendezvousEndpoint("node1").value() == "node1:29400");
-  CHECK(ParseRendezvousEndpoint("[::1]:5").value() == "[::1]:5");
-  CHECK(ParseRendezvousEndpoint("[fe80::1]").value() == "[fe80::1]:29400");
-  CHECK(ParseRendezvousEndpoint("127.0.0.1:65535").value() ==
-        "127.0.0.1:65535");
+  // GrpcStore takes an Endpoint that its caller parsed with the one parser.
+  auto parse = [](const char* text) {
+    return ParseEndpoint(text, kDefaultRendezvousPort);
+  };
+  CHECK(parse("node1:1234").value().ToString() == "node1:1234");
+  CHECK(parse("node1").value().ToString() == "node1:29400");
+  CHECK(parse("[::1]:5").value().ToString() == "[::1]:5");
+  CHECK(parse("[fe80::1]").value().ToString() == "[fe80::1]:29400");
+  CHECK(parse("127.0.0.1:65535").value().ToString() == "127.0.0.1:65535");
+  // A bare IPv6 literal cannot carry a port, so it is the whole host (as
+  // tplaunch's CLI always read it).
+  CHECK(parse("::1").value().ToString() == "[::1]:29400");
 
   for (const char* bad : {"", ":80", "host:", "host:0", "host:65536", "host:-1",
-                          "host:http", "host:80x", "::1", "[::1", "[::1]80",
-                          "[]:80", "a b:80", "http://host:80", "host:+80"}) {
+                          "host:http", "host:80x", "[::1", "[::1]80", "[]:80",
+                          "a b:80", "http://host:80", "host:+80"}) {
     INFO("endpoint '" << bad << "'");
-    const absl::StatusOr<std::string> parsed = ParseRendezvousEndpoint(bad);
+    const absl::StatusOr<Endpoint> parsed = parse(bad);
     REQUIRE(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+
+  // An endpoint nobody parsed is refused before dialling.
+  for (const Endpoint& unset :
+       {Endpoint{}, Endpoint{"host", 0}, Endpoint{"", 80}}) {
     GrpcStoreOptions options;
-    options.endpoint = bad;
+    options.endpoint = unset;
     options.job = "j";
     options.connect_timeout = absl::Milliseconds(100);
     const absl::StatusOr<std::unique_ptr<Store>> store =
@@ -134,7 +135,7 @@ TEST_CASE("GrpcStore: endpoints are parsed and bad ones rejected",
 TEST_CASE("GrpcStore: a job and a whole client certificate are required",
           "[store][grpc]") {
   GrpcStoreOptions options;
-  options.endpoint = "127.0.0.1:1";
+  options.endpoint = Endpoint{"127.0.0.1", 1};
   options.connect_timeout = absl::Milliseconds(100);
   const absl::StatusOr<std::unique_ptr<Store>> no_job =
       ConnectGrpcStore(options);
@@ -166,7 +167,7 @@ TEST_CASE(
       absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
 
   GrpcStoreOptions options;
-  options.endpoint = endpoint;
+  options.endpoint = Endpoint{"127.0.0.1", ntohs(address.sin_port)};
   options.job = "j";
   options.connect_timeout = absl::Milliseconds(700);
   const absl::Time start = absl::Now();
@@ -249,7 +250,7 @@ TEST_CASE("GrpcStore: DeleteJob cancels the job's waiters", "[store][grpc]") {
   std::unique_ptr<Store> store = Connect(ClientOptions(*server, "doomed"));
   absl::StatusOr<std::string> got = absl::UnknownError("not run");
   std::thread getter([&] { got = store->Get("never", kLongWait); });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   REQUIRE(DeleteRendezvousJob(ClientOptions(*server, "doomed")).ok());
   getter.join();
   INFO(got.status().ToString());
@@ -293,6 +294,73 @@ TEST_CASE("GrpcStore: a timeout names the key, job, endpoint and time",
 }
 
 TEST_CASE(
+    "GrpcStore: a timed-out Get or Wait is one RPC, explained by the "
+    "daemon",
+    "[store][grpc]") {
+  std::shared_ptr<RendezvousServer> server = StartServer();
+  std::unique_ptr<Store> store = Connect(ClientOptions(*server, "j2"));
+  REQUIRE(store->Set("rank_0", "here").ok());
+  std::vector<std::string> many;
+  for (int i = 0; i < 70; ++i) many.push_back(absl::StrCat("r", i));
+
+  struct Case {
+    const char* name;
+    std::function<absl::Status()> call;
+    std::string message;
+  };
+  const std::string on = absl::StrCat(" in job 'j2' on ", server->address());
+  const std::vector<Case> cases = {
+      {"Get",
+       [&] { return store->Get("rank_3", absl::Milliseconds(50)).status(); },
+       absl::StrCat("timed out after 50ms waiting for key 'rank_3'", on)},
+      {"Get at once",
+       [&] { return store->Get("rank_3", absl::ZeroDuration()).status(); },
+       absl::StrCat("timed out after 0 waiting for key 'rank_3'", on)},
+      {"Wait",
+       [&] {
+         return store->Wait({"rank_0", "rank_1", "rank_2"},
+                            absl::Milliseconds(50));
+       },
+       absl::StrCat("timed out after 50ms waiting for 2 of 3 keys (missing "
+                    "'rank_1', 'rank_2')",
+                    on)},
+      {"Wait at once",
+       [&] {
+         return store->Wait({"rank_0", "rank_1"}, absl::ZeroDuration());
+       },
+       absl::StrCat("timed out after 0 waiting for 1 of 2 keys (missing "
+                    "'rank_1')",
+                    on)},
+      {"Wait on 70 keys",
+       [&] { return store->Wait(many, absl::Milliseconds(50)); },
+       absl::StrCat("timed out after 50ms waiting for 70 keys (at least 64 "
+                    "missing: 'r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6', 'r7' "
+                    "and 56 more)",
+                    on)},
+      {"MultiGet",
+       [&] {
+         return store->MultiGet({"rank_0", "rank_9"}, absl::Milliseconds(50))
+             .status();
+       },
+       absl::StrCat("timed out after 50ms waiting for 1 of 2 keys (missing "
+                    "'rank_9')",
+                    on)},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    const int64_t before = server->stats().calls;
+    const absl::Status status = c.call();
+    CHECK(server->stats().calls - before == 1);
+    REQUIRE(status.code() == absl::StatusCode::kDeadlineExceeded);
+    CHECK(status.message() == c.message);
+  }
+  // GetStats reports the same counter.
+  const int64_t calls = server->stats().calls;
+  REQUIRE(GetRendezvousStats(ClientOptions(*server, "j2")).value().calls ==
+          calls + 1);
+}
+
+TEST_CASE(
     "GrpcStore: the daemon parks every blocked Get and one Set releases them",
     "[store][grpc]") {
   constexpr int kGetters = 32;
@@ -304,7 +372,8 @@ TEST_CASE(
   for (int i = 0; i < kGetters; ++i) {
     getters.emplace_back([&, i] { got[i] = store->Get("go", kLongWait); });
   }
-  REQUIRE(Eventually([&] { return server->stats().waiters == kGetters; }));
+  REQUIRE(
+      WaitFor([&] { return server->stats().waiters == kGetters; }, kLongWait));
   REQUIRE(store->Set("go", "now").ok());
   for (std::thread& getter : getters) getter.join();
   for (const auto& value : got) REQUIRE(value.value() == "now");
@@ -317,7 +386,7 @@ TEST_CASE("GrpcStore: timeouts beyond 30 days are capped, not refused",
   std::unique_ptr<Store> store = Connect(ClientOptions(*server, "j"));
   absl::StatusOr<std::string> got = absl::UnknownError("not run");
   std::thread getter([&] { got = store->Get("k", absl::InfiniteDuration()); });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   REQUIRE(store->Set("k", "v").ok());
   getter.join();
   INFO(got.status().ToString());
@@ -335,7 +404,7 @@ TEST_CASE("GrpcStore: a daemon shut down under a blocked Get fails it promptly",
     got = store->Get("never", kLongWait);
     returned_at = absl::Now();
   });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   const absl::Time shutdown_at = absl::Now();
   server->Shutdown();
   getter.join();
@@ -369,11 +438,11 @@ TEST_CASE("GrpcStore: a client that gives up leaves no waiter behind",
   rendezvous::v1::GetResponse response;
   grpc::Status status;
   std::thread getter([&] { status = stub->Get(&context, request, &response); });
-  REQUIRE(Eventually([&] { return server->stats().waiters == 1; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 1; }, kLongWait));
   context.TryCancel();
   getter.join();
   REQUIRE(status.error_code() == grpc::StatusCode::CANCELLED);
-  REQUIRE(Eventually([&] { return server->stats().waiters == 0; }));
+  REQUIRE(WaitFor([&] { return server->stats().waiters == 0; }, kLongWait));
 }
 
 // ---- Sizes and limits ----
@@ -430,59 +499,8 @@ TEST_CASE("GrpcStore: stats and health", "[store][grpc]") {
 
 // ---- TLS ----
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-struct TestCertificates {
-  std::string ca;
-  std::string other_ca;
-  std::string server_cert;
-  std::string server_key;
-  std::string client_cert;
-  std::string client_key;
-};
-
-// Made once per test binary with the openssl CLI under $TEST_TMPDIR: a CA, a
-// server certificate for localhost / 127.0.0.1, a client certificate, and an
-// unrelated CA.
-const TestCertificates& Certificates() {
-  static const TestCertificates* certificates = [] {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const std::string dir =
-        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/grpc_store_test_pki");
-    const std::string key =
-        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script = absl::StrCat(
-        "set -e; rm -rf ", dir, "; mkdir -p ", dir, "; cd ", dir, "\n",
-        "for ca in ca other_ca; do openssl req -x509 ", key,
-        " -keyout $ca.key -out $ca.pem -days 2 -subj /CN=$ca 2>/dev/null; "
-        "done\n",
-        "for who in server client; do\n", "  openssl req -new ", key,
-        " -keyout $who.key -out $who.csr",
-        " -subj /CN=$who -addext subjectAltName=DNS:localhost,IP:127.0.0.1",
-        " 2>/dev/null\n",
-        "  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial",
-        " -out $who.pem -days 2 -copy_extensions copy 2>/dev/null\n", "done\n");
-    auto* out = new TestCertificates;
-    if (std::system(script.c_str()) != 0) return out;
-    out->ca = ReadAll(dir + "/ca.pem");
-    out->other_ca = ReadAll(dir + "/other_ca.pem");
-    out->server_cert = ReadAll(dir + "/server.pem");
-    out->server_key = ReadAll(dir + "/server.key");
-    out->client_cert = ReadAll(dir + "/client.pem");
-    out->client_key = ReadAll(dir + "/client.key");
-    return out;
-  }();
-  return *certificates;
-}
-
 TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
-  const TestCertificates& pki = Certificates();
+  const TestPki& pki = SharedTestPki();
   REQUIRE_FALSE(pki.client_key.empty());
   ServerOptions server_options;
   server_options.tls_cert_pem = pki.server_cert;
@@ -499,7 +517,7 @@ TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
   // The certificate names 127.0.0.1 and localhost; the override checks another
   // name.
   GrpcStoreOptions by_name = options;
-  by_name.endpoint = absl::StrCat("localhost:", server->port());
+  by_name.endpoint = Endpoint{"localhost", server->port()};
   REQUIRE(Connect(by_name)->TryGet("k").value() == "v");
 
   GrpcStoreOptions wrong_name = options;
@@ -525,7 +543,7 @@ TEST_CASE("GrpcStore: TLS", "[store][grpc][tls]") {
 }
 
 TEST_CASE("GrpcStore: TLS with client certificates", "[store][grpc][tls]") {
-  const TestCertificates& pki = Certificates();
+  const TestPki& pki = SharedTestPki();
   REQUIRE_FALSE(pki.client_key.empty());
   ServerOptions server_options;
   server_options.tls_cert_pem = pki.server_cert;

@@ -1,8 +1,8 @@
-// A blocking-style TCPStore test client over a real socket: raw bytes out,
-// every read with a deadline. Shared by the listener tests and the daemon's
-// TCPStore tests.
-#ifndef TPLAUNCH_TESTS_TORCH_STORE_SOCKET_CLIENT_H_
-#define TPLAUNCH_TESTS_TORCH_STORE_SOCKET_CLIENT_H_
+// TorchStoreClient: a blocking-style TCPStore test client over a real socket:
+// raw bytes or encoded requests out, every read with a deadline. Shared by the
+// TCPStore listener's tests and the daemon's TCPStore tests.
+#ifndef TPLAUNCH_TESTS_TESTING_TORCH_STORE_CLIENT_H_
+#define TPLAUNCH_TESTS_TESTING_TORCH_STORE_CLIENT_H_
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,14 +25,14 @@
 #include "tests/rendezvous/torch_store/wire_test_util.h"
 
 namespace tplaunch {
-namespace torch_store {
+namespace testing {
 
-class SocketClient {
+class TorchStoreClient {
  public:
   static constexpr absl::Duration kDefaultTimeout = absl::Seconds(10);
 
-  explicit SocketClient(int port, const char* host = "127.0.0.1",
-                        int family = AF_INET) {
+  explicit TorchStoreClient(int port, const char* host = "127.0.0.1",
+                            int family = AF_INET) {
     fd_ = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(fd_ >= 0);
     int rc;
@@ -53,13 +53,13 @@ class SocketClient {
     const int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
-  ~SocketClient() {
+  ~TorchStoreClient() {
     if (fd_ >= 0) close(fd_);
   }
-  SocketClient(const SocketClient&) = delete;
-  SocketClient& operator=(const SocketClient&) = delete;
+  TorchStoreClient(const TorchStoreClient&) = delete;
+  TorchStoreClient& operator=(const TorchStoreClient&) = delete;
 
-  void SendHex(absl::string_view hex) { Send(Hex(hex)); }
+  void SendHex(absl::string_view hex) { Send(torch_store::Hex(hex)); }
   void Send(const std::string& bytes) {
     size_t sent = 0;
     while (sent < bytes.size()) {
@@ -88,10 +88,10 @@ class SocketClient {
     }
     return out;
   }
-  std::string ReadHex(size_t n) { return ToHex(Read(n)); }
+  std::string ReadHex(size_t n) { return torch_store::ToHex(Read(n)); }
   // Sends `request` encoded in PyTorch 1.x's layout.
-  void Send(const Request& request) {
-    Send(EncodeRequest(Dialect::kV1, request));
+  void Send(const torch_store::Request& request) {
+    Send(torch_store::EncodeRequest(torch_store::Dialect::kV1, request));
   }
   // A 1.x blob reply: u64 length, then the bytes.
   std::string ReadBlob() {
@@ -126,7 +126,7 @@ class SocketClient {
   int fd_ = -1;
 };
 
-}  // namespace torch_store
+}  // namespace testing
 }  // namespace tplaunch
 
-#endif  // TPLAUNCH_TESTS_TORCH_STORE_SOCKET_CLIENT_H_
+#endif  // TPLAUNCH_TESTS_TESTING_TORCH_STORE_CLIENT_H_
