@@ -7,6 +7,9 @@
 // calls ExpireDeadlines / ExpireIdleJobs (the daemon's timer thread; tests with
 // a fake clock).
 //
+// With a KvJournal (options.journal, tprdzvd --state-dir) every change is
+// handed to it, and a call's reply waits until its change is durable.
+//
 // Thread-safe. Waiter callbacks never run while the table's lock is held, so a
 // callback may call back into the table.
 #ifndef TPLAUNCH_STORE_KV_TABLE_H_
