@@ -4,22 +4,35 @@
 //   heartbeats, signals) -> stop -> restart as a new attempt (within
 //   --max-restarts) or exit
 //
-// It ties node_rendezvous (stores) and process_supervisor (processes) together
-// and reports to the user through the "launcher" logger. Run it on the main
+// It ties node_rendezvous (stores) and process_supervisor (processes) together,
+// puts each attempt's files where run_logs says, and reports to the user
+// through the "launcher" logger (texts from failure_report). Run it on the main
 // thread: the workers' PR_SET_PDEATHSIG is tied to the thread that starts them.
 #ifndef TPLAUNCH_LAUNCHER_AGENT_H_
 #define TPLAUNCH_LAUNCHER_AGENT_H_
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "launcher/launch_config.h"
 #include "launcher/process_supervisor.h"
 #include "launcher/worker_env.h"
+#include "store/endpoint.h"
 #include "store/store.h"
 
 namespace tplaunch {
+
+// What the agent needs from process supervision: start one attempt's workers
+// and hand back the group it then waits on, signals and stops. Errors as
+// StartWorkers'.
+using WorkerStarter =
+    std::function<absl::StatusOr<std::unique_ptr<WorkerGroup>>(
+        std::vector<WorkerSpec> specs)>;
 
 struct AgentOptions {
   LaunchConfig config;  // nproc_per_node already resolved.
@@ -33,13 +46,13 @@ struct AgentOptions {
   std::string local_addr;  // Advertised address (TPLAUNCH_LOCAL_ADDR,
                            // MASTER_ADDR on node 0).
   // What workers get as TPLAUNCH_RDZV_ENDPOINT / TPLAUNCH_RDZV_TOKEN.
-  std::string worker_rdzv_endpoint;
+  Endpoint worker_rdzv_endpoint;
   std::string worker_rdzv_token;
   // With --torch-store agent: the TCPStore listener workers connect to as
   // MASTER_ADDR/MASTER_PORT (the embedded server's, or tprdzvd's from
-  // --torch-store-endpoint).
-  std::string agent_store_addr;
-  int agent_store_port = 0;
+  // --torch-store-endpoint); nullopt with --torch-store worker, where rank 0
+  // hosts PyTorch's store.
+  std::optional<Endpoint> agent_store;
   // With --torch-store agent, run by node 0 for every attempt before the
   // attempt's assignment is published (so before any node starts a worker):
   // empties the listener (keys of an earlier attempt, or of an earlier job in
@@ -50,6 +63,9 @@ struct AgentOptions {
   // A signalfd for config.signals_to_forward (blocked by the caller), or -1.
   int signal_fd = -1;
   SupervisorOptions supervisor;
+  // Starts the workers; empty: real processes (StartWorkers with
+  // `supervisor`). Tests pass a fake.
+  WorkerStarter start_workers;
 };
 
 // Runs the job on this node. Returns tplaunch's exit code: 0 when every worker

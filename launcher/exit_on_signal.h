@@ -2,9 +2,8 @@
 // joining, waiting for a running attempt to end) no worker exists and the
 // agent's poll loop is not running. This watcher turns a terminating signal
 // (TERM, INT, HUP, QUIT) arriving on the launcher's signalfd into an immediate
-// exit(128+N) instead of a wait of up to
-// --rdzv-timeout. Other signals are consumed (there is no worker to forward
-// them to).
+// exit(128+N) instead of a wait of up to --rdzv-timeout. Other signals are
+// consumed (there is no worker to forward them to).
 #ifndef TPLAUNCH_LAUNCHER_EXIT_ON_SIGNAL_H_
 #define TPLAUNCH_LAUNCHER_EXIT_ON_SIGNAL_H_
 

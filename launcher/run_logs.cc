@@ -1,0 +1,129 @@
+#include "launcher/run_logs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace tplaunch {
+namespace {
+
+// mkdir -p. Errors name the directory.
+absl::Status MakeDirs(const std::string& path) {
+  std::string partial;
+  for (size_t pos = 0; pos != std::string::npos;) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "cannot create directory ", partial, ": ", strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// mkdtemp of <tmp_dir>/<name>-XXXXXX; "" on failure.
+std::string MakeTempDir(const std::string& tmp_dir, absl::string_view name) {
+  std::string tmpl =
+      absl::StrCat(tmp_dir.empty() ? "/tmp" : tmp_dir, "/", name, "-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) return "";
+  return tmpl;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RunLogs>> RunLogs::Create(
+    RunLogsOptions options) {
+  std::unique_ptr<RunLogs> logs(new RunLogs(std::move(options)));
+  const RunLogsOptions& o = logs->options_;
+  if (!o.log_dir.empty()) {
+    logs->root_ = absl::StrCat(o.log_dir, "/", o.run_id);
+  } else if (o.stdout_to_file || o.stderr_to_file) {
+    std::string dir = MakeTempDir(o.tmp_dir, "tplaunch-logs");
+    if (dir.empty()) {
+      return absl::InternalError(
+          absl::StrCat("cannot create a log directory ",
+                       o.tmp_dir.empty() ? "/tmp" : o.tmp_dir,
+                       "/tplaunch-logs-XXXXXX: ", strerror(errno)));
+    }
+    logs->root_ = absl::StrCat(dir, "/", o.run_id);
+    logs->root_is_temporary_ = true;
+  } else {
+    logs->scratch_dir_ = MakeTempDir(o.tmp_dir, "tplaunch");
+  }
+  return logs;
+}
+
+RunLogs::~RunLogs() { RemoveScratch(); }
+
+std::string RunLogs::RankDir(int attempt, int rank) const {
+  return absl::StrCat(root_, "/attempt_", attempt, "/rank_", rank);
+}
+
+absl::StatusOr<RankFiles> RunLogs::PrepareRank(int attempt, int rank) {
+  RankFiles files;
+  if (!root_.empty()) {
+    const std::string dir = RankDir(attempt, rank);
+    absl::Status made = MakeDirs(dir);
+    if (!made.ok()) return made;
+    const bool all = !options_.log_dir.empty();
+    if (all || options_.stdout_to_file) {
+      files.stdout_file = absl::StrCat(dir, "/stdout.log");
+    }
+    if (all || options_.stderr_to_file) {
+      files.stderr_file = absl::StrCat(dir, "/stderr.log");
+    }
+  }
+  files.error_file = ErrorFile(attempt, rank);
+  if (!files.error_file.empty()) unlink(files.error_file.c_str());
+  return files;
+}
+
+std::string RunLogs::ErrorFile(int attempt, int rank) const {
+  if (!root_.empty())
+    return absl::StrCat(RankDir(attempt, rank), "/error.json");
+  if (!scratch_dir_.empty()) {
+    return absl::StrCat(scratch_dir_, "/a", attempt, "_rank", rank, ".json");
+  }
+  return "";
+}
+
+absl::StatusOr<std::string> RunLogs::WriteFailureReport(
+    const std::string& json) {
+  if (root_.empty()) {
+    return absl::FailedPreconditionError("no log directory for error.json");
+  }
+  absl::Status made = MakeDirs(root_);
+  if (!made.ok()) return made;
+  std::string path = absl::StrCat(root_, "/error.json");
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, ": ", strerror(errno)));
+  }
+  ssize_t ignored = write(fd, json.data(), json.size());
+  (void)ignored;
+  close(fd);
+  return path;
+}
+
+void RunLogs::RemoveScratch() {
+  if (scratch_dir_.empty()) return;
+  if (DIR* d = opendir(scratch_dir_.c_str())) {
+    while (struct dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      unlink(absl::StrCat(scratch_dir_, "/", e->d_name).c_str());
+    }
+    closedir(d);
+  }
+  rmdir(scratch_dir_.c_str());
+  scratch_dir_.clear();
+}
+
+}  // namespace tplaunch

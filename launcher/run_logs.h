@@ -1,0 +1,91 @@
+// run_logs: where one run's per-attempt, per-rank files live.
+//
+//   <root>/attempt_<N>/rank_<R>/stdout.log   (--log-dir, or --tee/--redirects)
+//   <root>/attempt_<N>/rank_<R>/stderr.log
+//   <root>/attempt_<N>/rank_<R>/error.json   TORCHELASTIC_ERROR_FILE
+//   <root>/error.json                        the launcher's failure report
+//
+// <root> is <--log-dir>/<run_id>; with --tee/--redirects but no --log-dir it is
+// <TMPDIR>/tplaunch-logs-XXXXXX/<run_id> (kept, the user wants those files).
+// With neither there is no root and the workers' error files go to a scratch
+// directory <TMPDIR>/tplaunch-XXXXXX, removed when the RunLogs goes (or by
+// RemoveScratch on a signal exit), as a<N>_rank<R>.json.
+#ifndef TPLAUNCH_LAUNCHER_RUN_LOGS_H_
+#define TPLAUNCH_LAUNCHER_RUN_LOGS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace tplaunch {
+
+struct RunLogsOptions {
+  // --log-dir; "": no log directory of the user's.
+  std::string log_dir;
+  std::string run_id;
+  // Whether --tee/--redirects send the worker's stdout/stderr to files. With
+  // log_dir set both streams always go to files.
+  bool stdout_to_file = false;
+  bool stderr_to_file = false;
+  // Where temporary directories are made (TMPDIR; "" means /tmp).
+  std::string tmp_dir;
+};
+
+// One rank's files for an attempt; "" for a file it does not get.
+struct RankFiles {
+  std::string error_file;  // TORCHELASTIC_ERROR_FILE.
+  std::string stdout_file;
+  std::string stderr_file;
+};
+
+class RunLogs final {
+ public:
+  // Creates the temporary directory the options call for. Errors: Internal
+  // naming the directory when a --tee/--redirects directory cannot be made (a
+  // missing scratch directory only means no error files).
+  static absl::StatusOr<std::unique_ptr<RunLogs>> Create(
+      RunLogsOptions options);
+  ~RunLogs();
+  RunLogs(const RunLogs&) = delete;
+  RunLogs& operator=(const RunLogs&) = delete;
+
+  // "" when there is none (no --log-dir, --tee or --redirects).
+  const std::string& root() const { return root_; }
+  // Whether root() is a temporary directory tplaunch chose.
+  bool root_is_temporary() const { return root_is_temporary_; }
+
+  // Creates the rank's directory (if any) and removes a stale error file, so
+  // an error file found after a failure is this attempt's. Errors:
+  // PermissionDenied naming the directory that cannot be created.
+  absl::StatusOr<RankFiles> PrepareRank(int attempt, int rank);
+
+  // The rank's TORCHELASTIC_ERROR_FILE path ("" when there is nowhere to put
+  // it); the same path PrepareRank returned.
+  std::string ErrorFile(int attempt, int rank) const;
+
+  // Writes `json` to <root>/error.json and returns that path. Errors:
+  // FailedPrecondition without a root; PermissionDenied naming what cannot be
+  // written.
+  absl::StatusOr<std::string> WriteFailureReport(const std::string& json);
+
+  // Removes the scratch directory and its files now; safe to call twice. Not
+  // thread-safe with PrepareRank, which is fine for its one use: the exit on a
+  // signal while the agent blocks in the rendezvous.
+  void RemoveScratch();
+
+ private:
+  explicit RunLogs(RunLogsOptions options) : options_(std::move(options)) {}
+
+  std::string RankDir(int attempt, int rank) const;
+
+  const RunLogsOptions options_;
+  std::string root_;
+  bool root_is_temporary_ = false;
+  // Holds the error files when root_ is empty; "" when there is none.
+  std::string scratch_dir_;
+};
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_LAUNCHER_RUN_LOGS_H_

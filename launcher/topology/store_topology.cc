@@ -1,0 +1,197 @@
+#include "launcher/topology/store_topology.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "launcher/exit_on_signal.h"
+#include "launcher/host_info.h"
+#include "launcher/logger.h"
+#include "rendezvous/server.h"
+#include "store/grpc/grpc_store.h"
+#include "store/grpc/rendezvous_admin.h"
+#include "store/memory_store.h"
+
+namespace tplaunch {
+namespace {
+
+constexpr absl::string_view kLoopback = "127.0.0.1";
+
+// Hex of n bytes from /dev/urandom: run ids and the standalone token.
+std::string RandomHex(size_t n) {
+  std::string bytes(n, '\0');
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t got = read(fd, bytes.data(), n);
+    (void)got;
+    close(fd);
+  }
+  return absl::BytesToHexString(bytes);
+}
+
+}  // namespace
+
+absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
+  TopologyPlan plan;
+  plan.run_id = config.rdzv_id;
+  plan.connect_timeout = config.rdzv_timeout;
+  const bool agent_store = config.torch_store == TorchStoreHost::kAgent;
+  if (config.standalone) {
+    plan.kind = TopologyKind::kEmbeddedServer;
+    plan.local_addr =
+        config.local_addr.empty() ? std::string(kLoopback) : config.local_addr;
+    // PyTorch's ranks use the embedded server's TCPStore listener, which
+    // starts empty with every launch.
+    if (agent_store) plan.agent_store = AgentStoreSource::kEmbeddedListener;
+    return plan;
+  }
+  plan.kind = TopologyKind::kRemoteDaemon;
+  if (!config.rdzv_endpoint) {
+    return absl::InvalidArgumentError(
+        "a multi-node launch needs --rdzv-endpoint HOST[:PORT]");
+  }
+  plan.rdzv_endpoint = *config.rdzv_endpoint;
+  plan.token_file = config.token_file;
+  plan.local_addr = config.local_addr;
+  if (agent_store) {
+    if (!config.torch_store_endpoint) {
+      return absl::InvalidArgumentError(
+          "--torch-store agent with --rdzv-endpoint needs "
+          "--torch-store-endpoint HOST:PORT");
+    }
+    plan.agent_store = AgentStoreSource::kRemoteListener;
+    plan.torch_store_listener = *config.torch_store_endpoint;
+  }
+  return plan;
+}
+
+StoreTopology::~StoreTopology() = default;
+
+absl::StatusOr<std::unique_ptr<StoreTopology>> StoreTopology::SetUp(
+    const TopologyPlan& plan, const TopologyInputs& inputs) {
+  std::unique_ptr<StoreTopology> t(new StoreTopology());
+  absl::Status started = plan.multi_node() ? t->ConnectToDaemon(plan, inputs)
+                                           : t->StartEmbeddedServer(plan);
+  if (!started.ok()) return started;
+  if (plan.agent_store != AgentStoreSource::kNone) {
+    t->PrepareAgentStore(std::min(plan.connect_timeout, absl::Seconds(30)));
+  }
+  return t;
+}
+
+absl::Status StoreTopology::StartEmbeddedServer(const TopologyPlan& plan) {
+  run_id_ = plan.run_id.empty() ? RandomHex(8) : plan.run_id;
+  ServerOptions so;
+  so.host = std::string(kLoopback);
+  so.port = 0;
+  so.token = RandomHex(16);
+  if (plan.agent_store == AgentStoreSource::kEmbeddedListener) {
+    so.torch_store_port = 0;
+  }
+  auto started = StartRendezvousServer(so);
+  if (!started.ok()) {
+    return absl::Status(
+        started.status().code(),
+        absl::StrCat("cannot start the embedded rendezvous server: ",
+                     started.status().ToString()));
+  }
+  server_ = *std::move(started);
+  // This node is alone: it meets itself in memory; workers use the server.
+  store_ = NewMemoryStore();
+  multi_node_ = false;
+  local_addr_ = plan.local_addr;
+  worker_rdzv_endpoint_ = Endpoint{so.host, server_->port()};
+  worker_rdzv_token_ = so.token;
+  if (plan.agent_store == AgentStoreSource::kEmbeddedListener) {
+    agent_store_ = Endpoint{so.host, server_->torch_store_port()};
+    listener_daemon_.endpoint = Endpoint{so.host, server_->port()};
+    listener_daemon_.token = so.token;
+    LauncherLogger().info(
+        "--torch-store agent: workers use the TCPStore listener on {} "
+        "(TORCHELASTIC_USE_AGENT_STORE=True)",
+        server_->torch_store_address());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
+                                            const TopologyInputs& inputs) {
+  run_id_ = plan.run_id;
+  const std::string endpoint = plan.rdzv_endpoint.ToString();
+  GrpcStoreOptions go;
+  go.endpoint = plan.rdzv_endpoint;
+  go.job = plan.run_id;
+  go.connect_timeout = plan.connect_timeout;
+  go.token = inputs.token;
+  if (plan.local_addr.empty()) {
+    auto addr = RoutableAddressTowards(plan.rdzv_endpoint);
+    if (!addr.ok()) {
+      return absl::Status(addr.status().code(), addr.status().ToString());
+    }
+    local_addr_ = *addr;
+  } else {
+    local_addr_ = plan.local_addr;
+  }
+  LauncherLogger().info("connecting to rendezvous endpoint {} (up to {})",
+                        endpoint, absl::FormatDuration(plan.connect_timeout));
+  absl::StatusOr<std::unique_ptr<Store>> connected;
+  {
+    ExitOnSignalWhileBlocked exit_on_signal(inputs.signal_fd, nullptr);
+    connected = ConnectGrpcStore(go);
+  }
+  if (!connected.ok()) {
+    return absl::Status(connected.status().code(),
+                        absl::StrCat("cannot reach the rendezvous endpoint: ",
+                                     connected.status().ToString()));
+  }
+  store_ = *std::move(connected);
+  multi_node_ = true;
+  worker_rdzv_endpoint_ = plan.rdzv_endpoint;
+  worker_rdzv_token_ = inputs.token;
+  if (plan.agent_store == AgentStoreSource::kRemoteListener) {
+    agent_store_ = plan.torch_store_listener;
+    listener_daemon_ = go;
+  }
+  return absl::OkStatus();
+}
+
+void StoreTopology::PrepareAgentStore(absl::Duration timeout) {
+  // Every attempt starts with an empty store, as torchelastic's fresh store
+  // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
+  // tprdzvd listener still holds the keys of the job before. The listener
+  // serves one job of its daemon's table: DeleteJob empties it.
+  const Endpoint listener = *agent_store_;
+  GrpcStoreOptions daemon = listener_daemon_;
+  daemon.connect_timeout = daemon.rpc_timeout = timeout;
+  prepare_agent_store_ = [listener, daemon](int attempt) -> absl::Status {
+    auto cleared = ClearTorchStoreJob(daemon, listener.port);
+    if (!cleared.ok()) {
+      return absl::Status(cleared.status().code(),
+                          absl::StrCat("--torch-store agent, attempt ", attempt,
+                                       ": ", cleared.status().message()));
+    }
+    if (*cleared > 0) {
+      LauncherLogger().info(
+          "attempt {}: removed {} key(s) that an earlier job or attempt "
+          "left in the TCPStore listener {}",
+          attempt, *cleared, listener.ToString());
+    }
+    return absl::OkStatus();
+  };
+}
+
+void StoreTopology::ApplyTo(AgentOptions& options) const {
+  options.store = store_.get();
+  options.multi_node = multi_node_;
+  options.run_id = run_id_;
+  options.local_addr = local_addr_;
+  options.worker_rdzv_endpoint = worker_rdzv_endpoint_;
+  options.worker_rdzv_token = worker_rdzv_token_;
+  options.agent_store = agent_store_;
+  options.prepare_agent_store = prepare_agent_store_;
+}
+
+}  // namespace tplaunch

@@ -1,0 +1,126 @@
+// store_topology: which store this launcher meets the other nodes in, and what
+// it tells its workers about it, decided from the LaunchConfig.
+//
+//   standalone  an embedded RendezvousServer on 127.0.0.1 (port 0, a random
+//               128-bit token); this node is alone and meets itself in a
+//               MemoryStore; the workers get the server as
+//               TPLAUNCH_RDZV_ENDPOINT.
+//   multi-node  a GrpcStore client of tprdzvd at --rdzv-endpoint (job = run
+//               id, token from --token-file); the workers get the same
+//               endpoint and token.
+//
+// With --torch-store agent the workers' MASTER_ADDR/MASTER_PORT name a TCPStore
+// listener instead of a rank: the embedded server's (standalone) or tprdzvd's
+// --torch-store-endpoint, emptied before every attempt.
+//
+// The decision (PlanStoreTopology) is pure; StoreTopology::SetUp carries it
+// out. This package holds the one launcher target that may link the daemon
+// (//rendezvous:server): rendezvous/BUILD's visibility says so.
+#ifndef TPLAUNCH_LAUNCHER_TOPOLOGY_STORE_TOPOLOGY_H_
+#define TPLAUNCH_LAUNCHER_TOPOLOGY_STORE_TOPOLOGY_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "launcher/agent.h"
+#include "launcher/launch_config.h"
+#include "store/endpoint.h"
+#include "store/grpc/grpc_store_options.h"
+#include "store/store.h"
+
+namespace tplaunch {
+
+class RendezvousServer;
+
+// Where the nodes meet.
+enum class TopologyKind {
+  kEmbeddedServer,  // Standalone: an in-process server, a MemoryStore.
+  kRemoteDaemon,    // Multi-node: a GrpcStore client of tprdzvd.
+};
+
+// Which TCPStore listener --torch-store agent points the workers at.
+enum class AgentStoreSource {
+  kNone,              // --torch-store worker: rank 0 hosts PyTorch's store.
+  kEmbeddedListener,  // The embedded server's listener (port 0).
+  kRemoteListener,    // tprdzvd's, at --torch-store-endpoint.
+};
+
+// What PlanStoreTopology decided; no I/O has happened yet.
+struct TopologyPlan {
+  TopologyKind kind = TopologyKind::kEmbeddedServer;
+  AgentStoreSource agent_store = AgentStoreSource::kNone;
+  // kRemoteDaemon: --rdzv-endpoint, parsed.
+  Endpoint rdzv_endpoint;
+  // kRemoteListener: --torch-store-endpoint, parsed.
+  Endpoint torch_store_listener;
+  // The file holding tprdzvd's token; "" for none (standalone mints one).
+  std::string token_file;
+  // The job's run id; "" when standalone should pick a random one.
+  std::string run_id;
+  // The advertised address; "" when it is the one routing to rdzv_endpoint.
+  std::string local_addr;
+  // How long connecting to tprdzvd may take (--rdzv-timeout).
+  absl::Duration connect_timeout = absl::Seconds(600);
+
+  bool multi_node() const { return kind == TopologyKind::kRemoteDaemon; }
+};
+
+// Decides the topology. Errors: InvalidArgument (a usage error) when a
+// multi-node config lacks --rdzv-endpoint, or --torch-store agent lacks
+// --torch-store-endpoint (the cli never produces either).
+absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config);
+
+// What SetUp needs beyond the plan.
+struct TopologyInputs {
+  // --token-file's contents (main reads it), sent to tprdzvd.
+  std::string token;
+  // A terminating signal on it exits at once while connecting; -1: none.
+  int signal_fd = -1;
+};
+
+// The store and servers of one launch; lives as long as the agent runs.
+class StoreTopology final {
+ public:
+  // Carries out the plan: starts the embedded server, or finds the routable
+  // address and connects to tprdzvd. Errors, each naming what failed:
+  // whatever StartRendezvousServer, RoutableAddressTowards or ConnectGrpcStore
+  // returned (Unavailable when tprdzvd cannot be reached in time).
+  static absl::StatusOr<std::unique_ptr<StoreTopology>> SetUp(
+      const TopologyPlan& plan, const TopologyInputs& inputs);
+  ~StoreTopology();
+  StoreTopology(const StoreTopology&) = delete;
+  StoreTopology& operator=(const StoreTopology&) = delete;
+
+  // Fills in the agent's store, run id, addresses, worker rendezvous
+  // endpoint/token and the agent store fields. The topology must outlive the
+  // agent.
+  void ApplyTo(AgentOptions& options) const;
+
+ private:
+  StoreTopology() = default;
+  absl::Status StartEmbeddedServer(const TopologyPlan& plan);
+  absl::Status ConnectToDaemon(const TopologyPlan& plan,
+                               const TopologyInputs& inputs);
+  // Empties the agent store's listener before every attempt.
+  void PrepareAgentStore(absl::Duration timeout);
+
+  std::unique_ptr<RendezvousServer> server_;  // Standalone only.
+  std::unique_ptr<Store> store_;
+  bool multi_node_ = false;
+  std::string run_id_;
+  std::string local_addr_;
+  Endpoint worker_rdzv_endpoint_;
+  std::string worker_rdzv_token_;
+  std::optional<Endpoint> agent_store_;
+  // With an agent store: the daemon that serves its listener, for DeleteJob
+  // (the embedded server, or tprdzvd).
+  GrpcStoreOptions listener_daemon_;
+  std::function<absl::Status(int attempt)> prepare_agent_store_;
+};
+
+}  // namespace tplaunch
+
+#endif  // TPLAUNCH_LAUNCHER_TOPOLOGY_STORE_TOPOLOGY_H_

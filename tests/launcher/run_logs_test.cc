@@ -1,0 +1,114 @@
+// The run's log and error file layout, on a real file system under
+// TEST_TMPDIR.
+#include "launcher/run_logs.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tests/testing/files.h"
+
+namespace tplaunch {
+namespace {
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+TEST_CASE("--log-dir: every stream of every rank under <dir>/<run_id>") {
+  RunLogsOptions o;
+  o.log_dir = testing::MakeTempDir();
+  o.run_id = "job";
+  auto logs = RunLogs::Create(o);
+  REQUIRE(logs.ok());
+  CHECK((*logs)->root() == o.log_dir + "/job");
+  CHECK_FALSE((*logs)->root_is_temporary());
+  auto files = (*logs)->PrepareRank(3, 7);
+  REQUIRE(files.ok());
+  const std::string dir = o.log_dir + "/job/attempt_3/rank_7";
+  CHECK(Exists(dir));
+  CHECK(files->stdout_file == dir + "/stdout.log");
+  CHECK(files->stderr_file == dir + "/stderr.log");
+  CHECK(files->error_file == dir + "/error.json");
+  CHECK((*logs)->ErrorFile(3, 7) == files->error_file);
+
+  auto written = (*logs)->WriteFailureReport("{}\n");
+  REQUIRE(written.ok());
+  CHECK(*written == o.log_dir + "/job/error.json");
+  CHECK(testing::ReadFile(*written) == "{}\n");
+}
+
+TEST_CASE("PrepareRank removes an earlier error file") {
+  RunLogsOptions o;
+  o.log_dir = testing::MakeTempDir();
+  o.run_id = "job";
+  auto logs = RunLogs::Create(o);
+  REQUIRE(logs.ok());
+  auto first = (*logs)->PrepareRank(0, 0);
+  REQUIRE(first.ok());
+  testing::WriteFile(first->error_file, "stale");
+  REQUIRE(Exists(first->error_file));
+  REQUIRE((*logs)->PrepareRank(0, 0).ok());
+  CHECK_FALSE(Exists(first->error_file));
+}
+
+TEST_CASE("--tee without --log-dir: a temporary root, only the teed stream") {
+  RunLogsOptions o;
+  o.run_id = "job";
+  o.stderr_to_file = true;
+  o.tmp_dir = testing::TestTmpDir();
+  auto logs = RunLogs::Create(o);
+  REQUIRE(logs.ok());
+  CHECK((*logs)->root_is_temporary());
+  CHECK(absl::StartsWith((*logs)->root(),
+                         testing::TestTmpDir() + "/tplaunch-logs-"));
+  CHECK(absl::EndsWith((*logs)->root(), "/job"));
+  auto files = (*logs)->PrepareRank(0, 1);
+  REQUIRE(files.ok());
+  CHECK(files->stdout_file.empty());
+  CHECK(files->stderr_file == (*logs)->root() + "/attempt_0/rank_1/stderr.log");
+}
+
+TEST_CASE("no log files: error files in a scratch directory, removed after") {
+  RunLogsOptions o;
+  o.run_id = "job";
+  o.tmp_dir = testing::TestTmpDir();
+  std::string error_file;
+  {
+    auto logs = RunLogs::Create(o);
+    REQUIRE(logs.ok());
+    CHECK((*logs)->root().empty());
+    auto files = (*logs)->PrepareRank(2, 5);
+    REQUIRE(files.ok());
+    CHECK(files->stdout_file.empty());
+    CHECK(files->stderr_file.empty());
+    error_file = files->error_file;
+    CHECK(absl::StartsWith(error_file, testing::TestTmpDir() + "/tplaunch-"));
+    CHECK(absl::EndsWith(error_file, "/a2_rank5.json"));
+    testing::WriteFile(error_file, "{}");
+    REQUIRE(Exists(error_file));
+    CHECK(
+        absl::IsFailedPrecondition((*logs)->WriteFailureReport("{}").status()));
+  }
+  CHECK_FALSE(Exists(error_file));
+  CHECK_FALSE(Exists(error_file.substr(0, error_file.rfind('/'))));
+}
+
+TEST_CASE("a --tee directory that cannot be made is an error naming it") {
+  RunLogsOptions o;
+  o.run_id = "job";
+  o.stdout_to_file = true;
+  o.tmp_dir = "/nonexistent/dir";
+  auto logs = RunLogs::Create(o);
+  REQUIRE_FALSE(logs.ok());
+  CHECK_THAT(std::string(logs.status().message()),
+             Catch::Contains("/nonexistent/dir/tplaunch-logs-"));
+}
+
+}  // namespace
+}  // namespace tplaunch

@@ -1,0 +1,125 @@
+// Which store topology each command line gets (pure), and the standalone one
+// set up for real: an embedded server on port 0.
+#include "launcher/topology/store_topology.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "launcher/cli.h"
+#include "launcher/host_info.h"
+
+namespace tplaunch {
+namespace {
+
+LaunchConfig Config(std::vector<std::string> args) {
+  args.insert(args.begin(), "tplaunch");
+  args.push_back("train.py");
+  auto config = ParseCommandLine(args, {});
+  REQUIRE(config.ok());
+  return *config;
+}
+
+bool IsHex(const std::string& s) {
+  return s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+TEST_CASE("no --rdzv-endpoint: an embedded server, loopback, no agent store") {
+  auto plan = PlanStoreTopology(Config({"--nproc-per-node", "2"}));
+  REQUIRE(plan.ok());
+  CHECK(plan->kind == TopologyKind::kEmbeddedServer);
+  CHECK_FALSE(plan->multi_node());
+  CHECK(plan->agent_store == AgentStoreSource::kNone);
+  CHECK(plan->local_addr == "127.0.0.1");
+  CHECK(plan->run_id.empty());  // SetUp picks a random one.
+  CHECK(plan->token_file.empty());
+}
+
+TEST_CASE("standalone keeps --local-addr and --rdzv-id") {
+  auto plan = PlanStoreTopology(
+      Config({"--standalone", "--local-addr", "10.1.2.3", "--rdzv-id", "j"}));
+  REQUIRE(plan.ok());
+  CHECK(plan->kind == TopologyKind::kEmbeddedServer);
+  CHECK(plan->local_addr == "10.1.2.3");
+  CHECK(plan->run_id == "j");
+}
+
+TEST_CASE("standalone --torch-store agent uses the embedded listener") {
+  auto plan = PlanStoreTopology(Config({"--torch-store", "agent"}));
+  REQUIRE(plan.ok());
+  CHECK(plan->kind == TopologyKind::kEmbeddedServer);
+  CHECK(plan->agent_store == AgentStoreSource::kEmbeddedListener);
+}
+
+TEST_CASE("--rdzv-endpoint: a tprdzvd client with the default port") {
+  auto plan = PlanStoreTopology(
+      Config({"--rdzv-endpoint", "node-a", "--rdzv-id", "job", "--token-file",
+              "/etc/tok", "--rdzv-timeout", "45s"}));
+  REQUIRE(plan.ok());
+  CHECK(plan->kind == TopologyKind::kRemoteDaemon);
+  CHECK(plan->multi_node());
+  CHECK(plan->rdzv_endpoint == Endpoint{"node-a", kDefaultRendezvousPort});
+  CHECK(plan->run_id == "job");
+  CHECK(plan->token_file == "/etc/tok");
+  CHECK(plan->connect_timeout == absl::Seconds(45));
+  // Found by routing towards the endpoint at set-up.
+  CHECK(plan->local_addr.empty());
+  CHECK(plan->agent_store == AgentStoreSource::kNone);
+}
+
+TEST_CASE("--rdzv-endpoint with --torch-store agent uses tprdzvd's listener") {
+  auto plan = PlanStoreTopology(Config(
+      {"--rdzv-endpoint", "[::1]:7000", "--rdzv-id", "job", "--torch-store",
+       "agent", "--torch-store-endpoint", "10.0.0.9:29500"}));
+  REQUIRE(plan.ok());
+  CHECK(plan->kind == TopologyKind::kRemoteDaemon);
+  CHECK(plan->rdzv_endpoint == Endpoint{"::1", 7000});
+  CHECK(plan->agent_store == AgentStoreSource::kRemoteListener);
+  CHECK(plan->torch_store_listener == Endpoint{"10.0.0.9", 29500});
+}
+
+TEST_CASE("standalone set-up: the agent meets itself, workers get the server") {
+  auto plan = PlanStoreTopology(Config({"--torch-store", "agent"}));
+  REQUIRE(plan.ok());
+  auto topology = StoreTopology::SetUp(*plan, TopologyInputs{});
+  REQUIRE(topology.ok());
+  AgentOptions ao;
+  (*topology)->ApplyTo(ao);
+  REQUIRE(ao.store != nullptr);
+  CHECK_FALSE(ao.multi_node);
+  CHECK(ao.run_id.size() == 16);
+  CHECK(IsHex(ao.run_id));
+  CHECK(ao.worker_rdzv_token.size() == 32);
+  CHECK(IsHex(ao.worker_rdzv_token));
+  CHECK(ao.worker_rdzv_endpoint.host == "127.0.0.1");
+  CHECK(ao.worker_rdzv_endpoint.port > 0);
+  CHECK(ao.local_addr == "127.0.0.1");
+  REQUIRE(ao.agent_store.has_value());
+  CHECK(ao.agent_store->host == "127.0.0.1");
+  CHECK(ao.agent_store->port > 0);
+  // Empties the (already empty) listener.
+  REQUIRE(ao.prepare_agent_store);
+  CHECK(ao.prepare_agent_store(0).ok());
+  // The MemoryStore works.
+  CHECK(ao.store->Set("k", "v").ok());
+  CHECK(ao.store->TryGet("k").value_or("") == "v");
+}
+
+TEST_CASE("an unreachable tprdzvd fails set-up, naming the endpoint") {
+  auto port = PickFreePort("127.0.0.1");  // Nothing listens there.
+  REQUIRE(port.ok());
+  auto plan = PlanStoreTopology(Config(
+      {"--rdzv-endpoint", "127.0.0.1:" + std::to_string(*port), "--rdzv-id",
+       "job", "--local-addr", "127.0.0.1", "--rdzv-timeout", "200ms"}));
+  REQUIRE(plan.ok());
+  auto topology = StoreTopology::SetUp(*plan, TopologyInputs{});
+  REQUIRE_FALSE(topology.ok());
+  CHECK_THAT(std::string(topology.status().message()),
+             Catch::Contains("cannot reach the rendezvous endpoint"));
+  CHECK_THAT(std::string(topology.status().message()),
+             Catch::Contains(std::to_string(*port)));
+}
+
+}  // namespace
+}  // namespace tplaunch
