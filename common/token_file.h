@@ -8,11 +8,6 @@
 #ifndef TPLAUNCH_COMMON_TOKEN_FILE_H_
 #define TPLAUNCH_COMMON_TOKEN_FILE_H_
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <optional>
 #include <string>
 
@@ -20,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/read_file.h"
 
 namespace tplaunch {
 
@@ -33,34 +29,10 @@ inline constexpr size_t kMaxTokenFileBytes = 4096;
 // unreadable, empty (after stripping whitespace), or over kMaxTokenFileBytes.
 inline absl::StatusOr<std::string> ReadTokenFile(
     const std::string& path, const char* flag = "--token-file") {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, " ", path, ": cannot read: ", std::strerror(errno)));
-  }
-  std::string contents(kMaxTokenFileBytes + 1, '\0');
-  size_t filled = 0;
-  while (filled < contents.size()) {
-    const ssize_t n =
-        read(fd, contents.data() + filled, contents.size() - filled);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      close(fd);
-      return absl::InvalidArgumentError(absl::StrCat(
-          flag, " ", path, ": cannot read: ", std::strerror(error)));
-    }
-    if (n == 0) break;
-    filled += static_cast<size_t>(n);
-  }
-  close(fd);
-  if (filled > kMaxTokenFileBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, " is over ",
-                                                   kMaxTokenFileBytes,
-                                                   " bytes: not a token file"));
-  }
-  contents.resize(filled);
-  std::string token(absl::StripAsciiWhitespace(contents));
+  absl::StatusOr<std::string> contents =
+      ReadFileCapped(path, flag, kMaxTokenFileBytes);
+  if (!contents.ok()) return contents.status();
+  std::string token(absl::StripAsciiWhitespace(*contents));
   if (token.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(flag, " ", path, " holds an empty token"));

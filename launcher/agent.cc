@@ -170,7 +170,8 @@ int Agent::Run() {
   absl::Status set_up = SetUp();
   if (!set_up.ok()) {
     log_.error("{}", std::string(set_up.message()));
-    return 1;
+    // DataLoss: the logs asked for cannot be kept (see RunLogs::Create).
+    return absl::IsDataLoss(set_up) ? kLogsLostExit : 1;
   }
   auto current = rdzv_.CurrentAttempt();
   if (!current.ok()) {
@@ -306,6 +307,9 @@ Agent::AttemptResult Agent::StartFailed(const NodeAssignment& a,
              : absl::IsPermissionDenied(status) ? 126
                                                 : 1;
   if (absl::IsFailedPrecondition(status)) code = 126;
+  // A rank directory or log file that cannot be created (RunLogs,
+  // StartWorkers).
+  if (absl::IsDataLoss(status)) code = kLogsLostExit;
   log_.error("{}", std::string(status.message()));
   FailJob(a.attempt, AttemptEnd::Kind::kStopped, code,
           absl::StrCat("node ", a.node_rank, " (", o_.host,
@@ -390,7 +394,7 @@ Agent::AttemptResult Agent::OnWorkerFailed(const NodeAssignment& a,
 absl::Time Agent::EnterExitBarrier(const NodeAssignment& a,
                                    WorkerGroup& workers,
                                    LivenessMonitor& monitor) {
-  monitor.SetState("done");
+  monitor.SetState(HeartbeatState::kDone);
   absl::Status s = rdzv_.ReportDone(a.attempt, a.num_nodes);
   if (!s.ok()) log_.warn("exit barrier: {}", s.ToString());
   const absl::Time deadline = absl::Now() + c_.exit_barrier_timeout;
@@ -403,7 +407,7 @@ Agent::AttemptResult Agent::LeaveExitBarrier(LivenessMonitor& monitor) {
       "other nodes still running after --exit-barrier-timeout {}; leaving "
       "with this node's success",
       absl::FormatDuration(c_.exit_barrier_timeout));
-  monitor.SetState("left");
+  monitor.SetState(HeartbeatState::kLeft);
   monitor.HeartbeatNow();
   return Success();
 }

@@ -68,11 +68,17 @@ struct AgentOptions {
   WorkerStarter start_workers;
 };
 
+// tplaunch's exit code when it cannot keep the logs asked for: --log-dir cannot
+// be created or written, or a log file write failed while the workers
+// succeeded. Not 126, which means PROGRAM cannot be executed.
+inline constexpr int kLogsLostExit = 125;
+
 // Runs the job on this node. Returns tplaunch's exit code: 0 when every worker
 // of the final attempt succeeded, the first failure's shell-style code
 // otherwise (also for a failure on another node), 128+N after signal N, 1 for
-// launcher errors (rendezvous timeout, unreachable store), 126/127 when PROGRAM
-// cannot be executed/found.
+// launcher errors (rendezvous timeout, unreachable store), 125 when the logs
+// cannot be kept (kLogsLostExit), 126/127 when PROGRAM cannot be
+// executed/found.
 int RunAgent(const AgentOptions& options);
 
 }  // namespace tplaunch

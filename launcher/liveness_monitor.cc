@@ -28,12 +28,6 @@ void LivenessMonitor::SetState(HeartbeatState state) {
   state_ = state;
 }
 
-void LivenessMonitor::SetState(const std::string& state) {
-  if (std::optional<HeartbeatState> parsed = ParseHeartbeatState(state)) {
-    SetState(*parsed);
-  }
-}
-
 void LivenessMonitor::HeartbeatNow() {
   HeartbeatState state;
   {

@@ -46,10 +46,6 @@ class LivenessMonitor final {
 
   // What this node's heartbeat says from now on.
   void SetState(HeartbeatState state);
-  // TODO(#9): remove once launcher/agent.cc passes HeartbeatState. `state` is
-  // "run", "done" or "left" (HeartbeatStateName); any other text is a
-  // programming error and leaves the state unchanged.
-  void SetState(const std::string& state);
 
   // Writes one heartbeat now (e.g. "left" before the launcher exits).
   void HeartbeatNow();

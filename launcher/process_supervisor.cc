@@ -13,7 +13,9 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "launcher/logger.h"
 #include "launcher/signals.h"
 
 namespace tplaunch {
@@ -28,10 +30,10 @@ void CloseFd(int& fd) {
   fd = -1;
 }
 
-// Writes all of data, retrying on EINTR and short writes. Errors (a closed
-// console, a full disk) drop the rest: worker output must never stop the
-// launcher.
-void WriteAll(int fd, const char* data, size_t size) {
+// Writes all of data, retrying on EINTR and short writes. Returns 0, or the
+// errno that stopped it with `*unwritten` bytes left (a closed console, a full
+// disk): worker output must never stop the launcher.
+int WriteAll(int fd, const char* data, size_t size, size_t* unwritten) {
   while (size > 0) {
     ssize_t n = write(fd, data, size);
     if (n < 0) {
@@ -41,11 +43,14 @@ void WriteAll(int fd, const char* data, size_t size) {
         poll(&p, 1, 1000);
         continue;
       }
-      return;
+      *unwritten = size;
+      return errno;
     }
     data += n;
     size -= static_cast<size_t>(n);
   }
+  *unwritten = 0;
+  return 0;
 }
 
 // Finds argv0 the way execvp would, but before fork (execvp may allocate, which
@@ -88,9 +93,12 @@ absl::StatusOr<std::string> ResolveProgram(const std::string& argv0,
 
 // One of a worker's output pipes.
 struct Stream {
-  int fd = -1;          // Read end, non-blocking; -1 once closed.
-  int file_fd = -1;     // Log file, or -1.
-  int console_fd = -1;  // Console, or -1 when not shown.
+  int fd = -1;       // Read end, non-blocking; -1 once closed.
+  int file_fd = -1;  // Log file, or -1.
+  std::string file_path;
+  int file_errno = 0;       // The write error that ended the log file.
+  uint64_t bytes_lost = 0;  // What the log file did not get since then.
+  int console_fd = -1;      // Console, or -1 when not shown.
   bool is_stderr = false;
   std::string partial;  // Bytes after the last newline.
 };
@@ -112,6 +120,10 @@ class WorkerGroupImpl final : public WorkerGroup {
   ~WorkerGroupImpl() override {
     if (!all_exited()) Stop(absl::ZeroDuration(), -1, SIGKILL);
     for (auto& w : workers_) CloseWorkerFds(w);
+    if (options_.lost_logs != nullptr) {
+      for (auto& loss : log_losses())
+        options_.lost_logs->push_back(std::move(loss));
+    }
   }
 
   absl::Status Start(std::vector<WorkerSpec> specs);
@@ -130,13 +142,20 @@ class WorkerGroupImpl final : public WorkerGroup {
     return out;
   }
   bool all_exited() const override { return live_ == 0; }
+  std::vector<LogLoss> log_losses() const override;
 
  private:
   // One poll() round over pidfds, pipes and extra fds, waiting until
   // `deadline`. Returns the index of a readable extra fd, or -1.
   int PollOnce(absl::Span<const int> extra_fds, absl::Time deadline);
   void ReadStream(Worker& w, Stream& s, bool drain_only);
-  void EmitLine(Worker& w, Stream& s, absl::string_view line, bool split);
+  // Turns the complete lines in s.partial (all of it at EOF) into one console
+  // write and one log file write.
+  void Flush(Worker& w, Stream& s, bool eof);
+  void AddLine(Worker& w, Stream& s, absl::string_view line, bool split);
+  void WriteLogFile(Worker& w, Stream& s);
+  // Pids of workers not yet reaped (never reaped by the process tree).
+  std::vector<pid_t> LivePids() const;
   void Reap(Worker& w);
   void CloseWorkerFds(Worker& w) {
     CloseFd(w.pidfd);
@@ -154,6 +173,9 @@ class WorkerGroupImpl final : public WorkerGroup {
   bool failure_reported_ = false;
   int live_ = 0;
   std::string read_buf_ = std::string(64 * 1024, '\0');
+  // What one Flush() writes, reused so a read costs no allocation.
+  std::string console_buf_;
+  std::string file_buf_;
 };
 
 absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
@@ -166,7 +188,13 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     std::vector<char*> envp;
   };
   std::vector<Prepared> prepared(specs.size());
+  // The dispositions each child resets, as a plain array (no allocation
+  // after fork).
+  std::vector<int> default_signals = options_.default_signals;
+  default_signals.push_back(SIGPIPE);
   for (size_t i = 0; i < specs.size(); ++i) {
+    if (options_.tree != nullptr)
+      specs[i].env[kProcessTreeEnv] = options_.tree->env_value();
     auto path = ResolveProgram(specs[i].argv.empty() ? "" : specs[i].argv[0],
                                specs[i].env);
     if (!path.ok()) return path.status();
@@ -197,12 +225,16 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       fd = open(file.c_str(),
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
       if (fd < 0) {
-        status = absl::PermissionDeniedError(absl::StrCat(
-            "cannot create log file ", file, ": ", strerror(errno)));
+        // DataLoss, not PermissionDenied: that one means PROGRAM cannot be
+        // executed (exit 126); lost logs have their own exit code.
+        status = absl::DataLossError(absl::StrCat("cannot create log file ",
+                                                  file, ": ", strerror(errno)));
       }
     };
     open_log(w.spec.stdout_file, w.out.file_fd);
     open_log(w.spec.stderr_file, w.err.file_fd);
+    w.out.file_path = w.spec.stdout_file;
+    w.err.file_path = w.spec.stderr_file;
     if (!status.ok()) break;
     w.out.console_fd =
         w.spec.stdout_to_console ? options_.console_stdout_fd : -1;
@@ -228,10 +260,12 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       break;
     }
     const bool pdeathsig = options_.kill_on_parent_death;
+    const ProcessTree* tree = options_.tree;
     pid_t pid = fork();
     if (pid == 0) {
       // Child: async-signal-safe calls only.
       setpgid(0, 0);
+      if (tree != nullptr) tree->EnterInChild();
       if (pdeathsig) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         // The parent may have died before prctl took effect.
@@ -243,11 +277,13 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
-      // The launcher ignores SIGPIPE; an ignored disposition survives exec.
+      // An ignored disposition survives exec: the launcher ignores SIGPIPE,
+      // and may have been started with INT and QUIT ignored (a background
+      // job of a script), which would make its forwarded signals no-ops.
       struct sigaction dfl;
       memset(&dfl, 0, sizeof(dfl));
       dfl.sa_handler = SIG_DFL;
-      sigaction(SIGPIPE, &dfl, nullptr);
+      for (int sig : default_signals) sigaction(sig, &dfl, nullptr);
       execve(p.path.c_str(), p.argv.data(), p.envp.data());
       int err = errno;
       ssize_t ignored = write(exec_pipe[1], &err, sizeof(err));
@@ -311,25 +347,16 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
   return status;
 }
 
-void WorkerGroupImpl::EmitLine(Worker& w, Stream& s, absl::string_view line,
-                               bool split) {
-  // `line` has no newline. Console and file each get one write() per line so
-  // lines of different workers never interleave.
+void WorkerGroupImpl::AddLine(Worker& w, Stream& s, absl::string_view line,
+                              bool split) {
+  // `line` has no newline.
   static constexpr absl::string_view kSplitMarker =
       " [tplaunch: line too long, continued on the next line]";
-  std::string text;
+  const absl::string_view marker = split ? kSplitMarker : "";
   if (s.console_fd >= 0) {
-    text.reserve(w.spec.console_prefix.size() + line.size() +
-                 kSplitMarker.size() + 1);
-    absl::StrAppend(&text, w.spec.console_prefix, line,
-                    split ? kSplitMarker : "", "\n");
-    WriteAll(s.console_fd, text.data(), text.size());
+    absl::StrAppend(&console_buf_, w.spec.console_prefix, line, marker, "\n");
   }
-  if (s.file_fd >= 0) {
-    text.clear();
-    absl::StrAppend(&text, line, split ? kSplitMarker : "", "\n");
-    WriteAll(s.file_fd, text.data(), text.size());
-  }
+  if (s.file_fd >= 0) absl::StrAppend(&file_buf_, line, marker, "\n");
   if (s.is_stderr && options_.stderr_tail_lines > 0) {
     constexpr size_t kMaxTailLine = 1024;
     w.stderr_tail.emplace_back(line.substr(0, kMaxTailLine));
@@ -340,6 +367,55 @@ void WorkerGroupImpl::EmitLine(Worker& w, Stream& s, absl::string_view line,
   }
 }
 
+void WorkerGroupImpl::WriteLogFile(Worker& w, Stream& s) {
+  if (file_buf_.empty()) return;
+  if (s.file_errno != 0) {
+    s.bytes_lost += file_buf_.size();
+    return;
+  }
+  size_t unwritten = 0;
+  int err = WriteAll(s.file_fd, file_buf_.data(), file_buf_.size(), &unwritten);
+  if (err == 0) return;
+  // The rest of the file would have a hole: stop writing it, and count.
+  s.file_errno = err;
+  s.bytes_lost += unwritten;
+  LauncherLogger().error(
+      "cannot write rank {}'s log file {}: {}; its output from here on is "
+      "lost (the console still gets it)",
+      w.spec.rank, s.file_path, strerror(err));
+}
+
+void WorkerGroupImpl::Flush(Worker& w, Stream& s, bool eof) {
+  console_buf_.clear();
+  file_buf_.clear();
+  size_t start = 0;
+  while (true) {
+    size_t nl = s.partial.find('\n', start);
+    if (nl == std::string::npos) break;
+    AddLine(w, s, absl::string_view(s.partial).substr(start, nl - start),
+            false);
+    start = nl + 1;
+  }
+  // Lines too long to wait for their end, in pieces of max_line_bytes.
+  while (s.partial.size() - start >= options_.max_line_bytes) {
+    AddLine(w, s,
+            absl::string_view(s.partial).substr(start, options_.max_line_bytes),
+            true);
+    start += options_.max_line_bytes;
+  }
+  if (eof && start < s.partial.size()) {
+    AddLine(w, s, absl::string_view(s.partial).substr(start), false);
+    start = s.partial.size();
+  }
+  s.partial.erase(0, start);
+  if (!console_buf_.empty()) {
+    size_t unwritten;
+    WriteAll(s.console_fd, console_buf_.data(), console_buf_.size(),
+             &unwritten);
+  }
+  WriteLogFile(w, s);
+}
+
 void WorkerGroupImpl::ReadStream(Worker& w, Stream& s, bool drain_only) {
   // drain_only: read what is buffered now, then close, without waiting for EOF
   // (a grandchild may hold the pipe open forever).
@@ -348,32 +424,38 @@ void WorkerGroupImpl::ReadStream(Worker& w, Stream& s, bool drain_only) {
     if (n < 0 && errno == EINTR) continue;
     if (n > 0) {
       s.partial.append(read_buf_.data(), static_cast<size_t>(n));
-      size_t start = 0;
-      while (true) {
-        size_t nl = s.partial.find('\n', start);
-        if (nl == std::string::npos) break;
-        EmitLine(w, s, absl::string_view(s.partial).substr(start, nl - start),
-                 false);
-        start = nl + 1;
-      }
-      s.partial.erase(0, start);
-      while (s.partial.size() >= options_.max_line_bytes) {
-        EmitLine(
-            w, s,
-            absl::string_view(s.partial).substr(0, options_.max_line_bytes),
-            true);
-        s.partial.erase(0, options_.max_line_bytes);
-      }
+      Flush(w, s, false);
       continue;
     }
     if (n < 0 && errno == EAGAIN && !drain_only) return;
     // EOF, an error, or a drain that found nothing more: flush and close.
-    if (!s.partial.empty()) {
-      EmitLine(w, s, s.partial, false);
-      s.partial.clear();
-    }
+    Flush(w, s, true);
     CloseFd(s.fd);
   }
+}
+
+std::vector<LogLoss> WorkerGroupImpl::log_losses() const {
+  std::vector<LogLoss> out;
+  for (const auto& w : workers_) {
+    for (const Stream* s : {&w.out, &w.err}) {
+      if (s->file_errno == 0) continue;
+      LogLoss l;
+      l.rank = w.spec.rank;
+      l.path = s->file_path;
+      l.error = strerror(s->file_errno);
+      l.bytes_lost = s->bytes_lost;
+      out.push_back(std::move(l));
+    }
+  }
+  return out;
+}
+
+std::vector<pid_t> WorkerGroupImpl::LivePids() const {
+  std::vector<pid_t> out;
+  for (const auto& w : workers_) {
+    if (w.pid > 0 && !w.reaped) out.push_back(w.pid);
+  }
+  return out;
 }
 
 void WorkerGroupImpl::Reap(Worker& w) {
@@ -460,6 +542,8 @@ int WorkerGroupImpl::PollOnce(absl::Span<const int> extra_fds,
       Reap(workers_[what[k].first]);
     }
   }
+  // Orphans adopted by the subreaper launcher that have exited since.
+  if (options_.tree != nullptr) options_.tree->ReapAdopted(LivePids());
   return ready_extra;
 }
 
@@ -510,6 +594,15 @@ void WorkerGroupImpl::Stop(absl::Duration grace, int abort_fd,
   }
   KillGroups(SIGKILL, /*only_live=*/false);
   while (live_ > 0) PollOnce({}, absl::InfiniteFuture());
+  // What left the process groups (setsid, double forks) or was orphaned.
+  if (options_.tree != nullptr) {
+    KillReport r = options_.tree->KillAll(options_.tree_kill_timeout);
+    if (!r.survivors.empty()) {
+      LauncherLogger().error(
+          "{} process(es) the workers started would not die: {}",
+          r.survivors.size(), absl::StrJoin(r.survivors, " "));
+    }
+  }
   for (auto& w : workers_) {
     ReadStream(w, w.out, true);
     ReadStream(w, w.err, true);

@@ -1,11 +1,15 @@
 // process_supervisor: starts a node's worker processes and watches them.
 //
 // Knows processes, not stores. Each worker runs in its own process group, gets
-// SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), and has its
-// stdout and stderr read through pipes, line by line, and written whole (one
-// write() per line) to the console with a prefix and/or to log files. Nothing
-// polls on a timer: exits arrive through pidfds, output through the pipes, both
-// in one poll().
+// SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), starts with
+// the default disposition of every signal the launcher forwards, and has its
+// stdout and stderr read through pipes and split into lines; what one read()
+// brought is written with one write() to the console (each line with its
+// prefix) and one to the log file, so lines of different workers never
+// interleave and a chatty worker costs two syscalls per read, not one per line.
+// With a ProcessTree, everything the workers started (grandchildren of every
+// kind) is killed when the group stops. Nothing polls on a timer: exits arrive
+// through pidfds, output through the pipes, both in one poll().
 //
 // Not thread-safe: one thread calls every method, and it must be the thread
 // that lives as long as the workers (PR_SET_PDEATHSIG fires when the *thread*
@@ -25,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "launcher/process_tree.h"
 #include "launcher/worker_env.h"
 
 namespace tplaunch {
@@ -45,6 +50,14 @@ struct WorkerSpec {
   std::string stderr_file;
 };
 
+// Output a log file did not get: the first write error ends writing to it.
+struct LogLoss {
+  int rank = 0;
+  std::string path;
+  std::string error;        // strerror of the failed write.
+  uint64_t bytes_lost = 0;  // Bytes not written, counted to the end.
+};
+
 struct SupervisorOptions {
   // Where console lines go (tests pass a file).
   int console_stdout_fd = STDOUT_FILENO;
@@ -55,6 +68,21 @@ struct SupervisorOptions {
   int stderr_tail_lines = 10;
   // PR_SET_PDEATHSIG(SIGKILL) in every worker.
   bool kill_on_parent_death = true;
+  // Signals reset to their default disposition in every worker before exec
+  // (SIGPIPE always is). A signal ignored when the launcher started (a
+  // background job of a non-interactive shell ignores INT and QUIT; nohup,
+  // HUP) would otherwise stay ignored across exec, and the launcher's
+  // forwarded signal would be dropped: pass the forwarded signals here.
+  std::vector<int> default_signals = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+  // Tracks and kills the workers' descendants (not owned; must outlive the
+  // group). nullptr: only the workers' process groups are signalled.
+  ProcessTree* tree = nullptr;
+  // How long Stop() keeps killing the tree before giving up on survivors.
+  absl::Duration tree_kill_timeout = absl::Seconds(10);
+  // Every group started with these options appends its log_losses() here
+  // when it is destroyed (not owned; nullptr: nowhere). tplaunch turns a loss
+  // into its exit code, so lost logs are never an exit 0.
+  std::vector<LogLoss>* lost_logs = nullptr;
 };
 
 // How one worker ended.
@@ -113,11 +141,14 @@ class WorkerGroup {
   virtual std::optional<WorkerExit> first_failure() const = 0;
   virtual std::vector<pid_t> pids() const = 0;
   virtual bool all_exited() const = 0;
+  // Log files that lost output, with how much; empty when none did.
+  virtual std::vector<LogLoss> log_losses() const { return {}; }
 };
 
 // Starts every worker. Errors: NotFound/PermissionDenied naming the program
-// when it cannot be executed (checked before any worker starts), Internal for
-// fork/pipe failures. On error no worker is left running.
+// when it cannot be executed (checked before any worker starts), DataLoss
+// naming a log file that cannot be created, Internal for fork/pipe failures.
+// On error no worker is left running.
 absl::StatusOr<std::unique_ptr<WorkerGroup>> StartWorkers(
     std::vector<WorkerSpec> specs, const SupervisorOptions& options);
 

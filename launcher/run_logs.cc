@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "launcher/logger.h"
 
 namespace tplaunch {
 namespace {
@@ -21,19 +22,48 @@ absl::Status MakeDirs(const std::string& path) {
     partial = path.substr(0, pos);
     if (partial.empty()) continue;
     if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "cannot create directory ", partial, ": ", strerror(errno)));
+      return absl::DataLossError(absl::StrCat("cannot create directory ",
+                                              partial, ": ", strerror(errno)));
     }
   }
   return absl::OkStatus();
 }
 
-// mkdtemp of <tmp_dir>/<name>-XXXXXX; "" on failure.
+// mkdtemp of <tmp_dir>/<name>-XXXXXX; "" on failure. A TMPDIR that cannot
+// hold it (missing, read-only, full) falls back to /tmp, with a warning: a
+// silent failure would drop the workers' TORCHELASTIC_ERROR_FILE.
 std::string MakeTempDir(const std::string& tmp_dir, absl::string_view name) {
-  std::string tmpl =
-      absl::StrCat(tmp_dir.empty() ? "/tmp" : tmp_dir, "/", name, "-XXXXXX");
-  if (mkdtemp(tmpl.data()) == nullptr) return "";
-  return tmpl;
+  const std::string base = tmp_dir.empty() ? "/tmp" : tmp_dir;
+  std::string tmpl = absl::StrCat(base, "/", name, "-XXXXXX");
+  if (mkdtemp(tmpl.data()) != nullptr) return tmpl;
+  const std::string why = strerror(errno);
+  if (base != "/tmp") {
+    std::string fallback = absl::StrCat("/tmp/", name, "-XXXXXX");
+    if (mkdtemp(fallback.data()) != nullptr) {
+      LauncherLogger().warn(
+          "TMPDIR {} cannot hold tplaunch's temporary directory ({}); using "
+          "{} instead",
+          base, why, fallback);
+      return fallback;
+    }
+  }
+  LauncherLogger().warn("cannot create a temporary directory in {}: {}", base,
+                        why);
+  return "";
+}
+
+// --log-dir must take files before this node joins, or the job would fail
+// (or lose its logs) only once the world has formed.
+absl::Status CheckWritable(const std::string& dir) {
+  std::string probe = absl::StrCat(dir, "/.tplaunch-write-check-XXXXXX");
+  int fd = mkstemp(probe.data());
+  if (fd < 0) {
+    return absl::DataLossError(absl::StrCat("--log-dir: cannot write in ", dir,
+                                            ": ", strerror(errno)));
+  }
+  close(fd);
+  unlink(probe.c_str());
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -44,10 +74,16 @@ absl::StatusOr<std::unique_ptr<RunLogs>> RunLogs::Create(
   const RunLogsOptions& o = logs->options_;
   if (!o.log_dir.empty()) {
     logs->root_ = absl::StrCat(o.log_dir, "/", o.run_id);
+    absl::Status made = MakeDirs(logs->root_);
+    if (!made.ok()) {
+      return absl::DataLossError(absl::StrCat("--log-dir: ", made.message()));
+    }
+    absl::Status writable = CheckWritable(logs->root_);
+    if (!writable.ok()) return writable;
   } else if (o.stdout_to_file || o.stderr_to_file) {
     std::string dir = MakeTempDir(o.tmp_dir, "tplaunch-logs");
     if (dir.empty()) {
-      return absl::InternalError(
+      return absl::DataLossError(
           absl::StrCat("cannot create a log directory ",
                        o.tmp_dir.empty() ? "/tmp" : o.tmp_dir,
                        "/tplaunch-logs-XXXXXX: ", strerror(errno)));
@@ -104,7 +140,7 @@ absl::StatusOr<std::string> RunLogs::WriteFailureReport(
   std::string path = absl::StrCat(root_, "/error.json");
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::PermissionDeniedError(
+    return absl::DataLossError(
         absl::StrCat("cannot write ", path, ": ", strerror(errno)));
   }
   ssize_t ignored = write(fd, json.data(), json.size());

@@ -41,9 +41,12 @@ struct RankFiles {
 
 class RunLogs final {
  public:
-  // Creates the temporary directory the options call for. Errors: Internal
-  // naming the directory when a --tee/--redirects directory cannot be made (a
-  // missing scratch directory only means no error files).
+  // Creates the --log-dir root (and checks that a file can be created in it)
+  // or the temporary directory the options call for. A TMPDIR that cannot
+  // hold a directory falls back to /tmp, with a warning. Errors: DataLoss
+  // naming the directory when --log-dir cannot be created or written, or no
+  // --tee/--redirects directory can be made (a missing scratch directory only
+  // means no error files, and is logged).
   static absl::StatusOr<std::unique_ptr<RunLogs>> Create(
       RunLogsOptions options);
   ~RunLogs();
@@ -57,7 +60,7 @@ class RunLogs final {
 
   // Creates the rank's directory (if any) and removes a stale error file, so
   // an error file found after a failure is this attempt's. Errors:
-  // PermissionDenied naming the directory that cannot be created.
+  // DataLoss naming the directory that cannot be created.
   absl::StatusOr<RankFiles> PrepareRank(int attempt, int rank);
 
   // The rank's TORCHELASTIC_ERROR_FILE path ("" when there is nowhere to put
@@ -65,7 +68,7 @@ class RunLogs final {
   std::string ErrorFile(int attempt, int rank) const;
 
   // Writes `json` to <root>/error.json and returns that path. Errors:
-  // FailedPrecondition without a root; PermissionDenied naming what cannot be
+  // FailedPrecondition without a root; DataLoss naming what cannot be
   // written.
   absl::StatusOr<std::string> WriteFailureReport(const std::string& json);
 

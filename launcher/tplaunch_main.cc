@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fd_limit.h"
 #include "common/token_file.h"
 #include "launcher/agent.h"
 #include "launcher/cli.h"
@@ -19,7 +20,9 @@
 #include "launcher/job_status.h"
 #include "launcher/launch_config.h"
 #include "launcher/logger.h"
+#include "launcher/process_tree.h"
 #include "launcher/topology/store_topology.h"
+#include "launcher/watchdog.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "store/grpc/grpc_store.h"
@@ -63,6 +66,35 @@ void SetUpLogging(const std::map<std::string, std::string>& env) {
   }
   logger->set_level(level);
   spdlog::set_default_logger(logger);
+}
+
+// Two pipes and a pidfd per worker, a log file per stream, gRPC's sockets: a
+// 1024 soft limit ends --nproc 256 with EMFILE although the hard limit allows
+// far more.
+void RaiseDescriptorLimit() {
+  auto before = CurrentFdLimit();
+  auto after = RaiseFdLimit();
+  if (!after.ok()) {
+    LauncherLogger().warn("{}", after.status().ToString());
+  } else if (before.ok() && before->soft != after->soft) {
+    LauncherLogger().info("raised the soft descriptor limit from {} to {}",
+                          before->soft, after->soft);
+  }
+}
+
+// Tracks every process the workers start, and forks the watchdog that kills
+// them should this process be SIGKILLed. Must run before any thread starts.
+absl::StatusOr<std::unique_ptr<ProcessTree>> TrackProcesses(
+    const std::map<std::string, std::string>& env) {
+  ProcessTreeOptions po;
+  if (auto it = env.find(kProcessTreeEnv); it != env.end())
+    po.inherited = it->second;
+  auto tree = ProcessTree::Create(po);
+  if (!tree.ok()) return tree.status();
+  auto watchdog = StartWatchdog(**tree, WatchdogOptions());
+  if (!watchdog.ok()) return watchdog.status();
+  LauncherLogger().debug("{}; watchdog pid {}", (*tree)->Describe(), *watchdog);
+  return tree;
 }
 
 // The embedded server's routine lines ("serving on ...") are noise in a
@@ -120,6 +152,12 @@ int Main(int argc, char** argv) {
   SetUpLogging(env);
   absl::Status nproc = ResolveNprocPerNode(config, CpuCount(), GpuCount(env));
   if (!nproc.ok()) return UsageError(std::string(nproc.message()));
+  RaiseDescriptorLimit();
+  auto tree = TrackProcesses(env);
+  if (!tree.ok()) {
+    LauncherLogger().error("{}", tree.status().ToString());
+    return 1;
+  }
 
   // Signals are blocked before any thread starts (gRPC's threads inherit the
   // mask), so they reach only the signalfd the agent polls. Workers unblock
@@ -154,7 +192,26 @@ int Main(int argc, char** argv) {
   ao.host = Hostname();
   ao.signal_fd = signal_fd;
   (*topology)->ApplyTo(ao);
+  ao.supervisor.tree = tree->get();
+  std::vector<LogLoss> lost_logs;
+  ao.supervisor.lost_logs = &lost_logs;
+  // Workers start with these at their default disposition, whatever this
+  // process inherited; SIGTERM is what stopping the workers sends.
+  ao.supervisor.default_signals = config.signals_to_forward;
+  ao.supervisor.default_signals.push_back(SIGTERM);
   int code = RunAgent(ao);
+  // Every attempt killed its tree; this catches what an early exit left.
+  (*tree)->KillAll(absl::Seconds(10));
+  for (const LogLoss& l : lost_logs) {
+    LauncherLogger().error("logs lost: {} bytes of rank {}'s output to {} ({})",
+                           l.bytes_lost, l.rank, l.path, l.error);
+  }
+  if (!lost_logs.empty() && code == 0) {
+    LauncherLogger().error(
+        "the workers succeeded but their logs are incomplete: exit code {}",
+        kLogsLostExit);
+    code = kLogsLostExit;
+  }
   std::fflush(stdout);
   // Workers are gone; skip the orderly teardown of gRPC's threads, which only
   // costs time at exit.

@@ -6,11 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <iostream>
-#include <iterator>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -21,6 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/duration.h"
+#include "common/read_file.h"
+#include "common/token_file.h"
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
@@ -78,13 +79,12 @@ absl::Duration DurationOrThrow(const std::string& name,
   return *duration;
 }
 
-std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw UsageError(absl::StrCat(flag, ": cannot read '", path, "'"));
-  }
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
+std::string ReadFileOrThrow(const char* flag, const std::string& path) {
+  absl::StatusOr<std::string> contents =
+      ReadFileCapped(path, flag, kMaxCredentialFileBytes);
+  if (!contents.ok())
+    throw UsageError(std::string(contents.status().message()));
+  return *std::move(contents);
 }
 
 // "-" reads the value from stdin, so binary values need no shell quoting.
@@ -98,16 +98,13 @@ std::string ValueArg(const std::string& value) {
 GrpcStoreOptions MakeOptions(const Flags& flags) {
   GrpcStoreOptions options;
   options.job = flags.job;
-  if (!flags.token_file.empty()) {
-    options.token = std::string(absl::StripAsciiWhitespace(
-        ReadFileOrThrow("--token-file", flags.token_file)));
-    if (options.token.empty()) {
-      throw UsageError(
-          absl::StrCat("--token-file: '", flags.token_file, "' is empty"));
-    }
-  } else if (const char* token = std::getenv("TPLAUNCH_RDZV_TOKEN")) {
-    options.token = std::string(absl::StripAsciiWhitespace(token));
-  }
+  const char* env_token = std::getenv(kRdzvTokenVariable);
+  absl::StatusOr<std::string> token = ResolveToken(
+      flags.token_file, env_token == nullptr
+                            ? std::nullopt
+                            : std::optional<std::string>(env_token));
+  if (!token.ok()) throw UsageError(std::string(token.status().message()));
+  options.token = *token;
   if (!flags.tls_ca.empty()) {
     options.tls_root_certs_pem = ReadFileOrThrow("--tls-ca", flags.tls_ca);
   }

@@ -6,16 +6,15 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/read_file.h"
 #include "common/token_file.h"
 #include "rendezvous/server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -33,15 +32,12 @@ struct UsageError {
   std::string message;
 };
 
-std::string ReadFileOrThrow(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw UsageError{
-        absl::StrCat(flag, ": cannot read ", path, ": ", std::strerror(errno))};
-  }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
+std::string ReadFileOrThrow(const char* flag, const std::string& path) {
+  absl::StatusOr<std::string> contents =
+      tplaunch::ReadFileCapped(path, flag, tplaunch::kMaxCredentialFileBytes);
+  if (!contents.ok())
+    throw UsageError{std::string(contents.status().message())};
+  return *std::move(contents);
 }
 
 }  // namespace

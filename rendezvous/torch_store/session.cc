@@ -3,27 +3,20 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "rendezvous/torch_store/encoder.h"
+#include "store/error_text.h"
 
 namespace tplaunch {
 namespace torch_store {
 namespace {
 
-std::string Quote(absl::string_view key) {
-  constexpr size_t kShown = 64;
-  std::string shown = absl::CHexEscape(key.substr(0, kShown));
-  if (key.size() > kShown) absl::StrAppend(&shown, "...");
-  return absl::StrCat("\"", shown, "\"");
-}
-
 absl::Status Annotate(const absl::Status& status, const Request& request) {
   return absl::Status(
       status.code(),
       absl::StrCat(OpName(request.op),
-                   request.keys.empty() ? "" : " " + Quote(request.keys[0]),
+                   request.keys.empty() ? "" : " " + QuoteKey(request.keys[0]),
                    ": ", status.message()));
 }
 

@@ -47,7 +47,7 @@ TEST_CASE(
   r = ReadTokenFile(big);
   REQUIRE(r.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(r.status().message()),
-             Catch::Contains("not a token file"));
+             Catch::Contains(big + " is over 4096 bytes"));
 }
 
 TEST_CASE("token: a file wins over the variable; a blank variable is no token",

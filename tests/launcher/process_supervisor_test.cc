@@ -6,9 +6,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -312,6 +315,123 @@ TEST_CASE("log files, console routing and a missing program") {
   auto n = StartWorkers({not_exec}, fx.options());
   REQUIRE_FALSE(n.ok());
   CHECK(absl::IsPermissionDenied(n.status()));
+}
+
+TEST_CASE("output is written once per read, never once per line") {
+  // A SOCK_SEQPACKET console keeps each write() as one message, so counting
+  // messages counts the launcher's write syscalls exactly.
+  int sp[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0);
+  int messages = 0;
+  std::string received;
+  std::thread reader([&] {
+    std::string buf(1 << 20, '\0');
+    while (true) {
+      ssize_t n = recv(sp[1], buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      ++messages;
+      received.append(buf.data(), static_cast<size_t>(n));
+    }
+  });
+  Fixture fx;
+  fx.options().console_stdout_fd = sp[0];
+  constexpr int kLines = 20000;
+  // 100-byte lines; head writes them in blocks, as any buffered writer does.
+  auto g = fx.Start({fx.Spec(
+      0, absl::StrCat("yes ", std::string(99, 'x'), " | head -n ", kLines))});
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(60)).outcome ==
+          WaitOutcome::kAllSucceeded);
+  shutdown(sp[0], SHUT_WR);
+  reader.join();
+  close(sp[0]);
+  close(sp[1]);
+  CHECK(std::count(received.begin(), received.end(), '\n') == kLines);
+  CHECK(received.size() == kLines * (100 + 9));  // "[rank0]: " + line.
+  INFO(messages << " writes for " << kLines << " lines");
+  CHECK(messages * 10 <= kLines);
+}
+
+TEST_CASE("a log file that cannot be written is reported with what it lost") {
+  Fixture fx;
+  WorkerSpec s = fx.Spec(0, "echo one; echo two; echo err >&2");
+  s.stdout_file = "/dev/full";  // Every write fails with ENOSPC.
+  s.stderr_file = fx.dir() + "/stderr.log";
+  auto g = fx.Start({s});
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(10)).outcome ==
+          WaitOutcome::kAllSucceeded);
+  std::vector<LogLoss> losses = g->log_losses();
+  REQUIRE(losses.size() == 1);
+  CHECK(losses[0].rank == 0);
+  CHECK(losses[0].path == "/dev/full");
+  CHECK_THAT(losses[0].error, Catch::Contains("No space left"));
+  CHECK(losses[0].bytes_lost == 8);  // "one\ntwo\n"
+  CHECK_THAT(fx.console(), Catch::Contains("[rank0]: two"));
+  CHECK(ReadFile(fx.dir() + "/stderr.log") == "err\n");
+
+  // A log file that cannot even be created is DataLoss, not the
+  // PermissionDenied of a PROGRAM that cannot be executed.
+  WorkerSpec bad = fx.Spec(0, "true");
+  bad.stdout_file = fx.dir() + "/stderr.log/not-a-dir/stdout.log";
+  auto b = StartWorkers({bad}, fx.options());
+  REQUIRE_FALSE(b.ok());
+  CHECK(absl::IsDataLoss(b.status()));
+  CHECK_THAT(std::string(b.status().message()),
+             Catch::Contains("cannot create log file"));
+}
+
+TEST_CASE("workers start with default_signals at SIG_DFL though ignored here") {
+  Fixture fx;
+  struct sigaction ign, old_int, old_quit;
+  memset(&ign, 0, sizeof(ign));
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ign, &old_int);
+  sigaction(SIGQUIT, &ign, &old_quit);
+  fx.options().default_signals = {SIGINT};
+  auto g = fx.Start({fx.Spec(0, "grep SigIgn /proc/self/status")});
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGQUIT, &old_quit, nullptr);
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(10)).outcome ==
+          WaitOutcome::kAllSucceeded);
+  std::string console = fx.console();
+  size_t at = console.find("SigIgn:");
+  REQUIRE(at != std::string::npos);
+  uint64_t mask = 0;
+  REQUIRE(absl::SimpleHexAtoi(
+      absl::StripAsciiWhitespace(console.substr(at + 7, 20)), &mask));
+  CHECK((mask & (uint64_t{1} << (SIGINT - 1))) == 0);
+  // Not in default_signals: left as inherited.
+  CHECK((mask & (uint64_t{1} << (SIGQUIT - 1))) != 0);
+  CHECK((mask & (uint64_t{1} << (SIGPIPE - 1))) == 0);
+}
+
+TEST_CASE("with a process tree, Stop ends grandchildren that left the group") {
+  Fixture fx;
+  ProcessTreeOptions po;
+  po.use_cgroup = false;
+  auto tree = ProcessTree::Create(po);
+  REQUIRE(tree.ok());
+  fx.options().tree = tree->get();
+  auto g = fx.Start({fx.Spec(
+      0,
+      "setsid sh -c 'echo $$ > $DIR/ss; exec sleep 300' & "
+      "sh -c 'sh -c \"echo \\$\\$ > $DIR/df; exec sleep 300\" &'; "
+      "while [ ! -s $DIR/ss ] || [ ! -s $DIR/df ]; do sleep 0.01; done; "
+      "env | grep TPLAUNCH_PROCESS_TREE")});
+  REQUIRE(g->Wait({}, absl::Now() + absl::Seconds(10)).outcome ==
+          WaitOutcome::kAllSucceeded);
+  CHECK_THAT(fx.console(),
+             Catch::Contains(absl::StrCat("[rank0]: TPLAUNCH_PROCESS_TREE=",
+                                          (*tree)->marker())));
+  pid_t ss = 0, df = 0;
+  REQUIRE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(ReadFile(fx.dir() + "/ss")), &ss));
+  REQUIRE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(ReadFile(fx.dir() + "/df")), &df));
+  REQUIRE(IsAlive(ss));
+  REQUIRE(IsAlive(df));
+  g->Stop(absl::Seconds(5));
+  CHECK_FALSE(IsAlive(ss));
+  CHECK_FALSE(IsAlive(df));
 }
 
 }  // namespace

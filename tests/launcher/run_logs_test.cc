@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -99,15 +100,39 @@ TEST_CASE("no log files: error files in a scratch directory, removed after") {
   CHECK_FALSE(Exists(error_file.substr(0, error_file.rfind('/'))));
 }
 
-TEST_CASE("a --tee directory that cannot be made is an error naming it") {
+TEST_CASE("a TMPDIR that cannot hold a directory falls back to /tmp") {
+  // Silently dropping the directory would leave the workers without
+  // TORCHELASTIC_ERROR_FILE (the --tee logs, without their files).
   RunLogsOptions o;
   o.run_id = "job";
   o.stdout_to_file = true;
   o.tmp_dir = "/nonexistent/dir";
   auto logs = RunLogs::Create(o);
+  REQUIRE(logs.ok());
+  CHECK(absl::StartsWith((*logs)->root(), "/tmp/tplaunch-logs-"));
+  const std::string dir = (*logs)->root().substr(0, (*logs)->root().rfind('/'));
+  RunLogsOptions scratch;
+  scratch.run_id = "job";
+  scratch.tmp_dir = "/nonexistent/dir";
+  auto s = RunLogs::Create(scratch);
+  REQUIRE(s.ok());
+  CHECK(absl::StartsWith((*s)->ErrorFile(0, 0), "/tmp/tplaunch-"));
+  rmdir(dir.c_str());
+}
+
+TEST_CASE("a --log-dir that cannot be created or written is DataLoss") {
+  const std::string file = testing::MakeTempDir() + "/a-file";
+  testing::WriteFile(file, "");
+  RunLogsOptions o;
+  o.run_id = "job";
+  o.log_dir = file + "/logs";
+  auto logs = RunLogs::Create(o);
   REQUIRE_FALSE(logs.ok());
+  CHECK(absl::IsDataLoss(logs.status()));
   CHECK_THAT(std::string(logs.status().message()),
-             Catch::Contains("/nonexistent/dir/tplaunch-logs-"));
+             Catch::Contains("--log-dir"));
+  CHECK_THAT(std::string(logs.status().message()),
+             Catch::Contains("Not a directory"));
 }
 
 }  // namespace

@@ -186,7 +186,7 @@ TEST_CASE(
   const uint64_t v1 = h.Connect();
   absl::Status status = h.Feed(v1, "0205000000000000002f6e6f6e65");
   CHECK(absl::IsNotFound(status));
-  CHECK(absl::StrContains(status.message(), "GET \"/none\""));
+  CHECK(absl::StrContains(status.message(), "GET '/none'"));
   const uint64_t v2 = h.Connect();
   CHECK(
       h.Exchange(v2, std::string(kValidate) + "0305000000000000002f6e6f6e65") ==
@@ -199,7 +199,7 @@ TEST_CASE("ADD on a value that is not a number drops the connection") {
   CHECK(h.Exchange(a, "0002000000000000002f7802000000000000006162") == "");
   absl::Status status = h.Feed(a, "0302000000000000002f780100000000000000");
   CHECK(absl::IsFailedPrecondition(status));
-  CHECK(absl::StrContains(status.message(), "ADD \"/x\""));
+  CHECK(absl::StrContains(status.message(), "ADD '/x'"));
 }
 
 TEST_CASE(">= 2.2: CANCEL_WAIT, with and without a release racing it") {
@@ -411,7 +411,7 @@ TEST_CASE("a KvTable limit closes the connection with the reason") {
   std::string out;
   absl::Status status = session.Consume(&input, &out, 1 << 20);
   CHECK(absl::IsResourceExhausted(status));
-  CHECK(absl::StrContains(status.message(), "SET \"/b\""));
+  CHECK(absl::StrContains(status.message(), "SET '/b'"));
 }
 
 }  // namespace
