@@ -32,7 +32,8 @@ inline std::string AttemptPrefix(absl::string_view run_id, int attempt) {
 // The node rendezvous (launcher/node_rendezvous.h), all under AttemptPrefix.
 
 // Join counter (Add(1) per node): the value after a node's Add, minus one, is
-// its slot (arrival order).
+// its slot (arrival order). Slots are never reused: a withdrawn or reclaimed
+// slot stays taken and is skipped.
 inline std::string JoinCountKey(absl::string_view run_id, int attempt) {
   return absl::StrCat(AttemptPrefix(run_id, attempt), "count");
 }
@@ -45,18 +46,26 @@ inline std::string HeartbeatKey(absl::string_view run_id, int attempt,
                                 int slot) {
   return absl::StrCat(AttemptPrefix(run_id, attempt), "hb/", slot);
 }
-// K, the number of participants (decimal; CompareSet, set once): slots < K are
-// in, the others are late.
+// The ClosedRecord: the participants' (slot, id) pairs (CompareSet, set once);
+// every other node is late.
 inline std::string ClosedKey(absl::string_view run_id, int attempt) {
   return absl::StrCat(AttemptPrefix(run_id, attempt), "closed");
+}
+// The GoneRecord of a slot that no longer counts: its node withdrew (left the
+// rendezvous) or a peer reclaimed it (stale heartbeat).
+inline std::string GoneKey(absl::string_view run_id, int attempt, int slot) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "gone/", slot);
 }
 // The MasterRecord node 0 publishes.
 inline std::string MasterKey(absl::string_view run_id, int attempt) {
   return absl::StrCat(AttemptPrefix(run_id, attempt), "master");
 }
-// Exit barrier counter (Add(1) per node whose workers all succeeded).
-inline std::string ExitBarrierKey(absl::string_view run_id, int attempt) {
-  return absl::StrCat(AttemptPrefix(run_id, attempt), "done");
+// Exit barrier: the node in `slot` sets it (to its NodeInfo::id) once its
+// workers all succeeded. One key per node rather than one counter, so a node
+// can re-assert its own arrival when the store lost it (a daemon restarted
+// without --state-dir) and the barrier still completes.
+inline std::string DoneKey(absl::string_view run_id, int attempt, int slot) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "done/", slot);
 }
 // The AttemptEnd record (CompareSet: the first report wins).
 inline std::string EndKey(absl::string_view run_id, int attempt) {

@@ -1,6 +1,6 @@
 // records: the values stored under common/key_layout.h's keys, one codec for
-// all of them (the launcher's join, heartbeat, master and end records, and
-// worker_lib's group member record).
+// all of them (the launcher's join, gone, closed, heartbeat, master and end
+// records, and worker_lib's group member record).
 //
 // Wire form: a tag naming the record kind and version ("node/v1"), then each
 // field preceded by a tab and C-escaped (absl::CEscape), so host names and
@@ -116,14 +116,20 @@ struct NodeInfo {
   int nproc = 1;            // Workers it runs.
   int requested_rank = -1;  // --node-rank, or -1.
   int64_t pid = 0;          // The launcher's pid, for humans and tie-breaks.
+  // Random per join, set by NodeRendezvous::Join: tells this node's keys from
+  // those of another node given the same slot after the store lost its keys
+  // (a daemon restarted without --state-dir).
+  std::string id;
+  int64_t joined_unix_ms = 0;  // When it joined (its clock), for humans.
 
   // "hostA (10.0.0.1)"
   std::string Label() const { return absl::StrCat(host, " (", addr, ")"); }
 
   std::string Encode() const {
     return records_internal::EncodeFields(
-        "node/v1", {host, addr, absl::StrCat(nproc),
-                    absl::StrCat(requested_rank), absl::StrCat(pid)});
+        "node/v2",
+        {host, addr, absl::StrCat(nproc), absl::StrCat(requested_rank),
+         absl::StrCat(pid), id, absl::StrCat(joined_unix_ms)});
   }
   // `key` is where `text` was read, for the error message.
   static absl::StatusOr<NodeInfo> Decode(absl::string_view key,
@@ -131,19 +137,94 @@ struct NodeInfo {
     namespace ri = records_internal;
     constexpr absl::string_view kKind = "join";
     absl::StatusOr<std::vector<std::string>> f =
-        ri::DecodeFields(kKind, "node/v1", key, text, 5);
+        ri::DecodeFields(kKind, "node/v2", key, text, 7);
     if (!f.ok()) return f.status();
     NodeInfo n;
     n.host = (*f)[0];
     n.addr = (*f)[1];
+    n.id = (*f)[5];
     for (absl::Status s :
          {ri::DecodeInt(kKind, key, text, "nproc", (*f)[2], &n.nproc),
           ri::DecodeInt(kKind, key, text, "requested rank", (*f)[3],
                         &n.requested_rank),
-          ri::DecodeInt(kKind, key, text, "pid", (*f)[4], &n.pid)}) {
+          ri::DecodeInt(kKind, key, text, "pid", (*f)[4], &n.pid),
+          ri::DecodeInt(kKind, key, text, "join time", (*f)[6],
+                        &n.joined_unix_ms)}) {
       if (!s.ok()) return s;
     }
     return n;
+  }
+};
+
+// Why a slot no longer counts in its attempt's rendezvous (GoneKey): its node
+// withdrew (interrupted, failed, timed out) or a peer reclaimed it (no
+// heartbeat for --heartbeat-timeout). Written once (CompareSet).
+struct GoneRecord {
+  std::string node_id;  // NodeInfo::id of the slot's node.
+  std::string reason;   // "withdrew: received SIGTERM", "reclaimed by ...".
+
+  std::string Encode() const {
+    return records_internal::EncodeFields("gone/v1", {node_id, reason});
+  }
+  static absl::StatusOr<GoneRecord> Decode(absl::string_view key,
+                                           absl::string_view text) {
+    absl::StatusOr<std::vector<std::string>> f =
+        records_internal::DecodeFields("gone slot", "gone/v1", key, text, 2);
+    if (!f.ok()) return f.status();
+    GoneRecord g;
+    g.node_id = (*f)[0];
+    g.reason = (*f)[1];
+    return g;
+  }
+};
+
+// The participants of a closed attempt (ClosedKey; CompareSet, set once): each
+// member's slot and NodeInfo::id, in slot order. A node is in the attempt iff
+// its (slot, id) is listed; every other node is late.
+struct ClosedRecord {
+  struct Member {
+    int slot = 0;
+    std::string id;
+  };
+  std::vector<Member> members;
+
+  bool Contains(int slot, absl::string_view id) const {
+    for (const Member& m : members) {
+      if (m.slot == slot && m.id == id) return true;
+    }
+    return false;
+  }
+
+  std::string Encode() const {
+    std::string out = "closed/v1";
+    for (const Member& m : members) {
+      absl::StrAppend(&out, "\t", m.slot, "\t", absl::CEscape(m.id));
+    }
+    return out;
+  }
+  static absl::StatusOr<ClosedRecord> Decode(absl::string_view key,
+                                             absl::string_view text) {
+    namespace ri = records_internal;
+    constexpr absl::string_view kKind = "closed";
+    absl::StatusOr<std::vector<std::string>> f =
+        ri::DecodeAllFields(kKind, "closed/v1", key, text);
+    if (!f.ok()) return f.status();
+    if (f->empty() || f->size() % 2 != 0) {
+      return ri::Malformed(kKind, key, text,
+                           "expected (slot, id) pairs, at least one");
+    }
+    ClosedRecord c;
+    for (size_t i = 0; i < f->size(); i += 2) {
+      Member m;
+      if (absl::Status s =
+              ri::DecodeInt(kKind, key, text, "slot", (*f)[i], &m.slot);
+          !s.ok()) {
+        return s;
+      }
+      m.id = (*f)[i + 1];
+      c.members.push_back(std::move(m));
+    }
+    return c;
   }
 };
 
@@ -269,15 +350,18 @@ struct MasterRecord {
 
 // What a node's heartbeat says about it.
 enum class HeartbeatState {
+  kJoin,  // It waits in the rendezvous (NodeRendezvous::Join).
   kRun,   // Its workers run.
   kDone,  // Its workers all succeeded; it waits in the exit barrier.
   kLeft,  // It gave up waiting in the barrier and exited: never declare it
           // dead.
 };
 
-// "run", "done", "left": the names `tplaunch status` shows.
+// "join", "run", "done", "left": the names `tplaunch status` shows.
 inline absl::string_view HeartbeatStateName(HeartbeatState state) {
   switch (state) {
+    case HeartbeatState::kJoin:
+      return "join";
     case HeartbeatState::kRun:
       return "run";
     case HeartbeatState::kDone:
@@ -291,8 +375,8 @@ inline absl::string_view HeartbeatStateName(HeartbeatState state) {
 // The inverse of HeartbeatStateName; nullopt for any other text.
 inline std::optional<HeartbeatState> ParseHeartbeatState(
     absl::string_view name) {
-  for (HeartbeatState s :
-       {HeartbeatState::kRun, HeartbeatState::kDone, HeartbeatState::kLeft}) {
+  for (HeartbeatState s : {HeartbeatState::kJoin, HeartbeatState::kRun,
+                           HeartbeatState::kDone, HeartbeatState::kLeft}) {
     if (name == HeartbeatStateName(s)) return s;
   }
   return std::nullopt;
@@ -304,18 +388,22 @@ struct HeartbeatRecord {
   int64_t seq = 0;
   int64_t unix_ms = 0;  // The writer's clock: approximate across hosts.
   HeartbeatState state = HeartbeatState::kRun;
+  // The writer's NodeInfo::id: a value whose id is not the slot's node's was
+  // written by a node of another world under the same slot (the store lost
+  // its keys and both took slot N).
+  std::string node_id;
 
   std::string Encode() const {
     return records_internal::EncodeFields(
-        "hb/v1",
-        {absl::StrCat(seq), absl::StrCat(unix_ms), HeartbeatStateName(state)});
+        "hb/v2", {absl::StrCat(seq), absl::StrCat(unix_ms),
+                  HeartbeatStateName(state), node_id});
   }
   static absl::StatusOr<HeartbeatRecord> Decode(absl::string_view key,
                                                 absl::string_view text) {
     namespace ri = records_internal;
     constexpr absl::string_view kKind = "heartbeat";
     absl::StatusOr<std::vector<std::string>> f =
-        ri::DecodeFields(kKind, "hb/v1", key, text, 3);
+        ri::DecodeFields(kKind, "hb/v2", key, text, 4);
     if (!f.ok()) return f.status();
     HeartbeatRecord hb;
     for (absl::Status s :
@@ -330,6 +418,7 @@ struct HeartbeatRecord {
           absl::StrCat("unknown state '", absl::CHexEscape((*f)[2]), "'"));
     }
     hb.state = *state;
+    hb.node_id = (*f)[3];
     return hb;
   }
 };

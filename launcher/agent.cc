@@ -54,6 +54,9 @@ NodeRendezvousOptions RendezvousOptions(const AgentOptions& o) {
   r.max_nodes = o.config.max_nodes;
   r.join_timeout = o.config.rdzv_timeout;
   r.last_call = o.config.rdzv_last_call;
+  r.heartbeat_interval = o.config.heartbeat_interval;
+  r.heartbeat_timeout = o.config.heartbeat_timeout;
+  r.on_notice = [](const std::string& m) { LauncherLogger().warn("{}", m); };
   return r;
 }
 
@@ -115,7 +118,10 @@ class Agent {
   AttemptResult LeaveExitBarrier(LivenessMonitor& monitor);
   std::optional<AttemptResult> OnSignal(const NodeAssignment& a,
                                         WorkerGroup& workers);
-  std::optional<AttemptResult> OnAttemptEnded(WorkerGroup& workers);
+  // `local_done`: this node's workers all succeeded (it waits in the exit
+  // barrier); an "ok" end counts only then.
+  std::optional<AttemptResult> OnAttemptEnded(WorkerGroup& workers,
+                                              bool local_done);
 
   absl::StatusOr<std::vector<WorkerSpec>> BuildSpecs(const NodeAssignment& a);
   WorkerEnvInputs EnvInputs(const NodeAssignment& a, int local_rank) const;
@@ -210,8 +216,11 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   {
     // No worker exists yet and nothing polls the signalfd: a terminating
     // signal exits at once instead of after --rdzv-timeout.
-    ExitOnSignalWhileBlocked exit_on_signal(o_.signal_fd,
-                                            [this] { logs_->RemoveScratch(); });
+    ExitOnSignalWhileBlocked exit_on_signal(o_.signal_fd, [this] {
+      // The others must not count (or wait for) a node that is gone.
+      rdzv_.WithdrawPendingJoin("its launcher received a terminating signal");
+      logs_->RemoveScratch();
+    });
     joined = Join(attempt);
     if (!joined.ok()) return JoinFailed(joined.status());
     if (const auto* late = std::get_if<LateArrival>(&*joined)) {
@@ -361,9 +370,9 @@ Agent::AttemptResult Agent::Monitor(const NodeAssignment& a,
       case WaitOutcome::kFdReady:
         break;
     }
-    std::optional<AttemptResult> done = fds[r.fd_index] == o_.signal_fd
-                                            ? OnSignal(a, workers)
-                                            : OnAttemptEnded(workers);
+    std::optional<AttemptResult> done =
+        fds[r.fd_index] == o_.signal_fd ? OnSignal(a, workers)
+                                        : OnAttemptEnded(workers, local_done);
     if (done) return *done;
   }
 }
@@ -395,7 +404,7 @@ absl::Time Agent::EnterExitBarrier(const NodeAssignment& a,
                                    WorkerGroup& workers,
                                    LivenessMonitor& monitor) {
   monitor.SetState(HeartbeatState::kDone);
-  absl::Status s = rdzv_.ReportDone(a.attempt, a.num_nodes);
+  absl::Status s = rdzv_.ReportDone(a);
   if (!s.ok()) log_.warn("exit barrier: {}", s.ToString());
   const absl::Time deadline = absl::Now() + c_.exit_barrier_timeout;
   workers.Stop(absl::ZeroDuration());
@@ -433,8 +442,8 @@ std::optional<Agent::AttemptResult> Agent::OnSignal(const NodeAssignment& a,
   return Fatal(128 + sig);
 }
 
-std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(
-    WorkerGroup& workers) {
+std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(WorkerGroup& workers,
+                                                          bool local_done) {
   DrainWakeFd();
   AttemptEnd end;
   {
@@ -442,7 +451,17 @@ std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(
     if (!end_) return std::nullopt;
     end = *end_;
   }
-  if (end.ok()) return Success();
+  if (end.ok() && local_done) return Success();
+  if (end.ok()) {
+    // Only this node's own workers decide its outcome: an "ok" end while they
+    // still run was written by another world under this run id.
+    log_.error(
+        "stopping workers: the attempt ended as a success while this node's "
+        "workers still run; the rendezvous store lost its keys and other "
+        "nodes used this run id (a daemon restart without --state-dir?)");
+    workers.Stop(c_.grace_period, o_.signal_fd);
+    return Fatal(1);
+  }
   log_.error("stopping workers: {}", end.reason);
   workers.Stop(c_.grace_period, o_.signal_fd);
   return FromEnd(end);

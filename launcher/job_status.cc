@@ -29,15 +29,31 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
   std::string out =
       absl::StrCat("run id   : ", run_id, "\nattempt  : ", attempt, "\n");
   auto count = store->Add(JoinCountKey(run_id, attempt), 0);
-  auto closed = store->TryGet(ClosedKey(run_id, attempt));
-  int64_t k = 0;
-  if (closed.ok() && absl::SimpleAtoi(*closed, &k)) {
-    absl::StrAppend(&out, "state    : rendezvous closed with ", k,
-                    " node(s)\n");
+  const std::string closed_key = ClosedKey(run_id, attempt);
+  auto closed_value = store->TryGet(closed_key);
+  auto closed = closed_value.ok()
+                    ? ClosedRecord::Decode(closed_key, *closed_value)
+                    : absl::StatusOr<ClosedRecord>(closed_value.status());
+  // The slots shown: the members once closed, else every slot that still
+  // counts (not withdrawn or reclaimed).
+  std::vector<int> slots;
+  if (closed.ok()) {
+    absl::StrAppend(&out, "state    : rendezvous closed with ",
+                    closed->members.size(), " node(s)\n");
+    for (const auto& m : closed->members) slots.push_back(m.slot);
   } else {
-    absl::StrAppend(&out, "state    : rendezvous open, ",
-                    count.ok() ? *count : 0, " node(s) joined\n");
-    k = count.ok() ? *count : 0;
+    const int64_t n = count.ok() ? *count : 0;
+    int64_t gone = 0;
+    for (int s = 0; s < n; ++s) {
+      if (store->TryGet(GoneKey(run_id, attempt, s)).ok()) {
+        ++gone;
+      } else {
+        slots.push_back(s);
+      }
+    }
+    absl::StrAppend(
+        &out, "state    : rendezvous open, ", slots.size(), " node(s) joined",
+        gone > 0 ? absl::StrCat(" (", gone, " slot(s) left)") : "", "\n");
   }
   const std::string master_key = MasterKey(run_id, attempt);
   if (auto value = store->TryGet(master_key); value.ok()) {
@@ -63,8 +79,8 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
                     "\n");
   }
   std::vector<NodeInfo> joined;
-  for (int64_t s = 0; s < k; ++s) {
-    const std::string key = NodeKey(run_id, attempt, static_cast<int>(s));
+  for (int s : slots) {
+    const std::string key = NodeKey(run_id, attempt, s);
     auto v = store->TryGet(key);
     auto info = v.ok() ? NodeInfo::Decode(key, *v)
                        : absl::StatusOr<NodeInfo>(v.status());
@@ -94,8 +110,7 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   for (size_t s = 0; s < joined.size(); ++s) {
     std::string hb = "never";
-    const std::string hb_key =
-        HeartbeatKey(run_id, attempt, static_cast<int>(s));
+    const std::string hb_key = HeartbeatKey(run_id, attempt, slots[s]);
     if (auto v = store->TryGet(hb_key); v.ok()) {
       if (auto record = HeartbeatRecord::Decode(hb_key, *v); record.ok()) {
         hb = absl::StrFormat("%.1fs ago (%s, #%d)",

@@ -34,7 +34,9 @@ void LivenessMonitor::HeartbeatNow() {
     absl::MutexLock lock(&mu_);
     state = state_;
   }
-  rdzv_->Heartbeat(assignment_.attempt, assignment_.slot, seq_++, state)
+  rdzv_
+      ->Heartbeat(assignment_.attempt, assignment_.slot, seq_++, state,
+                  assignment_.node_id)
       .IgnoreError();
 }
 
@@ -71,8 +73,8 @@ void LivenessMonitor::Run() {
       absl::MutexLock lock(&mu_);
       state = state_;
     }
-    absl::Status hb =
-        rdzv_->Heartbeat(attempt, assignment_.slot, seq_++, state);
+    absl::Status hb = rdzv_->Heartbeat(attempt, assignment_.slot, seq_++, state,
+                                       assignment_.node_id);
     auto values = hb.ok() ? rdzv_->ReadHeartbeats(attempt, slots)
                           : absl::StatusOr<std::vector<std::string>>(hb);
     if (values.ok()) {
@@ -111,6 +113,13 @@ void LivenessMonitor::Run() {
           }
           return;
         }
+      }
+      // Keys the store lost (a daemon restart) come back before a node
+      // starting now could form a second world; two worlds restart together.
+      if (auto re = rdzv_->Reassert(assignment_, state);
+          re.ok() && re->has_value()) {
+        end_with(**re);
+        return;
       }
       // A node waiting for the next attempt while there is room: restart
       // everyone with it (a membership change; not counted as a restart).

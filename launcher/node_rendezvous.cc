@@ -1,11 +1,13 @@
 #include "launcher/node_rendezvous.h"
 
 #include <algorithm>
+#include <random>
 #include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/key_layout.h"
 #include "common/status_macros.h"
 
@@ -31,45 +33,8 @@ absl::StatusOr<int64_t> ParseInt64(absl::string_view key, absl::string_view v) {
 
 std::string LateArrival::Describe() const {
   return absl::StrCat("attempt ", attempt, " of run '", run_id,
-                      "' already closed with ", closed_with, " node(s)");
-}
-
-absl::StatusOr<std::vector<int>> AssignNodeRanks(
-    const std::vector<NodeInfo>& joined) {
-  const int k = static_cast<int>(joined.size());
-  std::vector<int> rank(k, -1);
-  std::vector<int> holder(k, -1);  // slot holding each rank
-  for (int s = 0; s < k; ++s) {
-    int r = joined[s].requested_rank;
-    if (r < 0) continue;
-    if (r >= k) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "node ", joined[s].Label(), " asked for --node-rank ", r,
-          " but only ", k, " nodes joined (ranks 0..", k - 1, ")"));
-    }
-    if (holder[r] >= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("nodes ", joined[holder[r]].Label(), " and ",
-                       joined[s].Label(), " both asked for --node-rank ", r));
-    }
-    holder[r] = s;
-    rank[s] = r;
-  }
-  std::vector<int> rest;
-  for (int s = 0; s < k; ++s) {
-    if (rank[s] < 0) rest.push_back(s);
-  }
-  std::sort(rest.begin(), rest.end(), [&](int a, int b) {
-    return std::tie(joined[a].host, joined[a].addr, joined[a].pid) <
-           std::tie(joined[b].host, joined[b].addr, joined[b].pid);
-  });
-  int next = 0;
-  for (int s : rest) {
-    while (holder[next] >= 0) ++next;
-    holder[next] = s;
-    rank[s] = next;
-  }
-  return rank;
+                      "' already closed with ", closed_with, " node(s)",
+                      detail.empty() ? "" : ": ", detail);
 }
 
 NodeRendezvous::NodeRendezvous(Store* store, NodeRendezvousOptions options)
@@ -84,191 +49,448 @@ absl::StatusOr<int> NodeRendezvous::CurrentAttempt() {
   return static_cast<int>(n);
 }
 
-absl::StatusOr<int> NodeRendezvous::ProposeClose(int attempt, int64_t count) {
-  const std::string key = ClosedKey(options_.run_id, attempt);
-  ASSIGN_OR_RETURN(std::string stored,
-                   store_->CompareSet(key, "", absl::StrCat(count)));
-  ASSIGN_OR_RETURN(int64_t k, ParseInt64(key, stored));
-  return static_cast<int>(k);
+namespace {
+
+// A random NodeInfo::id: 16 hex digits.
+std::string NewNodeId() {
+  std::random_device rd;
+  const uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  return absl::StrCat(absl::Hex(v, absl::kZeroPad16));
 }
 
-std::string NodeRendezvous::DescribeJoined(int attempt, int64_t count) {
-  std::vector<std::string> names;
-  for (int64_t s = 0; s < count; ++s) {
-    const std::string key = NodeKey(options_.run_id, attempt, s);
-    auto v = store_->TryGet(key);
-    if (!v.ok()) continue;
-    auto info = NodeInfo::Decode(key, *v);
-    names.push_back(info.ok() ? info->host : "?");
+std::string FormatClock(absl::Time t) {
+  return absl::FormatTime("%H:%M:%E3S %Z", t, absl::LocalTimeZone());
+}
+
+std::string Ago(absl::Time now, absl::Time t) {
+  return absl::FormatDuration(absl::Trunc(now - t, absl::Milliseconds(100)));
+}
+
+}  // namespace
+
+// What one joining node has seen of every slot of the attempt: whether it
+// counts, and since when it has been silent. Silence is measured on this
+// node's clock from the last change it saw; a slot seen for the first time is
+// dated by its record's own time stamp (the writer's clock), so a slot that
+// died long before this node arrived does not count at once.
+class NodeRendezvous::SlotWatch {
+ public:
+  struct Slot {
+    bool present = false;  // Its NodeInfo decodes.
+    bool gone = false;     // Withdrawn or reclaimed.
+    NodeInfo info;
+    std::string hb_value;
+    absl::Time last_change = absl::InfinitePast();
+    // Seen alive: its heartbeat changed while this node watched (within about
+    // one heartbeat interval for a live node). Only such slots are closed in,
+    // so a joiner that died a moment ago (its heartbeat still fresh) is never
+    // made a member: the close waits for that one interval instead.
+    bool confirmed = false;
+  };
+  // A heartbeat written by a node of another world: the store lost the keys
+  // of an attempt that runs (its nodes heartbeat in state run/done/left, or
+  // under an id that is not the slot's node's).
+  struct Foreign {
+    int slot = 0;
+    std::string what;
+  };
+
+  std::vector<Slot> slots;
+  std::optional<Foreign> foreign;
+  // From the last scan:
+  std::vector<ClosedRecord::Member> live;       // Joined and not stale.
+  std::vector<ClosedRecord::Member> confirmed;  // Of those, seen alive.
+  int silent_slot = -1;  // The counted slot silent the longest, or -1.
+  int first_unseen = 0;  // The first slot whose record is not there yet.
+};
+
+absl::StatusOr<bool> NodeRendezvous::ScanSlots(int attempt,
+                                               const NodeInfo& self, int& slot,
+                                               const ProgressCallback& progress,
+                                               SlotWatch& watch) {
+  const std::string& run_id = options_.run_id;
+  const absl::Time now = absl::Now();
+  ASSIGN_OR_RETURN(int64_t count,
+                   store_->Add(JoinCountKey(run_id, attempt), 0));
+  watch.slots.resize(std::max<size_t>(watch.slots.size(), count));
+  watch.foreign.reset();
+  watch.live.clear();
+  watch.confirmed.clear();
+  watch.silent_slot = -1;
+  watch.first_unseen = static_cast<int>(count);
+  for (int s = 0; s < count; ++s) {
+    SlotWatch::Slot& w = watch.slots[s];
+    if (!w.gone) {
+      auto gone = store_->TryGet(GoneKey(run_id, attempt, s));
+      if (gone.ok()) {
+        w.gone = true;
+        if (s == slot) {
+          {
+            absl::MutexLock lock(&mu_);
+            if (withdrawn_) {  // This node's own withdrawal.
+              return absl::CancelledError(absl::StrCat(
+                  "this node withdrew from the rendezvous: ", *withdrawn_));
+            }
+          }
+          // A peer reclaimed this node's slot (it was frozen past the
+          // heartbeat timeout): take a new one.
+          ASSIGN_OR_RETURN(slot, TakeSlot(attempt, self));
+          Notice(absl::StrCat("this node's rendezvous slot ", s,
+                              " was reclaimed; joined again as slot ", slot));
+          return true;
+        }
+        // Say once why a slot stopped counting (a node that left, or one a
+        // peer reclaimed), so the wait that follows is not a mystery.
+        auto record = GoneRecord::Decode(GoneKey(run_id, attempt, s), *gone);
+        if (progress && record.ok()) {
+          progress(absl::StrCat("slot ", s,
+                                w.present
+                                    ? absl::StrCat(" (", w.info.Label(), ")")
+                                    : std::string(),
+                                " no longer counts: ", record->reason));
+        }
+      } else if (!absl::IsNotFound(gone.status())) {
+        return gone.status();
+      }
+    }
+    if (w.gone) continue;
+    if (!w.present) {
+      const std::string key = NodeKey(run_id, attempt, s);
+      auto v = store_->TryGet(key);
+      if (!v.ok()) {  // Taken, record not yet written.
+        watch.first_unseen = std::min(watch.first_unseen, s);
+        continue;
+      }
+      auto info = NodeInfo::Decode(key, *v);
+      if (!info.ok()) continue;
+      w.present = true;
+      w.info = *std::move(info);
+    }
+    auto hb = store_->TryGet(HeartbeatKey(run_id, attempt, s));
+    if (!hb.ok() && !absl::IsNotFound(hb.status())) return hb.status();
+    const std::string value = hb.ok() ? *hb : "";
+    auto record =
+        HeartbeatRecord::Decode(HeartbeatKey(run_id, attempt, s), value);
+    if (value != w.hb_value || w.last_change == absl::InfinitePast()) {
+      absl::Time changed = now;
+      if (w.last_change != absl::InfinitePast()) w.confirmed = true;
+      if (w.last_change == absl::InfinitePast()) {
+        changed = std::min(
+            now, record.ok() ? absl::FromUnixMillis(record->unix_ms)
+                             : absl::FromUnixMillis(w.info.joined_unix_ms));
+      }
+      w.hb_value = value;
+      w.last_change = changed;
+    }
+    const bool stale = now - w.last_change > options_.heartbeat_timeout;
+    if (record.ok() && !stale &&
+        (record->state != HeartbeatState::kJoin ||
+         record->node_id != w.info.id)) {
+      watch.foreign = SlotWatch::Foreign{
+          s, absl::StrCat("slot ", s, " heartbeats in state '",
+                          HeartbeatStateName(record->state), "' as node ",
+                          record->node_id)};
+    }
+    if (s == slot) {
+      if (w.info.id != self.id) {
+        watch.foreign = SlotWatch::Foreign{
+            s, absl::StrCat("this node's slot ", s, " was overwritten by node ",
+                            w.info.id)};
+      }
+      watch.live.push_back({s, self.id});
+      watch.confirmed.push_back({s, self.id});
+      continue;
+    }
+    if (stale) {
+      GoneRecord gone;
+      gone.node_id = w.info.id;
+      gone.reason =
+          absl::StrCat("reclaimed by ", self.Label(), ": no heartbeat since ",
+                       FormatClock(w.last_change), " (",
+                       Ago(now, w.last_change), ", --heartbeat-timeout ",
+                       absl::FormatDuration(options_.heartbeat_timeout), ")");
+      RETURN_IF_ERROR(
+          store_->CompareSet(GoneKey(run_id, attempt, s), "", gone.Encode())
+              .status());
+      w.gone = true;
+      const std::string msg =
+          absl::StrCat("slot ", s, " (", w.info.Label(), ", pid ", w.info.pid,
+                       ") no longer counts: ", gone.reason);
+      Notice(msg);
+      if (progress) progress(msg);
+      continue;
+    }
+    if (now - w.last_change >= 2 * options_.heartbeat_interval &&
+        (watch.silent_slot < 0 ||
+         w.last_change < watch.slots[watch.silent_slot].last_change)) {
+      watch.silent_slot = s;
+    }
+    watch.live.push_back({s, w.info.id});
+    if (w.confirmed) watch.confirmed.push_back({s, w.info.id});
   }
-  return absl::StrJoin(names, ", ");
+  return false;
 }
 
-absl::StatusOr<JoinResult> NodeRendezvous::Join(
-    int attempt, const NodeInfo& self, const MasterReserver& reserve_master,
-    const ProgressCallback& progress) {
-  const absl::Time start = absl::Now();
-  const absl::Time deadline = start + options_.join_timeout;
+absl::StatusOr<int> NodeRendezvous::TakeSlot(int attempt,
+                                             const NodeInfo& self) {
+  const std::string& run_id = options_.run_id;
+  ASSIGN_OR_RETURN(int64_t after_add,
+                   store_->Add(JoinCountKey(run_id, attempt), 1));
+  const int slot = static_cast<int>(after_add - 1);
+  {
+    absl::MutexLock lock(&mu_);
+    pending_ = Pending{attempt, slot, self.id};
+  }
+  RETURN_IF_ERROR(store_->Set(NodeKey(run_id, attempt, slot), self.Encode()));
+  RETURN_IF_ERROR(Heartbeat(attempt, slot, 0, HeartbeatState::kJoin, self.id));
+  RETURN_IF_ERROR(
+      store_->Set(AttemptCounterKey(run_id), absl::StrCat(attempt)));
+  return slot;
+}
+
+absl::Status NodeRendezvous::Withdraw(int attempt, int slot,
+                                      const std::string& id,
+                                      const std::string& reason) {
+  GoneRecord gone;
+  gone.node_id = id;
+  gone.reason = absl::StrCat("withdrew: ", reason);
+  RETURN_IF_ERROR(store_
+                      ->CompareSet(GoneKey(options_.run_id, attempt, slot), "",
+                                   gone.Encode())
+                      .status());
+  // Too late to withdraw when the attempt closed with this node: end it, so
+  // the others stop at once instead of after --heartbeat-timeout.
+  auto closed = store_->TryGet(ClosedKey(options_.run_id, attempt));
+  if (!closed.ok()) return absl::OkStatus();
+  auto record =
+      ClosedRecord::Decode(ClosedKey(options_.run_id, attempt), *closed);
+  if (record.ok() && record->Contains(slot, id)) {
+    return ReportFailure(attempt, AttemptEnd::Kind::kFailed, 1,
+                         absl::StrCat("the node in slot ", slot,
+                                      " left during the rendezvous: ", reason))
+        .status();
+  }
+  return absl::OkStatus();
+}
+
+void NodeRendezvous::WithdrawPendingJoin(const std::string& reason) {
+  std::optional<Pending> p;
+  {
+    absl::MutexLock lock(&mu_);
+    p = pending_;
+    pending_.reset();
+    if (p) withdrawn_ = reason;
+  }
+  if (p) Withdraw(p->attempt, p->slot, p->id, reason).IgnoreError();
+}
+
+void NodeRendezvous::Notice(const std::string& message) const {
+  if (options_.on_notice) options_.on_notice(message);
+}
+
+absl::StatusOr<ClosedRecord> NodeRendezvous::WaitForClose(
+    int attempt, const NodeInfo& self, int& slot, bool& saw_foreign,
+    const ProgressCallback& progress, absl::Time start, absl::Time deadline) {
   const int min_nodes = options_.min_nodes;
   const int max_nodes = options_.max_nodes;
   const std::string& run_id = options_.run_id;
   const std::string closed_key = ClosedKey(run_id, attempt);
-  const std::string count_key = JoinCountKey(run_id, attempt);
-  auto late = [&](int64_t k) -> JoinResult {
+  SlotWatch watch;
+  absl::Time last_call_end = absl::InfiniteFuture();
+  absl::Time next_progress = start;
+  absl::Time next_beat = start + options_.heartbeat_interval;
+  int64_t seq = 1;
+  size_t reported = static_cast<size_t>(-1);
+  absl::Status timeout_error;  // What the last scan would report at deadline.
+  auto read_closed = [&]() -> absl::StatusOr<std::optional<ClosedRecord>> {
+    auto closed = store_->TryGet(closed_key);
+    if (absl::IsNotFound(closed.status())) return std::nullopt;
+    if (!closed.ok()) return closed.status();
+    ASSIGN_OR_RETURN(ClosedRecord c, ClosedRecord::Decode(closed_key, *closed));
+    return c;
+  };
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (withdrawn_) {
+        return absl::CancelledError(absl::StrCat(
+            "this node withdrew from the rendezvous: ", *withdrawn_));
+      }
+    }
+    absl::Time now = absl::Now();
+    // Report what the last scan saw: at the deadline the others time out
+    // too and withdraw, which would hide them from this message.
+    if (now >= deadline && !timeout_error.ok()) return timeout_error;
+    if (now >= next_beat) {
+      RETURN_IF_ERROR(
+          Heartbeat(attempt, slot, seq++, HeartbeatState::kJoin, self.id));
+      next_beat = now + options_.heartbeat_interval;
+    }
+    ASSIGN_OR_RETURN(bool reslotted,
+                     ScanSlots(attempt, self, slot, progress, watch));
+    const std::vector<ClosedRecord::Member>& live = watch.live;
+    const std::vector<ClosedRecord::Member>& confirmed = watch.confirmed;
+    const int silent_slot = watch.silent_slot;
+    const SlotWatch::Slot* silent =
+        silent_slot < 0 ? nullptr : &watch.slots[silent_slot];
+    if (reslotted) continue;  // Scan again, with the new slot.
+    if (watch.foreign) saw_foreign = true;
+    const int64_t n = static_cast<int64_t>(live.size());
+    const int64_t alive = static_cast<int64_t>(confirmed.size());
+    auto propose = [&](size_t k) -> absl::StatusOr<ClosedRecord> {
+      ClosedRecord mine;
+      mine.members.assign(confirmed.begin(), confirmed.begin() + k);
+      ASSIGN_OR_RETURN(std::string stored,
+                       store_->CompareSet(closed_key, "", mine.Encode()));
+      return ClosedRecord::Decode(closed_key, stored);
+    };
+    // Closed already (by a peer, or re-asserted by a running attempt)?
+    // Read after the heartbeats: a member's monitor writes "run" only after
+    // the close, so a "run" heartbeat without a closed record is another
+    // world's.
+    ASSIGN_OR_RETURN(std::optional<ClosedRecord> closed, read_closed());
+    if (closed) return *std::move(closed);
+    now = absl::Now();
+    if (!watch.foreign) {
+      if (alive >= max_nodes) return propose(max_nodes);
+      if (n >= min_nodes) {
+        if (last_call_end == absl::InfiniteFuture())
+          last_call_end = now + options_.last_call;
+        // At the end of the last call every counted slot must have been seen
+        // alive (or gone stale): a joiner that died a moment ago is left out
+        // within --heartbeat-timeout, never closed in.
+        if (now >= last_call_end && alive >= min_nodes && alive == n) {
+          return propose(alive);
+        }
+      } else {
+        last_call_end = absl::InfiniteFuture();
+      }
+    }
+    std::string names;
+    for (const auto& m : live) {
+      absl::StrAppend(&names, names.empty() ? "" : ", ",
+                      watch.slots[m.slot].info.host);
+    }
+    std::string waiting_on;
+    if (silent != nullptr) {
+      waiting_on = absl::StrCat(
+          "; waiting on slot ", silent_slot, " (", silent->info.Label(),
+          ", pid ", silent->info.pid, "): no heartbeat since ",
+          FormatClock(silent->last_change), " (", Ago(now, silent->last_change),
+          " ago; it stops counting after --heartbeat-timeout ",
+          absl::FormatDuration(options_.heartbeat_timeout), ")");
+    }
+    if (watch.foreign) {
+      absl::StrAppend(
+          &waiting_on, "; not closing: ", watch.foreign->what,
+          ": nodes of this run id are running an attempt whose keys the "
+          "rendezvous store lost (a daemon restart without --state-dir?); "
+          "waiting for them to re-assert it");
+    }
+    timeout_error = absl::DeadlineExceededError(absl::StrCat(
+        "rendezvous of run '", run_id, "' (attempt ", attempt,
+        ") timed out after ", absl::FormatDuration(options_.join_timeout),
+        " (waiting since ", FormatClock(start), "): ", n, " of ",
+        min_nodes == max_nodes ? absl::StrCat(max_nodes)
+                               : absl::StrCat(min_nodes, "..", max_nodes),
+        " nodes joined (", names, "), ", std::max<int64_t>(min_nodes - n, 1),
+        " missing; start tplaunch with the same --rdzv-endpoint and "
+        "--rdzv-id on "
+        "the missing node(s) or raise --rdzv-timeout",
+        waiting_on));
+    if (progress && (live.size() != reported || now >= next_progress)) {
+      std::string msg;
+      if (n < min_nodes) {
+        const int64_t more = min_nodes - n;
+        msg = absl::StrCat("waiting for ", more, " more node",
+                           more == 1 ? "" : "s", " (", n, "/", min_nodes,
+                           " joined: ", names, ")");
+      } else if (watch.foreign) {
+        msg = absl::StrCat(n, "/", max_nodes, " nodes joined (", names, ")");
+      } else if (n >= max_nodes || now >= last_call_end) {
+        msg = absl::StrCat(n, "/", max_nodes, " nodes joined (", names,
+                           "); closing once each is seen alive (", n - alive,
+                           " not yet)");
+      } else {
+        msg = absl::StrCat(n, "/", max_nodes, " nodes joined (", names,
+                           "); closing in ",
+                           absl::FormatDuration(absl::Trunc(last_call_end - now,
+                                                            absl::Seconds(1))),
+                           " unless ", max_nodes - n, " more join");
+      }
+      progress(msg + waiting_on);
+      reported = live.size();
+      next_progress = now + options_.progress_interval;
+    }
+    // Sleep until the next node joins (its record appears), or a time-based
+    // step (heartbeat, last call, progress, deadline).
+    const absl::Time wake =
+        std::min({deadline, last_call_end, next_progress, next_beat});
+    absl::Status w =
+        store_->Wait({NodeKey(run_id, attempt, watch.first_unseen)},
+                     std::max(Remaining(wake), absl::Milliseconds(1)));
+    if (!w.ok() && !absl::IsDeadlineExceeded(w)) return w;
+  }
+}
+
+absl::StatusOr<JoinResult> NodeRendezvous::Join(
+    int attempt, const NodeInfo& self_in, const MasterReserver& reserve_master,
+    const ProgressCallback& progress) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + options_.join_timeout;
+  const std::string& run_id = options_.run_id;
+  const std::string closed_key = ClosedKey(run_id, attempt);
+  auto late = [&](const ClosedRecord& c, std::string detail) -> JoinResult {
     LateArrival l;
     l.attempt = attempt;
     l.run_id = run_id;
-    l.closed_with = static_cast<int>(k);
+    l.closed_with = static_cast<int>(c.members.size());
+    l.detail = std::move(detail);
     return l;
   };
 
   // A closed attempt is not worth a slot.
   if (auto closed = store_->TryGet(closed_key); closed.ok()) {
-    ASSIGN_OR_RETURN(int64_t k, ParseInt64(closed_key, *closed));
-    return late(k);
+    ASSIGN_OR_RETURN(ClosedRecord c, ClosedRecord::Decode(closed_key, *closed));
+    return late(c, "");
   }
-  ASSIGN_OR_RETURN(int64_t after_add, store_->Add(count_key, 1));
-  const int slot = static_cast<int>(after_add - 1);
-  if (slot >= max_nodes) return late(max_nodes);
-  RETURN_IF_ERROR(store_->Set(NodeKey(run_id, attempt, slot), self.Encode()));
-  RETURN_IF_ERROR(Heartbeat(attempt, slot, 0, HeartbeatState::kRun));
-  RETURN_IF_ERROR(
-      store_->Set(AttemptCounterKey(run_id), absl::StrCat(attempt)));
-
-  // Wait for the attempt to close: at max_nodes at once, or last_call after
-  // min_nodes.
-  absl::Time last_call_end = absl::InfiniteFuture();
-  absl::Time next_progress = start;
-  int64_t reported = -1;
-  int k = -1;
-  while (true) {
-    ASSIGN_OR_RETURN(int64_t count, store_->Add(count_key, 0));
-    const absl::Time now = absl::Now();
-    if (count >= max_nodes) {
-      ASSIGN_OR_RETURN(k, ProposeClose(attempt, max_nodes));
-      break;
-    }
-    if (count >= min_nodes) {
-      if (last_call_end == absl::InfiniteFuture())
-        last_call_end = now + options_.last_call;
-      if (now >= last_call_end) {
-        ASSIGN_OR_RETURN(k, ProposeClose(attempt, count));
-        break;
-      }
-    }
-    if (auto closed = store_->TryGet(closed_key); closed.ok()) {
-      ASSIGN_OR_RETURN(int64_t kk, ParseInt64(closed_key, *closed));
-      k = static_cast<int>(kk);
-      break;
-    }
-    if (now >= deadline) {
-      const int64_t missing = std::max<int64_t>(min_nodes - count, 1);
-      return absl::DeadlineExceededError(absl::StrCat(
-          "rendezvous of run '", options_.run_id, "' (attempt ", attempt,
-          ") timed out after ", absl::FormatDuration(now - start), ": ", count,
-          " of ",
-          min_nodes == max_nodes ? absl::StrCat(max_nodes)
-                                 : absl::StrCat(min_nodes, "..", max_nodes),
-          " nodes joined (", DescribeJoined(attempt, count), "), ", missing,
-          " missing; start tplaunch with the same --rdzv-endpoint and "
-          "--rdzv-id on "
-          "the missing node(s) or raise --rdzv-timeout"));
-    }
-    if (progress && (count != reported || now >= next_progress)) {
-      const std::string joined = DescribeJoined(attempt, count);
-      std::string msg;
-      if (count < min_nodes) {
-        const int64_t more = min_nodes - count;
-        msg = absl::StrCat("waiting for ", more, " more node",
-                           more == 1 ? "" : "s", " (", count, "/", min_nodes,
-                           " joined: ", joined, ")");
-      } else {
-        msg = absl::StrCat(count, "/", max_nodes, " nodes joined (", joined,
-                           "); closing in ",
-                           absl::FormatDuration(absl::Trunc(last_call_end - now,
-                                                            absl::Seconds(1))),
-                           " unless ", max_nodes - count, " more join");
-      }
-      progress(msg);
-      reported = count;
-      next_progress = now + options_.progress_interval;
-    }
-    // Sleep until the next node joins (its record appears), or a time-based
-    // step.
-    absl::Time wake = std::min({deadline, last_call_end, next_progress});
-    absl::Status w =
-        store_->Wait({NodeKey(run_id, attempt, static_cast<int>(count))},
-                     std::max(Remaining(wake), absl::Milliseconds(1)));
-    if (!w.ok() && !absl::IsDeadlineExceeded(w)) return w;
+  {
+    absl::MutexLock lock(&mu_);
+    withdrawn_.reset();
   }
-  if (slot >= k) return late(k);
-
-  std::vector<std::string> keys;
-  for (int s = 0; s < k; ++s) keys.push_back(NodeKey(run_id, attempt, s));
-  ASSIGN_OR_RETURN(
-      std::vector<std::string> records,
-      store_->MultiGet(keys, std::max(Remaining(deadline), absl::Seconds(1))));
-  std::vector<NodeInfo> joined;
-  for (int s = 0; s < k; ++s) {
-    ASSIGN_OR_RETURN(NodeInfo info, NodeInfo::Decode(keys[s], records[s]));
-    joined.push_back(std::move(info));
-  }
-  ASSIGN_OR_RETURN(std::vector<int> rank_of_slot, AssignNodeRanks(joined));
-
-  NodeAssignment a;
-  a.attempt = attempt;
-  a.slot = slot;
-  a.num_nodes = k;
-  a.node_rank = rank_of_slot[slot];
-  a.nodes.resize(k);
-  a.slot_of_rank.resize(k);
-  for (int s = 0; s < k; ++s) {
-    a.nodes[rank_of_slot[s]] = joined[s];
-    a.slot_of_rank[rank_of_slot[s]] = s;
-  }
-  a.world_size = 0;
-  for (int r = 0; r < k; ++r) {
-    if (r == a.node_rank) a.rank_offset = a.world_size;
-    a.world_size += a.nodes[r].nproc;
-  }
-
-  const std::string master_key = MasterKey(run_id, attempt);
-  if (a.node_rank == 0) {
-    auto master = reserve_master();
-    if (!master.ok()) {
-      // Tell the other nodes now, so they do not wait out the join timeout for
-      // a master that will never be published. Best effort: this node exits
-      // with the error either way.
-      MasterRecord failed;
-      failed.failure = std::string(master.status().message());
-      store_->Set(master_key, failed.Encode()).IgnoreError();
-      return master.status();
+  NodeInfo self = self_in;
+  self.id = NewNodeId();
+  self.joined_unix_ms = absl::ToUnixMillis(start);
+  auto leave = [&](const absl::Status& why) {
+    std::optional<Pending> p;
+    {
+      absl::MutexLock lock(&mu_);
+      p = pending_;
+      pending_.reset();
     }
-    a.master_addr = master->first;
-    a.master_port = master->second;
-    MasterRecord published;
-    published.addr = a.master_addr;
-    published.port = a.master_port;
-    RETURN_IF_ERROR(store_->Set(master_key, published.Encode()));
-  } else {
-    auto v = store_->Get(master_key,
-                         std::max(Remaining(deadline), absl::Seconds(1)));
-    if (!v.ok()) {
-      return absl::Status(
-          v.status().code(),
-          absl::StrCat(
-              "waiting for node 0 (", a.nodes[0].Label(),
-              ") to publish MASTER_ADDR/MASTER_PORT: ", v.status().message()));
+    if (p && !why.ok()) {
+      Withdraw(p->attempt, p->slot, p->id,
+               absl::StrCat("its join failed: ", why.message()))
+          .IgnoreError();
     }
-    ASSIGN_OR_RETURN(MasterRecord m, MasterRecord::Decode(master_key, *v));
-    if (m.failure.has_value()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("node 0 (", a.nodes[0].Label(),
-                       ") could not prepare the attempt: ", *m.failure));
-    }
-    a.master_addr = m.addr;
-    a.master_port = m.port;
+    return why;
+  };
+  absl::StatusOr<int> slot = TakeSlot(attempt, self);
+  if (!slot.ok()) return leave(slot.status());
+  bool saw_foreign = false;
+  absl::StatusOr<ClosedRecord> closed = WaitForClose(
+      attempt, self, *slot, saw_foreign, progress, start, deadline);
+  if (!closed.ok()) return leave(closed.status());
+  leave(absl::OkStatus()).IgnoreError();
+  if (!closed->Contains(*slot, self.id)) {
+    return late(*closed, saw_foreign
+                             ? "its nodes re-asserted it after the rendezvous "
+                               "store lost its keys (a daemon restart without "
+                               "--state-dir?)"
+                             : "");
   }
+  ASSIGN_OR_RETURN(NodeAssignment a, Assign(attempt, *slot, self, *closed,
+                                            reserve_master, deadline));
   return a;
 }
 
@@ -285,18 +507,6 @@ absl::StatusOr<AttemptEnd> NodeRendezvous::ReportFailure(
   return AttemptEnd::Decode(key, stored);
 }
 
-absl::Status NodeRendezvous::ReportDone(int attempt, int num_nodes) {
-  ASSIGN_OR_RETURN(int64_t n,
-                   store_->Add(ExitBarrierKey(options_.run_id, attempt), 1));
-  if (n >= num_nodes) {
-    AttemptEnd ok;
-    ok.kind = AttemptEnd::Kind::kOk;
-    return store_->CompareSet(EndKey(options_.run_id, attempt), "", ok.Encode())
-        .status();
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<AttemptEnd> NodeRendezvous::WaitForEnd(int attempt,
                                                       absl::Duration timeout) {
   const std::string key = EndKey(options_.run_id, attempt);
@@ -311,9 +521,11 @@ absl::StatusOr<AttemptEnd> NodeRendezvous::TryGetEnd(int attempt) {
 }
 
 absl::Status NodeRendezvous::Heartbeat(int attempt, int slot, int64_t seq,
-                                       HeartbeatState state) {
+                                       HeartbeatState state,
+                                       const std::string& node_id) {
   HeartbeatRecord hb;
   hb.seq = seq;
+  hb.node_id = node_id;
   hb.unix_ms = absl::ToUnixMillis(absl::Now());
   hb.state = state;
   return store_->Set(HeartbeatKey(options_.run_id, attempt, slot), hb.Encode());

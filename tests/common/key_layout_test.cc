@@ -15,7 +15,8 @@ TEST_CASE("the node rendezvous keys of one attempt") {
   CHECK(HeartbeatKey("job", 3, 1) == "job/a3/hb/1");
   CHECK(ClosedKey("job", 3) == "job/a3/closed");
   CHECK(MasterKey("job", 3) == "job/a3/master");
-  CHECK(ExitBarrierKey("job", 3) == "job/a3/done");
+  CHECK(GoneKey("job", 3, 1) == "job/a3/gone/1");
+  CHECK(DoneKey("job", 3, 1) == "job/a3/done/1");
   CHECK(EndKey("job", 3) == "job/a3/end");
   CHECK(LateKey("job", 3) == "job/a3/late");
 }

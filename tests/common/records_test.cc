@@ -47,6 +47,46 @@ TEST_CASE("NodeInfo round-trips and labels itself") {
   CHECK(d->requested_rank == -1);
 }
 
+TEST_CASE("a join record carries the node's id and join time") {
+  NodeInfo n;
+  n.host = "hostA";
+  n.id = "0123456789abcdef";
+  n.joined_unix_ms = 1700000000123;
+  absl::StatusOr<NodeInfo> d = NodeInfo::Decode("k", n.Encode());
+  REQUIRE(d.ok());
+  CHECK(d->id == "0123456789abcdef");
+  CHECK(d->joined_unix_ms == 1700000000123);
+}
+
+TEST_CASE(
+    "gone and closed records round-trip; closed membership is (slot, id)") {
+  GoneRecord g;
+  g.node_id = "abc";
+  g.reason = kAwkward;
+  absl::StatusOr<GoneRecord> gd = GoneRecord::Decode("k", g.Encode());
+  REQUIRE(gd.ok());
+  CHECK(gd->node_id == "abc");
+  CHECK(gd->reason == kAwkward);
+
+  ClosedRecord c;
+  c.members = {{0, "a"}, {3, kAwkward}};
+  absl::StatusOr<ClosedRecord> cd = ClosedRecord::Decode("k", c.Encode());
+  REQUIRE(cd.ok());
+  REQUIRE(cd->members.size() == 2);
+  CHECK(cd->members[1].slot == 3);
+  CHECK(cd->members[1].id == kAwkward);
+  CHECK(cd->Contains(0, "a"));
+  CHECK_FALSE(cd->Contains(0, "b"));  // Same slot, another world's node.
+  CHECK_FALSE(cd->Contains(1, "a"));
+  for (const std::string& bad :
+       {std::string("2"), std::string("closed/v1"), std::string("closed/v1\t0"),
+        std::string("closed/v1\tx\ta")}) {
+    INFO("'" << bad << "'");
+    CheckMalformed(ClosedRecord::Decode("job/a0/closed", bad).status(),
+                   "closed", "job/a0/closed");
+  }
+}
+
 TEST_CASE("attempt ends round-trip, every kind") {
   for (auto kind :
        {AttemptEnd::Kind::kOk, AttemptEnd::Kind::kFailed,
@@ -95,9 +135,10 @@ TEST_CASE("master records: an address, or node 0's failure") {
 }
 
 TEST_CASE("heartbeats round-trip each state; state names are stable") {
-  for (auto state :
-       {HeartbeatState::kRun, HeartbeatState::kDone, HeartbeatState::kLeft}) {
+  for (auto state : {HeartbeatState::kJoin, HeartbeatState::kRun,
+                     HeartbeatState::kDone, HeartbeatState::kLeft}) {
     HeartbeatRecord hb;
+    hb.node_id = "n1";
     hb.seq = 42;
     hb.unix_ms = 1700000000123;
     hb.state = state;
@@ -107,8 +148,10 @@ TEST_CASE("heartbeats round-trip each state; state names are stable") {
     CHECK(d->seq == 42);
     CHECK(d->unix_ms == 1700000000123);
     CHECK(d->state == state);
+    CHECK(d->node_id == "n1");
     CHECK(ParseHeartbeatState(HeartbeatStateName(state)) == state);
   }
+  CHECK(HeartbeatStateName(HeartbeatState::kJoin) == "join");
   CHECK(HeartbeatStateName(HeartbeatState::kRun) == "run");
   CHECK(HeartbeatStateName(HeartbeatState::kDone) == "done");
   CHECK(HeartbeatStateName(HeartbeatState::kLeft) == "left");
@@ -135,7 +178,7 @@ TEST_CASE("malformed values name the record kind and the key") {
   const std::string key = "job/a0/node/1";
   for (const std::string& bad :
        {std::string("garbage"), std::string(""),
-        std::string("node/v2\th\ta\t1\t-1\t1"),     // another version
+        std::string("node/v1\th\ta\t1\t-1\t1"),     // another version
         std::string("node/v1\th\ta\t1\t-1"),        // a field short
         std::string("node/v1\th\ta\t1\t-1\t1\tx"),  // a field over
         std::string("node/v1\th\ta\tone\t-1\t1"),   // not a number

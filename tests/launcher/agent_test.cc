@@ -319,6 +319,23 @@ TEST_CASE("another node's failure record stops this node's workers") {
   CHECK(r.stops[0][0].grace == absl::Seconds(7));
 }
 
+TEST_CASE("an ok end of another world while the workers run never exits 0") {
+  Fixture f;
+  f.MultiNode();
+  Store* store = f.store();
+  // What a second world's exit barrier writes under the same run id after
+  // the store lost its keys.
+  CHECK(f.Run({{WaitsOnFds([store](const auto&) {
+    AttemptEnd ok;
+    ok.kind = AttemptEnd::Kind::kOk;
+    REQUIRE(store->Set(EndKey("job", 0), ok.Encode()).ok());
+  })}}) == 1);
+  const Record& r = f.record();
+  CHECK(r.started.size() == 1);
+  REQUIRE(r.stops[0].size() == 1);
+  CHECK(r.stops[0][0].grace == absl::Seconds(7));
+}
+
 TEST_CASE("a node late for attempt 0 waits for its end, then joins attempt 1") {
   Fixture f;
   f.MultiNode();
@@ -334,7 +351,7 @@ TEST_CASE("a node late for attempt 0 waits for its end, then joins attempt 1") {
       nullptr);
   REQUIRE(joined.ok());
   REQUIRE(std::holds_alternative<NodeAssignment>(*joined));
-  REQUIRE(peer.ReportDone(0, 1).ok());
+  REQUIRE(peer.ReportDone(std::get<NodeAssignment>(*joined)).ok());
 
   // No restart is used: --max-restarts stays 0.
   CHECK(f.Run({{Succeeds()}}) == 0);

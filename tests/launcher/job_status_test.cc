@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/key_layout.h"
@@ -21,6 +22,14 @@ NodeInfo Node(const std::string& host, const std::string& addr, int nproc) {
   n.nproc = nproc;
   n.pid = 4321;
   return n;
+}
+
+// The closed record of an attempt whose members are `slots` (ids empty, as the
+// nodes here have none).
+std::string Closed(const std::vector<int>& slots) {
+  ClosedRecord c;
+  for (int s : slots) c.members.push_back({s, ""});
+  return c.Encode();
 }
 
 // Joins `node` into `slot` of attempt 1 of run "job", as Join does.
@@ -42,7 +51,7 @@ TEST_CASE("a closed attempt: nodes by rank, master, heartbeats, the end") {
   // hostB arrived first (slot 0) but hostA sorts first: node rank 0.
   Join(*store, 0, Node("hostB", "10.0.0.2", 4));
   Join(*store, 1, Node("hostA", "10.0.0.1", 2));
-  REQUIRE(store->Set(ClosedKey("job", 1), "2").ok());
+  REQUIRE(store->Set(ClosedKey("job", 1), Closed({0, 1})).ok());
   MasterRecord master;
   master.addr = "10.0.0.1";
   master.port = 40001;
@@ -102,11 +111,27 @@ TEST_CASE("an open attempt; an unreadable join record still gets a row") {
   CHECK_THAT(*text, Catch::Matches("(.|\n)*\n[0-9?] +\\? +\\? +0 (.|\n)*"));
 }
 
+TEST_CASE("an open attempt leaves out withdrawn slots and counts them") {
+  auto store = NewMemoryStore();
+  Join(*store, 0, Node("hostA", "10.0.0.1", 2));
+  Join(*store, 1, Node("hostB", "10.0.0.2", 2));
+  GoneRecord gone;
+  gone.reason = "withdrew: its launcher received a terminating signal";
+  REQUIRE(store->Set(GoneKey("job", 1, 0), gone.Encode()).ok());
+  absl::StatusOr<std::string> text = DescribeJob(store.get(), "job");
+  REQUIRE(text.ok());
+  INFO(*text);
+  CHECK_THAT(*text, Catch::Contains("state    : rendezvous open, 1 node(s) "
+                                    "joined (1 slot(s) left)\n"));
+  CHECK_THAT(*text, Catch::Contains("hostB"));
+  CHECK_THAT(*text, !Catch::Contains("hostA"));
+}
+
 TEST_CASE("the latest attempt is shown, not an earlier one") {
   auto store = NewMemoryStore();
   Join(*store, 0, Node("hostA", "10.0.0.1", 2));
   REQUIRE(store->Set(JoinCountKey("job", 0), "5").ok());
-  REQUIRE(store->Set(ClosedKey("job", 0), "5").ok());
+  REQUIRE(store->Set(ClosedKey("job", 0), Closed({0, 1, 2, 3, 4})).ok());
   absl::StatusOr<std::string> text = DescribeJob(store.get(), "job");
   REQUIRE(text.ok());
   CHECK_THAT(*text, Catch::Contains("attempt  : 1\n"));

@@ -330,9 +330,9 @@ TEST_CASE("exit barrier: the last node done ends the attempt ok for everyone") {
   EndBox a, b;
   LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
   LivenessMonitor mb(&r, *joined[1], lo, b.Callback());
-  REQUIRE(r.ReportDone(0, 2).ok());
+  REQUIRE(r.ReportDone(*joined[0]).ok());
   CHECK_FALSE(a.done.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
-  REQUIRE(r.ReportDone(0, 2).ok());
+  REQUIRE(r.ReportDone(*joined[1]).ok());
   REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
   REQUIRE(b.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
   absl::MutexLock la(&a.mu);
@@ -377,7 +377,7 @@ TEST_CASE("a failure report ends every node's wait at once") {
   lo.timeout = absl::Seconds(10);
   EndBox a;
   LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
-  REQUIRE(r.ReportDone(0, 2).ok());
+  REQUIRE(r.ReportDone(*joined[0]).ok());
   const absl::Time t = absl::Now();
   REQUIRE(
       r.ReportFailure(0, AttemptEnd::Kind::kFailed, 3, "rank 2 exited").ok());
@@ -385,6 +385,274 @@ TEST_CASE("a failure report ends every node's wait at once") {
   CHECK(absl::Now() - t < absl::Seconds(1));
   absl::MutexLock la(&a.mu);
   CHECK(a.end->exit_code == 3);
+}
+
+// Everything the store holds is gone, as after a daemon restart without
+// --state-dir.
+void Wipe(Store& store) {
+  auto keys = store.ListKeys("");
+  REQUIRE(keys.ok());
+  for (const auto& k : *keys) REQUIRE(store.DeleteKey(k).ok());
+}
+
+// Options whose joining nodes heartbeat fast, so stale slots show quickly.
+NodeRendezvousOptions Fast(int min_nodes, int max_nodes) {
+  NodeRendezvousOptions o = Options(min_nodes, max_nodes);
+  o.heartbeat_interval = absl::Milliseconds(20);
+  o.heartbeat_timeout = absl::Milliseconds(300);
+  o.progress_interval = absl::Milliseconds(20);
+  return o;
+}
+
+// A joiner that died without withdrawing (SIGKILL): slot `slot` of attempt 0
+// holds its record and a join heartbeat written at `beat`.
+void DeadJoiner(Store& store, int slot, absl::Time beat) {
+  REQUIRE(store.Add(JoinCountKey("job", 0), 1).ok());
+  NodeInfo dead = Node("hostA");
+  dead.id = "dead";
+  dead.joined_unix_ms = absl::ToUnixMillis(beat);
+  REQUIRE(store.Set(NodeKey("job", 0, slot), dead.Encode()).ok());
+  HeartbeatRecord hb;
+  hb.unix_ms = absl::ToUnixMillis(beat);
+  hb.state = HeartbeatState::kJoin;
+  hb.node_id = "dead";
+  REQUIRE(store.Set(HeartbeatKey("job", 0, slot), hb.Encode()).ok());
+}
+
+// Waits (bounded) until `key` exists.
+bool WaitForKey(Store& store, const std::string& key) {
+  return store.Wait({key}, absl::Seconds(10)).ok();
+}
+
+TEST_CASE("a node interrupted during the join withdraws; fresh nodes join") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Fast(2, 2);
+  o.heartbeat_timeout = absl::Seconds(60);  // Only the withdrawal can help.
+  o.join_timeout = absl::Seconds(20);
+  NodeRendezvous interrupted(store.get(), o);
+  auto first = std::async(std::launch::async, [&] {
+    return interrupted.Join(0, Node("hostA"), Master(1), nullptr);
+  });
+  REQUIRE(WaitForKey(*store, HeartbeatKey("job", 0, 0)));
+  interrupted.WithdrawPendingJoin("received SIGTERM");
+  auto left = first.get();
+  REQUIRE(absl::IsCancelled(left.status()));
+  CHECK_THAT(std::string(left.status().message()),
+             Catch::Contains("received SIGTERM"));
+  auto gone = store->TryGet(GoneKey("job", 0, 0));
+  REQUIRE(gone.ok());
+  CHECK_THAT(GoneRecord::Decode("k", *gone)->reason,
+             Catch::Contains("withdrew: received SIGTERM"));
+
+  // A fresh node says why the first slot no longer counts.
+  NodeRendezvousOptions alone = o;
+  alone.join_timeout = absl::Milliseconds(100);
+  NodeRendezvous probe(store.get(), alone);
+  std::vector<std::string> messages;
+  auto timed_out =
+      probe.Join(0, Node("hostD"), Master(1),
+                 [&](const std::string& m) { messages.push_back(m); });
+  REQUIRE(absl::IsDeadlineExceeded(timed_out.status()));
+  REQUIRE_FALSE(messages.empty());
+  CHECK_THAT(messages.front(), Catch::StartsWith("slot 0 no longer counts: "
+                                                 "withdrew: received SIGTERM"));
+
+  const absl::Time t = absl::Now();
+  auto fresh = JoinAll(store.get(), o, {Node("hostB"), Node("hostC")});
+  for (auto& r : fresh) {
+    REQUIRE(r.ok());
+    CHECK(r->num_nodes == 2);
+    CHECK(r->nodes[0].host == "hostB");
+    CHECK(r->nodes[1].host == "hostC");
+  }
+  CHECK(std::set<int>(fresh[0]->slot_of_rank.begin(),
+                      fresh[0]->slot_of_rank.end()) == std::set<int>{2, 3});
+  CHECK(absl::Now() - t < absl::Seconds(10));
+}
+
+TEST_CASE("a join that failed withdraws its slot before returning") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Fast(2, 2);
+  o.join_timeout = absl::Milliseconds(100);
+  NodeRendezvous r(store.get(), o);
+  auto timed_out = r.Join(0, Node("hostA"), Master(1), nullptr);
+  REQUIRE(absl::IsDeadlineExceeded(timed_out.status()));
+  auto gone = store->TryGet(GoneKey("job", 0, 0));
+  REQUIRE(gone.ok());
+  CHECK_THAT(GoneRecord::Decode("k", *gone)->reason,
+             Catch::Contains("withdrew: its join failed: rendezvous of run"));
+}
+
+TEST_CASE("a stale slot (SIGKILLed joiner) does not count and is reclaimed") {
+  auto store = NewMemoryStore();
+  // Died long ago: its heartbeat is older than the timeout.
+  DeadJoiner(*store, 0, absl::Now() - absl::Seconds(60));
+  NodeRendezvousOptions o = Fast(2, 2);
+  auto fresh = JoinAll(store.get(), o, {Node("hostB"), Node("hostC")});
+  for (auto& r : fresh) {
+    REQUIRE(r.ok());
+    CHECK(r->num_nodes == 2);
+    CHECK(r->nodes[0].host == "hostB");
+  }
+  auto gone = store->TryGet(GoneKey("job", 0, 0));
+  REQUIRE(gone.ok());
+  auto record = GoneRecord::Decode("k", *gone);
+  CHECK(record->node_id == "dead");
+  CHECK_THAT(record->reason, Catch::Contains("reclaimed by host") &&
+                                 Catch::Contains("no heartbeat since"));
+
+  // Died a few beats ago, not yet stale: it shows as joined but is closed in
+  // only once seen alive, which never happens.
+  auto store2 = NewMemoryStore();
+  DeadJoiner(*store2, 0, absl::Now() - absl::Milliseconds(100));
+  NodeRendezvousOptions o3 = Fast(3, 3);
+  auto later =
+      JoinAll(store2.get(), o3, {Node("hostB"), Node("hostC"), Node("hostD")});
+  for (auto& r : later) {
+    REQUIRE(r.ok());
+    CHECK(r->num_nodes == 3);
+    // Never seen alive: not a member.
+    CHECK(std::set<int>(r->slot_of_rank.begin(), r->slot_of_rank.end()) ==
+          std::set<int>{1, 2, 3});
+  }
+}
+
+TEST_CASE("a join waiting on a silent slot names its node and since when") {
+  auto store = NewMemoryStore();
+  DeadJoiner(*store, 0, absl::Now());
+  NodeRendezvousOptions o = Fast(3, 3);
+  o.heartbeat_timeout = absl::Seconds(30);
+  o.join_timeout = absl::Milliseconds(400);
+  NodeRendezvous r(store.get(), o);
+  std::vector<std::string> messages;
+  auto joined = r.Join(0, Node("hostB"), Master(1),
+                       [&](const std::string& m) { messages.push_back(m); });
+  REQUIRE(absl::IsDeadlineExceeded(joined.status()));
+  const std::string msg(joined.status().message());
+  INFO(msg);
+  CHECK_THAT(msg, Catch::Contains("waiting since "));
+  CHECK_THAT(msg, Catch::Contains("waiting on slot 0 (hostA (10.0.0.1), pid "
+                                  "100): no heartbeat since "));
+  CHECK_THAT(msg, Catch::Contains("--heartbeat-timeout 30s"));
+  REQUIRE_FALSE(messages.empty());
+  CHECK_THAT(messages.back(),
+             Catch::StartsWith("waiting for 1 more node (2/3 joined: hostA, "
+                               "hostB); waiting on slot 0 (hostA (10.0.0.1), "
+                               "pid 100): no heartbeat since "));
+}
+
+TEST_CASE(
+    "after the store lost its keys a running node re-asserts them: "
+    "a node starting later is late, never a second world") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Fast(1, 2);
+  o.last_call = absl::Milliseconds(20);
+  auto a = JoinAll(store.get(), o, {Node("hostA")});
+  REQUIRE(a[0].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(20);
+  lo.timeout = absl::Seconds(30);
+  EndBox box;
+  LivenessMonitor ma(&r, *a[0], lo, box.Callback());
+  Wipe(*store);
+  REQUIRE(WaitForKey(*store, ClosedKey("job", 0)));
+  CHECK(*r.CurrentAttempt() == 0);
+  NodeRendezvous rb(store.get(), o);
+  auto b = rb.Join(*rb.CurrentAttempt(), Node("hostB"), Master(1), nullptr);
+  REQUIRE(b.ok());
+  REQUIRE(std::holds_alternative<LateArrival>(*b));
+  CHECK(std::get<LateArrival>(*b).closed_with == 1);
+  // Late below MAX: the running node restarts the job with it.
+  REQUIRE(rb.AddLate(0).ok());
+  REQUIRE(box.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::MutexLock lock(&box.mu);
+  CHECK(box.end->kind == AttemptEnd::Kind::kMembershipChange);
+}
+
+TEST_CASE("a node joining before the running node re-asserted is late too") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Fast(1, 2);
+  o.last_call = absl::Milliseconds(20);
+  auto a = JoinAll(store.get(), o, {Node("hostA")});
+  REQUIRE(a[0].ok());
+  Wipe(*store);
+  // B arrives while A has not noticed yet: it takes A's slot 0.
+  NodeRendezvousOptions ob = o;
+  ob.last_call = absl::Seconds(20);  // Never reached: A re-asserts first.
+  NodeRendezvous rb(store.get(), ob);
+  std::vector<std::string> messages;
+  absl::Mutex mu;
+  auto b = std::async(std::launch::async, [&] {
+    return rb.Join(0, Node("hostB"), Master(1), [&](const std::string& m) {
+      absl::MutexLock lock(&mu);
+      messages.push_back(m);
+    });
+  });
+  REQUIRE(WaitForKey(*store, HeartbeatKey("job", 0, 0)));
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(20);
+  lo.timeout = absl::Seconds(30);
+  EndBox box;
+  LivenessMonitor ma(&r, *a[0], lo, box.Callback());
+  const absl::Time t = absl::Now();
+  auto joined = b.get();
+  REQUIRE(joined.ok());
+  REQUIRE(std::holds_alternative<LateArrival>(*joined));
+  CHECK(absl::Now() - t < absl::Seconds(10));
+  // A's world is intact: no end while it runs.
+  CHECK_FALSE(box.done.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
+}
+
+TEST_CASE("two worlds that closed the same attempt restart together") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Fast(1, 2);
+  o.last_call = absl::Milliseconds(20);
+  auto a = JoinAll(store.get(), o, {Node("hostA")});
+  REQUIRE(a[0].ok());
+  Wipe(*store);
+  // B closes its own attempt 0 before A notices.
+  auto b = JoinAll(store.get(), o, {Node("hostB")});
+  REQUIRE(b[0].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(20);
+  lo.timeout = absl::Seconds(30);
+  EndBox ea, eb;
+  LivenessMonitor mb(&r, *b[0], lo, eb.Callback());
+  LivenessMonitor ma(&r, *a[0], lo, ea.Callback());
+  REQUIRE(ea.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  REQUIRE(eb.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::MutexLock la(&ea.mu);
+  absl::MutexLock lb(&eb.mu);
+  CHECK(ea.end->kind == AttemptEnd::Kind::kMembershipChange);
+  CHECK(eb.end->kind == AttemptEnd::Kind::kMembershipChange);
+  CHECK_THAT(ea.end->reason, Catch::Contains("closed twice"));
+}
+
+TEST_CASE("the exit barrier completes after the store lost its keys") {
+  auto store = NewMemoryStore();
+  NodeRendezvousOptions o = Fast(2, 2);
+  auto joined = JoinAll(store.get(), o, {Node("hostA"), Node("hostB")});
+  REQUIRE(joined[0].ok());
+  REQUIRE(joined[1].ok());
+  NodeRendezvous r(store.get(), o);
+  LivenessOptions lo;
+  lo.interval = absl::Milliseconds(20);
+  lo.timeout = absl::Seconds(30);
+  EndBox a, b;
+  LivenessMonitor ma(&r, *joined[0], lo, a.Callback());
+  LivenessMonitor mb(&r, *joined[1], lo, b.Callback());
+  ma.SetState(HeartbeatState::kDone);
+  REQUIRE(r.ReportDone(*joined[0]).ok());
+  Wipe(*store);  // A's arrival is lost.
+  mb.SetState(HeartbeatState::kDone);
+  REQUIRE(r.ReportDone(*joined[1]).ok());
+  REQUIRE(a.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  REQUIRE(b.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  absl::MutexLock la(&a.mu);
+  CHECK(a.end->ok());
 }
 
 }  // namespace
