@@ -1,5 +1,9 @@
 #include "rendezvous/rendezvous_service.h"
 
+#include <grpcpp/impl/codegen/server_callback_handlers.h>
+#include <grpcpp/support/message_allocator.h>
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -48,6 +52,70 @@ std::vector<std::string> ToVector(
   return std::vector<std::string>(field.begin(), field.end());
 }
 
+// Estimated bytes one key of a parked call holds besides its own bytes: gRPC's
+// receive buffers, the parsed request's std::string, the copy the service
+// passes on, the waiter's copy and its index entry (measured: a Wait on
+// 131,072 keys of 64 B raised tprdzvd's RSS by ~80 MB while parked).
+constexpr int64_t kParkedBytesPerKey = 512;
+// A parked call at least this big hands its memory back to the OS when it
+// ends (malloc_trim): glibc keeps freed small blocks otherwise, and 30 such
+// calls left 1.13 GB resident after they were cancelled.
+constexpr int64_t kTrimAfterBytes = 1 << 20;
+
+// An unknown field the strict handlers put into a request that failed to
+// parse, so the method body (which gRPC calls with the request object) knows.
+// A client that sends this field itself is told its request is malformed.
+constexpr int kMalformedMarkerField = 536870911;  // 2^29 - 1, the highest.
+
+int64_t ParkedCost(absl::Span<const std::string> keys) {
+  int64_t bytes = 0;
+  for (const std::string& key : keys) {
+    bytes += kParkedBytesPerKey + static_cast<int64_t>(key.size());
+  }
+  return bytes;
+}
+
+bool IsMarkedMalformed(const google::protobuf::Message& request) {
+  const google::protobuf::UnknownFieldSet& unknown =
+      request.GetReflection()->GetUnknownFields(request);
+  for (int i = 0; i < unknown.field_count(); ++i) {
+    if (unknown.field(i).number() == kMalformedMarkerField) return true;
+  }
+  return false;
+}
+
+// gRPC's callback handler for one unary method, except that a request that
+// does not parse reaches the method body marked (see kMalformedMarkerField)
+// instead of being answered UNIMPLEMENTED by gRPC itself.
+template <typename Request, typename Response>
+class StrictUnaryHandler final : public grpc::internal::MethodHandler {
+ public:
+  using Body = std::function<grpc::ServerUnaryReactor*(
+      grpc::CallbackServerContext*, const Request*, Response*)>;
+  explicit StrictUnaryHandler(Body body) : inner_(std::move(body)) {}
+
+  void RunHandler(const HandlerParameter& param) override {
+    inner_.RunHandler(param);
+  }
+
+  void* Deserialize(grpc_call* call, grpc_byte_buffer* req,
+                    grpc::Status* status, void** handler_data) override {
+    void* request = inner_.Deserialize(call, req, status, handler_data);
+    if (status->ok()) return request;
+    auto* holder =
+        static_cast<grpc::MessageHolder<Request, Response>*>(*handler_data);
+    Request* parsed = holder->request();
+    parsed->Clear();
+    parsed->GetReflection()->MutableUnknownFields(parsed)->AddVarint(
+        kMalformedMarkerField, 1);
+    *status = grpc::Status::OK;
+    return parsed;
+  }
+
+ private:
+  grpc::internal::CallbackUnaryHandler<Request, Response> inner_;
+};
+
 // A blocking request's own timeout_ms, when it sets one.
 template <typename Request>
 std::optional<absl::Duration> RequestedTimeout(const Request& request) {
@@ -57,10 +125,13 @@ std::optional<absl::Duration> RequestedTimeout(const Request& request) {
 
 // A Get, Wait or MultiGet that may wait: finished by the KvTable waiter's
 // callback, or inline when every key already exists. Deletes itself when gRPC
-// is done with it.
+// is done with it, and only then gives back its share of max_parked_bytes
+// (gRPC holds the request until then).
 class ParkedCall final : public grpc::ServerUnaryReactor {
  public:
-  explicit ParkedCall(KvTable* table) : table_(table) {}
+  ParkedCall(KvTable* table, std::shared_ptr<std::atomic<int64_t>> parked,
+             int64_t bytes)
+      : table_(table), parked_(std::move(parked)), bytes_(bytes) {}
 
   // Records the waiter to cancel if the client goes away; cancels at once when
   // it already went away while the waiter was being registered.
@@ -86,10 +157,18 @@ class ParkedCall final : public grpc::ServerUnaryReactor {
     if (id != 0) table_->CancelWaiter(id);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    const int64_t bytes = bytes_;
+    std::shared_ptr<std::atomic<int64_t>> parked = std::move(parked_);
+    delete this;
+    if (bytes > 0) parked->fetch_sub(bytes);
+    if (bytes >= kTrimAfterBytes) malloc_trim(0);
+  }
 
  private:
   KvTable* const table_;
+  std::shared_ptr<std::atomic<int64_t>> parked_;
+  const int64_t bytes_;
   std::mutex mu_;
   WaiterId id_ = 0;
   bool cancelled_ = false;
@@ -99,11 +178,68 @@ class ParkedCall final : public grpc::ServerUnaryReactor {
 
 RendezvousService::RendezvousService(KvTable* table, std::string token,
                                      std::function<void(absl::Time)> on_parked,
-                                     std::string incarnation)
+                                     std::string incarnation,
+                                     RendezvousServiceLimits limits)
     : table_(table),
       token_(std::move(token)),
       on_parked_(std::move(on_parked)),
-      incarnation_(std::move(incarnation)) {}
+      incarnation_(std::move(incarnation)),
+      limits_(limits),
+      parked_bytes_(std::make_shared<std::atomic<int64_t>>(0)) {
+  InstallStrictHandlers();
+}
+
+template <typename Request, typename Response>
+void RendezvousService::InstallStrictHandler(
+    int index, const char* method,
+    grpc::ServerUnaryReactor* (RendezvousService::*handler)(
+        grpc::CallbackServerContext*, const Request*, Response*)) {
+  // The generated base registered a handler of exactly these types at this
+  // index; a mismatch means the .proto changed order under this table.
+  if (dynamic_cast<grpc::internal::CallbackUnaryHandler<Request, Response>*>(
+          GetHandler(index)) == nullptr) {
+    RendezvousLogger().error(
+        "internal: method {} is not at index {}; malformed {} requests get "
+        "gRPC's UNIMPLEMENTED",
+        method, index, method);
+    return;
+  }
+  MarkMethodCallback(
+      index, new StrictUnaryHandler<Request, Response>(
+                 [this, method, handler](
+                     grpc::CallbackServerContext* ctx, const Request* request,
+                     Response* response) -> grpc::ServerUnaryReactor* {
+                   if (IsMarkedMalformed(*request)) {
+                     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+                     reactor->Finish(grpc::Status(
+                         grpc::StatusCode::INVALID_ARGUMENT,
+                         absl::StrCat(method, ": the request is not a valid ",
+                                      Request::descriptor()->full_name(),
+                                      " protobuf message")));
+                     return reactor;
+                   }
+                   return (this->*handler)(ctx, request, response);
+                 }));
+}
+
+void RendezvousService::InstallStrictHandlers() {
+  // The order of the rpcs in proto/rendezvous.proto.
+  InstallStrictHandler(0, "Set", &RendezvousService::Set);
+  InstallStrictHandler(1, "Get", &RendezvousService::Get);
+  InstallStrictHandler(2, "TryGet", &RendezvousService::TryGet);
+  InstallStrictHandler(3, "Check", &RendezvousService::Check);
+  InstallStrictHandler(4, "Add", &RendezvousService::Add);
+  InstallStrictHandler(5, "CompareSet", &RendezvousService::CompareSet);
+  InstallStrictHandler(6, "Wait", &RendezvousService::Wait);
+  InstallStrictHandler(7, "DeleteKey", &RendezvousService::DeleteKey);
+  InstallStrictHandler(8, "NumKeys", &RendezvousService::NumKeys);
+  InstallStrictHandler(9, "Append", &RendezvousService::Append);
+  InstallStrictHandler(10, "MultiGet", &RendezvousService::MultiGet);
+  InstallStrictHandler(11, "MultiSet", &RendezvousService::MultiSet);
+  InstallStrictHandler(12, "ListKeys", &RendezvousService::ListKeys);
+  InstallStrictHandler(13, "DeleteJob", &RendezvousService::DeleteJob);
+  InstallStrictHandler(14, "GetStats", &RendezvousService::GetStats);
+}
 
 void RendezvousService::SetTorchStore(std::string job, int port) {
   std::lock_guard<std::mutex> lock(torch_store_mu_);
@@ -115,9 +251,9 @@ grpc::Status RendezvousService::Authorize(grpc::CallbackServerContext* ctx,
                                           absl::string_view method) {
   // Every handler starts here, so this counts every call.
   calls_.fetch_add(1, std::memory_order_relaxed);
-  // So every reply carries the incarnation. Also
-  // as trailing metadata: an error reply without a message is sent as
-  // trailers only, and gRPC drops its initial metadata.
+  // So every reply carries the incarnation. Also as trailing metadata: an
+  // error reply without a message is sent as trailers only, and gRPC drops its
+  // initial metadata.
   ctx->AddInitialMetadata(kIncarnationMetadata, incarnation_);
   ctx->AddTrailingMetadata(kIncarnationMetadata, incarnation_);
   if (token_.empty()) return grpc::Status::OK;
@@ -129,9 +265,13 @@ grpc::Status RendezvousService::Authorize(grpc::CallbackServerContext* ctx,
   }
   absl::Status status = CheckBearerToken(authorization, token_);
   if (!status.ok()) {
-    // The message never contains a token (see CheckBearerToken).
-    RendezvousLogger().warn("rejected {} from {}: {}", std::string(method),
-                            ctx->peer(), std::string(status.message()));
+    // The message never contains a token (see CheckBearerToken). Rate-limited:
+    // a misconfigured fleet retries thousands of times a second.
+    if (RateLimiter::Verdict v = rejected_log_.Allow()) {
+      RendezvousLogger().warn("rejected {} from {}: {}{}", std::string(method),
+                              ctx->peer(), std::string(status.message()),
+                              v.Suffix(rejected_log_.every()));
+    }
   }
   return ToGrpc(status);
 }
@@ -174,6 +314,17 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
   const absl::Time until = timeout.has_value()
                                ? std::min(grpc_until, started + *timeout)
                                : grpc_until;
+  if (until - started > limits_.max_blocking_timeout) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat(method, ": the call's deadline is ",
+                     absl::FormatDuration(until - started),
+                     " away, over the daemon's limit of ",
+                     absl::FormatDuration(limits_.max_blocking_timeout),
+                     " (--max-blocking-timeout)")));
+    return reactor;
+  }
 
   // Fast path: when every key exists, answer with the default reactor (cheaper
   // than a custom one, which gRPC finishes through its backlog).
@@ -186,7 +337,27 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
     return reactor;
   }
 
-  auto* call = new ParkedCall(table_);
+  // Charged before parking and given back when gRPC is done with the call.
+  const int64_t cost = ParkedCost(keys);
+  const int64_t parked_before = parked_bytes_->fetch_add(cost);
+  if (parked_before + cost > limits_.max_parked_bytes) {
+    parked_bytes_->fetch_sub(cost);
+    const std::string message =
+        absl::StrCat(method, " on ", keys.size(), " key(s) would hold ~", cost,
+                     " bytes while it waits; parked calls hold ~",
+                     parked_before, " bytes and the daemon's limit is ",
+                     limits_.max_parked_bytes, " (--max-parked-bytes)");
+    if (RateLimiter::Verdict v = over_parked_log_.Allow()) {
+      RendezvousLogger().warn("refused {} from {}: {}{}", std::string(method),
+                              ctx->peer(), message,
+                              v.Suffix(over_parked_log_.every()));
+    }
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, message));
+    return reactor;
+  }
+  auto* call = new ParkedCall(table_, parked_bytes_, cost);
   WaiterCallback done = [call, deliver, where = OnAuthority(ctx)](
                             absl::StatusOr<std::vector<std::string>> result) {
     if (!result.ok()) {
@@ -390,8 +561,8 @@ grpc::ServerUnaryReactor* RendezvousService::GetStats(
     response->set_jobs(stats.jobs);
     response->set_keys(stats.keys);
     response->set_waiters(stats.waiters);
-    response->set_incarnation(incarnation_);
     response->set_calls(calls());
+    response->set_incarnation(incarnation_);
     std::lock_guard<std::mutex> lock(torch_store_mu_);
     response->set_torch_store_job(torch_store_job_);
     response->set_torch_store_port(torch_store_port_);

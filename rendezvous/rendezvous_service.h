@@ -11,11 +11,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/rate_limit.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "store/kv_table.h"
 
@@ -24,6 +26,17 @@ namespace tplaunch {
 // The response initial-metadata key that carries the daemon's incarnation on
 // every call, rejected ones included (docs/protocol.md).
 inline constexpr char kIncarnationMetadata[] = "tprdzv-incarnation";
+// Bounds on what calls may hold in the daemon (docs/reliability.md).
+struct RendezvousServiceLimits {
+  // Bytes all parked (waiting) Get/Wait/MultiGet calls may hold together,
+  // estimated from their keys (576 B per key of 64 B: a Wait on 131,072 such
+  // keys holds ~80 MB of buffers, request, copies and waiter). A call that
+  // would go over it fails with RESOURCE_EXHAUSTED instead of parking.
+  int64_t max_parked_bytes = int64_t{1} << 30;
+  // Longest deadline a blocking call may ask for; later ones fail with
+  // INVALID_ARGUMENT. GrpcStore caps its own at 30 days, so a day's slack.
+  absl::Duration max_blocking_timeout = absl::Hours(24 * 31);
+};
 
 class RendezvousService final
     : public rendezvous::v1::Rendezvous::CallbackService {
@@ -35,7 +48,11 @@ class RendezvousService final
   // initial metadata entry kIncarnationMetadata, and in GetStats.
   RendezvousService(KvTable* table, std::string token,
                     std::function<void(absl::Time)> on_parked,
-                    std::string incarnation);
+                    std::string incarnation,
+                    RendezvousServiceLimits limits = {});
+
+  // Bytes the parked calls hold now (estimated; see max_parked_bytes).
+  int64_t parked_bytes() const { return parked_bytes_->load(); }
 
   // RPCs received so far, every method counted (GetStats.calls).
   int64_t calls() const { return calls_.load(std::memory_order_relaxed); }
@@ -121,6 +138,16 @@ class RendezvousService final
       std::optional<absl::Duration> timeout, bool want_values,
       std::function<void(std::vector<std::string>)> deliver);
 
+  // Replaces gRPC's handler of every method by one that answers a request
+  // that is not valid protobuf with INVALID_ARGUMENT and a reason (gRPC 1.51
+  // answers UNIMPLEMENTED with an empty message).
+  void InstallStrictHandlers();
+  template <typename Request, typename Response>
+  void InstallStrictHandler(
+      int index, const char* method,
+      grpc::ServerUnaryReactor* (RendezvousService::*handler)(
+          grpc::CallbackServerContext*, const Request*, Response*));
+
   KvTable* const table_;
   const std::string token_;
   std::atomic<int64_t> calls_{0};
@@ -129,6 +156,11 @@ class RendezvousService final
   int torch_store_port_ = 0;     // Guarded by torch_store_mu_.
   const std::function<void(absl::Time)> on_parked_;
   const std::string incarnation_;
+  const RendezvousServiceLimits limits_;
+  // Shared with the parked calls, which may end after a Shutdown.
+  const std::shared_ptr<std::atomic<int64_t>> parked_bytes_;
+  mutable RateLimiter rejected_log_;
+  RateLimiter over_parked_log_;
 };
 
 }  // namespace tplaunch

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -14,8 +15,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/fd_limit.h"
 #include "common/status_macros.h"
+#include "rendezvous/grpc_acceptor.h"
 #include "rendezvous/incarnation.h"
+#include "rendezvous/listen_socket.h"
 #include "rendezvous/logger.h"
 #include "rendezvous/rendezvous_service.h"
 #include "rendezvous/tls.h"
@@ -71,6 +75,21 @@ absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.torch_store_port >= 0 && options.torch_store_job.empty()) {
     return absl::InvalidArgumentError("torch_store_job is empty");
   }
+  if (options.max_connections < 0 || options.max_parked_bytes <= 0 ||
+      options.torch_store_max_output_bytes <= 0 ||
+      options.torch_store_max_total_output_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_connections must be >= 0 (0: derived), max_parked_bytes and "
+        "torch_store_max_output_bytes positive: got ",
+        options.max_connections, ", ", options.max_parked_bytes, ", ",
+        options.torch_store_max_output_bytes));
+  }
+  if (options.max_blocking_timeout <= absl::ZeroDuration() ||
+      options.torch_store_output_stall_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "max_blocking_timeout and torch_store_output_stall_timeout must be "
+        "positive");
+  }
   if (options.job_idle_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("job_idle_ttl must be positive, got ",
@@ -108,8 +127,13 @@ KvTableOptions TableOptions(const ServerOptions& options, KvJournal* journal) {
   return table;
 }
 
-TorchStoreListenerOptions ListenerOptions(const ServerOptions& options) {
+TorchStoreListenerOptions ListenerOptions(const ServerOptions& options,
+                                          int64_t max_connections) {
   TorchStoreListenerOptions listener;
+  listener.max_connections = max_connections;
+  listener.max_output_bytes = options.torch_store_max_output_bytes;
+  listener.max_total_output_bytes = options.torch_store_max_total_output_bytes;
+  listener.output_stall_timeout = options.torch_store_output_stall_timeout;
   listener.host = options.host;
   listener.port = options.torch_store_port;
   listener.job = options.torch_store_job;
@@ -120,6 +144,13 @@ TorchStoreListenerOptions ListenerOptions(const ServerOptions& options) {
       std::max(listener.limits.max_request_bytes,
                options.max_key_bytes + 2 * options.max_value_bytes);
   return listener;
+}
+
+RendezvousServiceLimits ServiceLimits(const ServerOptions& options) {
+  RendezvousServiceLimits limits;
+  limits.max_parked_bytes = options.max_parked_bytes;
+  limits.max_blocking_timeout = options.max_blocking_timeout;
+  return limits;
 }
 
 bool IsLoopbackHost(const std::string& host) {
@@ -140,7 +171,7 @@ class RendezvousServerImpl final : public RendezvousServer {
         service_(
             &table_, options.token,
             [this](absl::Time deadline) { WakeTimerBy(deadline); },
-            incarnation_) {}
+            incarnation_, ServiceLimits(options)) {}
 
   // Before Start: nothing is served until the table holds what was saved.
   absl::Status Recover() {
@@ -156,14 +187,38 @@ class RendezvousServerImpl final : public RendezvousServer {
   ~RendezvousServerImpl() override { Shutdown(); }
 
   absl::Status Start() {
+    max_connections_ = options_.max_connections;
+    if (max_connections_ == 0) {
+      absl::StatusOr<FdLimit> limit = CurrentFdLimit();
+      max_connections_ =
+          DefaultMaxConnections(limit.ok() ? limit->soft : 1024,
+                                options_.torch_store_port >= 0 ? 2 : 1);
+    }
+    const int ports = options_.torch_store_port >= 0 ? 2 : 1;
+    if (absl::StatusOr<FdLimit> limit = CurrentFdLimit();
+        limit.ok() &&
+        max_connections_ > DefaultMaxConnections(limit->soft, ports)) {
+      RendezvousLogger().warn(
+          "max connections {} per port is more than the descriptor limit {} "
+          "leaves room for ({} per port): accepting will pause on EMFILE "
+          "before the cap is reached",
+          max_connections_, limit->soft,
+          DefaultMaxConnections(limit->soft, ports));
+    }
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    const std::string requested =
-        JoinHostPort(Unbracketed(options_.host), options_.port);
-    builder.AddListeningPort(requested, MakeCredentials(options_), &port_);
-    // Without this a second daemon could silently share the port (SO_REUSEPORT)
-    // instead of failing with "address in use".
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    // Bound and accepted by us (see rendezvous/grpc_acceptor.h), never by
+    // gRPC's own listener. BindListenSocket never sets SO_REUSEPORT, so a
+    // second daemon fails with "address in use" instead of sharing the port.
+    absl::StatusOr<ListenSocket> socket =
+        BindListenSocket(options_.host, options_.port);
+    if (!socket.ok()) return socket.status();
+    port_ = socket->port;
+    std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor =
+        builder.experimental().AddExternalConnectionAcceptor(
+            grpc::ServerBuilder::experimental_type::ExternalConnectionType::
+                FROM_FD,
+            MakeCredentials(options_));
     // Parked calls can last minutes: probe idle clients so a vanished one is
     // noticed (its call is cancelled and its waiter removed), and accept
     // clients' own pings.
@@ -178,18 +233,24 @@ class RendezvousServerImpl final : public RendezvousServer {
     builder.SetMaxSendMessageSize(-1);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
-    if (server_ == nullptr || port_ == 0) {
-      server_.reset();
-      return absl::UnavailableError(
-          absl::StrCat("cannot listen on ", requested,
-                       " (address in use, not local, or not resolvable)"));
+    if (server_ == nullptr) {
+      close(socket->fd);
+      return absl::UnavailableError(absl::StrCat(
+          "cannot serve on ", JoinHostPort(Unbracketed(options_.host), port_),
+          ": the gRPC server did not start"));
     }
+    external_acceptor_ = std::move(acceptor);
+    absl::StatusOr<std::unique_ptr<GrpcAcceptor>> accepting =
+        StartGrpcAcceptor(*socket, external_acceptor_.get(), max_connections_);
+    if (!accepting.ok()) return accepting.status();
+    acceptor_ = *std::move(accepting);
     address_ = JoinHostPort(Unbracketed(options_.host), port_);
     timer_ = std::thread([this] { TimerLoop(); });
     RendezvousLogger().info(
-        "serving on {} (tls: {}, token: {}, state dir: {}, incarnation {})",
+        "serving on {} (tls: {}, token: {}, max connections per port: {}, "
+        "state dir: {}, incarnation {})",
         address_, options_.tls_cert_pem.empty() ? "off" : "on",
-        options_.token.empty() ? "off" : "on",
+        options_.token.empty() ? "off" : "on", max_connections_,
         options_.state_dir.empty() ? "none" : options_.state_dir, incarnation_);
     if (options_.torch_store_port >= 0) return StartTorchStore();
     return absl::OkStatus();
@@ -198,7 +259,8 @@ class RendezvousServerImpl final : public RendezvousServer {
   // After gRPC is up, so a bind failure here shuts a fully started server down
   // the ordinary way (the caller destroys it).
   absl::Status StartTorchStore() {
-    auto listener = StartTorchStoreListener(ListenerOptions(options_), &table_);
+    auto listener = StartTorchStoreListener(
+        ListenerOptions(options_, max_connections_), &table_);
     if (!listener.ok()) {
       return absl::Status(listener.status().code(),
                           absl::StrCat("TCPStore listener (--torch-store-port ",
@@ -244,6 +306,13 @@ class RendezvousServerImpl final : public RendezvousServer {
     if (torch_store_ != nullptr) {
       stats.torch_store_connections = torch_store_->stats().connections;
     }
+    if (acceptor_ != nullptr) {
+      const GrpcAcceptorStats accepted = acceptor_->stats();
+      stats.grpc_connections = accepted.connections;
+      stats.grpc_refused = accepted.refused;
+    }
+    stats.parked_bytes = service_.parked_bytes();
+    stats.max_connections = max_connections_;
     return stats;
   }
 
@@ -260,6 +329,8 @@ class RendezvousServerImpl final : public RendezvousServer {
     // table, and its loop threads stop touching it. Its clients see the
     // connection close at once (TCPStore has no error reply).
     if (torch_store_ != nullptr) torch_store_->Shutdown();
+    // No new gRPC connections from here on.
+    if (acceptor_ != nullptr) acceptor_->Stop();
     // Parked calls first, so they end with UNAVAILABLE rather than being cut
     // off by the server's own shutdown deadline.
     table_.Shutdown();
@@ -323,6 +394,12 @@ class RendezvousServerImpl final : public RendezvousServer {
   RendezvousService service_;
   std::unique_ptr<grpc::Server>
       server_;  // Destroyed before service_ and table_.
+  // Owned by the server's builder state; outlives acceptor_, which feeds it.
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor>
+      external_acceptor_;
+  // Declared after server_, so it is destroyed (its thread joined) first.
+  std::unique_ptr<GrpcAcceptor> acceptor_;
+  int64_t max_connections_ = 0;
   // Declared after table_, so it is destroyed (and its threads joined) first.
   // Set once by Start, before the server is shared.
   std::unique_ptr<TorchStoreListener> torch_store_;
@@ -341,6 +418,10 @@ class RendezvousServerImpl final : public RendezvousServer {
 };
 
 }  // namespace
+
+int64_t DefaultMaxConnections(int64_t fd_limit, int ports) {
+  return std::max<int64_t>(1, (fd_limit - kReservedFds) / std::max(1, ports));
+}
 
 absl::StatusOr<std::unique_ptr<RendezvousServer>> StartRendezvousServer(
     const ServerOptions& options) {

@@ -45,7 +45,34 @@ struct ServerOptions {
   std::string state_dir;
   // How each commit to state_dir reaches the disk; see StateSync.
   StateSync state_sync = StateSync::kFull;
+
+  // Connections each port (gRPC, TCPStore) keeps open at most; more are
+  // accepted and closed at once, with one rate-limited log line. 0 derives it
+  // from RLIMIT_NOFILE at start (DefaultMaxConnections), so the two ports
+  // together never run the process out of descriptors.
+  int64_t max_connections = 0;
+  // Bytes all parked gRPC calls may hold together (RESOURCE_EXHAUSTED above).
+  int64_t max_parked_bytes = int64_t{1} << 30;
+  // Longest deadline a blocking gRPC call may carry (INVALID_ARGUMENT above).
+  absl::Duration max_blocking_timeout = absl::Hours(24 * 31);
+  // Unsent reply bytes one TCPStore connection may hold: at this much the
+  // listener stops reading from it; a peer that still has not drained it
+  // after torch_store_output_stall_timeout is closed.
+  int64_t torch_store_max_output_bytes = 16 * 1024 * 1024;
+  // Unsent reply bytes all TCPStore connections together may hold; one held
+  // back at its own cap while the total is over this is closed at once.
+  int64_t torch_store_max_total_output_bytes = 256 * 1024 * 1024;
+  absl::Duration torch_store_output_stall_timeout = absl::Seconds(30);
 };
+
+// Descriptors kept free for everything that is not a client connection
+// (gRPC's pollers and timers, the listener's epoll sets, log files, ...).
+inline constexpr int64_t kReservedFds = 64;
+
+// The max_connections that `fd_limit` (the soft RLIMIT_NOFILE) allows when
+// `ports` ports accept clients: what is left after kReservedFds, shared
+// evenly, at least 1.
+int64_t DefaultMaxConnections(int64_t fd_limit, int ports);
 
 struct ServerStats {
   int64_t jobs = 0;
@@ -55,6 +82,13 @@ struct ServerStats {
   int64_t calls = 0;
   // TCPStore connections open now (0 when the listener is off).
   int64_t torch_store_connections = 0;
+  // gRPC connections open now, and those refused at max_connections.
+  int64_t grpc_connections = 0;
+  int64_t grpc_refused = 0;
+  // Estimated bytes the parked gRPC calls hold (see max_parked_bytes).
+  int64_t parked_bytes = 0;
+  // The connection cap in force on each port (max_connections or derived).
+  int64_t max_connections = 0;
 };
 
 class RendezvousServer {

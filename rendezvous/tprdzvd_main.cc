@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/fd_limit.h"
 #include "common/read_file.h"
 #include "common/token_file.h"
 #include "rendezvous/server.h"
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
   tplaunch::ServerOptions options;
   std::string token_file, tls_cert, tls_key, tls_client_ca;
   std::string job_idle_ttl = "24h";
+  std::string max_blocking_timeout = "744h";
+  std::string output_stall_timeout = "30s";
   std::string log_level = "info";
   std::string state_sync = "full";
 
@@ -103,6 +106,39 @@ int main(int argc, char** argv) {
                  "loss); normal survives a killed daemon only")
       ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "Most connections each port (gRPC, TCPStore) keeps open; "
+                 "more are closed at once (0: derived from the descriptor "
+                 "limit, (RLIMIT_NOFILE - 64) / ports)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-parked-bytes", options.max_parked_bytes,
+                 "Bytes all waiting Get/Wait/MultiGet calls may hold together "
+                 "(estimated from their keys); more: RESOURCE_EXHAUSTED")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-blocking-timeout", max_blocking_timeout,
+                 "Longest deadline a blocking call may carry; longer: "
+                 "INVALID_ARGUMENT")
+      ->capture_default_str();
+  app.add_option("--torch-store-max-output-bytes",
+                 options.torch_store_max_output_bytes,
+                 "Unsent reply bytes at which a TCPStore connection is no "
+                 "longer read from")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--torch-store-max-total-output-bytes",
+                 options.torch_store_max_total_output_bytes,
+                 "Unsent reply bytes all TCPStore connections may hold "
+                 "together; a connection held back at its own cap while they "
+                 "are over this is closed")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--torch-store-output-stall-timeout", output_stall_timeout,
+                 "Close a TCPStore connection held at "
+                 "--torch-store-max-output-bytes that reads nothing for this "
+                 "long")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "Log level (logs go to stderr)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -117,6 +153,20 @@ int main(int argc, char** argv) {
     }
     options.state_sync = state_sync == "normal" ? tplaunch::StateSync::kNormal
                                                 : tplaunch::StateSync::kFull;
+    if (!absl::ParseDuration(max_blocking_timeout,
+                             &options.max_blocking_timeout) ||
+        options.max_blocking_timeout <= absl::ZeroDuration()) {
+      throw UsageError{absl::StrCat("--max-blocking-timeout: \"",
+                                    max_blocking_timeout,
+                                    "\" is not a positive duration")};
+    }
+    if (!absl::ParseDuration(output_stall_timeout,
+                             &options.torch_store_output_stall_timeout) ||
+        options.torch_store_output_stall_timeout <= absl::ZeroDuration()) {
+      throw UsageError{absl::StrCat("--torch-store-output-stall-timeout: \"",
+                                    output_stall_timeout,
+                                    "\" is not a positive duration")};
+    }
     if (options.torch_store_job.empty()) {
       throw UsageError{"--torch-store-job: the job name is empty"};
     }
@@ -155,6 +205,17 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("tprdzvd");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
+
+  // One descriptor per client: take all the kernel allows before the first
+  // connection, and say how many that is.
+  absl::StatusOr<tplaunch::FdLimit> fd_limit = tplaunch::RaiseFdLimit();
+  if (fd_limit.ok()) {
+    spdlog::info("descriptor limit: {} (hard limit {})", fd_limit->soft,
+                 fd_limit->hard);
+  } else {
+    spdlog::warn("cannot raise the descriptor limit: {}",
+                 std::string(fd_limit.status().message()));
+  }
 
   // Block the shutdown signals before any thread exists, so every gRPC thread
   // inherits the mask and only sigwait() below receives them.

@@ -35,6 +35,20 @@ KvMutation JobWide(KvMutation::Kind kind, absl::string_view job) {
   return mutation;
 }
 
+// A stored counter is strict decimal: an optional '-' and digits, nothing
+// else. SimpleAtoi alone would also take " 7\n" and "+5", which PyTorch's
+// clients never write and which would make Add rewrite a value it did not
+// understand.
+bool ParseCounter(absl::string_view text, int64_t* value) {
+  absl::string_view digits = text;
+  if (!digits.empty() && digits.front() == '-') digits.remove_prefix(1);
+  if (digits.empty()) return false;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+  }
+  return absl::SimpleAtoi(text, value);
+}
+
 }  // namespace
 
 const Clock* RealClock() {
@@ -358,7 +372,7 @@ absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
         MaybeDropJobLocked(job);
         return s;
       }
-    } else if (!absl::SimpleAtoi(it->second, &current)) {
+    } else if (!ParseCounter(it->second, &current)) {
       return absl::FailedPreconditionError(
           absl::StrCat("Add on key ", QuoteKey(key), " in job \"",
                        absl::CHexEscape(job), "\": the stored value ",
@@ -384,6 +398,11 @@ absl::StatusOr<std::string> KvTable::CompareSet(absl::string_view job,
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
   if (auto s = CheckKey(key); !s.ok()) return s;
   if (auto s = CheckValue(key, desired.size()); !s.ok()) return s;
+  // `expected` is compared, never stored, but is as big as a value can be.
+  if (auto s = CheckValue(key, expected.size()); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CompareSet's expected ", s.message()));
+  }
   std::vector<Completion> done;
   std::string result;
   // The ticket of this call's change, or of the state an unchanged answer saw.

@@ -117,11 +117,13 @@ class KvTable final {
   absl::StatusOr<bool> Check(absl::string_view job,
                              absl::Span<const std::string> keys);
   // Adds delta to the ASCII decimal int64 at key (missing = 0); returns the new
-  // value. FailedPrecondition when the value is not a decimal int64, OutOfRange
-  // on overflow.
+  // value. FailedPrecondition when the value is not a decimal int64 (strictly
+  // an optional '-' and digits: " 7" and "+5" are not), OutOfRange on
+  // overflow.
   absl::StatusOr<int64_t> Add(absl::string_view job, absl::string_view key,
                               int64_t delta);
-  // TCPStore's compare_set; see Store::CompareSet.
+  // TCPStore's compare_set; see Store::CompareSet. InvalidArgument when
+  // `expected` or `desired` is over max_value_bytes.
   absl::StatusOr<std::string> CompareSet(absl::string_view job,
                                          absl::string_view key,
                                          absl::string_view expected,

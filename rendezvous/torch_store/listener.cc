@@ -1,8 +1,6 @@
 #include "rendezvous/torch_store/listener.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -22,6 +20,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/rate_limit.h"
+#include "rendezvous/listen_socket.h"
 #include "rendezvous/logger.h"
 #include "rendezvous/torch_store/notice.h"
 #include "rendezvous/torch_store/session.h"
@@ -44,26 +44,6 @@ constexpr int kReadsPerEvent = 4;
 constexpr int kAcceptsPerEvent = 64;
 // Output buffers above this are released once drained.
 constexpr size_t kKeepOutputCapacity = 1 << 20;
-
-std::string PeerName(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    return "?";
-  }
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (addr.ss_family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-    port = ntohs(in->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-    port = ntohs(in6->sin6_port);
-  }
-  return JoinHostPort(host, port);
-}
 
 // The loop's inbox: notices from any thread, signalled through an eventfd.
 // Shared with KvTable callbacks, which may outlive the loop; a closed mailbox
@@ -121,6 +101,13 @@ struct Shared {
   std::atomic<int64_t> connections{0};
   std::atomic<int64_t> accepted{0};
   std::atomic<int64_t> closed_for_cause{0};
+  std::atomic<int64_t> refused{0};
+  std::atomic<int64_t> accept_backoffs{0};
+  // Reply bytes produced and not yet sent, all connections together.
+  std::atomic<int64_t> unsent_bytes{0};
+  // Shared by the loops: one line per interval for each kind of refusal.
+  RateLimiter refused_log;
+  RateLimiter out_of_fds_log;
 };
 
 class Loop final {
@@ -173,6 +160,10 @@ class Loop final {
     // Input left over while output was backed up.
     std::string pending_in;
     absl::Time last_input;
+    // When the peer last took reply bytes (or the output first backed up).
+    absl::Time last_drain;
+    // This connection's share of Shared::unsent_bytes.
+    int64_t accounted = 0;
     uint32_t events = 0;
   };
 
@@ -184,8 +175,14 @@ class Loop final {
     std::vector<epoll_event> events(256);
     std::vector<char> buffer(kReadChunk);
     while (!shared_->stopping.load(std::memory_order_acquire)) {
+      int wait_ms = sweep_ms;
+      if (accept_paused_) {
+        const int64_t left =
+            absl::ToInt64Milliseconds(resume_accept_at_ - absl::Now());
+        wait_ms = static_cast<int>(std::clamp<int64_t>(left, 0, sweep_ms));
+      }
       const int n = epoll_wait(epoll_fd_, events.data(),
-                               static_cast<int>(events.size()), sweep_ms);
+                               static_cast<int>(events.size()), wait_ms);
       if (n < 0 && errno != EINTR) {
         RendezvousLogger().error("torch store: epoll_wait: {}",
                                  std::strerror(errno));
@@ -202,6 +199,7 @@ class Loop final {
         }
       }
       const absl::Time now = absl::Now();
+      if (accept_paused_ && now >= resume_accept_at_) ResumeAccept();
       if (now >= next_sweep) {
         SweepStalled(now);
         next_sweep = now + absl::Milliseconds(sweep_ms);
@@ -221,19 +219,20 @@ class Loop final {
       const int fd = accept4(shared_->listen_fd, nullptr, nullptr,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE) {
-          RendezvousLogger().warn("torch store: accept: {}",
-                                  std::strerror(errno));
-        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (IsOutOfDescriptors(errno)) PauseAccept(errno);
         return;  // EAGAIN: another loop took it, or none left.
       }
       shared_->accepted.fetch_add(1);
       if (shared_->connections.load() >= shared_->options.max_connections) {
-        RendezvousLogger().warn(
-            "torch store: refusing connection from {}: {} connections open "
-            "(max_connections)",
-            PeerName(fd), shared_->options.max_connections);
-        shared_->closed_for_cause.fetch_add(1);
+        shared_->refused.fetch_add(1);
+        if (RateLimiter::Verdict v = shared_->refused_log.Allow()) {
+          RendezvousLogger().warn(
+              "torch store: refusing connection from {}: {} connections open "
+              "(--max-connections){}",
+              PeerName(fd), shared_->options.max_connections,
+              v.Suffix(shared_->refused_log.every()));
+        }
         close(fd);
         continue;
       }
@@ -245,6 +244,7 @@ class Loop final {
       conn->session =
           std::make_unique<Session>(&shared_->context, mailbox_, id);
       conn->last_input = absl::Now();
+      conn->last_drain = conn->last_input;
       conn->events = EPOLLIN | EPOLLRDHUP;
       epoll_event event{};
       event.events = conn->events;
@@ -256,6 +256,36 @@ class Loop final {
       shared_->connections.fetch_add(1);
       conns_.emplace(id, std::move(conn));
     }
+  }
+
+  // Out of descriptors: the listen socket stays readable, so watching it
+  // would spin. Unwatch it for kAcceptBackoff; clients wait in the backlog.
+  void PauseAccept(int error) {
+    shared_->accept_backoffs.fetch_add(1);
+    if (RateLimiter::Verdict v = shared_->out_of_fds_log.Allow()) {
+      RendezvousLogger().warn(
+          "torch store: accept: {}; new clients wait in the backlog, retrying "
+          "every {}{}",
+          std::strerror(error), absl::FormatDuration(kAcceptBackoff),
+          v.Suffix(shared_->out_of_fds_log.every()));
+    }
+    if (!accept_paused_) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, shared_->listen_fd, nullptr);
+      accept_paused_ = true;
+    }
+    resume_accept_at_ = absl::Now() + kAcceptBackoff;
+  }
+
+  void ResumeAccept() {
+    epoll_event listen{};
+    listen.events = EPOLLIN | EPOLLEXCLUSIVE;
+    listen.data.u64 = kListenTag;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, shared_->listen_fd, &listen) != 0) {
+      // Out of memory for the epoll entry: try again after another backoff.
+      resume_accept_at_ = absl::Now() + kAcceptBackoff;
+      return;
+    }
+    accept_paused_ = false;
   }
 
   void HandleEvent(uint64_t id, uint32_t events, std::vector<char>& buffer) {
@@ -315,6 +345,7 @@ class Loop final {
     if (!input.empty()) {
       conn.pending_in.append(input.data(), input.size());
       // Only writability matters until the replies drain.
+      if (conn.events & EPOLLIN) conn.last_drain = absl::Now();
       SetEvents(conn, EPOLLOUT);
     }
     return true;
@@ -327,6 +358,7 @@ class Loop final {
                                 conn.out.size() - conn.out_sent, MSG_NOSIGNAL);
       if (sent > 0) {
         conn.out_sent += static_cast<size_t>(sent);
+        conn.last_drain = absl::Now();
         continue;
       }
       if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -351,6 +383,36 @@ class Loop final {
       if (conn.events & EPOLLOUT) SetEvents(conn, conn.events & ~EPOLLOUT);
     } else if (!(conn.events & EPOLLOUT)) {
       SetEvents(conn, conn.events | EPOLLOUT);
+    }
+    return Account(conn);
+  }
+
+  // Keeps Shared::unsent_bytes in step with the memory this connection's
+  // output holds (the buffer's capacity: a partly sent reply keeps all of it),
+  // and closes a connection held back at its own cap while the listener's
+  // total is over max_total_output_bytes: many clients that each stay under
+  // their cap must not add up to gigabytes. False when it closed the
+  // connection.
+  bool Account(Conn& conn) {
+    const int64_t held = conn.out_sent < conn.out.size()
+                             ? static_cast<int64_t>(conn.out.capacity())
+                             : 0;
+    const int64_t total =
+        shared_->unsent_bytes.fetch_add(held - conn.accounted) + held -
+        conn.accounted;
+    conn.accounted = held;
+    if (!(conn.events & EPOLLIN) && held > 0 &&
+        total > shared_->options.max_total_output_bytes) {
+      CloseForCause(
+          conn,
+          absl::StrCat(
+              "it does not read its replies: ", conn.out.size() - conn.out_sent,
+              " bytes unsent, while all connections' unsent replies "
+              "hold ",
+              total, " bytes, over the limit of ",
+              shared_->options.max_total_output_bytes,
+              " (--torch-store-max-total-output-bytes)"));
+      return false;
     }
     return true;
   }
@@ -388,6 +450,16 @@ class Loop final {
         }
         continue;
       }
+      const int64_t unsent =
+          static_cast<int64_t>(conn.out.size() - conn.out_sent);
+      if (unsent > 2 * shared_->options.max_output_bytes) {
+        CloseForCause(conn,
+                      absl::StrCat("it does not read its replies: ", unsent,
+                                   " bytes unsent, over twice the limit of ",
+                                   shared_->options.max_output_bytes,
+                                   " (--torch-store-max-output-bytes)"));
+        continue;
+      }
       touched_.push_back(id);
     }
     // One write per connection for all the replies this batch produced.
@@ -411,6 +483,24 @@ class Loop final {
                     absl::StrCat("stalled mid-request: no byte for ",
                                  absl::FormatDuration(timeout)));
     }
+    // Held back at max_output_bytes and still not reading.
+    const absl::Duration output_timeout = shared_->options.output_stall_timeout;
+    std::vector<uint64_t> not_reading;
+    for (const auto& [id, conn] : conns_) {
+      if (!(conn->events & EPOLLIN) &&
+          now - conn->last_drain >= output_timeout) {
+        not_reading.push_back(id);
+      }
+    }
+    for (uint64_t id : not_reading) {
+      Conn& conn = *conns_.at(id);
+      CloseForCause(conn, absl::StrCat("it does not read its replies: ",
+                                       conn.out.size() - conn.out_sent,
+                                       " bytes unsent and none taken for ",
+                                       absl::FormatDuration(output_timeout),
+                                       " (--torch-store-max-output-bytes ",
+                                       shared_->options.max_output_bytes, ")"));
+    }
   }
 
   void CloseForCause(Conn& conn, const std::string& reason) {
@@ -423,6 +513,7 @@ class Loop final {
 
   void Close(Conn& conn) {
     const uint64_t id = conn.session->id();
+    shared_->unsent_bytes.fetch_sub(conn.accounted);
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn.fd, nullptr);
     close(conn.fd);
     shared_->connections.fetch_sub(1);
@@ -437,6 +528,9 @@ class Loop final {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::vector<std::pair<uint64_t, Notice>> notices_;
   std::vector<uint64_t> touched_;
+  // Set while the listen socket is unwatched after EMFILE/ENFILE.
+  bool accept_paused_ = false;
+  absl::Time resume_accept_at_;
 };
 
 absl::Status ValidateOptions(const TorchStoreListenerOptions& options,
@@ -463,7 +557,9 @@ absl::Status ValidateOptions(const TorchStoreListenerOptions& options,
   }
   if (limits.max_value_bytes <= 0 || limits.max_keys_per_request <= 0 ||
       limits.max_request_bytes <= 0 || options.max_queue_bytes <= 0 ||
-      options.max_output_bytes <= 0 || options.max_connections <= 0) {
+      options.max_output_bytes <= 0 || options.max_total_output_bytes <= 0 ||
+      options.max_connections <= 0 ||
+      options.output_stall_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("limits must be positive");
   }
   if (options.stalled_request_timeout <= absl::ZeroDuration()) {
@@ -471,53 +567,6 @@ absl::Status ValidateOptions(const TorchStoreListenerOptions& options,
         "stalled_request_timeout must be positive");
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<int> BindListenSocket(const std::string& host, int port,
-                                     int* bound_port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = absl::StrCat(port);
-  const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
-  if (rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(rc)));
-  }
-  std::string last_error = "no address";
-  int fd = -1;
-  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                ai->ai_protocol);
-    if (fd < 0) {
-      last_error = std::strerror(errno);
-      continue;
-    }
-    const int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    // The kernel clamps the backlog to net.core.somaxconn; ask for the most,
-    // since thousands of ranks connect at once.
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 65535) == 0) {
-      break;
-    }
-    last_error = std::strerror(errno);
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(found);
-  if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", JoinHostPort(host, port), ": ", last_error));
-  }
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  *bound_port = addr.ss_family == AF_INET6
-                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                    : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  return fd;
 }
 
 class TorchStoreListenerImpl final : public TorchStoreListener {
@@ -529,11 +578,12 @@ class TorchStoreListenerImpl final : public TorchStoreListener {
   ~TorchStoreListenerImpl() override { Shutdown(); }
 
   absl::Status Start() {
-    absl::StatusOr<int> fd =
-        BindListenSocket(shared_.options.host, shared_.options.port, &port_);
-    if (!fd.ok()) return fd.status();
-    shared_.listen_fd = *fd;
-    address_ = JoinHostPort(shared_.options.host, port_);
+    absl::StatusOr<ListenSocket> socket =
+        BindListenSocket(shared_.options.host, shared_.options.port);
+    if (!socket.ok()) return socket.status();
+    shared_.listen_fd = socket->fd;
+    port_ = socket->port;
+    address_ = JoinListenHostPort(shared_.options.host, port_);
     int threads = shared_.options.threads;
     if (threads == 0) {
       threads = std::clamp<int>(
@@ -563,6 +613,8 @@ class TorchStoreListenerImpl final : public TorchStoreListener {
     stats.connections = shared_.connections.load();
     stats.accepted = shared_.accepted.load();
     stats.closed_for_cause = shared_.closed_for_cause.load();
+    stats.refused = shared_.refused.load();
+    stats.accept_backoffs = shared_.accept_backoffs.load();
     return stats;
   }
 

@@ -42,19 +42,30 @@ struct TorchStoreListenerOptions {
   int64_t max_queue_bytes = 256 * 1024 * 1024;
   // A connection whose unsent replies reach this many bytes is not read from
   // until the peer drains them, so a client that never reads costs at most
-  // this (plus one request).
+  // this (plus one reply). Notices (a WAIT released, a watched key changed)
+  // that take it over twice this close the connection at once.
   int64_t max_output_bytes = 16 * 1024 * 1024;
+  // Unsent reply bytes all connections together may hold: a connection held
+  // back at max_output_bytes while the total is over this is closed at once.
+  int64_t max_total_output_bytes = 256 * 1024 * 1024;
+  // A connection held back at max_output_bytes whose peer reads nothing for
+  // this long is closed, with one log line naming the peer.
+  absl::Duration output_stall_timeout = absl::Seconds(30);
   // A connection holding part of a request with no new byte for this long is
   // closed (a client that sends half a message and stalls).
   absl::Duration stalled_request_timeout = absl::Seconds(60);
-  // Connections beyond this are accepted and closed at once, with a log line.
-  int max_connections = 65536;
+  // Connections beyond this are accepted and closed at once, with one
+  // rate-limited log line. accept() failing with EMFILE/ENFILE pauses
+  // accepting for kAcceptBackoff (rendezvous/listen_socket.h), never spins.
+  int64_t max_connections = 65536;
 };
 
 struct TorchStoreListenerStats {
   int64_t connections = 0;       // Open now.
   int64_t accepted = 0;          // Since start.
   int64_t closed_for_cause = 0;  // Malformed, over a limit, stalled, ...
+  int64_t refused = 0;           // Closed at once: max_connections open.
+  int64_t accept_backoffs = 0;   // Times accepting paused on EMFILE/ENFILE.
 };
 
 class TorchStoreListener {
