@@ -3,12 +3,15 @@
 #ifndef TPLAUNCH_STORE_GRPC_GRPC_STORE_OPTIONS_H_
 #define TPLAUNCH_STORE_GRPC_GRPC_STORE_OPTIONS_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 #include "store/endpoint.h"
 
 namespace tplaunch {
+
+class IncarnationTracker;  // store/grpc/incarnation.h
 
 struct GrpcStoreOptions {
   // The daemon, parsed once by whoever read it from a user
@@ -34,6 +37,10 @@ struct GrpcStoreOptions {
   // Wait, MultiGet) wait their own timeout (clamped to 30 days), and their
   // gRPC deadline allows the daemon this much more to answer it.
   absl::Duration rpc_timeout = absl::Seconds(30);
+  // Told the daemon's incarnation from every reply, so the caller learns of a
+  // daemon restart (store/grpc/incarnation.h). One tracker may serve every
+  // store of a daemon. nullptr: not tracked.
+  std::shared_ptr<IncarnationTracker> incarnation;
 };
 
 }  // namespace tplaunch
