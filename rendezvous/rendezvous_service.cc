@@ -178,10 +178,12 @@ class ParkedCall final : public grpc::ServerUnaryReactor {
 
 RendezvousService::RendezvousService(KvTable* table, std::string token,
                                      std::function<void(absl::Time)> on_parked,
+                                     std::string incarnation,
                                      RendezvousServiceLimits limits)
     : table_(table),
       token_(std::move(token)),
       on_parked_(std::move(on_parked)),
+      incarnation_(std::move(incarnation)),
       limits_(limits),
       parked_bytes_(std::make_shared<std::atomic<int64_t>>(0)) {
   InstallStrictHandlers();
@@ -249,6 +251,11 @@ grpc::Status RendezvousService::Authorize(grpc::CallbackServerContext* ctx,
                                           absl::string_view method) {
   // Every handler starts here, so this counts every call.
   calls_.fetch_add(1, std::memory_order_relaxed);
+  // So every reply carries the incarnation. Also as trailing metadata: an
+  // error reply without a message is sent as trailers only, and gRPC drops its
+  // initial metadata.
+  ctx->AddInitialMetadata(kIncarnationMetadata, incarnation_);
+  ctx->AddTrailingMetadata(kIncarnationMetadata, incarnation_);
   if (token_.empty()) return grpc::Status::OK;
   std::optional<absl::string_view> authorization;
   const auto& metadata = ctx->client_metadata();
@@ -555,6 +562,7 @@ grpc::ServerUnaryReactor* RendezvousService::GetStats(
     response->set_keys(stats.keys);
     response->set_waiters(stats.waiters);
     response->set_calls(calls());
+    response->set_incarnation(incarnation_);
     std::lock_guard<std::mutex> lock(torch_store_mu_);
     response->set_torch_store_job(torch_store_job_);
     response->set_torch_store_port(torch_store_port_);

@@ -23,6 +23,9 @@
 
 namespace tplaunch {
 
+// The response initial-metadata key that carries the daemon's incarnation on
+// every call, rejected ones included (docs/protocol.md).
+inline constexpr char kIncarnationMetadata[] = "tprdzv-incarnation";
 // Bounds on what calls may hold in the daemon (docs/reliability.md).
 struct RendezvousServiceLimits {
   // Bytes all parked (waiting) Get/Wait/MultiGet calls may hold together,
@@ -41,9 +44,11 @@ class RendezvousService final
   // `table` must outlive the service. When `token` is non-empty every call must
   // carry `authorization: Bearer <token>`. `on_parked` runs (outside any lock)
   // with the deadline of every newly parked call, so the owner can wake its
-  // timer earlier.
+  // timer earlier. `incarnation` goes back to the client on every call, in the
+  // initial metadata entry kIncarnationMetadata, and in GetStats.
   RendezvousService(KvTable* table, std::string token,
                     std::function<void(absl::Time)> on_parked,
+                    std::string incarnation,
                     RendezvousServiceLimits limits = {});
 
   // Bytes the parked calls hold now (estimated; see max_parked_bytes).
@@ -150,6 +155,7 @@ class RendezvousService final
   std::string torch_store_job_;  // Guarded by torch_store_mu_.
   int torch_store_port_ = 0;     // Guarded by torch_store_mu_.
   const std::function<void(absl::Time)> on_parked_;
+  const std::string incarnation_;
   const RendezvousServiceLimits limits_;
   // Shared with the parked calls, which may end after a Shutdown.
   const std::shared_ptr<std::atomic<int64_t>> parked_bytes_;

@@ -16,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/fd_limit.h"
+#include "common/status_macros.h"
 #include "rendezvous/grpc_acceptor.h"
+#include "rendezvous/incarnation.h"
 #include "rendezvous/listen_socket.h"
 #include "rendezvous/logger.h"
 #include "rendezvous/rendezvous_service.h"
@@ -112,8 +114,9 @@ std::shared_ptr<grpc::ServerCredentials> MakeCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
-KvTableOptions TableOptions(const ServerOptions& options) {
+KvTableOptions TableOptions(const ServerOptions& options, KvJournal* journal) {
   KvTableOptions table;
+  table.journal = journal;
   table.max_key_bytes = options.max_key_bytes;
   table.max_value_bytes = options.max_value_bytes;
   table.max_keys_per_job = options.max_keys_per_job;
@@ -157,13 +160,29 @@ bool IsLoopbackHost(const std::string& host) {
 
 class RendezvousServerImpl final : public RendezvousServer {
  public:
-  explicit RendezvousServerImpl(const ServerOptions& options)
+  // `state` is null without options.state_dir.
+  RendezvousServerImpl(const ServerOptions& options,
+                       std::unique_ptr<StateStore> state,
+                       std::string incarnation)
       : options_(options),
-        table_(TableOptions(options)),
+        state_(std::move(state)),
+        incarnation_(std::move(incarnation)),
+        table_(TableOptions(options, state_.get())),
         service_(
             &table_, options.token,
             [this](absl::Time deadline) { WakeTimerBy(deadline); },
-            ServiceLimits(options)) {}
+            incarnation_, ServiceLimits(options)) {}
+
+  // Before Start: nothing is served until the table holds what was saved.
+  absl::Status Recover() {
+    if (state_ == nullptr) return absl::OkStatus();
+    ASSIGN_OR_RETURN(const StateRecovery recovered,
+                     state_->Recover(table_, absl::Now()));
+    RendezvousLogger().info(
+        "state dir {}: recovered {} job(s), {} key(s); incarnation {}",
+        options_.state_dir, recovered.jobs, recovered.keys, incarnation_);
+    return absl::OkStatus();
+  }
 
   ~RendezvousServerImpl() override { Shutdown(); }
 
@@ -228,9 +247,11 @@ class RendezvousServerImpl final : public RendezvousServer {
     address_ = JoinHostPort(Unbracketed(options_.host), port_);
     timer_ = std::thread([this] { TimerLoop(); });
     RendezvousLogger().info(
-        "serving on {} (tls: {}, token: {}, max connections per port: {})",
+        "serving on {} (tls: {}, token: {}, max connections per port: {}, "
+        "state dir: {}, incarnation {})",
         address_, options_.tls_cert_pem.empty() ? "off" : "on",
-        options_.token.empty() ? "off" : "on", max_connections_);
+        options_.token.empty() ? "off" : "on", max_connections_,
+        options_.state_dir.empty() ? "none" : options_.state_dir, incarnation_);
     if (options_.torch_store_port >= 0) return StartTorchStore();
     return absl::OkStatus();
   }
@@ -266,6 +287,7 @@ class RendezvousServerImpl final : public RendezvousServer {
   }
 
   int port() const override { return port_; }
+  const std::string& incarnation() const override { return incarnation_; }
   std::string address() const override { return address_; }
   std::string torch_store_address() const override {
     return torch_store_ == nullptr ? "" : torch_store_->address();
@@ -365,6 +387,9 @@ class RendezvousServerImpl final : public RendezvousServer {
   }
 
   const ServerOptions options_;
+  // Declared before table_: the table journals into it until destroyed.
+  const std::unique_ptr<StateStore> state_;
+  const std::string incarnation_;
   KvTable table_;
   RendezvousService service_;
   std::unique_ptr<grpc::Server>
@@ -403,7 +428,20 @@ absl::StatusOr<std::unique_ptr<RendezvousServer>> StartRendezvousServer(
   if (absl::Status status = ValidateOptions(options); !status.ok()) {
     return status;
   }
-  auto server = std::make_unique<RendezvousServerImpl>(options);
+  std::unique_ptr<StateStore> state;
+  std::string incarnation;
+  if (!options.state_dir.empty()) {
+    StateStoreOptions state_options;
+    state_options.dir = options.state_dir;
+    state_options.sync = options.state_sync;
+    ASSIGN_OR_RETURN(state, OpenStateStore(state_options));
+    incarnation = state->incarnation();
+  } else {
+    ASSIGN_OR_RETURN(incarnation, NewIncarnation());
+  }
+  auto server = std::make_unique<RendezvousServerImpl>(
+      options, std::move(state), std::move(incarnation));
+  RETURN_IF_ERROR(server->Recover());
   if (absl::Status status = server->Start(); !status.ok()) return status;
   return std::unique_ptr<RendezvousServer>(std::move(server));
 }

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "rendezvous/state_store.h"
 
 namespace tplaunch {
 
@@ -39,6 +40,11 @@ struct ServerOptions {
   // KvTable job that holds every key of the TCPStore clients: TCPStore key
   // "foo" (sent as "/foo") is gRPC key "/foo" of this job.
   std::string torch_store_job = "torch";
+  // Directory that keeps every key (tprdzvd --state-dir), recovered from at
+  // start; empty: keys live in memory only and a restart loses them.
+  std::string state_dir;
+  // How each commit to state_dir reaches the disk; see StateSync.
+  StateSync state_sync = StateSync::kFull;
 
   // Connections each port (gRPC, TCPStore) keeps open at most; more are
   // accepted and closed at once, with one rate-limited log line. 0 derives it
@@ -97,15 +103,20 @@ class RendezvousServer {
   virtual std::string torch_store_address() const = 0;
   virtual int torch_store_port() const = 0;
   virtual ServerStats stats() const = 0;
+  // The incarnation every reply carries: random per start, or the state dir's
+  // own (kept across restarts) with state_dir.
+  virtual const std::string& incarnation() const = 0;
   // Closes the TCPStore connections (their parked WAITs end), releases every
   // parked gRPC call with UNAVAILABLE, then stops. Idempotent; also run by the
   // destructor.
   virtual void Shutdown() = 0;
 };
 
-// Binds and starts serving (gRPC first, then the TCPStore listener when
-// torch_store_port >= 0). Errors: InvalidArgument (bad options, unreadable TLS
-// material), Unavailable (an address cannot be bound; the message names it).
+// Recovers state_dir (when set), then binds and starts serving (gRPC first,
+// then the TCPStore listener when torch_store_port >= 0). Errors:
+// InvalidArgument (bad options, unreadable TLS material), Unavailable (an
+// address cannot be bound; the message names it), and OpenStateStore's and
+// StateStore::Recover's errors for state_dir.
 absl::StatusOr<std::unique_ptr<RendezvousServer>> StartRendezvousServer(
     const ServerOptions& options);
 

@@ -314,9 +314,10 @@ int Main(int argc, char** argv) {
        false, nullptr, [](const GrpcStoreOptions& options) {
          absl::StatusOr<RendezvousStats> stats = GetRendezvousStats(options);
          if (!stats.ok()) return stats.status();
-         PrintLine(absl::StrCat("{\"jobs\": ", stats->jobs, ", \"keys\": ",
-                                stats->keys, ", \"waiters\": ", stats->waiters,
-                                ", \"calls\": ", stats->calls, "}"));
+         PrintLine(absl::StrCat(
+             "{\"jobs\": ", stats->jobs, ", \"keys\": ", stats->keys,
+             ", \"waiters\": ", stats->waiters, ", \"calls\": ", stats->calls,
+             ", \"incarnation\": \"", stats->incarnation, "\"}"));
          return absl::OkStatus();
        }});
   commands.push_back(

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   std::string max_blocking_timeout = "744h";
   std::string output_stall_timeout = "30s";
   std::string log_level = "info";
+  std::string state_sync = "full";
 
   app.set_version_flag("--version", kVersion);
   app.add_option("--host", options.host,
@@ -95,6 +96,15 @@ int main(int argc, char** argv) {
   app.add_option("--torch-store-job", options.torch_store_job,
                  "Job that holds the TCPStore clients' keys (TCPStore key foo "
                  "is /foo in it)")
+      ->capture_default_str();
+  app.add_option("--state-dir", options.state_dir,
+                 "Keep every key in DIR (SQLite, WAL) and recover them at "
+                 "start, so a restart loses no job (default: memory only). "
+                 "See docs/reliability.md");
+  app.add_option("--state-sync", state_sync,
+                 "With --state-dir: full fsyncs each commit (survives power "
+                 "loss); normal survives a killed daemon only")
+      ->check(CLI::IsMember({"full", "normal"}))
       ->capture_default_str();
   app.add_option("--max-connections", options.max_connections,
                  "Most connections each port (gRPC, TCPStore) keeps open; "
@@ -141,6 +151,8 @@ int main(int argc, char** argv) {
                                     "\" is not a positive duration such as 90m "
                                     "or 24h")};
     }
+    options.state_sync = state_sync == "normal" ? tplaunch::StateSync::kNormal
+                                                : tplaunch::StateSync::kFull;
     if (!absl::ParseDuration(max_blocking_timeout,
                              &options.max_blocking_timeout) ||
         options.max_blocking_timeout <= absl::ZeroDuration()) {

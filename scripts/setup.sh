@@ -8,6 +8,8 @@ packages=(
   bazel-bootstrap g++ git pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libgloo-dev
+  # tprdzvd --state-dir keeps its keys in SQLite.
+  libsqlite3-dev
   # Sanitizer runtimes and libFuzzer.
   clang libclang-rt-14-dev clang-format
   # Network namespaces for multi-host tests; ps/pgrep for process checks.

@@ -18,6 +18,23 @@ class WallClock final : public Clock {
   absl::Time Now() const override { return absl::Now(); }
 };
 
+KvMutation PutOf(absl::string_view job, absl::string_view key,
+                 absl::string_view value) {
+  KvMutation put;
+  put.kind = KvMutation::Kind::kPut;
+  put.job = job;
+  put.key = key;
+  put.value = value;
+  return put;
+}
+
+KvMutation JobWide(KvMutation::Kind kind, absl::string_view job) {
+  KvMutation mutation;
+  mutation.kind = kind;
+  mutation.job = job;
+  return mutation;
+}
+
 // A stored counter is strict decimal: an optional '-' and digits, nothing
 // else. SimpleAtoi alone would also take " 7\n" and "+5", which PyTorch's
 // clients never write and which would make Add rewrite a value it did not
@@ -58,6 +75,8 @@ struct KvTable::Job {
   absl::flat_hash_map<std::string, absl::flat_hash_set<Waiter*>> watchers;
   absl::flat_hash_set<Waiter*> waiters;
   absl::Time last_activity;
+  // last_activity as the journal last heard of it.
+  absl::Time journaled_activity = absl::InfinitePast();
 };
 
 KvTable::KvTable(KvTableOptions options)
@@ -70,11 +89,41 @@ void KvTable::Run(std::vector<Completion>& done) {
   for (auto& [callback, result] : done) callback(std::move(result));
 }
 
-absl::Status KvTable::CheckOpenLocked() const {
-  if (shut_down_) {
-    return absl::UnavailableError("the rendezvous store is shutting down");
+absl::Status KvTable::CheckOpenLocked() const { return closed_; }
+
+uint64_t KvTable::RecordLocked(Job& job, std::vector<KvMutation> mutations) {
+  if (options_.journal == nullptr) return 0;
+  for (KvMutation& mutation : mutations) mutation.time = job.last_activity;
+  job.journaled_activity = job.last_activity;
+  last_ticket_ = options_.journal->Record(mutations);
+  return last_ticket_;
+}
+
+uint64_t KvTable::RecordLocked(Job& job,
+                               std::initializer_list<KvMutation> mutations) {
+  if (options_.journal == nullptr) return 0;
+  return RecordLocked(job, std::vector<KvMutation>(mutations));
+}
+
+absl::Status KvTable::Durable(uint64_t ticket) {
+  if (ticket == 0) return absl::OkStatus();
+  absl::Status status = options_.journal->AwaitDurable(ticket);
+  if (status.ok()) return status;
+  // Memory may now hold what the disk lost: stop answering rather than serve
+  // state a restart would not have.
+  absl::Status closed = absl::UnavailableError(absl::StrCat(
+      "the rendezvous store stopped: its journal failed: ", status.message()));
+  Close(closed);
+  return closed;
+}
+
+absl::Status KvTable::Commit(uint64_t ticket, std::vector<Completion>& done) {
+  absl::Status status = Durable(ticket);
+  if (!status.ok()) {
+    for (Completion& completion : done) completion.second = status;
   }
-  return absl::OkStatus();
+  Run(done);
+  return status;
 }
 
 absl::Status KvTable::CheckKey(absl::string_view key) const {
@@ -121,8 +170,16 @@ absl::Status CheckJobName(absl::string_view job, int64_t max_bytes) {
 KvTable::Job* KvTable::FindJobLocked(absl::string_view job) {
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return nullptr;
-  it->second->last_activity = clock_->Now();
-  return it->second.get();
+  Job& found = *it->second;
+  found.last_activity = clock_->Now();
+  // Reads keep a job alive too; journal that now and then (a sixteenth of the
+  // idle TTL), not on every read.
+  if (options_.journal != nullptr &&
+      found.last_activity - found.journaled_activity >=
+          options_.job_idle_ttl / 16) {
+    RecordLocked(found, {JobWide(KvMutation::Kind::kTouch, it->first)});
+  }
+  return &found;
 }
 
 KvTable::Job* KvTable::FindOrCreateJobLocked(absl::string_view job) {
@@ -235,6 +292,7 @@ absl::Status KvTable::Set(absl::string_view job, absl::string_view key,
   if (auto s = CheckKey(key); !s.ok()) return s;
   if (auto s = CheckValue(key, value.size()); !s.ok()) return s;
   std::vector<Completion> done;
+  uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
@@ -245,23 +303,30 @@ absl::Status KvTable::Set(absl::string_view job, absl::string_view key,
         return s;
       }
     }
+    ticket = RecordLocked(*j, {PutOf(job, key, value)});
     PutLocked(*j, key, std::string(value), done);
   }
-  Run(done);
-  return absl::OkStatus();
+  return Commit(ticket, done);
 }
 
 absl::StatusOr<std::string> KvTable::TryGet(absl::string_view job,
                                             absl::string_view key) {
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
   if (auto s = CheckKey(key); !s.ok()) return s;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto s = CheckOpenLocked(); !s.ok()) return s;
-  Job* j = FindJobLocked(job);
-  if (j != nullptr) {
-    auto it = j->kv.find(key);
-    if (it != j->kv.end()) return it->second;
+  std::optional<std::string> value;
+  uint64_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindJobLocked(job);
+    if (j != nullptr) {
+      auto it = j->kv.find(key);
+      if (it != j->kv.end()) value = it->second;
+    }
+    seen = last_ticket_;
   }
+  if (auto s = Durable(seen); !s.ok()) return s;
+  if (value.has_value()) return *std::move(value);
   return absl::NotFoundError(absl::StrCat("key ", QuoteKey(key),
                                           " does not exist in job \"",
                                           absl::CHexEscape(job), "\""));
@@ -274,13 +339,19 @@ absl::StatusOr<bool> KvTable::Check(absl::string_view job,
   for (const std::string& key : keys) {
     if (auto s = CheckKey(key); !s.ok()) return s;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto s = CheckOpenLocked(); !s.ok()) return s;
-  Job* j = FindJobLocked(job);
-  for (const std::string& key : keys) {
-    if (j == nullptr || !j->kv.contains(key)) return false;
+  bool all = true;
+  uint64_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindJobLocked(job);
+    for (const std::string& key : keys) {
+      if (j == nullptr || !j->kv.contains(key)) all = false;
+    }
+    seen = last_ticket_;
   }
-  return true;
+  if (auto s = Durable(seen); !s.ok()) return s;
+  return all;
 }
 
 absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
@@ -289,6 +360,7 @@ absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
   if (auto s = CheckKey(key); !s.ok()) return s;
   std::vector<Completion> done;
   int64_t result = 0;
+  uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
@@ -311,9 +383,11 @@ absl::StatusOr<int64_t> KvTable::Add(absl::string_view job,
                                                 ": ", current, " + ", delta,
                                                 " overflows int64"));
     }
-    PutLocked(*j, key, absl::StrCat(result), done);
+    std::string text = absl::StrCat(result);
+    ticket = RecordLocked(*j, {PutOf(job, key, text)});
+    PutLocked(*j, key, std::move(text), done);
   }
-  Run(done);
+  if (auto s = Commit(ticket, done); !s.ok()) return s;
   return result;
 }
 
@@ -331,32 +405,36 @@ absl::StatusOr<std::string> KvTable::CompareSet(absl::string_view job,
   }
   std::vector<Completion> done;
   std::string result;
+  // The ticket of this call's change, or of the state an unchanged answer saw.
+  uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
     Job* j = FindOrCreateJobLocked(job);
     auto it = j->kv.find(key);
-    if (it == j->kv.end()) {
-      if (!expected.empty()) {
-        // TCPStore: a missing key with a non-empty expected value sets nothing
-        // and answers with the expected value.
-        MaybeDropJobLocked(job);
-        return std::string(expected);
-      }
-      if (auto s = QuotaLocked(*j, job, 1); !s.ok()) {
-        MaybeDropJobLocked(job);
-        return s;
-      }
-      result = std::string(desired);
-      PutLocked(*j, key, std::string(desired), done);
-    } else if (it->second == expected) {
-      result = std::string(desired);
-      PutLocked(*j, key, std::string(desired), done);
+    const bool missing = it == j->kv.end();
+    if (missing && !expected.empty()) {
+      // TCPStore: a missing key with a non-empty expected value sets nothing
+      // and answers with the expected value.
+      MaybeDropJobLocked(job);
+      result = std::string(expected);
+      ticket = last_ticket_;
+    } else if (!missing && it->second != expected) {
+      result = it->second;
+      ticket = last_ticket_;
     } else {
-      return it->second;
+      if (missing) {
+        if (auto s = QuotaLocked(*j, job, 1); !s.ok()) {
+          MaybeDropJobLocked(job);
+          return s;
+        }
+      }
+      result = std::string(desired);
+      ticket = RecordLocked(*j, {PutOf(job, key, desired)});
+      PutLocked(*j, key, std::string(desired), done);
     }
   }
-  Run(done);
+  if (auto s = Commit(ticket, done); !s.ok()) return s;
   return result;
 }
 
@@ -366,6 +444,7 @@ absl::Status KvTable::Append(absl::string_view job, absl::string_view key,
   if (auto s = CheckKey(key); !s.ok()) return s;
   if (auto s = CheckValue(key, value.size()); !s.ok()) return s;
   std::vector<Completion> done;
+  uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
@@ -376,6 +455,7 @@ absl::Status KvTable::Append(absl::string_view job, absl::string_view key,
         MaybeDropJobLocked(job);
         return s;
       }
+      ticket = RecordLocked(*j, {PutOf(job, key, value)});
       PutLocked(*j, key, std::string(value), done);
     } else {
       if (auto s = CheckValue(key, it->second.size() + value.size()); !s.ok()) {
@@ -383,11 +463,11 @@ absl::Status KvTable::Append(absl::string_view job, absl::string_view key,
       }
       std::string grown = std::move(it->second);
       grown.append(value.data(), value.size());
+      ticket = RecordLocked(*j, {PutOf(job, key, grown)});
       PutLocked(*j, key, std::move(grown), done);
     }
   }
-  Run(done);
-  return absl::OkStatus();
+  return Commit(ticket, done);
 }
 
 absl::Status KvTable::MultiSet(
@@ -400,6 +480,7 @@ absl::Status KvTable::MultiSet(
     if (auto s = CheckValue(key, value.size()); !s.ok()) return s;
   }
   std::vector<Completion> done;
+  uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
@@ -412,49 +493,76 @@ absl::Status KvTable::MultiSet(
       MaybeDropJobLocked(job);
       return s;
     }
+    if (options_.journal != nullptr) {
+      std::vector<KvMutation> puts;
+      puts.reserve(entries.size());
+      for (const auto& [key, value] : entries)
+        puts.push_back(PutOf(job, key, value));
+      ticket = RecordLocked(*j, std::move(puts));
+    }
     for (const auto& [key, value] : entries) PutLocked(*j, key, value, done);
   }
-  Run(done);
-  return absl::OkStatus();
+  return Commit(ticket, done);
 }
 
 absl::StatusOr<bool> KvTable::DeleteKey(absl::string_view job,
                                         absl::string_view key) {
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
   if (auto s = CheckKey(key); !s.ok()) return s;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto s = CheckOpenLocked(); !s.ok()) return s;
-  Job* j = FindJobLocked(job);
-  if (j == nullptr) return false;
-  auto it = j->kv.find(key);
-  if (it == j->kv.end()) return false;
-  j->kv.erase(it);
-  --total_keys_;
-  MaybeDropJobLocked(job);
-  return true;
+  bool deleted = false;
+  uint64_t ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindJobLocked(job);
+    ticket = last_ticket_;
+    auto it = j != nullptr ? j->kv.find(key) : decltype(j->kv.find(key))();
+    if (j != nullptr && it != j->kv.end()) {
+      KvMutation removal = PutOf(job, key, "");
+      removal.kind = KvMutation::Kind::kDeleteKey;
+      ticket = RecordLocked(*j, {removal});
+      j->kv.erase(it);
+      --total_keys_;
+      deleted = true;
+      MaybeDropJobLocked(job);
+    }
+  }
+  if (auto s = Durable(ticket); !s.ok()) return s;
+  return deleted;
 }
 
 absl::StatusOr<int64_t> KvTable::NumKeys(absl::string_view job) {
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto s = CheckOpenLocked(); !s.ok()) return s;
-  Job* j = FindJobLocked(job);
-  return j == nullptr ? 0 : static_cast<int64_t>(j->kv.size());
+  int64_t n = 0;
+  uint64_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindJobLocked(job);
+    n = j == nullptr ? 0 : static_cast<int64_t>(j->kv.size());
+    seen = last_ticket_;
+  }
+  if (auto s = Durable(seen); !s.ok()) return s;
+  return n;
 }
 
 absl::StatusOr<std::vector<std::string>> KvTable::ListKeys(
     absl::string_view job, absl::string_view prefix) {
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
   std::vector<std::string> keys;
+  uint64_t seen = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    seen = last_ticket_;
     Job* j = FindJobLocked(job);
-    if (j == nullptr) return keys;
-    for (const auto& entry : j->kv) {
-      if (absl::StartsWith(entry.first, prefix)) keys.push_back(entry.first);
+    if (j != nullptr) {
+      for (const auto& entry : j->kv) {
+        if (absl::StartsWith(entry.first, prefix)) keys.push_back(entry.first);
+      }
     }
   }
+  if (auto s = Durable(seen); !s.ok()) return s;
   std::sort(keys.begin(), keys.end());
   return keys;
 }
@@ -463,11 +571,14 @@ absl::StatusOr<int64_t> KvTable::DeleteJob(absl::string_view job) {
   if (auto s = CheckJobName(job, options_.max_key_bytes); !s.ok()) return s;
   std::vector<Completion> done;
   int64_t deleted = 0;
+  uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto s = CheckOpenLocked(); !s.ok()) return s;
     auto it = jobs_.find(job);
     if (it == jobs_.end()) return 0;
+    ticket =
+        RecordLocked(*it->second, {JobWide(KvMutation::Kind::kDeleteJob, job)});
     CancelJobWaitersLocked(
         *it->second,
         absl::CancelledError(
@@ -477,7 +588,7 @@ absl::StatusOr<int64_t> KvTable::DeleteJob(absl::string_view job) {
     total_keys_ -= deleted;
     jobs_.erase(it);
   }
-  Run(done);
+  if (auto s = Commit(ticket, done); !s.ok()) return s;
   return deleted;
 }
 
@@ -505,8 +616,25 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWaitImpl(
     if (auto s = CheckKey(key); !s.ok()) return s;
   }
   WaitStart start;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto s = CheckOpenLocked(); !s.ok()) return s;
+  uint64_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    if (!ParkLocked(job, keys, deadline, timeout, want_values, done, start)) {
+      return start;
+    }
+    seen = last_ticket_;
+  }
+  if (auto s = Durable(seen); !s.ok()) return s;
+  return start;
+}
+
+bool KvTable::ParkLocked(absl::string_view job,
+                         absl::Span<const std::string> keys,
+                         absl::Time deadline,
+                         std::optional<absl::Duration> timeout,
+                         bool want_values, WaiterCallback& done,
+                         WaitStart& start) {
   Job* j = FindOrCreateJobLocked(job);
   auto waiter = std::make_unique<Waiter>();
   for (const std::string& key : keys) {
@@ -522,7 +650,7 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWaitImpl(
         start.values.push_back(j->kv.find(key)->second);
     }
     MaybeDropJobLocked(job);
-    return start;
+    return true;
   }
   waiter->id = next_waiter_id_++;
   waiter->job = std::string(job);
@@ -544,7 +672,7 @@ absl::StatusOr<KvTable::WaitStart> KvTable::StartWaitImpl(
   deadlines_.emplace(deadline, waiter->id);
   start.id = waiter->id;
   waiters_.emplace(waiter->id, std::move(waiter));
-  return start;
+  return false;
 }
 
 absl::StatusOr<std::optional<std::vector<std::string>>> KvTable::TryGetAll(
@@ -557,15 +685,20 @@ absl::StatusOr<std::optional<std::vector<std::string>>> KvTable::TryGetAll(
   }
   std::vector<std::string> values;
   values.reserve(keys.size());
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto s = CheckOpenLocked(); !s.ok()) return s;
-  Job* j = FindJobLocked(job);
-  for (const std::string& key : keys) {
-    if (j == nullptr) return std::nullopt;
-    auto it = j->kv.find(key);
-    if (it == j->kv.end()) return std::nullopt;
-    values.push_back(want_values ? it->second : std::string());
+  uint64_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto s = CheckOpenLocked(); !s.ok()) return s;
+    Job* j = FindJobLocked(job);
+    for (const std::string& key : keys) {
+      if (j == nullptr) return std::nullopt;
+      auto it = j->kv.find(key);
+      if (it == j->kv.end()) return std::nullopt;
+      values.push_back(want_values ? it->second : std::string());
+    }
+    seen = last_ticket_;
   }
+  if (auto s = Durable(seen); !s.ok()) return s;
   return values;
 }
 
@@ -608,6 +741,7 @@ absl::Time KvTable::NextDeadline() const {
 int64_t KvTable::ExpireIdleJobs(absl::Time now) {
   std::vector<Completion> done;
   int64_t expired = 0;
+  uint64_t ticket = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> idle;
@@ -619,6 +753,7 @@ int64_t KvTable::ExpireIdleJobs(absl::Time now) {
     for (const std::string& name : idle) {
       auto it = jobs_.find(name);
       Job& job = *it->second;
+      ticket = RecordLocked(job, {JobWide(KvMutation::Kind::kDeleteJob, name)});
       CancelJobWaitersLocked(
           job,
           absl::CancelledError(absl::StrCat(
@@ -630,23 +765,41 @@ int64_t KvTable::ExpireIdleJobs(absl::Time now) {
       ++expired;
     }
   }
-  Run(done);
+  Commit(ticket, done).IgnoreError();  // A failure closes the table.
   return expired;
 }
 
 void KvTable::Shutdown() {
+  Close(absl::UnavailableError("the rendezvous store is shutting down"));
+}
+
+void KvTable::Close(const absl::Status& status) {
   std::vector<Completion> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    shut_down_ = true;
-    const absl::Status status =
-        absl::UnavailableError("the rendezvous store is shutting down");
+    if (closed_.ok()) closed_ = status;
     while (!waiters_.empty()) {
       Waiter& waiter = *waiters_.begin()->second;
-      done.emplace_back(DetachWaiterLocked(waiter), status);
+      done.emplace_back(DetachWaiterLocked(waiter), closed_);
     }
   }
   Run(done);
+}
+
+void KvTable::Restore(
+    absl::string_view job, absl::Time last_activity,
+    std::vector<std::pair<std::string, std::string>> entries) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = jobs_[job];
+  if (slot != nullptr) total_keys_ -= static_cast<int64_t>(slot->kv.size());
+  slot = std::make_unique<Job>();
+  slot->last_activity = last_activity;
+  slot->journaled_activity = last_activity;
+  for (auto& [key, value] : entries) {
+    slot->kv.insert_or_assign(std::move(key), std::move(value));
+  }
+  total_keys_ += static_cast<int64_t>(slot->kv.size());
+  if (slot->kv.empty()) jobs_.erase(job);
 }
 
 KvTableStats KvTable::Stats() const {

@@ -7,6 +7,9 @@
 // calls ExpireDeadlines / ExpireIdleJobs (the daemon's timer thread; tests with
 // a fake clock).
 //
+// With a KvJournal (options.journal, tprdzvd --state-dir) every change is
+// handed to it, and a call's reply waits until its change is durable.
+//
 // Thread-safe. Waiter callbacks never run while the table's lock is held, so a
 // callback may call back into the table.
 #ifndef TPLAUNCH_STORE_KV_TABLE_H_
@@ -14,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +33,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "store/kv_journal.h"
 
 namespace tplaunch {
 
@@ -60,6 +65,10 @@ struct KvTableOptions {
   absl::flat_hash_set<std::string> jobs_without_idle_ttl;
   // Time source; nullptr means RealClock(). Must outlive the table.
   const Clock* clock = nullptr;
+  // Receives every change (tprdzvd --state-dir); a call's reply and the waiters
+  // it wakes wait until its change is durable, and reads wait until what they
+  // saw is. nullptr: memory only. Must outlive the table.
+  KvJournal* journal = nullptr;
 };
 
 struct KvTableStats {
@@ -89,7 +98,14 @@ class KvTable final {
 
   // Errors common to every operation below: InvalidArgument (empty job, a key
   // or value over its limit, too many keys in one request; the message names
-  // the limit and the size), Unavailable (after Shutdown).
+  // the limit and the size), Unavailable (after Shutdown, or once the journal
+  // failed: the table then closes, as Shutdown does, naming the failure).
+
+  // Loads a recovered job (keys and activity time) without journaling it, for
+  // the owner's recovery before the table serves anyone. Replaces a job of
+  // the same name; limits are not applied (they may have shrunk since).
+  void Restore(absl::string_view job, absl::Time last_activity,
+               std::vector<std::pair<std::string, std::string>> entries);
 
   // Sets key, waking its waiters. ResourceExhausted when a new key exceeds the
   // job quota.
@@ -193,6 +209,11 @@ class KvTable final {
   // Existing job (activity refreshed) or nullptr.
   Job* FindJobLocked(absl::string_view job);
   Job* FindOrCreateJobLocked(absl::string_view job);
+  // StartWait's core: true with `start` filled when every key exists, else
+  // parks a waiter owning `done` and returns false.
+  bool ParkLocked(absl::string_view job, absl::Span<const std::string> keys,
+                  absl::Time deadline, std::optional<absl::Duration> timeout,
+                  bool want_values, WaiterCallback& done, WaitStart& start);
   // Drops the job when it holds neither keys nor waiters.
   void MaybeDropJobLocked(absl::string_view job);
   absl::Status QuotaLocked(const Job& job, absl::string_view name,
@@ -214,12 +235,28 @@ class KvTable final {
   // "timed out after T waiting for ..." (store/error_text.h).
   std::string DeadlineMessageLocked(const Waiter& waiter);
   static void Run(std::vector<Completion>& done);
+  // Hands `mutations` to the journal (their job's activity time is now) and
+  // returns the ticket to wait for; 0 without a journal.
+  uint64_t RecordLocked(Job& job, std::vector<KvMutation> mutations);
+  // The same without building a vector when there is no journal.
+  uint64_t RecordLocked(Job& job, std::initializer_list<KvMutation> mutations);
+  // Waits until `ticket` is durable, then runs `done`. When the journal failed
+  // the table closes and the call and `done` get the error instead.
+  absl::Status Commit(uint64_t ticket, std::vector<Completion>& done);
+  // For reads: waits until the state they saw (up to `ticket`) is durable.
+  absl::Status Durable(uint64_t ticket);
+  // Ends every waiter with `status` and refuses later calls with it.
+  void Close(const absl::Status& status);
 
   const KvTableOptions options_;
   const Clock* const clock_;
 
   mutable std::mutex mu_;
-  bool shut_down_ = false;
+  // Ok while open; the error every call gets after Shutdown or a journal
+  // failure.
+  absl::Status closed_;
+  // The last ticket the journal returned: what a read has seen.
+  uint64_t last_ticket_ = 0;
   absl::flat_hash_map<std::string, std::unique_ptr<Job>> jobs_;
   absl::flat_hash_map<WaiterId, std::unique_ptr<Waiter>> waiters_;
   // Parked waiters ordered by (deadline, id), for ExpireDeadlines and

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "proto/rendezvous.grpc.pb.h"
 #include "store/grpc/grpc_store_options.h"
+#include "store/grpc/incarnation.h"
 #include "store/grpc/status.h"
 
 namespace tplaunch {
@@ -34,6 +35,7 @@ class RpcClient final {
         job_(options.job),
         rpc_timeout_(options.rpc_timeout),
         wait_for_reconnect_(options.wait_for_reconnect),
+        incarnation_(options.incarnation),
         channel_(std::move(channel)),
         stub_(rendezvous::v1::Rendezvous::NewStub(channel_)) {
     if (!options.token.empty()) {
@@ -68,6 +70,7 @@ class RpcClient final {
     context.set_wait_for_ready(wait_for_reconnect_);
     const grpc::Status status =
         (stub_.get()->*method)(&context, request, response);
+    ObserveIncarnation(context);
     if (status.ok()) return absl::OkStatus();
     const absl::Duration elapsed = absl::Now() - start;
     return FromGrpcStatus(NeverConnected(status, elapsed), rpc, job_, endpoint_,
@@ -93,8 +96,25 @@ class RpcClient final {
  private:
   const std::string endpoint_;
   const std::string job_;
+  // Every reply from the daemon, errors included, names its incarnation (an
+  // error without a message only in the trailing metadata); a call that never
+  // reached it has none and tells nothing.
+  void ObserveIncarnation(const grpc::ClientContext& context) const {
+    if (incarnation_ == nullptr) return;
+    for (const auto* metadata : {&context.GetServerInitialMetadata(),
+                                 &context.GetServerTrailingMetadata()}) {
+      auto it = metadata->find(kIncarnationMetadataKey);
+      if (it != metadata->end()) {
+        incarnation_->Observe(
+            absl::string_view(it->second.data(), it->second.size()));
+        return;
+      }
+    }
+  }
+
   const absl::Duration rpc_timeout_;
   const bool wait_for_reconnect_;
+  const std::shared_ptr<IncarnationTracker> incarnation_;
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<rendezvous::v1::Rendezvous::Stub> stub_;
   std::string authorization_;

@@ -3,12 +3,15 @@
 #ifndef TPLAUNCH_STORE_GRPC_GRPC_STORE_OPTIONS_H_
 #define TPLAUNCH_STORE_GRPC_GRPC_STORE_OPTIONS_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 #include "store/endpoint.h"
 
 namespace tplaunch {
+
+class IncarnationTracker;  // store/grpc/incarnation.h
 
 struct GrpcStoreOptions {
   // The daemon, parsed once by whoever read it from a user
@@ -40,6 +43,10 @@ struct GrpcStoreOptions {
   // Such a call that runs out of time without ever reaching the daemon is
   // Unavailable, not DeadlineExceeded. false: fail at once (tools that probe).
   bool wait_for_reconnect = true;
+  // Told the daemon's incarnation from every reply, so the caller learns of a
+  // daemon restart (store/grpc/incarnation.h). One tracker may serve every
+  // store of a daemon. nullptr: not tracked.
+  std::shared_ptr<IncarnationTracker> incarnation;
 };
 
 }  // namespace tplaunch

@@ -66,6 +66,7 @@ absl::StatusOr<RendezvousStats> GetRendezvousStats(
   stats.calls = response.calls();
   stats.torch_store_job = response.torch_store_job();
   stats.torch_store_port = response.torch_store_port();
+  stats.incarnation = response.incarnation();
   return stats;
 }
 

@@ -26,6 +26,9 @@ struct RendezvousStats {
   // The job its TCPStore listener serves and the listener's port ("", 0: off).
   std::string torch_store_job;
   int torch_store_port = 0;
+  // Names the daemon's state; changes when a restart lost it
+  // (docs/protocol.md#incarnation).
+  std::string incarnation;
 };
 
 // Deletes every key of options.job and returns how many there were; calls still
