@@ -22,7 +22,7 @@ inline bool HasStdout(StdStreams s) { return static_cast<int>(s) & 1; }
 inline bool HasStderr(StdStreams s) { return static_cast<int>(s) & 2; }
 
 // How --nproc-per-node was given; kCount is a plain number.
-enum class NprocMode { kCount, kAuto, kGpu, kCpu };
+enum class NprocMode { kCount, kAuto, kGpu, kCpu, kXpu };
 
 // --torch-store: who hosts PyTorch's TCPStore for the workers.
 enum class TorchStoreHost {
@@ -39,13 +39,13 @@ enum class CliAction {
   kVersion,  // --version: print the version, exit 0.
 };
 
-// Every option has a field except --no-python (a no-op kept for torchrun
-// lines: tplaunch always runs PROGRAM as given), --rdzv-backend (checked, then
-// ignored) and -m (rejected). Defaults are torchrun's where it has the option.
+// Every option has a field except those checked and then ignored
+// (--rdzv-backend, --start-method, --logs-specs, --event-log-handler).
+// Defaults are torchrun's where it has the option.
 struct LaunchConfig {
   CliAction action = CliAction::kRun;
 
-  // --nproc-per-node: workers on this node. With kAuto/kGpu/kCpu,
+  // --nproc-per-node: workers on this node. With kAuto/kGpu/kCpu/kXpu,
   // nproc_per_node is 0 until ResolveNprocPerNode fills it in.
   NprocMode nproc_mode = NprocMode::kCount;
   int nproc_per_node = 1;
@@ -67,6 +67,9 @@ struct LaunchConfig {
   // --rdzv-last-call: with --nnodes MIN:MAX, how long to wait for more nodes
   // once MIN have joined.
   absl::Duration rdzv_last_call = absl::Seconds(30);
+  // --rdzv-conf use_libuv=0|1: passed to the workers as USE_LIBUV (PyTorch
+  // 2.x's TCPStore reads it); nullopt leaves the inherited value alone.
+  std::optional<bool> use_libuv;
 
   // --max-restarts: how many times a failed job is restarted as a new attempt.
   int max_restarts = 0;
@@ -122,8 +125,19 @@ struct LaunchConfig {
   // listener; set exactly when torch_store is kAgent and rdzv_endpoint is set.
   std::optional<Endpoint> torch_store_endpoint;
 
-  // PROGRAM and its arguments, verbatim.
+  // How PROGRAM is run (launcher/program.h): --no-python runs it exactly as
+  // given; -m/--module runs `PYTHON -u -m PROGRAM`; --run-path runs it as a
+  // Python script whatever its name (torchrun: it wins over --no-python).
+  bool no_python = false;
+  bool module = false;
+  bool run_path = false;
+  // PROGRAM and its arguments as given. main() replaces them with the command
+  // every worker executes (ResolveWorkerCommand) before the agent starts.
   std::vector<std::string> program;
+
+  // What the parse noticed that is not an error (PET_* variables naming no
+  // option); main() logs each once.
+  std::vector<std::string> warnings;
 };
 
 }  // namespace tplaunch
