@@ -387,7 +387,7 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "SIGTERM to SIGKILL delay when stopping workers (torchrun's --shutdown-timeout). Default 30s. Also read from TORCH_ELASTIC_SHUTDOWN_TIMEOUT.",
        nullptr, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"},
       {"--signals-to-forward,--signals_to_forward,--signals-to-handle,--signals_to_handle", kValue, ApplySignals,
-       "Signals forwarded to every worker's process group. Default TERM,INT,HUP,QUIT,USR1,USR2.",
+       "Signals forwarded to every worker's process group, and given to workers as TORCHELASTIC_SIGNALS_TO_HANDLE. Default TERM,INT,HUP,QUIT,USR1,USR2 (torchrun's: the first four).",
        "TERM,INT,HUP,QUIT,USR1,USR2"},
       {"--heartbeat-interval,--heartbeat_interval", kValue, DurationField(&C::heartbeat_interval, Zero::kRejected),
        "How often a node heartbeats. Default 1s."},

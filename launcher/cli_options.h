@@ -17,8 +17,8 @@
 
 namespace tplaunch {
 
-// A value as the user gave it, and where: "--nnodes" or "TPLAUNCH_NNODES", so
-// that a message names what the user typed or set.
+// A value as the user gave it, and where: "--nnodes", "TPLAUNCH_NNODES" or
+// "PET_NNODES", so that a message names what the user typed or set.
 struct RawValue {
   std::string value;
   std::string source;

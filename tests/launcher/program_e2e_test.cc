@@ -136,6 +136,26 @@ TEST_CASE("no interpreter or no script: exit 127 before any worker starts") {
   CHECK(ReadFile(marker).empty());
 }
 
+TEST_CASE(
+    "a node without the interpreter fails the whole job, not just itself") {
+  testing::Daemon d;
+  const std::string dir = MakeTempDir();
+  WriteFile(dir + "/train.py",
+            "import time\nprint('started')\ntime.sleep(60)\n");
+  const std::vector<std::string> extra = {"--grace-period", "2"};
+  Subprocess good(
+      testing::TwoNodeTplaunch(d, "nopython", 1, extra, {dir + "/train.py"}),
+      Env({}));
+  Subprocess bad(
+      testing::TwoNodeTplaunch(d, "nopython", 1, extra, {dir + "/train.py"}),
+      Env({{"PATH", MakeTempDir()}}));
+  REQUIRE(bad.Wait(kTimeout) == 127);
+  REQUIRE(good.Wait(kTimeout) == 127);
+  INFO(good.err());
+  CHECK_THAT(good.err(), Catch::Contains("could not start its workers: no "
+                                         "Python interpreter"));
+}
+
 TEST_CASE("native programs, #! scripts and --no-python run as given") {
   const std::string dir = MakeTempDir();
   WriteExecutable(dir + "/tool.py", "#!/bin/sh\necho native rank=$RANK\n");
