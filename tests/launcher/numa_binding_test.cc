@@ -8,6 +8,7 @@
 #include <set>
 
 #include "launcher/host_topology.h"
+#include "tests/testing/processes.h"
 
 namespace tplaunch {
 namespace {
@@ -169,6 +170,50 @@ TEST_CASE("hwloc reads this machine: every allowed CPU in one NUMA node") {
   auto uuids = ReadHostTopology({{"CUDA_VISIBLE_DEVICES", "GPU-1234"}});
   REQUIRE(uuids.ok());
   CHECK(uuids->gpu_nodes.empty());
+}
+
+// hwloc reads HWLOC_XMLFILE instead of this machine while it is set.
+class FakeMachine {
+ public:
+  FakeMachine() {
+    setenv(
+        "HWLOC_XMLFILE",
+        testing::Runfile("tests/launcher/testdata/two_gpu_nodes.xml").c_str(),
+        1);
+  }
+  ~FakeMachine() { unsetenv("HWLOC_XMLFILE"); }
+};
+
+bool MayUseCpus01() {
+  cpu_set_t mine;
+  return sched_getaffinity(0, sizeof(mine), &mine) == 0 &&
+         CPU_ISSET(0, &mine) && CPU_ISSET(1, &mine);
+}
+
+TEST_CASE("hwloc: GPUs in PCI bus order, each on its NUMA node") {
+  if (!MayUseCpus01()) {
+    WARN("needs CPUs 0 and 1 (the fake machine's); not run");
+    return;
+  }
+  FakeMachine fake;
+  auto t = ReadHostTopology({});
+  REQUIRE(t.ok());
+  REQUIRE(t->nodes.size() == 2);
+  CHECK(t->nodes[0].cpus == std::vector<int>{0});
+  CHECK(t->nodes[1].cpus == std::vector<int>{1});
+  CHECK(t->nodes[1].socket == 1);
+  CHECK(t->cache_of.at(1) == 1);
+  CHECK(t->core_of.at(1) == 1);
+  // Bus 0x18 (node 1) before bus 0x9a (node 0); the NVSwitch is no GPU.
+  CHECK(t->gpu_nodes == std::vector<int>{1, 0});
+  // CUDA_VISIBLE_DEVICES indices select among them, in its order.
+  auto one = ReadHostTopology({{"CUDA_VISIBLE_DEVICES", "1"}});
+  REQUIRE(one.ok());
+  CHECK(one->gpu_nodes == std::vector<int>{0});
+  auto beyond = ReadHostTopology({{"CUDA_VISIBLE_DEVICES", "0,2"}});
+  REQUIRE_FALSE(beyond.ok());
+  CHECK_THAT(std::string(beyond.status().message()),
+             Catch::Contains("names GPU 2, but hwloc found 2 NVIDIA GPU(s)"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // and the file timer (TORCHELASTIC_ENABLE_FILE_TIMER) killing and naming a
 // worker that misses its deadline while sparing one that released in time.
 #include <dirent.h>
+#include <sched.h>
 
 #include <catch2/catch.hpp>
 #include <map>
