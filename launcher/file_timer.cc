@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -276,12 +275,6 @@ std::optional<absl::Time> FileTimerTable::NextDeadline() const {
     if (!next || r.deadline() < *next) next = r.deadline();
   }
   return next;
-}
-
-std::vector<pid_t> FileTimerTable::Pids() const {
-  std::set<pid_t> pids;
-  for (const auto& [key, r] : timers_) pids.insert(key.first);
-  return std::vector<pid_t>(pids.begin(), pids.end());
 }
 
 }  // namespace tplaunch

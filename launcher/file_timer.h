@@ -85,7 +85,6 @@ class FileTimerTable {
   // The earliest deadline of any timer; nullopt when there is none.
   std::optional<absl::Time> NextDeadline() const;
 
-  std::vector<pid_t> Pids() const;
   size_t size() const { return timers_.size(); }
 
  private:

@@ -131,10 +131,12 @@ void FileTimerServer::Loop() {
     Expire();
     if (absl::Now() >= next_sweep) {
       // torchrun's clear_timers: a process that is gone needs no timer.
-      for (pid_t pid : table_.Pids()) {
-        if (kill(pid, 0) != 0 && errno == ESRCH) {
-          table_.Forget(pid);
-          requesters_.erase(pid);
+      for (auto it = requesters_.begin(); it != requesters_.end();) {
+        if (kill(it->first, 0) != 0 && errno == ESRCH) {
+          table_.Forget(it->first);
+          it = requesters_.erase(it);
+        } else {
+          ++it;
         }
       }
       next_sweep = absl::Now() + options_.sweep_interval;
@@ -182,17 +184,15 @@ void FileTimerServer::Handle(absl::string_view line) {
   if (line.empty()) return;
   absl::StatusOr<TimerRequest> r = ParseTimerRequest(line);
   if (!r.ok()) return drop(r.status().message());
+  std::optional<std::pair<pid_t, uint64_t>> self = ParentAndStart(r->pid);
+  if (!self) return drop(absl::StrCat("pid ", r->pid, " does not exist"));
   auto known = requesters_.find(r->pid);
-  if (known == requesters_.end()) {
-    // Walk up from the requester to one of this node's workers.
-    std::optional<std::pair<pid_t, uint64_t>> self = ParentAndStart(r->pid);
-    if (!self) {
-      return drop(absl::StrCat("pid ", r->pid, " does not exist"));
-    }
+  if (known == requesters_.end() || known->second.second != self->second) {
+    // New, or a reused pid: walk up from it to one of this node's workers.
     std::optional<int> rank;
     pid_t p = r->pid;
     std::optional<std::pair<pid_t, uint64_t>> info = self;
-    for (int depth = 0; depth < 64 && info && !rank; ++depth) {
+    for (int depth = 0; depth < 64 && info; ++depth) {
       if (auto w = workers_.find(p); w != workers_.end()) {
         rank = w->second;
         break;
@@ -202,12 +202,13 @@ void FileTimerServer::Handle(absl::string_view line) {
       info = ParentAndStart(p);
     }
     if (!rank) {
+      requesters_.erase(r->pid);
+      table_.Forget(r->pid);
       return drop(absl::StrCat("pid ", r->pid,
                                " is not a worker of this node nor one of "
                                "their descendants"));
     }
-    known =
-        requesters_.emplace(r->pid, std::make_pair(*rank, self->second)).first;
+    requesters_[r->pid] = std::make_pair(*rank, self->second);
   }
   absl::Status applied = table_.Apply(*r);
   if (!applied.ok()) drop(applied.message());
