@@ -266,6 +266,23 @@ absl::Status ApplyLocalAddr(const RawValue& raw, LaunchConfig& c) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyNumaBinding(const RawValue& raw, LaunchConfig& c) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v == "node") {
+    c.numa_binding = NumaBinding::kNode;
+  } else if (v == "socket") {
+    c.numa_binding = NumaBinding::kSocket;
+  } else if (v == "exclusive") {
+    c.numa_binding = NumaBinding::kExclusive;
+  } else if (v == "core-complex" || v == "core_complex") {
+    c.numa_binding = NumaBinding::kCoreComplex;
+  } else {
+    return InvalidValue(raw,
+                        "expected node, socket, exclusive or core-complex");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplySignals(const RawValue& raw, LaunchConfig& c) {
   absl::StatusOr<std::vector<int>> signals = ParseSignalList(raw.value);
   if (!signals.ok()) return InvalidValue(raw, signals.status().message());
@@ -383,6 +400,10 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "MASTER_PORT for the workers. Default: a free port reserved on node 0 for each attempt (29500 with --master-addr)."},
       {"--local-addr,--local_addr", kValue, ApplyLocalAddr,
        "This node's address as other nodes reach it (TPLAUNCH_LOCAL_ADDR). Default: the address of the interface that routes to the rendezvous endpoint."},
+      {"--virtual-local-rank,--virtual_local_rank", kFlag, SetTrue(&C::virtual_local_rank),
+       "Every worker gets LOCAL_RANK=0 and CUDA_VISIBLE_DEVICES narrowed to its own device (item LOCAL_RANK of the inherited list, or the local rank when unset)."},
+      {"--numa-binding,--numa_binding", kValue, ApplyNumaBinding,
+       "Bind each worker's CPUs near its GPU (hwloc): node, socket, exclusive (a share of the node's cores) or core-complex (one L3 domain). Without GPU topology: local ranks round-robin over NUMA nodes."},
       {"--grace-period,--grace_period,--shutdown-timeout,--shutdown_timeout", kValue, DurationField(&C::grace_period, Zero::kAllowed),
        "SIGTERM to SIGKILL delay when stopping workers (torchrun's --shutdown-timeout). Default 30s. Also read from TORCH_ELASTIC_SHUTDOWN_TIMEOUT.",
        nullptr, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"},

@@ -31,6 +31,16 @@ enum class TorchStoreHost {
             // tprdzvd's); workers get TORCHELASTIC_USE_AGENT_STORE=True.
 };
 
+// --numa-binding: which CPUs near its GPU a worker is bound to (torchrun
+// 2.8+'s AffinityMode).
+enum class NumaBinding {
+  kNone,         // Not given: the launcher's own affinity.
+  kNode,         // Every CPU of the GPU's NUMA node.
+  kSocket,       // Every CPU of the NUMA nodes of the GPU's socket.
+  kExclusive,    // An exclusive share of the node's physical cores.
+  kCoreComplex,  // One L3 cache domain of the node, a different one per GPU.
+};
+
 // What tplaunch was asked to do.
 enum class CliAction {
   kRun,      // Launch PROGRAM.
@@ -102,6 +112,12 @@ struct LaunchConfig {
   // --local-addr: the address other nodes reach this one at; empty: the address
   // of the interface that routes to the rendezvous endpoint.
   std::string local_addr;
+  // --virtual-local-rank: every worker gets LOCAL_RANK=0 and
+  // CUDA_VISIBLE_DEVICES narrowed to its own device (torchrun 2.x).
+  bool virtual_local_rank = false;
+  // --numa-binding: bind each worker's CPUs near its GPU (launcher/
+  // numa_binding.h); kNone leaves the launcher's affinity.
+  NumaBinding numa_binding = NumaBinding::kNone;
 
   // --grace-period: between SIGTERM and SIGKILL when stopping workers.
   absl::Duration grace_period = absl::Seconds(30);

@@ -510,6 +510,10 @@ constexpr const char* kTorchrunFlags[] = {
     "--role",
     "-m",
     "--module",
+    "--numa-binding",
+    "--numa_binding",
+    "--virtual-local-rank",
+    "--virtual_local_rank",
     "--no-python",
     "--no_python",
     "--run-path",
@@ -539,10 +543,6 @@ constexpr const char* kTorchrunFlags[] = {
 };
 // Added by other branches of issue #11 ("output", "placement").
 constexpr const char* kPendingTorchrunFlags[] = {
-    "--numa-binding",
-    "--numa_binding",
-    "--virtual-local-rank",
-    "--virtual_local_rank",
     "--log-line-prefix-template",
     "--log_line_prefix_template",
     "--duplicate-stdout-filters",
