@@ -230,7 +230,7 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--max-restarts many p", "integer"},
       {"--monitor-interval 0 p", "must be positive"},
       {"--tee 4 p", "0/none"},
-      {"--tee 0:1,1:2 p", "per-local-rank"},
+      {"--tee 0:1,1:2 p", "local rank 1 does not exist"},
       {"--redirects loud p", "--redirects 'loud'"},
       {"--nproc 2 --local-ranks-filter 2 p", "does not exist"},
       {"--local-ranks-filter a p", "comma-separated"},
