@@ -372,7 +372,7 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--local-ranks-filter,--local_ranks_filter", kValue, ApplyLocalRanksFilter,
        "Comma-separated local ranks whose output reaches the console. Default all."},
       {"--log-prefix,--log_prefix,--log-line-prefix-template,--log_line_prefix_template", kValue, ApplyLogPrefix,
-       "Console line prefix template (torchrun's --log-line-prefix-template); fields ${rank} ${local_rank} ${node_rank} ${role_name} ${host} ${attempt}, also as $rank. Default '[rank${rank}]:' ('[${host} rank${rank}]:' on several nodes). Not added to a line that already starts with it or with PyTorch's own [rankN]:. Also read from TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE.",
+       "Console line prefix template (torchrun's --log-line-prefix-template); fields ${rank} ${local_rank} ${node_rank} ${role_name} ${host} (or ${hostname}) ${attempt}, also as $rank. Default '[rank${rank}]:' ('[${host} rank${rank}]:' on several nodes). Not added to a line that already starts with it or with PyTorch's own [rankN]:. Also read from TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE.",
        nullptr, "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"},
       {"--duplicate-stdout-filters,--duplicate_stdout_filters", kValue, FiltersField(&C::duplicate_stdout_filters),
        "Comma-separated strings (',,' for a comma): stdout lines containing any are also written to RUN_DIR/attempt_N/filtered_stdout.log, of the streams that go to the console and to files (--tee, or all under --log-dir)."},

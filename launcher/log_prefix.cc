@@ -8,7 +8,8 @@ namespace tplaunch {
 namespace {
 
 constexpr char kKnownFields[] =
-    "${rank} ${local_rank} ${node_rank} ${role_name} ${host} ${attempt}";
+    "${rank} ${local_rank} ${node_rank} ${role_name} ${host} (or "
+    "${hostname}) ${attempt}";
 
 // The length of a Python identifier ([_A-Za-z][_A-Za-z0-9]*) at the start of
 // `s`, 0 when there is none: string.Template's $name.
@@ -75,7 +76,7 @@ bool Lookup(absl::string_view name, const LogPrefixFields& f,
     *out = absl::StrCat(f.node_rank);
   } else if (name == "role_name") {
     *out = f.role_name;
-  } else if (name == "host") {
+  } else if (name == "host" || name == "hostname") {
     *out = f.host;
   } else if (name == "attempt") {
     *out = absl::StrCat(f.attempt);

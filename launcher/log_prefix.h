@@ -14,8 +14,9 @@ namespace tplaunch {
 
 // The values a template may refer to, torchrun's
 // TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE names (${role_name} ${rank}
-// ${local_rank}) plus ours:
+// ${local_rank}, and ${hostname} since torchrun 2.14) plus ours:
 //   ${rank} ${local_rank} ${node_rank} ${role_name} ${host} ${attempt}
+// where ${hostname} is ${host}.
 // As in torchrun (Python's string.Template) a field may also be written
 // without braces ($rank) and "$$" is a literal "$"; a "$" followed by anything
 // else is literal.

@@ -109,6 +109,8 @@ TEST_CASE("prefix templates: torchrun's fields, with and without braces") {
   CHECK(RenderLogPrefix("[$role_name$rank]:", f) == "[trainer5]: ");
   CHECK(RenderLogPrefix("${host}/${node_rank}/${attempt}>", f) ==
         "hostB/2/3> ");
+  // torchrun 2.14's ${hostname} is ours ${host}.
+  CHECK(RenderLogPrefix("${hostname}:${rank}: ", f) == "hostB:5: ");
   // "$$" is a "$"; a "$" that starts no field is literal (string.Template).
   CHECK(RenderLogPrefix("$$rank $1 $", f) == "$rank $1 $ ");
   CHECK(RenderLogPrefix("", f).empty());
