@@ -105,6 +105,22 @@ TEST_CASE("--duplicate-*-filters: matching lines of every rank, one file") {
   CHECK(ReadFile(attempt + "/rank_1/stderr.log") == "WARN slow\nINFO ok\n");
 }
 
+TEST_CASE("a restart writes its own attempt's filtered file") {
+  const std::string dir = MakeTempDir();
+  Subprocess p(Tplaunch({"--nproc", "1", "--log-dir", dir, "--rdzv-id",
+                         "restartjob", "--max-restarts", "1",
+                         "--duplicate-stdout-filters", "loss", "/bin/sh", "-c",
+                         "echo \"loss in $TORCHELASTIC_RESTART_COUNT\"; "
+                         "[ \"$TORCHELASTIC_RESTART_COUNT\" = 1 ]"}));
+  REQUIRE(p.Wait(absl::Seconds(30)) == 0);
+  INFO(p.err());
+  const std::string run = dir + "/restartjob";
+  CHECK(ReadFile(run + "/attempt_0/filtered_stdout.log") ==
+        "[rank0]: loss in 0\n");
+  CHECK(ReadFile(run + "/attempt_1/filtered_stdout.log") ==
+        "[rank0]: loss in 1\n");
+}
+
 TEST_CASE("--duplicate-stdout-filters with nothing tee'd says so") {
   Subprocess p(Tplaunch({"--nproc", "1", "--duplicate-stdout-filters", "loss",
                          "/bin/sh", "-c", "echo loss 1"}));
