@@ -5,6 +5,7 @@
 #ifndef TPLAUNCH_LAUNCHER_LAUNCH_CONFIG_H_
 #define TPLAUNCH_LAUNCHER_LAUNCH_CONFIG_H_
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,36 @@ enum class StdStreams { kNone = 0, kOut = 1, kErr = 2, kAll = 3 };
 
 inline bool HasStdout(StdStreams s) { return static_cast<int>(s) & 1; }
 inline bool HasStderr(StdStreams s) { return static_cast<int>(s) & 2; }
+
+// A --tee/--redirects value: one StdStreams for every local rank ("3"), or
+// torchrun's per-local-rank map ("0:1,1:2"), in which a local rank the map
+// does not name gets kNone (torchrun's to_map).
+struct StdStreamsByRank {
+  StdStreams all = StdStreams::kNone;  // Used when by_local_rank is empty.
+  std::map<int, StdStreams> by_local_rank;
+
+  StdStreams For(int local_rank) const {
+    if (by_local_rank.empty()) return all;
+    auto it = by_local_rank.find(local_rank);
+    return it == by_local_rank.end() ? StdStreams::kNone : it->second;
+  }
+  // Whether some local rank has the stream.
+  bool AnyStdout() const { return Any(1); }
+  bool AnyStderr() const { return Any(2); }
+  // A value for every rank equals that StdStreams; a map equals none.
+  bool operator==(StdStreams s) const {
+    return by_local_rank.empty() && all == s;
+  }
+
+ private:
+  bool Any(int bit) const {
+    if (by_local_rank.empty()) return static_cast<int>(all) & bit;
+    for (const auto& [rank, s] : by_local_rank) {
+      if (static_cast<int>(s) & bit) return true;
+    }
+    return false;
+  }
+};
 
 // How --nproc-per-node was given; kCount is a plain number.
 enum class NprocMode { kCount, kAuto, kGpu, kCpu, kXpu };
@@ -91,9 +122,10 @@ struct LaunchConfig {
   // --tee/--redirects ask for files, then a temporary directory is used).
   std::string log_dir;
   // --tee: streams written both to the console and to files.
-  StdStreams tee = StdStreams::kNone;
-  // --redirects: streams written to files only (not to the console).
-  StdStreams redirects = StdStreams::kNone;
+  StdStreamsByRank tee;
+  // --redirects: streams written to files only (not to the console, unless
+  // also in --tee).
+  StdStreamsByRank redirects;
   // --local-ranks-filter: the local ranks whose console output is shown;
   // empty: every rank.
   std::vector<int> local_ranks_filter;
@@ -101,6 +133,12 @@ struct LaunchConfig {
   // has_log_prefix (an empty template then means no prefix), else the default.
   bool has_log_prefix = false;
   std::string log_prefix;
+  // --duplicate-stdout-filters/--duplicate-stderr-filters: console lines of
+  // streams that also go to files (--tee, or every stream under --log-dir)
+  // containing any of these are copied to
+  // <root>/attempt_<N>/filtered_{stdout,stderr}.log; empty: none.
+  std::vector<std::string> duplicate_stdout_filters;
+  std::vector<std::string> duplicate_stderr_filters;
 
   // --role: ROLE_NAME of the workers.
   std::string role = "default";
