@@ -4,6 +4,7 @@
 // wait is on a process exit or a line it logged. Ports are picked free and the
 // case is run again on another one when something else took it meanwhile.
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "tests/launcher/tplaunch_command.h"
 #include "tests/testing/files.h"
 #include "tests/testing/processes.h"
@@ -152,6 +154,40 @@ TEST_CASE(
     CHECK_THAT(other.err(), !Catch::Contains("has not answered"));
     CHECK_THAT(host.err(), Catch::Contains("keeping the rendezvous endpoint"));
     CHECK_THAT(host.err(), Catch::Contains("every node has left"));
+    return true;
+  });
+}
+
+TEST_CASE(
+    "the host is SIGKILLed: the job dies with it, the other node within "
+    "--store-outage-timeout, naming the store") {
+  OnFreePort([](int port) {
+    const std::string dir = MakeTempDir();
+    const std::vector<std::string> program = {
+        "/bin/sh", "-c",
+        "touch \"$D/started-$RANK\"; while true; do sleep 0.05; done"};
+    const std::vector<std::string> extra = {"--store-outage-timeout", "2s"};
+    Subprocess host(Node(Local(port), "killed", extra, program), {{"D", dir}});
+    REQUIRE(WaitFor([&] { return Says(host, kHosting) || Says(host, kTaken); },
+                    kLong));
+    if (!Says(host, kHosting)) return false;
+    Subprocess other(Node(Local(port), "killed", extra, program), {{"D", dir}});
+    REQUIRE(WaitFor(
+        [&] {
+          return access((dir + "/started-0").c_str(), F_OK) == 0 &&
+                 access((dir + "/started-1").c_str(), F_OK) == 0;
+        },
+        kLong));
+    host.Kill(SIGKILL);
+    const absl::Time killed = absl::Now();
+    const auto other_rc = other.Wait(kLong);
+    INFO(other.err());
+    CHECK(other_rc == 1);
+    CHECK(absl::Now() - killed < absl::Seconds(30));
+    CHECK_THAT(other.err(),
+               Catch::Contains(absl::StrCat("has not answered for ")));
+    CHECK_THAT(other.err(), Catch::Contains("(--store-outage-timeout 2s)"));
+    CHECK_THAT(other.err(), Catch::Contains(Local(port)));
     return true;
   });
 }
