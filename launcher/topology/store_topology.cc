@@ -80,7 +80,7 @@ absl::StatusOr<std::unique_ptr<StoreTopology>> StoreTopology::SetUp(
     started = t->HostIfMine(plan, inputs);
     if (started.ok()) {
       started = t->ConnectToDaemon(plan, inputs);
-      if (!started.ok() && !t->hosting_) {
+      if (absl::IsUnavailable(started) && !t->hosting_) {
         started = t->ClientConnectError(plan, started);
       }
     }

@@ -45,11 +45,14 @@ absl::Status StoreTopology::HostIfMine(const TopologyPlan& plan,
   }
   const HostingRole role = DecideHosting(plan.is_host, local);
   if (role == HostingRole::kClient) {
-    client_reason_ =
-        plan.is_host.has_value() ? std::string("--rdzv-conf is_host=false")
-        : resolved.ok()
-            ? absl::StrCat(e.host, " is not one of this node's addresses")
-            : std::string(resolved.status().message());
+    if (plan.is_host.has_value()) {
+      client_reason_ = "--rdzv-conf is_host=false";
+    } else if (resolved.ok()) {
+      client_reason_ =
+          absl::StrCat(e.host, " is not one of this node's addresses");
+    } else {
+      client_reason_ = std::string(resolved.status().message());
+    }
     return absl::OkStatus();
   }
   const std::string bind = HostingBindAddress(e.host, addresses);
@@ -155,6 +158,17 @@ absl::Status StoreTopology::AfterConnect(const TopologyPlan& plan,
           probe.status().message(),
           "; every node needs the same --token-file"));
     }
+  }
+  if (hosting_ && plan.agent_store == AgentStoreSource::kRemoteListener) {
+    // Node 0 empties the listener through the --rdzv-endpoint server, which
+    // must therefore be the listener's tprdzvd.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--torch-store-endpoint names a tprdzvd's TCPStore listener, but no "
+        "tprdzvd serves --rdzv-endpoint ",
+        endpoint,
+        " (this node hosts it): drop --torch-store-endpoint to use the "
+        "listener of the self-hosted endpoint, or run that tprdzvd at ",
+        endpoint));
   }
   if (plan.agent_store != AgentStoreSource::kHostedListener) {
     return absl::OkStatus();

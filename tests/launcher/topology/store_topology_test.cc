@@ -203,6 +203,18 @@ TEST_CASE("a free local endpoint is hosted; the next node joins it") {
                              std::to_string(*port)));
 }
 
+TEST_CASE("hosting with --torch-store-endpoint is a clear error") {
+  auto port = PickFreePort("127.0.0.1");
+  REQUIRE(port.ok());
+  auto host = StoreTopology::SetUp(
+      LocalPlan(*port, {"--torch-store-endpoint", "127.0.0.1:1"}),
+      TopologyInputs{});
+  REQUIRE_FALSE(host.ok());
+  CHECK(absl::IsFailedPrecondition(host.status()));
+  CHECK_THAT(std::string(host.status().message()),
+             Catch::Contains("drop --torch-store-endpoint"));
+}
+
 TEST_CASE("a hosted endpoint with a token rejects another token, plainly") {
   auto port = PickFreePort("127.0.0.1");
   REQUIRE(port.ok());
