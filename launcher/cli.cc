@@ -191,13 +191,6 @@ absl::Status CheckCombinations(const GivenOptions& given,
         "with the agent store MASTER_ADDR/MASTER_PORT name the TCPStore "
         "listener");
   }
-  if (agent_store && config.rdzv_endpoint && !config.torch_store_endpoint) {
-    return absl::InvalidArgumentError(
-        "--torch-store agent with --rdzv-endpoint needs "
-        "--torch-store-endpoint HOST:PORT: the TCPStore listener of the "
-        "tprdzvd (start it with --torch-store-port; it prints "
-        "'torch store listening on HOST:PORT')");
-  }
   if (!config.rdzv_endpoint) {
     if (config.max_nodes > 1) {
       return absl::InvalidArgumentError(absl::StrCat(

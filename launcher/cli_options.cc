@@ -256,8 +256,10 @@ absl::Status ApplyRdzvConf(const RawValue& raw, LaunchConfig& c) {
       ASSIGN_OR_RETURN(c.rdzv_last_call, ParseDurationIn(item, Zero::kAllowed));
     } else if (p.first == "use_libuv") {
       ASSIGN_OR_RETURN(c.use_libuv, ParseConfBool(item));
+    } else if (p.first == "is_host") {
+      ASSIGN_OR_RETURN(c.rdzv_is_host, ParseConfBool(item));
     } else if (p.first != "read_timeout" && p.first != "close_timeout" &&
-               p.first != "timeout" && p.first != "is_host") {
+               p.first != "timeout") {
       return InvalidValue(
           raw, absl::StrCat("unknown key '", p.first,
                             "'; known: join_timeout, last_call_timeout, "
@@ -414,7 +416,7 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--rdzv-last-call,--rdzv_last_call", kValue, DurationField(&C::rdzv_last_call, Zero::kAllowed),
        "With --nnodes MIN:MAX: how long to wait for more nodes once MIN have joined. Default 30s."},
       {"--rdzv-conf,--rdzv_conf", kValue, ApplyRdzvConf,
-       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); use_libuv=0|1 reaches the workers as USE_LIBUV; read_timeout and close_timeout are accepted and ignored."},
+       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); use_libuv=0|1 reaches the workers as USE_LIBUV; read_timeout and close_timeout are accepted and ignored; is_host=true|false forces whether this node hosts --rdzv-endpoint itself (default: the node whose address HOST is hosts it when nothing serves the port)."},
       {"--max-restarts,--max_restarts", kValue, IntField(&C::max_restarts, 0, 1000000),
        "Restart all workers on all nodes as a new attempt up to this many times. Default 0."},
       {"--monitor-interval,--monitor_interval", kValue, DurationField(&C::monitor_interval, Zero::kRejected),
@@ -471,7 +473,7 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--torch-store,--torch_store", kValue, ApplyTorchStore,
        "Who hosts PyTorch's TCPStore: worker (rank 0, PyTorch's default) or agent (the rendezvous server's TCPStore listener; workers get TORCHELASTIC_USE_AGENT_STORE=True)."},
       {"--torch-store-endpoint,--torch_store_endpoint", kValue, EndpointField(&C::torch_store_endpoint, 0),
-       "With --torch-store agent and --rdzv-endpoint: HOST:PORT of tprdzvd's TCPStore listener, as its 'torch store listening on' line prints it (tprdzvd --torch-store-port)."},
+       "With --torch-store agent and --rdzv-endpoint: HOST:PORT of tprdzvd's TCPStore listener, as its 'torch store listening on' line prints it (tprdzvd --torch-store-port). Without it: the listener of the node hosting --rdzv-endpoint."},
       {"-m,--module", kFlag, SetTrue(&C::module),
        "PROGRAM is a Python module: run PYTHON -u -m PROGRAM ARGS (PYTHON: $PYTHON_EXEC, else python3 on PATH)."},
       {"--no-python,--no_python", kFlag, SetTrue(&C::no_python),

@@ -176,8 +176,13 @@ struct LaunchConfig {
   // --torch-store worker|agent: who hosts PyTorch's TCPStore.
   TorchStoreHost torch_store = TorchStoreHost::kWorker;
   // --torch-store-endpoint HOST:PORT (no default port) of tprdzvd's TCPStore
-  // listener; set exactly when torch_store is kAgent and rdzv_endpoint is set.
+  // listener; set only when torch_store is kAgent and rdzv_endpoint is set
+  // (without it a self-hosted endpoint's listener is used).
   std::optional<Endpoint> torch_store_endpoint;
+  // --rdzv-conf is_host=true|false: whether this node hosts --rdzv-endpoint's
+  // rendezvous server itself; nullopt: it does when HOST is one of its
+  // addresses and nothing serves the port yet (launcher/topology/hosting.h).
+  std::optional<bool> rdzv_is_host;
 
   // How PROGRAM is run (launcher/program.h): --no-python runs it exactly as
   // given; -m/--module runs `PYTHON -u -m PROGRAM`; --run-path runs it as a

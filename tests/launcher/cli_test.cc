@@ -182,6 +182,18 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
       {"--rdzv-endpoint h --rdzv-id j --torch_store agent "
        "--torch_store_endpoint [::1]:5",
        [](auto& c) { CHECK(Text(c.torch_store_endpoint) == "[::1]:5"); }},
+      // The self-hosted endpoint's listener (launcher/topology).
+      {"--rdzv-endpoint h --rdzv-id j --torch-store agent",
+       [](auto& c) {
+         CHECK(c.torch_store == TorchStoreHost::kAgent);
+         CHECK_FALSE(c.torch_store_endpoint.has_value());
+       }},
+      {"--rdzv-endpoint h --rdzv-id j",
+       [](auto& c) { CHECK_FALSE(c.rdzv_is_host.has_value()); }},
+      {"--rdzv-endpoint h --rdzv-id j --rdzv-conf is_host=true",
+       [](auto& c) { CHECK(c.rdzv_is_host == std::optional<bool>(true)); }},
+      {"--rdzv-endpoint h --rdzv-id j --rdzv-conf join_timeout=5,is_host=0",
+       [](auto& c) { CHECK(c.rdzv_is_host == std::optional<bool>(false)); }},
       // Flags (no value): PROGRAM follows them.
       {"--no-python",
        [](auto& c) {
@@ -284,8 +296,8 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--exit-barrier-timeout x p", "duration"},
       {"--token-file /t p", "needs --rdzv-endpoint"},
       {"--torch-store both p", "worker or agent"},
-      {"--rdzv-endpoint h --rdzv-id j --torch-store agent p",
-       "needs --torch-store-endpoint HOST:PORT"},
+      {"--rdzv-endpoint h --rdzv-id j --rdzv-conf is_host=maybe p",
+       "expected true or false"},
       {"--rdzv-endpoint h --rdzv-id j --torch-store-endpoint n:1 p",
        "needs --torch-store agent"},
       {"--torch-store agent --torch-store-endpoint n:1 p",
