@@ -297,7 +297,7 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--token-file /t p", "needs --rdzv-endpoint"},
       {"--torch-store both p", "worker or agent"},
       {"--rdzv-endpoint h --rdzv-id j --rdzv-conf is_host=maybe p",
-       "expected true or false"},
+       "--rdzv-conf is_host 'maybe': expected 1/true/yes or 0/false/no"},
       {"--rdzv-endpoint h --rdzv-id j --torch-store-endpoint n:1 p",
        "needs --torch-store agent"},
       {"--torch-store agent --torch-store-endpoint n:1 p",
