@@ -672,6 +672,7 @@ WorkerEnvInputs Agent::EnvInputs(const NodeAssignment& a,
   in.rdzv_token = o_.worker_rdzv_token;
   in.local_addr = o_.local_addr;
   in.use_agent_store = o_.agent_store.has_value();
+  in.task = c_.task_placement;
   return in;
 }
 

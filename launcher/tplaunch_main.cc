@@ -150,6 +150,9 @@ int Main(int argc, char** argv) {
       break;
   }
   SetUpLogging(env);
+  if (!config.scheduler_summary.empty()) {
+    LauncherLogger().info("{}", config.scheduler_summary);
+  }
   absl::Status nproc = ResolveNprocPerNode(config, CpuCount(), GpuCount(env));
   if (!nproc.ok()) return UsageError(std::string(nproc.message()));
   RaiseDescriptorLimit();

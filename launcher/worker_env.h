@@ -4,7 +4,10 @@
 #define TPLAUNCH_LAUNCHER_WORKER_ENV_H_
 
 #include <map>
+#include <optional>
 #include <string>
+
+#include "launcher/scheduler/scheduler_types.h"
 
 namespace tplaunch {
 
@@ -33,6 +36,10 @@ struct WorkerEnvInputs {
   // When set, workers use the agent's TCPStore:
   // TORCHELASTIC_USE_AGENT_STORE=True.
   bool use_agent_store = false;
+  // One worker per scheduler task: LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK
+  // and GROUP_WORLD_SIZE as the scheduler counts them (RANK stays rank_offset
+  // + local_rank: the task's rendezvous place).
+  std::optional<TaskPlacement> task;
 };
 
 // base plus the worker variables (ours override base, except
