@@ -698,6 +698,7 @@ WorkerEnvInputs Agent::EnvInputs(const NodeAssignment& a,
   in.use_agent_store = o_.agent_store.has_value();
   in.virtual_local_rank = c_.virtual_local_rank;
   if (timer_) in.timer_file = timer_->path();
+  in.task = c_.task_placement;
   return in;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "launcher/cli_env.h"
 #include "launcher/cli_options.h"
+#include "launcher/scheduler/apply.h"
 #include "launcher/status_command.h"
 
 namespace tplaunch {
@@ -243,6 +244,8 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
     }
     if (!applied.ok()) return applied;
   }
+  absl::Status scheduled = ApplyScheduler(env, *given, config);
+  if (!scheduled.ok()) return scheduled;
   absl::Status combined = CheckCombinations(*given, config);
   if (!combined.ok()) return combined;
   return config;

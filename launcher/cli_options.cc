@@ -444,6 +444,8 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "As --duplicate-stdout-filters, for stderr: RUN_DIR/attempt_N/filtered_stderr.log."},
       {"--role", kValue, TextField(&C::role, "expected a non-empty role name"),
        "ROLE_NAME of the workers. Default 'default'."},
+      {"--scheduler", kValue, [](const RawValue& r, C& c) { absl::Status s = ParseSchedulerChoice(r.value, &c.scheduler); return s.ok() ? s : InvalidValue(r, s.message()); },
+       "Whose variables fill in what the command line leaves open: auto (the first of Slurm, MPI, Kubernetes found), slurm, kubernetes, mpi or none (ignore them all). Default auto. See docs/schedulers.md."},
       {"--master-addr,--master_addr", kValue, TextField(&C::master_addr, "expected a host name or address"),
        "MASTER_ADDR for the workers. Default: node 0's address."},
       {"--master-port,--master_port", kValue, IntField(&C::master_port, 0, 65535),

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "launcher/scheduler/scheduler_types.h"
 #include "store/endpoint.h"
 
 namespace tplaunch {
@@ -142,6 +143,20 @@ struct LaunchConfig {
 
   // --role: ROLE_NAME of the workers.
   std::string role = "default";
+  // --scheduler: whose variables fill in what the command line leaves open
+  // (launcher/scheduler/apply.h, docs/schedulers.md).
+  SchedulerChoice scheduler = SchedulerChoice::kAuto;
+  // Set by the scheduler's inference: the line printed at start ("" for
+  // none); whether this node hosts the rendezvous at rdzv_endpoint (Slurm node
+  // or task 0, pod 0; nullopt: the scheduler does not say);
+  // TODO(#12): the self-hosted endpoint (#11) is to read it like --rdzv-conf
+  // is_host.
+  std::string scheduler_summary;
+  std::optional<bool> scheduler_hosts_rendezvous;
+  // One worker per scheduler task (srun --ntasks-per-node=8, mpirun): the
+  // workers' LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, GROUP_WORLD_SIZE as the
+  // scheduler counts them; nullopt otherwise.
+  std::optional<TaskPlacement> task_placement;
   // --master-addr/--master-port: explicit MASTER_ADDR/MASTER_PORT for the
   // workers; empty/0: node 0 reserves a free port per attempt and publishes its
   // address.

@@ -178,6 +178,9 @@ int Main(int argc, char** argv) {
       break;
   }
   SetUpLogging(env);
+  if (!config.scheduler_summary.empty()) {
+    LauncherLogger().info("{}", config.scheduler_summary);
+  }
   for (const std::string& warning : config.warnings) {
     LauncherLogger().warn("{}", warning);
   }

@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev clang-format
   # Network namespaces for multi-host tests; ps/pgrep for process checks.
   iproute2 procps
+  slurm-client  # scontrol show hostnames: tests/launcher/scheduler compare the hostlist parser with it
   # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
   openssl libssl-dev python3-torch
   # bench/run: plots.
