@@ -180,7 +180,8 @@ enter() {
   done
   printf '%s' "$fstab" >"$skel/.fstab"
   mount --all --fstab "$skel/.fstab"
-  exec chroot "$skel" /usr/bin/env --chdir="$PWD" -- "$@"
+  # chroot lives in /usr/sbin, which a caller's PATH may lack; CMD keeps that PATH.
+  exec "$(PATH=$PATH:/usr/sbin:/sbin command -v chroot)" "$skel" /usr/bin/env --chdir="$PWD" -- "$@"
 }
 
 run() {

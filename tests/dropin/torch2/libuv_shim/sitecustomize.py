@@ -7,8 +7,9 @@ PyTorch 2.6 construct TCPStore without use_libuv at all, so no setting helps:
   - torch.distributed.rendezvous._create_c10d_store with
     TORCHELASTIC_USE_AGENT_STORE=True (every rank's client of the agent store:
     torchrun 2.x's default, and tplaunch --torch-store agent);
-  - torchrun's c10d backend (c10d_rendezvous_backend and dynamic_rendezvous's
-    shared store server), so `torchrun --standalone` fails too.
+  - torchrun's rendezvous backends (c10d_rendezvous_backend and
+    dynamic_rendezvous's shared store server; static_tcp_rendezvous), so
+    torchrun 2.6 fails at start, `--standalone` or `--rdzv-backend static`.
 With a pip wheel (which has libuv) all of them work unchanged. This module, put
 on PYTHONPATH inside the scripts/torch2_root.sh root, replaces TCPStore in
 torch.distributed and in the modules that imported it by name with a subclass
@@ -30,7 +31,8 @@ else:
     apport_python_hook.install()
 
 _MODULES = {"torch.distributed", "torch.distributed.rendezvous",
-            "torch.distributed.elastic.rendezvous.c10d_rendezvous_backend"}
+            "torch.distributed.elastic.rendezvous.c10d_rendezvous_backend",
+            "torch.distributed.elastic.rendezvous.static_tcp_rendezvous"}
 _subclass = []  # the one subclass, made from the first original seen
 
 
