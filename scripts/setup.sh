@@ -18,6 +18,7 @@ packages=(
   slurm-client  # scontrol show hostnames: tests/launcher/scheduler compare the hostlist parser with it
   # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
   openssl libssl-dev python3-torch
+  debootstrap # scripts/torch2_root.sh: a Debian 13 root with PyTorch 2.x (tests/dropin/torch2)
   # bench/run: plots.
   gnuplot-nox
 )
