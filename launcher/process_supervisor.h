@@ -51,6 +51,9 @@ struct WorkerSpec {
   // Log files (created, truncated); empty: no file for that stream.
   std::string stdout_file;
   std::string stderr_file;
+  // CPUs the worker is bound to (sched_setaffinity before exec, so every
+  // thread it starts inherits them); empty: the launcher's own affinity.
+  std::vector<int> cpu_affinity;
   // --duplicate-stdout/stderr-filters: lines containing any filter are also
   // appended, prefixed as on the console, to this file, which every worker of
   // the group naming the same path shares (created, truncated). No filters or

@@ -39,6 +39,8 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   plan.run_id = config.rdzv_id;
   plan.connect_timeout = config.rdzv_timeout;
   plan.heartbeat_interval = config.heartbeat_interval;
+  plan.heartbeat_timeout = config.heartbeat_timeout;
+  plan.exit_barrier_timeout = config.exit_barrier_timeout;
   const bool agent_store = config.torch_store == TorchStoreHost::kAgent;
   if (config.standalone) {
     plan.kind = TopologyKind::kEmbeddedServer;
@@ -57,14 +59,13 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   plan.rdzv_endpoint = *config.rdzv_endpoint;
   plan.token_file = config.token_file;
   plan.local_addr = config.local_addr;
-  if (agent_store) {
-    if (!config.torch_store_endpoint) {
-      return absl::InvalidArgumentError(
-          "--torch-store agent with --rdzv-endpoint needs "
-          "--torch-store-endpoint HOST:PORT");
-    }
+  plan.is_host = config.rdzv_is_host;
+  if (agent_store && config.torch_store_endpoint) {
     plan.agent_store = AgentStoreSource::kRemoteListener;
     plan.torch_store_listener = *config.torch_store_endpoint;
+  } else if (agent_store) {
+    // Without a tprdzvd listener named: the self-hosted server's.
+    plan.agent_store = AgentStoreSource::kHostedListener;
   }
   return plan;
 }
@@ -74,8 +75,19 @@ StoreTopology::~StoreTopology() = default;
 absl::StatusOr<std::unique_ptr<StoreTopology>> StoreTopology::SetUp(
     const TopologyPlan& plan, const TopologyInputs& inputs) {
   std::unique_ptr<StoreTopology> t(new StoreTopology());
-  absl::Status started = plan.multi_node() ? t->ConnectToDaemon(plan, inputs)
-                                           : t->StartEmbeddedServer(plan);
+  absl::Status started;
+  if (plan.multi_node()) {
+    started = t->HostIfMine(plan, inputs);
+    if (started.ok()) {
+      started = t->ConnectToDaemon(plan, inputs);
+      if (absl::IsUnavailable(started) && !t->hosting_) {
+        started = t->ClientConnectError(plan, started);
+      }
+    }
+    if (started.ok()) started = t->AfterConnect(plan, inputs);
+  } else {
+    started = t->StartEmbeddedServer(plan);
+  }
   if (!started.ok()) return started;
   if (plan.agent_store != AgentStoreSource::kNone) {
     t->PrepareAgentStore(std::min(plan.connect_timeout, absl::Seconds(30)));
