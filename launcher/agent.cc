@@ -185,8 +185,8 @@ class Agent {
   int wake_fd_ = -1;
   std::unique_ptr<RunLogs> logs_;
   bool omp_said_ = false;
-  // The store's incarnation when the current attempt's join began ("" when
-  // not tracked).
+  // The store's incarnation when the current attempt's join completed (""
+  // when not tracked).
   std::string joined_incarnation_;
 
   absl::Mutex mu_;
@@ -335,7 +335,6 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   {
     // No worker exists yet and nothing polls the signalfd: a terminating
     // signal exits at once instead of after --rdzv-timeout.
-    joined_incarnation_ = o_.store_incarnation ? o_.store_incarnation() : "";
     ExitOnSignalWhileBlocked exit_on_signal(o_.signal_fd, [this] {
       // The others must not count (or wait for) a node that is gone.
       rdzv_.WithdrawPendingJoin("its launcher received a terminating signal");
@@ -343,6 +342,9 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
     });
     joined = Join(attempt);
     if (!joined.ok()) return JoinFailed(joined.status());
+    // The daemon the attempt was formed in; a join rides through a restart
+    // before its close itself.
+    joined_incarnation_ = o_.store_incarnation ? o_.store_incarnation() : "";
     if (const auto* late = std::get_if<LateArrival>(&*joined)) {
       return JoinedLate(attempt, *late);
     }
