@@ -106,6 +106,12 @@ inline std::string GroupFailKey(int rank) {
 inline std::string GroupExitKey(int rank) {
   return absl::StrCat(kGroupExitPrefix, rank);
 }
+// "nccl/id/<root>": the ncclUniqueId of NCCL root `root` (worker_lib's
+// nccl_id_broker; one root per kNcclRanksPerRoot ranks).
+inline constexpr char kGroupNcclIdPrefix[] = "nccl/id/";
+inline std::string GroupNcclIdKey(int root) {
+  return absl::StrCat(kGroupNcclIdPrefix, root);
+}
 
 }  // namespace tplaunch
 

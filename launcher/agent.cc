@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "launcher/node_rendezvous.h"
 #include "launcher/run_logs.h"
 #include "launcher/signals.h"
+#include "launcher/worker_placement.h"
 
 namespace tplaunch {
 namespace {
@@ -188,6 +190,10 @@ class Agent {
   // The store's incarnation when the current attempt's join completed (""
   // when not tracked).
   std::string joined_incarnation_;
+  // --numa-binding: each local rank's CPUs; empty without it.
+  std::vector<std::vector<int>> worker_cpus_;
+  // The attempt's file timer (TORCHELASTIC_ENABLE_FILE_TIMER=1), or null.
+  std::unique_ptr<FileTimerServer> timer_;
 
   absl::Mutex mu_;
   std::optional<AttemptEnd> end_ ABSL_GUARDED_BY(mu_);
@@ -209,6 +215,9 @@ absl::Status Agent::SetUp() {
   auto logs = RunLogs::Create(lo);
   if (!logs.ok()) return logs.status();
   logs_ = *std::move(logs);
+  auto cpus = PlanWorkerPlacement(c_, o_.base_env, log_);
+  if (!cpus.ok()) return cpus.status();
+  worker_cpus_ = *std::move(cpus);
   if (logs_->root_is_temporary()) {
     log_.info("--tee/--redirects without --log-dir: logs go to {}",
               logs_->root());
@@ -351,10 +360,21 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   }
   const NodeAssignment& a = std::get<NodeAssignment>(*joined);
   LogAssignment(a);
+  auto timer = CreateAttemptFileTimer(o_.base_env, o_.run_id, a.attempt, log_);
+  if (!timer.ok()) return StartFailed(a, timer.status());
+  timer_ = *std::move(timer);
   auto workers = StartAttemptWorkers(a);
   if (!workers.ok()) return StartFailed(a, workers.status());
+  if (timer_) {
+    std::map<pid_t, int> ranks;
+    const std::vector<pid_t> pids = (*workers)->pids();
+    for (size_t i = 0; i < pids.size(); ++i) ranks[pids[i]] = a.rank_offset + i;
+    timer_->Start(std::move(ranks));
+  }
   std::unique_ptr<LivenessMonitor> monitor = StartMonitor(a);
-  return Monitor(a, **workers, monitor.get());
+  AttemptResult result = Monitor(a, **workers, monitor.get());
+  timer_.reset();  // One FIFO per attempt, removed at its end.
+  return result;
 }
 
 void Agent::ResetAttemptState() {
@@ -517,7 +537,10 @@ Agent::AttemptResult Agent::OnWorkerFailed(const NodeAssignment& a,
   const WorkerExit f = RootCause(a, workers, stop_others);
   const FailureContext context = Context(a);
   const std::string error_file = logs_->ErrorFile(a.attempt, f.rank);
-  const std::string message = ReadErrorFileMessage(error_file);
+  std::string message = ReadErrorFileMessage(error_file);
+  if (auto killed = timer_ ? timer_->KillOf(f.rank) : std::nullopt) {
+    if (message.empty()) message = killed->Describe();
+  }
   log_.error("{}", RootCauseSummary(context, f, message));
   FailJob(a.attempt, AttemptEnd::Kind::kFailed, f.ShellCode(),
           FailureReason(context, f, message));
@@ -668,6 +691,7 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(
     s.local_rank = lr;
     s.rank = a.rank_offset + lr;
     s.argv = c_.program;
+    if (!worker_cpus_.empty()) s.cpu_affinity = worker_cpus_[lr];
     WorkerEnvInputs in = EnvInputs(a, lr);
     if (lr == 0 && !omp_said_ && WillDefaultOmpThreads(in)) {
       log_.warn(
@@ -726,6 +750,8 @@ WorkerEnvInputs Agent::EnvInputs(const NodeAssignment& a,
   in.rdzv_token = o_.worker_rdzv_token;
   in.local_addr = o_.local_addr;
   in.use_agent_store = o_.agent_store.has_value();
+  in.virtual_local_rank = c_.virtual_local_rank;
+  if (timer_) in.timer_file = timer_->path();
   return in;
 }
 

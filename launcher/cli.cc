@@ -9,7 +9,10 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "launcher/cli_env.h"
 #include "launcher/cli_options.h"
 #include "launcher/status_command.h"
 
@@ -26,8 +29,11 @@ constexpr char kDescription[] =
     "(RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, ...).";
 
 constexpr char kFooter[] =
-    "Options may also come from the environment as TPLAUNCH_<OPTION> (upper case, underscores); "
-    "the command line wins. Durations: 30, 30s, 1.5s, 200ms, 2m.\n"
+    "Options may also come from the environment as TPLAUNCH_<OPTION> (upper case, underscores) "
+    "or torchrun's PET_<OPTION>; the command line wins over TPLAUNCH_, TPLAUNCH_ over PET_. "
+    "Durations: 30, 30s, 1.5s, 200ms, 2m.\n"
+    "PROGRAM: a .py file, or -m MODULE, runs as PYTHON -u PROGRAM ARGS (PYTHON: $PYTHON_EXEC, "
+    "else python3 on PATH); anything else, or with --no-python, runs as given.\n"
     "Exit codes: 0 all workers succeeded; 2 usage error; "
     "1 launcher error (rendezvous, peer failure); "
     "otherwise the first failed worker's exit code (128+N when it died of signal N). "
@@ -66,8 +72,8 @@ std::optional<CliAction> HelpOrVersion(const std::vector<std::string>& argv) {
 }
 
 // Runs CLI11 over argv with every option of the table, then fills in each
-// option not on the command line from its TPLAUNCH_<NAME> variable (or its
-// fallback variable). Sets config.program to what follows the options.
+// option not on the command line from the environment (cli_env.h). Sets
+// config.program to what follows the options.
 absl::StatusOr<GivenOptions> CollectOptions(
     const std::vector<std::string>& argv,
     const std::map<std::string, std::string>& env, LaunchConfig& config) {
@@ -114,25 +120,41 @@ absl::StatusOr<GivenOptions> CollectOptions(
           RawValue{def.kind == OptionKind::kValue ? values[i] : "1", name};
       continue;
     }
-    auto it = env.find(EnvName(def));
-    if (it != env.end()) {
-      RawValue raw{it->second, EnvName(def)};
-      if (def.kind != OptionKind::kValue) {
-        absl::StatusOr<bool> on = ParseEnvBool(raw);
-        if (!on.ok()) return on.status();
-        if (!*on) continue;
-      }
-      given[name] = raw;
-      continue;
+    std::optional<RawValue> raw = OptionFromEnvironment(def, env);
+    if (!raw) continue;
+    if (def.kind != OptionKind::kValue) {
+      absl::StatusOr<bool> on = ParseEnvBool(*raw);
+      if (!on.ok()) return on.status();
+      if (!*on) continue;
     }
-    if (def.fallback_env != nullptr) {
-      auto fallback = env.find(def.fallback_env);
-      if (fallback != env.end() && !fallback->second.empty()) {
-        given[name] = RawValue{fallback->second, def.fallback_env};
-      }
-    }
+    given[name] = *std::move(raw);
+  }
+  std::vector<std::string> unknown = UnknownPetVariables(env);
+  if (!unknown.empty()) {
+    config.warnings.push_back(absl::StrCat(
+        "ignoring ", absl::StrJoin(unknown, ", "),
+        ": no tplaunch option of that name (PET_<NAME> sets --<name>)"));
   }
   return given;
+}
+
+// -m, --no-python and --run-path against each other and PROGRAM.
+absl::Status CheckProgramFlags(const LaunchConfig& config) {
+  // torchrun's rule; --run-path wins over both.
+  if (config.module && config.no_python && !config.run_path) {
+    return absl::InvalidArgumentError(
+        "-m/--module and --no-python exclude each other: -m runs PROGRAM "
+        "through Python");
+  }
+  const std::string& module = config.program.front();
+  if (config.module && !config.run_path &&
+      (module.find('/') != std::string::npos ||
+       absl::EndsWith(module, ".py"))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "-m '", module,
+        "': expected a module name such as pkg.train; drop -m to run a file"));
+  }
+  return absl::OkStatus();
 }
 
 // The rules that involve several options, checked after every row applied.
@@ -197,7 +219,7 @@ absl::Status CheckCombinations(const GivenOptions& given,
   if (config.program.empty()) {
     return absl::InvalidArgumentError("missing PROGRAM to launch");
   }
-  return absl::OkStatus();
+  return CheckProgramFlags(config);
 }
 
 }  // namespace
@@ -217,14 +239,7 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
   LaunchConfig config;
   absl::StatusOr<GivenOptions> given = CollectOptions(argv, env, config);
   if (!given.ok()) return given.status();
-  const std::vector<OptionDef>& defs = CommandLineOptions();
-  for (const OptionDef& def : defs) {
-    auto it = given->find(CanonicalName(def));
-    if (def.kind == OptionKind::kRejected && it != given->end()) {
-      return def.apply(it->second, config);
-    }
-  }
-  for (const OptionDef& def : defs) {
+  for (const OptionDef& def : CommandLineOptions()) {
     auto it = given->find(CanonicalName(def));
     absl::Status applied = absl::OkStatus();
     if (it != given->end()) {
@@ -264,13 +279,14 @@ std::string UsageText() {
 }
 
 absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count,
-                                 int gpu_count) {
+                                 int gpu_count, int xpu_count) {
   switch (config.nproc_mode) {
     case NprocMode::kCount:
       return absl::OkStatus();
     case NprocMode::kAuto:
-      config.nproc_per_node =
-          gpu_count > 0 ? gpu_count : std::max(1, cpu_count);
+      config.nproc_per_node = gpu_count > 0   ? gpu_count
+                              : xpu_count > 0 ? xpu_count
+                                              : std::max(1, cpu_count);
       return absl::OkStatus();
     case NprocMode::kCpu:
       config.nproc_per_node = std::max(1, cpu_count);
@@ -283,6 +299,15 @@ absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count,
             "empty)");
       }
       config.nproc_per_node = gpu_count;
+      return absl::OkStatus();
+    case NprocMode::kXpu:
+      if (xpu_count <= 0) {
+        return absl::FailedPreconditionError(
+            "--nproc-per-node xpu: no XPU found on this node (no Intel GPU "
+            "render node under /sys/class/drm driven by i915 or xe, or "
+            "ZE_AFFINITY_MASK names none of them)");
+      }
+      config.nproc_per_node = xpu_count;
       return absl::OkStatus();
   }
   return absl::OkStatus();

@@ -1,5 +1,5 @@
-// cli: tplaunch's command line (and TPLAUNCH_<NAME> environment) into a
-// LaunchConfig.
+// cli: tplaunch's command line (and the TPLAUNCH_<NAME> / PET_<NAME>
+// environment, cli_env.h) into a LaunchConfig.
 //
 // Pure: no I/O except what the caller passes in. The options are the rows of
 // cli_options.h; `tplaunch status` has its own small parser
@@ -21,8 +21,9 @@
 namespace tplaunch {
 
 // Parses argv (argv[0] is the program name) and the environment
-// (TPLAUNCH_<NAME> variables; the command line wins). InvalidArgument names the
-// problem.
+// (TPLAUNCH_<NAME>, then PET_<NAME> variables; the command line wins).
+// InvalidArgument names the problem. PROGRAM is kept as given; how it is run is
+// program.h's.
 absl::StatusOr<LaunchConfig> ParseCommandLine(
     const std::vector<std::string>& argv,
     const std::map<std::string, std::string>& env);
@@ -33,10 +34,10 @@ std::string UsageText();
 // The version line printed by --version.
 std::string VersionText();
 
-// Fills in nproc_per_node for auto/gpu/cpu. FailedPrecondition for `gpu` with
-// no GPU.
+// Fills in nproc_per_node for auto/gpu/cpu/xpu. FailedPrecondition for `gpu`
+// with no GPU and `xpu` with no XPU.
 absl::Status ResolveNprocPerNode(LaunchConfig& config, int cpu_count,
-                                 int gpu_count);
+                                 int gpu_count, int xpu_count = 0);
 
 }  // namespace tplaunch
 

@@ -97,9 +97,6 @@ ApplyOption SetTrue(bool LaunchConfig::*field) {
   };
 }
 
-// Accepted for torchrun compatibility, no effect.
-absl::Status Ignore(const RawValue&, LaunchConfig&) { return absl::OkStatus(); }
-
 // Setters of the options with their own rules.
 
 absl::Status ApplyNprocPerNode(const RawValue& raw, LaunchConfig& c) {
@@ -110,10 +107,13 @@ absl::Status ApplyNprocPerNode(const RawValue& raw, LaunchConfig& c) {
     c.nproc_mode = NprocMode::kGpu;
   } else if (v == "cpu") {
     c.nproc_mode = NprocMode::kCpu;
+  } else if (v == "xpu") {
+    c.nproc_mode = NprocMode::kXpu;
   } else {
     int n = 0;
     if (!absl::SimpleAtoi(v, &n) || n < 1 || n > 4096) {
-      return InvalidValue(raw, "expected a count in 1..4096, auto, gpu or cpu");
+      return InvalidValue(raw,
+                          "expected a count in 1..4096, auto, gpu, cpu or xpu");
     }
     c.nproc_per_node = n;
   }
@@ -186,6 +186,18 @@ absl::Status ApplyRdzvBackend(const RawValue& raw, LaunchConfig&) {
   return absl::OkStatus();
 }
 
+// torchrun's RendezvousParameters.get_as_bool spellings.
+absl::StatusOr<bool> ParseConfBool(const RawValue& raw) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v == "1" || v == "true" || v == "t" || v == "yes" || v == "y") {
+    return true;
+  }
+  if (v == "0" || v == "false" || v == "f" || v == "no" || v == "n") {
+    return false;
+  }
+  return InvalidValue(raw, "expected 1/true/yes or 0/false/no");
+}
+
 // After --rdzv-timeout and --rdzv-last-call in the table, so that its
 // join_timeout and last_call_timeout win over them.
 absl::Status ApplyRdzvConf(const RawValue& raw, LaunchConfig& c) {
@@ -198,12 +210,15 @@ absl::Status ApplyRdzvConf(const RawValue& raw, LaunchConfig& c) {
       ASSIGN_OR_RETURN(c.rdzv_timeout, ParseDurationIn(item, Zero::kRejected));
     } else if (p.first == "last_call_timeout") {
       ASSIGN_OR_RETURN(c.rdzv_last_call, ParseDurationIn(item, Zero::kAllowed));
+    } else if (p.first == "use_libuv") {
+      ASSIGN_OR_RETURN(c.use_libuv, ParseConfBool(item));
     } else if (p.first != "read_timeout" && p.first != "close_timeout" &&
                p.first != "timeout" && p.first != "is_host") {
       return InvalidValue(
           raw, absl::StrCat("unknown key '", p.first,
                             "'; known: join_timeout, last_call_timeout, "
-                            "read_timeout, close_timeout, timeout, is_host"));
+                            "use_libuv, read_timeout, close_timeout, timeout, "
+                            "is_host"));
     }
   }
   return absl::OkStatus();
@@ -251,6 +266,23 @@ absl::Status ApplyLocalAddr(const RawValue& raw, LaunchConfig& c) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyNumaBinding(const RawValue& raw, LaunchConfig& c) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v == "node") {
+    c.numa_binding = NumaBinding::kNode;
+  } else if (v == "socket") {
+    c.numa_binding = NumaBinding::kSocket;
+  } else if (v == "exclusive") {
+    c.numa_binding = NumaBinding::kExclusive;
+  } else if (v == "core-complex" || v == "core_complex") {
+    c.numa_binding = NumaBinding::kCoreComplex;
+  } else {
+    return InvalidValue(raw,
+                        "expected node, socket, exclusive or core-complex");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplySignals(const RawValue& raw, LaunchConfig& c) {
   absl::StatusOr<std::vector<int>> signals = ParseSignalList(raw.value);
   if (!signals.ok()) return InvalidValue(raw, signals.status().message());
@@ -270,15 +302,39 @@ absl::Status ApplyTorchStore(const RawValue& raw, LaunchConfig& c) {
   return absl::OkStatus();
 }
 
-absl::Status RejectModule(const RawValue&, LaunchConfig&) {
-  return absl::InvalidArgumentError(
-      "-m/--module is not supported: tplaunch runs executables; "
-      "write `tplaunch ... python3 -m MODULE ARGS` instead");
+// torchrun's choices; every one means a fresh process per worker here.
+absl::Status ApplyStartMethod(const RawValue& raw, LaunchConfig&) {
+  std::string v = absl::AsciiStrToLower(raw.value);
+  if (v != "spawn" && v != "fork" && v != "forkserver") {
+    return InvalidValue(raw, "expected spawn, fork or forkserver");
+  }
+  return absl::OkStatus();
+}
+
+// torchrun loads the named `torchrun.logs_specs` entry point, a Python class;
+// only its built-in one has a meaning here.
+absl::Status ApplyLogsSpecs(const RawValue& raw, LaunchConfig&) {
+  if (raw.value != "default") {
+    return InvalidValue(raw,
+                        "only 'default' (torchrun's DefaultLogsSpecs) is "
+                        "accepted: tplaunch cannot load torchrun's Python "
+                        "logs-specs plug-ins; its log layout is --log-dir's");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyEventLogHandler(const RawValue& raw, LaunchConfig&) {
+  if (raw.value != "null") {
+    return InvalidValue(raw,
+                        "only 'null' (torchrun's default) is accepted: "
+                        "tplaunch emits no torchelastic events; failures are "
+                        "in the console and --log-dir's error.json");
+  }
+  return absl::OkStatus();
 }
 
 constexpr OptionKind kValue = OptionKind::kValue;
 constexpr OptionKind kFlag = OptionKind::kFlag;
-constexpr OptionKind kRejected = OptionKind::kRejected;
 using C = LaunchConfig;
 
 }  // namespace
@@ -296,7 +352,7 @@ absl::Status InvalidValue(const RawValue& raw, absl::string_view expected) {
 const std::vector<OptionDef>& CommandLineOptions() {
   static const auto* options = new std::vector<OptionDef>{
       {"--nproc-per-node,--nproc_per_node,--nproc", kValue, ApplyNprocPerNode,
-       "Workers on this node: N, auto (GPUs if any, else CPUs), gpu or cpu. Default 1."},
+       "Workers on this node: N, auto (GPUs if any, else XPUs, else CPUs), gpu, cpu or xpu (Intel GPUs). Default 1."},
       {"--nnodes", kValue, ApplyNnodes,
        "Number of nodes: N or MIN:MAX (elastic). Default 1."},
       {"--node-rank,--node_rank", kValue, ApplyNodeRank,
@@ -314,11 +370,15 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--rdzv-last-call,--rdzv_last_call", kValue, DurationField(&C::rdzv_last_call, Zero::kAllowed),
        "With --nnodes MIN:MAX: how long to wait for more nodes once MIN have joined. Default 30s."},
       {"--rdzv-conf,--rdzv_conf", kValue, ApplyRdzvConf,
-       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); read_timeout and close_timeout are accepted and ignored."},
+       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); use_libuv=0|1 reaches the workers as USE_LIBUV; read_timeout and close_timeout are accepted and ignored."},
       {"--max-restarts,--max_restarts", kValue, IntField(&C::max_restarts, 0, 1000000),
        "Restart all workers on all nodes as a new attempt up to this many times. Default 0."},
       {"--monitor-interval,--monitor_interval", kValue, DurationField(&C::monitor_interval, Zero::kRejected),
        "Accepted for torchrun compatibility; tplaunch reacts to worker exits at once."},
+      {"--start-method,--start_method", kValue, ApplyStartMethod,
+       "torchrun's spawn, fork or forkserver: accepted, all alike, since tplaunch starts every worker as a fresh process (fork and exec)."},
+      {"--event-log-handler,--event_log_handler", kValue, ApplyEventLogHandler,
+       "torchrun's event handler: only null, its default, is accepted (tplaunch emits no torchelastic events)."},
       {"--log-dir,--log_dir", kValue, TextField(&C::log_dir, "expected a directory"),
        "Directory for per attempt and rank logs: DIR/RUN_ID/attempt_N/rank_R/{stdout,stderr}.log, DIR/RUN_ID/error.json."},
       {"-t,--tee", kValue, StreamsField(&C::tee),
@@ -327,6 +387,8 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "Streams written to log files only (not the console): 0/none 1/stdout 2/stderr 3/all."},
       {"--local-ranks-filter,--local_ranks_filter", kValue, ApplyLocalRanksFilter,
        "Comma-separated local ranks whose output reaches the console. Default all."},
+      {"--logs-specs,--logs_specs", kValue, ApplyLogsSpecs,
+       "torchrun's logs-specs plug-in: only default is accepted (the layout is --log-dir's)."},
       {"--log-prefix,--log_prefix", kValue, ApplyLogPrefix,
        "Console line prefix template; fields ${rank} ${local_rank} ${node_rank} ${role_name} ${host} ${attempt}. Default '[rank${rank}]:' ('[${host} rank${rank}]:' on several nodes). Also read from TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE.",
        nullptr, "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"},
@@ -338,10 +400,15 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "MASTER_PORT for the workers. Default: a free port reserved on node 0 for each attempt (29500 with --master-addr)."},
       {"--local-addr,--local_addr", kValue, ApplyLocalAddr,
        "This node's address as other nodes reach it (TPLAUNCH_LOCAL_ADDR). Default: the address of the interface that routes to the rendezvous endpoint."},
-      {"--grace-period,--grace_period", kValue, DurationField(&C::grace_period, Zero::kAllowed),
-       "SIGTERM to SIGKILL delay when stopping workers. Default 30s."},
+      {"--virtual-local-rank,--virtual_local_rank", kFlag, SetTrue(&C::virtual_local_rank),
+       "Every worker gets LOCAL_RANK=0 and CUDA_VISIBLE_DEVICES narrowed to its own device (item LOCAL_RANK of the inherited list, or the local rank when unset)."},
+      {"--numa-binding,--numa_binding", kValue, ApplyNumaBinding,
+       "Bind each worker's CPUs near its GPU (hwloc): node, socket, exclusive (a share of the node's cores) or core-complex (one L3 domain). Without GPU topology: local ranks round-robin over NUMA nodes."},
+      {"--grace-period,--grace_period,--shutdown-timeout,--shutdown_timeout", kValue, DurationField(&C::grace_period, Zero::kAllowed),
+       "SIGTERM to SIGKILL delay when stopping workers (torchrun's --shutdown-timeout). Default 30s. Also read from TORCH_ELASTIC_SHUTDOWN_TIMEOUT.",
+       nullptr, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"},
       {"--signals-to-forward,--signals_to_forward,--signals-to-handle,--signals_to_handle", kValue, ApplySignals,
-       "Signals forwarded to every worker's process group. Default TERM,INT,HUP,QUIT,USR1,USR2.",
+       "Signals forwarded to every worker's process group, and given to workers as TORCHELASTIC_SIGNALS_TO_HANDLE. Default TERM,INT,HUP,QUIT,USR1,USR2 (torchrun's: the first four).",
        "TERM,INT,HUP,QUIT,USR1,USR2"},
       {"--heartbeat-interval,--heartbeat_interval", kValue, DurationField(&C::heartbeat_interval, Zero::kRejected),
        "How often a node heartbeats. Default 1s."},
@@ -370,10 +437,12 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "Who hosts PyTorch's TCPStore: worker (rank 0, PyTorch's default) or agent (the rendezvous server's TCPStore listener; workers get TORCHELASTIC_USE_AGENT_STORE=True)."},
       {"--torch-store-endpoint,--torch_store_endpoint", kValue, EndpointField(&C::torch_store_endpoint, 0),
        "With --torch-store agent and --rdzv-endpoint: HOST:PORT of tprdzvd's TCPStore listener, as its 'torch store listening on' line prints it (tprdzvd --torch-store-port)."},
-      {"--no-python,--no_python", kFlag, Ignore,
-       "Accepted for torchrun compatibility, no effect: tplaunch always runs PROGRAM as given."},
-      {"-m,--module", kRejected, RejectModule,
-       "Rejected: tplaunch runs executables; write `python3 -m MODULE` instead."},
+      {"-m,--module", kFlag, SetTrue(&C::module),
+       "PROGRAM is a Python module: run PYTHON -u -m PROGRAM ARGS (PYTHON: $PYTHON_EXEC, else python3 on PATH)."},
+      {"--no-python,--no_python", kFlag, SetTrue(&C::no_python),
+       "Run PROGRAM exactly as given, even a .py file or a file without execute permission (which otherwise run through PYTHON -u)."},
+      {"--run-path,--run_path", kFlag, SetTrue(&C::run_path),
+       "Run PROGRAM as a Python script (PYTHON -u PROGRAM) whatever its name; wins over --no-python, as in torchrun."},
   };
   return *options;
 }

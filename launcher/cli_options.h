@@ -1,7 +1,8 @@
 // cli_options: the table of tplaunch's options, one row per option: its names
 // (torchrun's underscore spellings as aliases), its help text and how its value
 // is parsed into a LaunchConfig field. The parser (cli.cc), --help and the
-// TPLAUNCH_<NAME> environment all read this one table, so they never disagree.
+// TPLAUNCH_<NAME> / PET_<NAME> environment (cli_env.h) all read this one
+// table, so they never disagree.
 // Checks that need several options at once are cli.cc's, after the table.
 #ifndef TPLAUNCH_LAUNCHER_CLI_OPTIONS_H_
 #define TPLAUNCH_LAUNCHER_CLI_OPTIONS_H_
@@ -16,8 +17,8 @@
 
 namespace tplaunch {
 
-// A value as the user gave it, and where: "--nnodes" or "TPLAUNCH_NNODES", so
-// that a message names what the user typed or set.
+// A value as the user gave it, and where: "--nnodes", "TPLAUNCH_NNODES" or
+// "PET_NNODES", so that a message names what the user typed or set.
 struct RawValue {
   std::string value;
   std::string source;
@@ -30,15 +31,12 @@ absl::Status InvalidValue(const RawValue& raw, absl::string_view expected);
 enum class OptionKind {
   kValue,  // Takes a value: --nnodes 2, --nnodes=2, TPLAUNCH_NNODES=2.
   kFlag,   // Takes none; TPLAUNCH_<NAME> reads 1/true/yes/on or 0/false/no/off.
-  // A flag whose presence is an error with a hint (-m: write python3 -m).
-  // Reported before any value is checked: the hint is what the user needs.
-  kRejected,
 };
 
 // Parses `raw` into the field(s) of `config` that the option sets. Rows are
 // applied in table order, each only when its option was given (or has a
 // default_value), so a row may read fields that earlier rows set (--node-rank
-// checks against --nnodes). A kRejected row's apply returns its error.
+// checks against --nnodes).
 using ApplyOption =
     std::function<absl::Status(const RawValue& raw, LaunchConfig& config)>;
 
@@ -54,8 +52,8 @@ struct OptionDef {
   // Applied when neither the command line nor the environment gives the
   // option; null keeps LaunchConfig's own default.
   const char* default_value = nullptr;
-  // torchrun's own variable for the setting, read when TPLAUNCH_<NAME> is
-  // unset and this one is non-empty; null for none.
+  // torchrun's own variable for the setting, read when neither TPLAUNCH_<NAME>
+  // nor PET_<NAME> is set and this one is non-empty; null for none.
   const char* fallback_env = nullptr;
 };
 

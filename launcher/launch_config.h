@@ -22,13 +22,23 @@ inline bool HasStdout(StdStreams s) { return static_cast<int>(s) & 1; }
 inline bool HasStderr(StdStreams s) { return static_cast<int>(s) & 2; }
 
 // How --nproc-per-node was given; kCount is a plain number.
-enum class NprocMode { kCount, kAuto, kGpu, kCpu };
+enum class NprocMode { kCount, kAuto, kGpu, kCpu, kXpu };
 
 // --torch-store: who hosts PyTorch's TCPStore for the workers.
 enum class TorchStoreHost {
   kWorker,  // Rank 0, PyTorch's default (MASTER_ADDR/PORT = node 0).
   kAgent,   // The rendezvous server's TCPStore listener (embedded or
             // tprdzvd's); workers get TORCHELASTIC_USE_AGENT_STORE=True.
+};
+
+// --numa-binding: which CPUs near its GPU a worker is bound to (torchrun
+// 2.8+'s AffinityMode).
+enum class NumaBinding {
+  kNone,         // Not given: the launcher's own affinity.
+  kNode,         // Every CPU of the GPU's NUMA node.
+  kSocket,       // Every CPU of the NUMA nodes of the GPU's socket.
+  kExclusive,    // An exclusive share of the node's physical cores.
+  kCoreComplex,  // One L3 cache domain of the node, a different one per GPU.
 };
 
 // What tplaunch was asked to do.
@@ -39,13 +49,13 @@ enum class CliAction {
   kVersion,  // --version: print the version, exit 0.
 };
 
-// Every option has a field except --no-python (a no-op kept for torchrun
-// lines: tplaunch always runs PROGRAM as given), --rdzv-backend (checked, then
-// ignored) and -m (rejected). Defaults are torchrun's where it has the option.
+// Every option has a field except those checked and then ignored
+// (--rdzv-backend, --start-method, --logs-specs, --event-log-handler).
+// Defaults are torchrun's where it has the option.
 struct LaunchConfig {
   CliAction action = CliAction::kRun;
 
-  // --nproc-per-node: workers on this node. With kAuto/kGpu/kCpu,
+  // --nproc-per-node: workers on this node. With kAuto/kGpu/kCpu/kXpu,
   // nproc_per_node is 0 until ResolveNprocPerNode fills it in.
   NprocMode nproc_mode = NprocMode::kCount;
   int nproc_per_node = 1;
@@ -67,6 +77,9 @@ struct LaunchConfig {
   // --rdzv-last-call: with --nnodes MIN:MAX, how long to wait for more nodes
   // once MIN have joined.
   absl::Duration rdzv_last_call = absl::Seconds(30);
+  // --rdzv-conf use_libuv=0|1: passed to the workers as USE_LIBUV (PyTorch
+  // 2.x's TCPStore reads it); nullopt leaves the inherited value alone.
+  std::optional<bool> use_libuv;
 
   // --max-restarts: how many times a failed job is restarted as a new attempt.
   int max_restarts = 0;
@@ -99,6 +112,12 @@ struct LaunchConfig {
   // --local-addr: the address other nodes reach this one at; empty: the address
   // of the interface that routes to the rendezvous endpoint.
   std::string local_addr;
+  // --virtual-local-rank: every worker gets LOCAL_RANK=0 and
+  // CUDA_VISIBLE_DEVICES narrowed to its own device (torchrun 2.x).
+  bool virtual_local_rank = false;
+  // --numa-binding: bind each worker's CPUs near its GPU (launcher/
+  // numa_binding.h); kNone leaves the launcher's affinity.
+  NumaBinding numa_binding = NumaBinding::kNone;
 
   // --grace-period: between SIGTERM and SIGKILL when stopping workers.
   absl::Duration grace_period = absl::Seconds(30);
@@ -130,8 +149,19 @@ struct LaunchConfig {
   // listener; set exactly when torch_store is kAgent and rdzv_endpoint is set.
   std::optional<Endpoint> torch_store_endpoint;
 
-  // PROGRAM and its arguments, verbatim.
+  // How PROGRAM is run (launcher/program.h): --no-python runs it exactly as
+  // given; -m/--module runs `PYTHON -u -m PROGRAM`; --run-path runs it as a
+  // Python script whatever its name (torchrun: it wins over --no-python).
+  bool no_python = false;
+  bool module = false;
+  bool run_path = false;
+  // PROGRAM and its arguments as given. main() replaces them with the command
+  // every worker executes (ResolveWorkerCommand) before the agent starts.
   std::vector<std::string> program;
+
+  // What the parse noticed that is not an error (PET_* variables naming no
+  // option); main() logs each once.
+  std::vector<std::string> warnings;
 };
 
 }  // namespace tplaunch

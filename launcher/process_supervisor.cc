@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -10,6 +11,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <deque>
 
 #include "absl/strings/str_cat.h"
@@ -186,6 +188,7 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     std::vector<std::string> env_strings;
     std::vector<char*> argv;
     std::vector<char*> envp;
+    std::vector<uint8_t> cpus;  // A CPU_ALLOC_SIZE'd cpu_set_t; empty: none.
   };
   std::vector<Prepared> prepared(specs.size());
   // The dispositions each child resets, as a plain array (no allocation
@@ -199,6 +202,14 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
                                specs[i].env);
     if (!path.ok()) return path.status();
     prepared[i].path = *path;
+    if (!specs[i].cpu_affinity.empty()) {
+      const int max_cpu = *std::max_element(specs[i].cpu_affinity.begin(),
+                                            specs[i].cpu_affinity.end());
+      prepared[i].cpus.assign(CPU_ALLOC_SIZE(max_cpu + 1), 0);
+      auto* set = reinterpret_cast<cpu_set_t*>(prepared[i].cpus.data());
+      for (int cpu : specs[i].cpu_affinity)
+        CPU_SET_S(cpu, prepared[i].cpus.size(), set);
+    }
   }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) {
@@ -284,6 +295,14 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       memset(&dfl, 0, sizeof(dfl));
       dfl.sa_handler = SIG_DFL;
       for (int sig : default_signals) sigaction(sig, &dfl, nullptr);
+      if (!p.cpus.empty() &&
+          sched_setaffinity(0, p.cpus.size(),
+                            reinterpret_cast<cpu_set_t*>(p.cpus.data())) != 0) {
+        int err = -errno;  // Negative: not an exec error (see below).
+        ssize_t ignored = write(exec_pipe[1], &err, sizeof(err));
+        (void)ignored;
+        _exit(127);
+      }
       execve(p.path.c_str(), p.argv.data(), p.envp.data());
       int err = errno;
       ssize_t ignored = write(exec_pipe[1], &err, sizeof(err));
@@ -323,7 +342,11 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       n = read(exec_error_fds[i], &err, sizeof(err));
     } while (n < 0 && errno == EINTR);
     close(exec_error_fds[i]);
-    if (n == sizeof(err) && status.ok()) {
+    if (n == sizeof(err) && err < 0 && status.ok()) {
+      status = absl::InternalError(
+          absl::StrCat("cannot bind rank ", workers_[i].spec.rank,
+                       " to CPUs (--numa-binding): ", strerror(-err)));
+    } else if (n == sizeof(err) && status.ok()) {
       status = absl::FailedPreconditionError(absl::StrCat(
           "cannot execute PROGRAM ", prepared[i].path, ": ", strerror(err)));
     }

@@ -48,6 +48,9 @@ struct WorkerSpec {
   // Log files (created, truncated); empty: no file for that stream.
   std::string stdout_file;
   std::string stderr_file;
+  // CPUs the worker is bound to (sched_setaffinity before exec, so every
+  // thread it starts inherits them); empty: the launcher's own affinity.
+  std::vector<int> cpu_affinity;
 };
 
 // Output a log file did not get: the first write error ends writing to it.

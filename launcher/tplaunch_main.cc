@@ -21,8 +21,11 @@
 #include "launcher/launch_config.h"
 #include "launcher/logger.h"
 #include "launcher/process_tree.h"
+#include "launcher/program.h"
 #include "launcher/topology/store_topology.h"
+#include "launcher/torchrun_env.h"
 #include "launcher/watchdog.h"
+#include "launcher/xpu_devices.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "store/grpc/grpc_store.h"
@@ -60,12 +63,37 @@ void SetUpLogging(const std::map<std::string, std::string>& env) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("tplaunch", sink);
   logger->set_pattern("%^[tplaunch %L]%$ %v");
-  spdlog::level::level_enum level = spdlog::level::info;
-  if (auto it = env.find("TPLAUNCH_LOG_LEVEL"); it != env.end()) {
-    level = spdlog::level::from_str(it->second);
-  }
-  logger->set_level(level);
+  LogLevelChoice level = LauncherLogLevel(env);
+  logger->set_level(spdlog::level::from_str(level.level));
   spdlog::set_default_logger(logger);
+  if (!level.problem.empty()) LauncherLogger().warn("{}", level.problem);
+}
+
+// PROGRAM as the workers will execute it (program.h), said once when Python
+// runs it. An error is not reported here but by every node of the job: the
+// returned starter fails the attempt with it (exit 127 or 126), as a native
+// PROGRAM that cannot be executed does, so no node waits for this one.
+WorkerStarter ResolveProgram(LaunchConfig& config,
+                             const std::map<std::string, std::string>& env) {
+  ProgramInputs in;
+  in.program = config.program;
+  in.no_python = config.no_python;
+  in.module = config.module;
+  in.run_path = config.run_path;
+  in.env = env;
+  absl::StatusOr<WorkerCommand> command = ResolveWorkerCommand(in);
+  if (!command.ok()) {
+    return
+        [status = command.status()](std::vector<WorkerSpec>)
+            -> absl::StatusOr<std::unique_ptr<WorkerGroup>> { return status; };
+  }
+  if (!command->interpreter.empty()) {
+    LauncherLogger().info("running {} ({}) with {} -u ({})", config.program[0],
+                          command->reason, command->interpreter,
+                          command->interpreter_source);
+  }
+  config.program = command->argv;
+  return nullptr;
 }
 
 // Two pipes and a pidfd per worker, a log file per stream, gRPC's sockets: a
@@ -150,8 +178,14 @@ int Main(int argc, char** argv) {
       break;
   }
   SetUpLogging(env);
-  absl::Status nproc = ResolveNprocPerNode(config, CpuCount(), GpuCount(env));
+  for (const std::string& warning : config.warnings) {
+    LauncherLogger().warn("{}", warning);
+  }
+  if (auto note = HealthCheckPortNote(env)) LauncherLogger().info("{}", *note);
+  absl::Status nproc =
+      ResolveNprocPerNode(config, CpuCount(), GpuCount(env), XpuCount(env));
   if (!nproc.ok()) return UsageError(std::string(nproc.message()));
+  WorkerStarter program_error = ResolveProgram(config, env);
   RaiseDescriptorLimit();
   auto tree = TrackProcesses(env);
   if (!tree.ok()) {
@@ -189,10 +223,14 @@ int Main(int argc, char** argv) {
   AgentOptions ao;
   ao.config = config;
   ao.base_env = env;
+  for (auto& [name, value] : TorchrunWorkerVariables(config)) {
+    ao.base_env[name] = value;
+  }
   ao.host = Hostname();
   ao.signal_fd = signal_fd;
   (*topology)->ApplyTo(ao);
   ao.supervisor.tree = tree->get();
+  ao.start_workers = std::move(program_error);
   std::vector<LogLoss> lost_logs;
   ao.supervisor.lost_logs = &lost_logs;
   // Workers start with these at their default disposition, whatever this

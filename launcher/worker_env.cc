@@ -1,12 +1,50 @@
 #include "launcher/worker_env.h"
 
+#include <vector>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/worker_env_names.h"
 
 namespace tplaunch {
 
 bool WillDefaultOmpThreads(const WorkerEnvInputs& in) {
   return in.local_world_size > 1 && in.base.count("OMP_NUM_THREADS") == 0;
+}
+
+namespace {
+constexpr char kCudaVisibleDevices[] = "CUDA_VISIBLE_DEVICES";
+constexpr char kTimerFile[] = "TORCHELASTIC_TIMER_FILE";
+}  // namespace
+
+absl::StatusOr<std::string> VirtualLocalDevice(const EnvMap& base,
+                                               int local_rank) {
+  auto visible = base.find(kCudaVisibleDevices);
+  if (visible == base.end()) return absl::StrCat(local_rank);
+  // An empty value hides every device (CUDA's meaning), so it has no items;
+  // torchrun would hand rank 0 the empty string.
+  std::vector<std::string> devices;
+  if (!absl::StripAsciiWhitespace(visible->second).empty()) {
+    devices = absl::StrSplit(visible->second, ',');
+  }
+  if (local_rank >= static_cast<int>(devices.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--virtual-local-rank: local rank ", local_rank,
+        " has no device of its own: CUDA_VISIBLE_DEVICES='", visible->second,
+        "' lists ", devices.size(), " device(s)"));
+  }
+  return std::string(absl::StripAsciiWhitespace(devices[local_rank]));
+}
+
+absl::Status CheckVirtualLocalRank(const EnvMap& base, int local_world_size) {
+  if (local_world_size < 1) return absl::OkStatus();
+  absl::StatusOr<std::string> last =
+      VirtualLocalDevice(base, local_world_size - 1);
+  if (last.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(last.status().message(), ", but --nproc-per-node ",
+                   local_world_size, " needs one per worker"));
 }
 
 EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
@@ -58,6 +96,15 @@ EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
     env[worker_env::kRdzvToken] = in.rdzv_token;
   }
   env[worker_env::kLocalAddr] = in.local_addr;
+  if (in.virtual_local_rank) {
+    // Every worker sees its one device as device 0; LOCAL_WORLD_SIZE and the
+    // ranks stay (torchrun 2.x). CheckVirtualLocalRank ran before any start.
+    env[worker_env::kLocalRank] = "0";
+    absl::StatusOr<std::string> device =
+        VirtualLocalDevice(in.base, in.local_rank);
+    if (device.ok()) env[kCudaVisibleDevices] = *device;
+  }
+  if (!in.timer_file.empty()) env[kTimerFile] = in.timer_file;
   return env;
 }
 

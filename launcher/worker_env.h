@@ -6,6 +6,9 @@
 #include <map>
 #include <string>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
 namespace tplaunch {
 
 using EnvMap = std::map<std::string, std::string>;
@@ -33,12 +36,32 @@ struct WorkerEnvInputs {
   // When set, workers use the agent's TCPStore:
   // TORCHELASTIC_USE_AGENT_STORE=True.
   bool use_agent_store = false;
+  // --virtual-local-rank (torchrun 2.x): LOCAL_RANK=0 and CUDA_VISIBLE_DEVICES
+  // narrowed to this worker's one device (VirtualLocalDevice). The caller
+  // checks CheckVirtualLocalRank first.
+  bool virtual_local_rank = false;
+  // TORCHELASTIC_TIMER_FILE: the file timer's FIFO; omitted when empty (an
+  // inherited value stays).
+  std::string timer_file;
 };
 
 // base plus the worker variables (ours override base, except
 // TORCH_NCCL_ASYNC_ERROR_HANDLING and OMP_NUM_THREADS, which are only
 // defaults).
 EnvMap BuildWorkerEnv(const WorkerEnvInputs& in);
+
+// With --virtual-local-rank, the one device local rank `local_rank` sees, as
+// torchrun 2.x picks it: item `local_rank` of the inherited
+// CUDA_VISIBLE_DEVICES (items are opaque: indices, GPU-/MIG- UUIDs), or the
+// local rank itself when the variable is unset. InvalidArgument when the list
+// has fewer items than local_rank + 1, naming the variable's value.
+absl::StatusOr<std::string> VirtualLocalDevice(const EnvMap& base,
+                                               int local_rank);
+
+// OK when every one of `local_world_size` workers has a device for
+// --virtual-local-rank; else VirtualLocalDevice's error for the first that has
+// none, with how many workers need one. Checked before any worker starts.
+absl::Status CheckVirtualLocalRank(const EnvMap& base, int local_world_size);
 
 // Whether BuildWorkerEnv sets OMP_NUM_THREADS=1 for these inputs (the launcher
 // says so once, as torchrun does).

@@ -10,6 +10,7 @@ packages=(
   libabsl-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libgloo-dev
   # tprdzvd --state-dir keeps its keys in SQLite.
   libsqlite3-dev
+  libhwloc-dev  # tplaunch --numa-binding reads the machine's topology with hwloc.
   # Sanitizer runtimes and libFuzzer.
   clang libclang-rt-14-dev clang-format
   # Network namespaces for multi-host tests; ps/pgrep for process checks.

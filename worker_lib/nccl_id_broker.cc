@@ -2,15 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/key_layout.h"
 #include "common/status_macros.h"
 #include "worker_lib/group_join.h"
 
 namespace tplaunch {
-namespace {
-
-constexpr absl::string_view kIdPrefix = "nccl/id/";
-
-}  // namespace
 
 int NcclRootCount(int world_size) {
   if (world_size <= kNcclRanksPerRoot) return 1;
@@ -33,7 +29,7 @@ absl::StatusOr<std::vector<std::string>> ExchangeNcclIds(
   std::vector<std::string> keys;
   std::vector<int> creators;
   for (int i = 0; i < roots; ++i) {
-    keys.push_back(absl::StrCat(kIdPrefix, i));
+    keys.push_back(GroupNcclIdKey(i));
     creators.push_back(NcclRootCreatorRank(i, world_size, roots));
     if (creators.back() == rank) {
       ASSIGN_OR_RETURN(std::string id, generate());
@@ -51,7 +47,7 @@ absl::StatusOr<std::vector<std::string>> ExchangeNcclIds(
     if (!absl::IsDeadlineExceeded(ids.status())) return ids.status();
     std::vector<int> missing;
     absl::StatusOr<std::vector<std::string>> present =
-        store.ListKeys(kIdPrefix);
+        store.ListKeys(kGroupNcclIdPrefix);
     for (int i = 0; i < roots; ++i) {
       if (present.ok() && std::find(present->begin(), present->end(),
                                     keys[i]) != present->end()) {
@@ -63,7 +59,7 @@ absl::StatusOr<std::vector<std::string>> ExchangeNcclIds(
         "%s: rank %d waited %s for the NCCL unique id(s) of rank(s) %s (keys "
         "%s<root>)",
         where, rank, absl::FormatDuration(absl::Now() - start),
-        FormatRanks(missing), kIdPrefix));
+        FormatRanks(missing), kGroupNcclIdPrefix));
   }
   for (int i = 0; i < roots; ++i) {
     if ((*ids)[i].size() != kNcclUniqueIdBytes) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/duration.h"
+#include "launcher/cli_env.h"
 #include "launcher/cli_options.h"
 #include "launcher/log_prefix.h"
 #include "launcher/signals.h"
@@ -181,11 +182,47 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
       {"--rdzv-endpoint h --rdzv-id j --torch_store agent "
        "--torch_store_endpoint [::1]:5",
        [](auto& c) { CHECK(Text(c.torch_store_endpoint) == "[::1]:5"); }},
-      // A no-op kept for torchrun lines: a flag (takes no value), no field.
+      // Flags (no value): PROGRAM follows them.
       {"--no-python",
-       [](auto& c) { CHECK(c.program == std::vector<std::string>{"prog"}); }},
-      {"--no_python",
-       [](auto& c) { CHECK(c.program == std::vector<std::string>{"prog"}); }},
+       [](auto& c) {
+         CHECK(c.no_python);
+         CHECK(c.program == std::vector<std::string>{"prog"});
+       }},
+      {"--no_python", [](auto& c) { CHECK(c.no_python); }},
+      {"-m",
+       [](auto& c) {
+         CHECK(c.module);
+         CHECK(c.program == std::vector<std::string>{"prog"});
+       }},
+      {"--module", [](auto& c) { CHECK(c.module); }},
+      {"--run-path", [](auto& c) { CHECK(c.run_path); }},
+      {"--run_path --no-python",
+       [](auto& c) {
+         CHECK(c.run_path);
+         CHECK(c.no_python);
+       }},
+      {"--run-path -m", [](auto& c) { CHECK(c.run_path); }},
+      {"--nproc xpu", [](auto& c) { CHECK(c.nproc_mode == NprocMode::kXpu); }},
+      {"--nproc_per_node XPU",
+       [](auto& c) { CHECK(c.nproc_mode == NprocMode::kXpu); }},
+      {"--start-method spawn", [](auto&) {}},
+      {"--start_method fork", [](auto&) {}},
+      {"--start-method forkserver", [](auto&) {}},
+      {"--logs-specs default", [](auto&) {}},
+      {"--logs_specs=default", [](auto&) {}},
+      {"--event-log-handler null", [](auto&) {}},
+      {"--event_log_handler null", [](auto&) {}},
+      {"--shutdown-timeout 120",
+       [](auto& c) { CHECK(c.grace_period == absl::Seconds(120)); }},
+      {"--shutdown_timeout 0",
+       [](auto& c) { CHECK(c.grace_period == absl::ZeroDuration()); }},
+      {"--rdzv-conf use_libuv=0",
+       [](auto& c) { CHECK(c.use_libuv == std::optional<bool>(false)); }},
+      {"--rdzv-conf use_libuv=True,join_timeout=9",
+       [](auto& c) {
+         CHECK(c.use_libuv == std::optional<bool>(true));
+         CHECK(c.rdzv_timeout == absl::Seconds(9));
+       }},
   };
   for (const auto& row : rows) {
     INFO(row.args);
@@ -203,7 +240,7 @@ TEST_CASE("every bad input is rejected with a message naming it") {
   std::vector<Row> rows = {
       {"", "missing PROGRAM"},
       {"--nproc 0 p", "--nproc-per-node '0'"},
-      {"--nproc many p", "auto, gpu or cpu"},
+      {"--nproc many p", "auto, gpu, cpu or xpu"},
       {"--nproc -3 p", "--nproc"},
       {"--nproc p", "--nproc-per-node 'p'"},
       {"--nnodes 0 p", "MIN <= MAX"},
@@ -263,8 +300,18 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--rdzv-endpoint h --rdzv-id j --torch-store agent "
        "--torch-store-endpoint n:99999 p",
        "1..65535"},
-      {"-m mod p", "-m/--module is not supported"},
-      {"--module p", "-m/--module"},
+      {"-m --no-python mod", "-m/--module and --no-python exclude each other"},
+      {"-m pkg/train.py", "-m 'pkg/train.py': expected a module name"},
+      {"-m train.py", "drop -m to run a file"},
+      {"--start-method thread p",
+       "--start-method 'thread': expected spawn, fork or forkserver"},
+      {"--logs-specs custom p", "--logs-specs 'custom': only 'default'"},
+      {"--event-log-handler console p",
+       "--event-log-handler 'console': only 'null'"},
+      // Messages name the canonical spelling; --help lists the aliases.
+      {"--shutdown-timeout -1 p", "--grace-period '-1': must not be"},
+      {"--rdzv-conf use_libuv=maybe p",
+       "--rdzv-conf use_libuv 'maybe': expected 1/true/yes or 0/false/no"},
       {"--bogus p", "unknown option '--bogus'"},
       {"--nproc", "--nproc"},
   };
@@ -316,6 +363,212 @@ TEST_CASE("options come from TPLAUNCH_<NAME>; the command line wins") {
       Parse("prog", {{"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE", "${rank}>"}});
   REQUIRE(tmpl.ok());
   CHECK(tmpl->log_prefix == "${rank}>");
+}
+
+TEST_CASE("options come from torchrun's PET_<NAME>, below TPLAUNCH_<NAME>") {
+  // What a PyTorchJob with an elastic policy sets.
+  Env pyjob = {{"PET_NPROC_PER_NODE", "2"},        {"PET_NNODES", "1:3"},
+               {"PET_RDZV_ENDPOINT", "h:5"},       {"PET_RDZV_ID", "job"},
+               {"PET_RDZV_BACKEND", "c10d"},       {"PET_MAX_RESTARTS", "4"},
+               {"PET_RDZV_CONF", "join_timeout=7"}};
+  auto c = Parse("prog", pyjob);
+  REQUIRE(c.ok());
+  CHECK(c->nproc_per_node == 2);
+  CHECK(c->min_nodes == 1);
+  CHECK(c->max_nodes == 3);
+  CHECK(Text(c->rdzv_endpoint) == "h:5");
+  CHECK(c->rdzv_id == "job");
+  CHECK(c->max_restarts == 4);
+  CHECK(c->rdzv_timeout == absl::Seconds(7));
+  CHECK(c->warnings.empty());
+
+  // Trainer v2 / a static job.
+  auto v2 = Parse("prog", {{"PET_NNODES", "2"},
+                           {"PET_NODE_RANK", "1"},
+                           {"PET_MASTER_ADDR", "m0"},
+                           {"PET_MASTER_PORT", "23456"},
+                           {"PET_RDZV_ENDPOINT", "m0:29400"},
+                           {"PET_RDZV_ID", "j"}});
+  REQUIRE(v2.ok());
+  CHECK(v2->node_rank == 1);
+  CHECK(v2->master_addr == "m0");
+  CHECK(v2->master_port == 23456);
+
+  // command line > TPLAUNCH_* > PET_*.
+  Env both = {{"PET_NPROC_PER_NODE", "2"}, {"TPLAUNCH_NPROC_PER_NODE", "3"}};
+  CHECK(Parse("prog", both)->nproc_per_node == 3);
+  CHECK(Parse("--nproc 5 prog", both)->nproc_per_node == 5);
+  // The Kubeflow operator's spelling, below the usual one.
+  CHECK(Parse("prog", {{"PET_N_PROC_PER_NODE", "6"}})->nproc_per_node == 6);
+  CHECK(
+      Parse("prog", {{"PET_N_PROC_PER_NODE", "6"}, {"PET_NPROC_PER_NODE", "7"}})
+          ->nproc_per_node == 7);
+  // Every long name has its PET_ name: torchrun's --signals-to-handle too.
+  CHECK(Parse("prog", {{"PET_SIGNALS_TO_HANDLE", "SIGINT"}})
+            ->signals_to_forward == std::vector<int>{SIGINT});
+  CHECK(Parse("prog", {{"PET_SHUTDOWN_TIMEOUT", "9"}})->grace_period ==
+        absl::Seconds(9));
+  // Flags read torchrun's 0/1.
+  CHECK(Parse("prog", {{"PET_STANDALONE", "1"}})->standalone);
+  CHECK(Parse("prog", {{"PET_NO_PYTHON", "1"}})->no_python);
+  CHECK_FALSE(Parse("prog", {{"PET_MODULE", "0"}})->module);
+  // An empty PET_ value is no value (a scheduler's template left blank).
+  CHECK(Parse("prog", {{"PET_NPROC_PER_NODE", ""}})->nproc_per_node == 1);
+
+  // An error names the variable.
+  auto bad = Parse("prog", {{"PET_NPROC_PER_NODE", "many"}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()),
+             Catch::Contains("PET_NPROC_PER_NODE 'many'"));
+  auto bad_kf = Parse("prog", {{"PET_N_PROC_PER_NODE", "0"}});
+  REQUIRE_FALSE(bad_kf.ok());
+  CHECK_THAT(std::string(bad_kf.status().message()),
+             Catch::Contains("PET_N_PROC_PER_NODE '0'"));
+  auto bad_flag = Parse("prog", {{"PET_STANDALONE", "maybe"}});
+  REQUIRE_FALSE(bad_flag.ok());
+  CHECK_THAT(std::string(bad_flag.status().message()),
+             Catch::Contains("PET_STANDALONE"));
+  auto bad_backend = Parse("prog", {{"PET_RDZV_BACKEND", "etcd-v2"}});
+  REQUIRE_FALSE(bad_backend.ok());
+  CHECK_THAT(std::string(bad_backend.status().message()),
+             Catch::Contains("PET_RDZV_BACKEND 'etcd-v2'"));
+
+  // Unknown PET_ names are warned about, never fatal.
+  auto unknown = Parse("prog", {{"PET_SOME_FUTURE_FLAG", "x"},
+                                {"PET_ANOTHER", "1"},
+                                {"PET_NNODES", "1"}});
+  REQUIRE(unknown.ok());
+  REQUIRE(unknown->warnings.size() == 1);
+  CHECK_THAT(unknown->warnings[0],
+             Catch::Contains("PET_ANOTHER, PET_SOME_FUTURE_FLAG"));
+  CHECK_THAT(unknown->warnings[0], Catch::Contains("no tplaunch option"));
+}
+
+TEST_CASE("torchrun's own variables are the last fallback") {
+  Env env = {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "120"}};
+  CHECK(Parse("prog", env)->grace_period == absl::Seconds(120));
+  env["PET_SHUTDOWN_TIMEOUT"] = "60";
+  CHECK(Parse("prog", env)->grace_period == absl::Seconds(60));
+  env["TPLAUNCH_GRACE_PERIOD"] = "5";
+  CHECK(Parse("prog", env)->grace_period == absl::Seconds(5));
+  CHECK(Parse("--shutdown-timeout 1 prog", env)->grace_period ==
+        absl::Seconds(1));
+  auto bad = Parse("prog", {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "soon"}});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()),
+             Catch::Contains("TORCH_ELASTIC_SHUTDOWN_TIMEOUT 'soon'"));
+  // PET_ wins over the template variable as well.
+  auto tmpl = Parse("prog", {{"TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE", "a>"},
+                             {"PET_LOG_PREFIX", "b>"}});
+  REQUIRE(tmpl.ok());
+  CHECK(tmpl->log_prefix == "b>");
+}
+
+TEST_CASE("PET_ names of the table") {
+  for (const OptionDef& def : CommandLineOptions()) {
+    INFO(def.names);
+    std::vector<std::string> pet = PetNames(def);
+    REQUIRE_FALSE(pet.empty());
+    CHECK(pet.front() == "PET_" + EnvName(def).substr(9));
+  }
+  const OptionDef* nproc = &CommandLineOptions().front();
+  CHECK(PetNames(*nproc) == std::vector<std::string>{"PET_NPROC_PER_NODE",
+                                                     "PET_NPROC",
+                                                     "PET_N_PROC_PER_NODE"});
+  CHECK(UnknownPetVariables({{"PET_NNODES", "1"},
+                             {"PET_X", ""},
+                             {"PETS", "1"},
+                             {"TPLAUNCH_Y", "1"}}) ==
+        std::vector<std::string>{"PET_X"});
+}
+
+// Every flag torchrun 2.6-2.14 has (torch/distributed/run.py's parser; see
+// docs/cli.md), each of which --help must list. Written once; the lead moves a
+// flag from kPendingTorchrunFlags to kTorchrunFlags when the branch adding its
+// row is merged (then the check below holds it).
+constexpr const char* kTorchrunFlags[] = {
+    "--nnodes",
+    "--nproc-per-node",
+    "--nproc_per_node",
+    "--rdzv-backend",
+    "--rdzv_backend",
+    "--rdzv-endpoint",
+    "--rdzv_endpoint",
+    "--rdzv-id",
+    "--rdzv_id",
+    "--rdzv-conf",
+    "--rdzv_conf",
+    "--standalone",
+    "--max-restarts",
+    "--max_restarts",
+    "--monitor-interval",
+    "--monitor_interval",
+    "--start-method",
+    "--start_method",
+    "--event-log-handler",
+    "--event_log_handler",
+    "--role",
+    "-m",
+    "--module",
+    "--numa-binding",
+    "--numa_binding",
+    "--virtual-local-rank",
+    "--virtual_local_rank",
+    "--no-python",
+    "--no_python",
+    "--run-path",
+    "--run_path",
+    "--log-dir",
+    "--log_dir",
+    "-r",
+    "--redirects",
+    "-t",
+    "--tee",
+    "--local-ranks-filter",
+    "--local_ranks_filter",
+    "--node-rank",
+    "--node_rank",
+    "--master-addr",
+    "--master_addr",
+    "--master-port",
+    "--master_port",
+    "--local-addr",
+    "--local_addr",
+    "--logs-specs",
+    "--logs_specs",
+    "--signals-to-handle",
+    "--signals_to_handle",
+    "--shutdown-timeout",
+    "--shutdown_timeout",
+};
+// Added by other branches of issue #11 ("output", "placement").
+constexpr const char* kPendingTorchrunFlags[] = {
+    "--log-line-prefix-template",
+    "--log_line_prefix_template",
+    "--duplicate-stdout-filters",
+    "--duplicate_stdout_filters",
+    "--duplicate-stderr-filters",
+    "--duplicate_stderr_filters",
+};
+
+TEST_CASE("--help lists every torchrun 2.x flag") {
+  std::set<std::string> names;
+  for (const OptionDef& def : CommandLineOptions()) {
+    for (absl::string_view n : absl::StrSplit(def.names, ',')) {
+      names.insert(std::string(n));
+    }
+  }
+  const std::string usage = UsageText();
+  for (const char* flag : kTorchrunFlags) {
+    INFO(flag);
+    CHECK(names.count(flag) == 1);
+    CHECK_THAT(usage, Catch::Contains(flag));
+  }
+  for (const char* flag : kPendingTorchrunFlags) {
+    if (names.count(flag) == 0) {
+      WARN(flag << " is not in the option table yet (pending merge)");
+    }
+  }
 }
 
 TEST_CASE("help, version and status") {
@@ -398,7 +651,7 @@ TEST_CASE("the option table: every row named, helped, in --help with its env") {
   CHECK(EnvName(CommandLineOptions().front()) == "TPLAUNCH_NPROC_PER_NODE");
 }
 
-TEST_CASE("rows apply in table order; rejected flags come first") {
+TEST_CASE("rows apply in table order") {
   // --rdzv-conf's join_timeout wins over --rdzv-timeout wherever it stands.
   auto conf = Parse("--rdzv-conf join_timeout=7 --rdzv-timeout 5 p");
   REQUIRE(conf.ok());
@@ -407,16 +660,9 @@ TEST_CASE("rows apply in table order; rejected flags come first") {
   auto rank = Parse("--node-rank 1 --nnodes 2 --rdzv-endpoint h --rdzv-id j p");
   REQUIRE(rank.ok());
   CHECK(rank->node_rank == 1);
-  // The -m hint beats an error in another option's value.
-  auto module = Parse("--nproc 0 -m mod p");
-  REQUIRE_FALSE(module.ok());
-  CHECK_THAT(std::string(module.status().message()),
-             Catch::Contains("-m/--module is not supported"));
-  auto module_env = Parse("p", {{"TPLAUNCH_MODULE", "1"}});
-  REQUIRE_FALSE(module_env.ok());
-  CHECK_THAT(std::string(module_env.status().message()),
-             Catch::Contains("-m/--module"));
-  CHECK(Parse("p", {{"TPLAUNCH_MODULE", "0"}}).ok());
+  // -m is a flag like any other now (issue #11): TPLAUNCH_MODULE=1 sets it.
+  CHECK(Parse("p", {{"TPLAUNCH_MODULE", "1"}})->module);
+  CHECK_FALSE(Parse("p", {{"TPLAUNCH_MODULE", "0"}})->module);
 }
 
 TEST_CASE("duration bounds name the option") {
@@ -479,6 +725,16 @@ TEST_CASE("nproc auto/gpu/cpu resolve against the host") {
   auto cpu = *Parse("--nproc cpu p");
   REQUIRE(ResolveNprocPerNode(cpu, 3, 8).ok());
   CHECK(cpu.nproc_per_node == 3);
+  auto xpu = *Parse("--nproc xpu p");
+  LaunchConfig no_xpu = xpu;
+  absl::Status none = ResolveNprocPerNode(no_xpu, 6, 2, 0);
+  CHECK(absl::IsFailedPrecondition(none));
+  CHECK_THAT(std::string(none.message()), Catch::Contains("no XPU found"));
+  REQUIRE(ResolveNprocPerNode(xpu, 6, 2, 4).ok());
+  CHECK(xpu.nproc_per_node == 4);
+  LaunchConfig auto_xpu = *c;
+  REQUIRE(ResolveNprocPerNode(auto_xpu, 6, 0, 3).ok());
+  CHECK(auto_xpu.nproc_per_node == 3);
 }
 
 TEST_CASE("durations, signals and prefixes") {

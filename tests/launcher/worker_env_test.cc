@@ -112,5 +112,62 @@ TEST_CASE("ranks across nodes are a prefix sum") {
   }
 }
 
+TEST_CASE(
+    "--virtual-local-rank: LOCAL_RANK 0, one device of the inherited list") {
+  WorkerEnvInputs in = Inputs();  // Local rank 1 of 4.
+  in.virtual_local_rank = true;
+  in.base["CUDA_VISIBLE_DEVICES"] = "3,5,7,9";
+  EnvMap env = BuildWorkerEnv(in);
+  CHECK(env["LOCAL_RANK"] == "0");
+  CHECK(env["CUDA_VISIBLE_DEVICES"] == "5");
+  // Everything else keeps its meaning (torchrun 2.x).
+  CHECK(env["LOCAL_WORLD_SIZE"] == "4");
+  CHECK(env["RANK"] == "9");
+  CHECK(env["GROUP_RANK"] == "2");
+
+  // Unset: the local rank is the device.
+  in.base.erase("CUDA_VISIBLE_DEVICES");
+  in.local_rank = 3;
+  CHECK(BuildWorkerEnv(in)["CUDA_VISIBLE_DEVICES"] == "3");
+
+  // UUID and MIG entries are opaque items; whitespace around them goes.
+  in.base["CUDA_VISIBLE_DEVICES"] =
+      "GPU-8a1b2c3d-0000-1111-2222-333344445555, MIG-1f2e3d4c-aaaa-bbbb-cccc-"
+      "ddddeeeeffff,GPU-0,GPU-1";
+  in.local_rank = 1;
+  CHECK(BuildWorkerEnv(in)["CUDA_VISIBLE_DEVICES"] ==
+        "MIG-1f2e3d4c-aaaa-bbbb-cccc-ddddeeeeffff");
+
+  // Off: LOCAL_RANK is the real one and the list is inherited whole.
+  in.virtual_local_rank = false;
+  in.base["CUDA_VISIBLE_DEVICES"] = "3,5,7,9";
+  env = BuildWorkerEnv(in);
+  CHECK(env["LOCAL_RANK"] == "1");
+  CHECK(env["CUDA_VISIBLE_DEVICES"] == "3,5,7,9");
+}
+
+TEST_CASE("--virtual-local-rank: more workers than devices is an error") {
+  EnvMap base = {{"CUDA_VISIBLE_DEVICES", "3,5"}};
+  CHECK(CheckVirtualLocalRank(base, 2).ok());
+  absl::Status s = CheckVirtualLocalRank(base, 3);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(s.message()),
+             Catch::Contains("local rank 2 has no device") &&
+                 Catch::Contains("CUDA_VISIBLE_DEVICES='3,5' lists 2") &&
+                 Catch::Contains("--nproc-per-node 3"));
+  // Set but empty hides every device.
+  CHECK_FALSE(CheckVirtualLocalRank({{"CUDA_VISIBLE_DEVICES", ""}}, 1).ok());
+  // Unset: any number of workers.
+  CHECK(CheckVirtualLocalRank({}, 64).ok());
+}
+
+TEST_CASE("TORCHELASTIC_TIMER_FILE is given when the agent has a file timer") {
+  WorkerEnvInputs in = Inputs();
+  CHECK(BuildWorkerEnv(in).count("TORCHELASTIC_TIMER_FILE") == 0);
+  in.timer_file = "/tmp/timer";
+  CHECK(BuildWorkerEnv(in)["TORCHELASTIC_TIMER_FILE"] == "/tmp/timer");
+}
+
 }  // namespace
 }  // namespace tplaunch
