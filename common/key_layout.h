@@ -16,11 +16,23 @@
 
 namespace tplaunch {
 
-// "<run_id>/attempt": the highest attempt any node has entered (decimal). The
-// one key outside every attempt's prefix: a launcher starting late reads it to
-// find the attempt to join.
+// "<run_id>/attempt": the highest attempt any node has entered (decimal).
+// Outside every attempt's prefix (as HostedServerKey): a launcher starting late
+// reads it to find the attempt to join.
 inline std::string AttemptCounterKey(absl::string_view run_id) {
   return absl::StrCat(run_id, "/attempt");
+}
+
+// "<run_id>/hosted": set by the node whose tplaunch hosts the rendezvous
+// server of --rdzv-endpoint itself (no tprdzvd there; launcher/topology): the
+// port of that server's TCPStore listener (decimal; "0" without one), which
+// --torch-store agent points every node's workers at. Its presence also tells
+// the other nodes that the server leaves with that node, which waits for
+// their `left` heartbeats (launcher/topology/job_leave.h). Outside the
+// attempts' prefixes like the attempt counter: the server lives as long as
+// the job.
+inline std::string HostedServerKey(absl::string_view run_id) {
+  return absl::StrCat(run_id, "/hosted");
 }
 
 // "<run_id>/a<N>/". A worker given a caller's store has no run id: its keys

@@ -24,6 +24,7 @@
 #include "launcher/log_prefix.h"
 #include "launcher/logger.h"
 #include "launcher/node_rendezvous.h"
+#include "launcher/output_routing.h"
 #include "launcher/run_logs.h"
 #include "launcher/signals.h"
 #include "launcher/worker_placement.h"
@@ -207,8 +208,8 @@ absl::Status Agent::SetUp() {
   RunLogsOptions lo;
   lo.log_dir = c_.log_dir;
   lo.run_id = o_.run_id;
-  lo.stdout_to_file = HasStdout(c_.tee) || HasStdout(c_.redirects);
-  lo.stderr_to_file = HasStderr(c_.tee) || HasStderr(c_.redirects);
+  lo.stdout_to_file = c_.tee.AnyStdout() || c_.redirects.AnyStdout();
+  lo.stderr_to_file = c_.tee.AnyStderr() || c_.redirects.AnyStderr();
   if (auto tmp = o_.base_env.find("TMPDIR"); tmp != o_.base_env.end()) {
     lo.tmp_dir = tmp->second;
   }
@@ -221,6 +222,9 @@ absl::Status Agent::SetUp() {
   if (logs_->root_is_temporary()) {
     log_.info("--tee/--redirects without --log-dir: logs go to {}",
               logs_->root());
+  }
+  if (std::string w = DuplicateFiltersWarning(c_); !w.empty()) {
+    log_.warn("{}", w);
   }
   return absl::OkStatus();
 }
@@ -700,19 +704,15 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(
           "to tune it");
       omp_said_ = true;
     }
-    auto files = logs_->PrepareRank(a.attempt, s.rank);
+    const WorkerOutputRoute route = RouteWorkerOutput(c_, lr);
+    auto files = logs_->PrepareRank(a.attempt, s.rank, route.to_file);
     if (!files.ok()) return files.status();
     s.stdout_file = files->stdout_file;
     s.stderr_file = files->stderr_file;
     in.error_file = files->error_file;
     s.env = BuildWorkerEnv(in);
 
-    const bool shown =
-        c_.local_ranks_filter.empty() ||
-        std::find(c_.local_ranks_filter.begin(), c_.local_ranks_filter.end(),
-                  lr) != c_.local_ranks_filter.end();
-    s.stdout_to_console = shown && !HasStdout(c_.redirects);
-    s.stderr_to_console = shown && !HasStderr(c_.redirects);
+    ApplyOutputRoute(c_, route, *files, s);
     LogPrefixFields f;
     f.rank = s.rank;
     f.local_rank = lr;
@@ -752,6 +752,7 @@ WorkerEnvInputs Agent::EnvInputs(const NodeAssignment& a,
   in.use_agent_store = o_.agent_store.has_value();
   in.virtual_local_rank = c_.virtual_local_rank;
   if (timer_) in.timer_file = timer_->path();
+  in.task = c_.task_placement;
   return in;
 }
 

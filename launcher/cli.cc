@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "launcher/cli_env.h"
 #include "launcher/cli_options.h"
+#include "launcher/scheduler/apply.h"
 #include "launcher/status_command.h"
 
 namespace tplaunch {
@@ -191,13 +192,6 @@ absl::Status CheckCombinations(const GivenOptions& given,
         "with the agent store MASTER_ADDR/MASTER_PORT name the TCPStore "
         "listener");
   }
-  if (agent_store && config.rdzv_endpoint && !config.torch_store_endpoint) {
-    return absl::InvalidArgumentError(
-        "--torch-store agent with --rdzv-endpoint needs "
-        "--torch-store-endpoint HOST:PORT: the TCPStore listener of the "
-        "tprdzvd (start it with --torch-store-port; it prints "
-        "'torch store listening on HOST:PORT')");
-  }
   if (!config.rdzv_endpoint) {
     if (config.max_nodes > 1) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -250,6 +244,8 @@ absl::StatusOr<LaunchConfig> ParseCommandLine(
     }
     if (!applied.ok()) return applied;
   }
+  absl::Status scheduled = ApplyScheduler(env, *given, config);
+  if (!scheduled.ok()) return scheduled;
   absl::Status combined = CheckCombinations(*given, config);
   if (!combined.ok()) return combined;
   return config;

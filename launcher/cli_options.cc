@@ -11,6 +11,7 @@
 #include "common/duration.h"
 #include "common/status_macros.h"
 #include "launcher/log_prefix.h"
+#include "launcher/output_filters.h"
 #include "launcher/signals.h"
 #include "store/endpoint.h"
 
@@ -44,18 +45,52 @@ absl::StatusOr<absl::Duration> ParseDurationIn(const RawValue& raw, Zero zero) {
   return *d;
 }
 
-absl::StatusOr<StdStreams> ParseStdStreams(const RawValue& raw) {
-  std::string v = absl::AsciiStrToLower(raw.value);
+absl::StatusOr<StdStreams> ParseOneStdStreams(const RawValue& raw,
+                                              absl::string_view v_in) {
+  std::string v = absl::AsciiStrToLower(v_in);
   if (v == "0" || v == "none") return StdStreams::kNone;
   if (v == "1" || v == "stdout" || v == "out") return StdStreams::kOut;
   if (v == "2" || v == "stderr" || v == "err") return StdStreams::kErr;
   if (v == "3" || v == "all" || v == "both") return StdStreams::kAll;
-  if (v.find(':') != std::string::npos) {
-    return InvalidValue(raw,
-                        "per-local-rank values (torchrun's '0:1,1:2') are not "
-                        "supported; give one of 0..3 for all ranks");
+  return InvalidValue(raw,
+                      "expected 0/none, 1/stdout, 2/stderr or 3/all, or "
+                      "LOCAL_RANK:VALUE,... such as 0:1,1:2");
+}
+
+// One value for every local rank, or torchrun's map "0:1,1:2" (local rank:
+// value; ranks it does not name get none). After --nproc-per-node in the
+// table: a plain count bounds the ranks.
+absl::StatusOr<StdStreamsByRank> ParseStdStreams(const RawValue& raw,
+                                                 const LaunchConfig& c) {
+  StdStreamsByRank out;
+  if (raw.value.find(':') == std::string::npos) {
+    ASSIGN_OR_RETURN(out.all, ParseOneStdStreams(raw, raw.value));
+    return out;
   }
-  return InvalidValue(raw, "expected 0/none, 1/stdout, 2/stderr or 3/all");
+  for (absl::string_view item : absl::StrSplit(raw.value, ',')) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(item, absl::MaxSplits(':', 1));
+    int rank = 0;
+    if (!absl::SimpleAtoi(kv.first, &rank) || rank < 0 ||
+        item.find(':') == absl::string_view::npos) {
+      return InvalidValue(raw,
+                          absl::StrCat("'", item,
+                                       "' is not LOCAL_RANK:VALUE (a map is "
+                                       "0:1,1:2: local rank 0 stdout, 1 "
+                                       "stderr)"));
+    }
+    if (c.nproc_mode == NprocMode::kCount && rank >= c.nproc_per_node) {
+      return InvalidValue(
+          raw, absl::StrCat("local rank ", rank, " does not exist with ",
+                            "--nproc-per-node ", c.nproc_per_node));
+    }
+    ASSIGN_OR_RETURN(StdStreams s, ParseOneStdStreams(raw, kv.second));
+    if (!out.by_local_rank.emplace(rank, s).second) {
+      return InvalidValue(raw,
+                          absl::StrCat("local rank ", rank, " is given twice"));
+    }
+  }
+  return out;
 }
 
 // Field setters for the common shapes: parse, then store into one field.
@@ -74,9 +109,18 @@ ApplyOption DurationField(absl::Duration LaunchConfig::*field, Zero zero) {
   };
 }
 
-ApplyOption StreamsField(StdStreams LaunchConfig::*field) {
+ApplyOption StreamsField(StdStreamsByRank LaunchConfig::*field) {
   return [=](const RawValue& raw, LaunchConfig& c) -> absl::Status {
-    ASSIGN_OR_RETURN(c.*field, ParseStdStreams(raw));
+    ASSIGN_OR_RETURN(c.*field, ParseStdStreams(raw, c));
+    return absl::OkStatus();
+  };
+}
+
+// torchrun's comma list, ",," for a literal comma; '' is one empty filter,
+// which matches every line (as in torchrun).
+ApplyOption FiltersField(std::vector<std::string> LaunchConfig::*field) {
+  return [=](const RawValue& raw, LaunchConfig& c) -> absl::Status {
+    c.*field = ParseDuplicateFilters(raw.value);
     return absl::OkStatus();
   };
 }
@@ -212,8 +256,10 @@ absl::Status ApplyRdzvConf(const RawValue& raw, LaunchConfig& c) {
       ASSIGN_OR_RETURN(c.rdzv_last_call, ParseDurationIn(item, Zero::kAllowed));
     } else if (p.first == "use_libuv") {
       ASSIGN_OR_RETURN(c.use_libuv, ParseConfBool(item));
+    } else if (p.first == "is_host") {
+      ASSIGN_OR_RETURN(c.rdzv_is_host, ParseConfBool(item));
     } else if (p.first != "read_timeout" && p.first != "close_timeout" &&
-               p.first != "timeout" && p.first != "is_host") {
+               p.first != "timeout") {
       return InvalidValue(
           raw, absl::StrCat("unknown key '", p.first,
                             "'; known: join_timeout, last_call_timeout, "
@@ -370,7 +416,7 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--rdzv-last-call,--rdzv_last_call", kValue, DurationField(&C::rdzv_last_call, Zero::kAllowed),
        "With --nnodes MIN:MAX: how long to wait for more nodes once MIN have joined. Default 30s."},
       {"--rdzv-conf,--rdzv_conf", kValue, ApplyRdzvConf,
-       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); use_libuv=0|1 reaches the workers as USE_LIBUV; read_timeout and close_timeout are accepted and ignored."},
+       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); use_libuv=0|1 reaches the workers as USE_LIBUV; read_timeout and close_timeout are accepted and ignored; is_host=true|false forces whether this node hosts --rdzv-endpoint itself (default: the node whose address HOST is hosts it when nothing serves the port)."},
       {"--max-restarts,--max_restarts", kValue, IntField(&C::max_restarts, 0, 1000000),
        "Restart all workers on all nodes as a new attempt up to this many times. Default 0."},
       {"--monitor-interval,--monitor_interval", kValue, DurationField(&C::monitor_interval, Zero::kRejected),
@@ -382,18 +428,24 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--log-dir,--log_dir", kValue, TextField(&C::log_dir, "expected a directory"),
        "Directory for per attempt and rank logs: DIR/RUN_ID/attempt_N/rank_R/{stdout,stderr}.log, DIR/RUN_ID/error.json."},
       {"-t,--tee", kValue, StreamsField(&C::tee),
-       "Streams written to the console and to log files: 0/none 1/stdout 2/stderr 3/all."},
+       "Streams written to the console and to log files: 0/none 1/stdout 2/stderr 3/all, or per local rank as torchrun's 0:1,1:2 (ranks not named: none)."},
       {"-r,--redirects", kValue, StreamsField(&C::redirects),
-       "Streams written to log files only (not the console): 0/none 1/stdout 2/stderr 3/all."},
+       "Streams written to log files only (not the console, unless also in --tee): 0/none 1/stdout 2/stderr 3/all, or per local rank as 0:1,1:2."},
       {"--local-ranks-filter,--local_ranks_filter", kValue, ApplyLocalRanksFilter,
        "Comma-separated local ranks whose output reaches the console. Default all."},
       {"--logs-specs,--logs_specs", kValue, ApplyLogsSpecs,
        "torchrun's logs-specs plug-in: only default is accepted (the layout is --log-dir's)."},
-      {"--log-prefix,--log_prefix", kValue, ApplyLogPrefix,
-       "Console line prefix template; fields ${rank} ${local_rank} ${node_rank} ${role_name} ${host} ${attempt}. Default '[rank${rank}]:' ('[${host} rank${rank}]:' on several nodes). Also read from TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE.",
+      {"--log-prefix,--log_prefix,--log-line-prefix-template,--log_line_prefix_template", kValue, ApplyLogPrefix,
+       "Console line prefix template (torchrun's --log-line-prefix-template); fields ${rank} ${local_rank} ${node_rank} ${role_name} ${host} (or ${hostname}) ${attempt}, also as $rank. Default '[rank${rank}]:' ('[${host} rank${rank}]:' on several nodes). Not added to a line that already starts with it or with PyTorch's own [rankN]:. Also read from TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE.",
        nullptr, "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"},
+      {"--duplicate-stdout-filters,--duplicate_stdout_filters", kValue, FiltersField(&C::duplicate_stdout_filters),
+       "Comma-separated strings (',,' for a comma): stdout lines containing any are also written to RUN_DIR/attempt_N/filtered_stdout.log, of the streams that go to the console and to files (--tee, or all under --log-dir)."},
+      {"--duplicate-stderr-filters,--duplicate_stderr_filters", kValue, FiltersField(&C::duplicate_stderr_filters),
+       "As --duplicate-stdout-filters, for stderr: RUN_DIR/attempt_N/filtered_stderr.log."},
       {"--role", kValue, TextField(&C::role, "expected a non-empty role name"),
        "ROLE_NAME of the workers. Default 'default'."},
+      {"--scheduler", kValue, [](const RawValue& r, C& c) { absl::Status s = ParseSchedulerChoice(r.value, &c.scheduler); return s.ok() ? s : InvalidValue(r, s.message()); },
+       "Whose variables fill in what the command line leaves open: auto (the first of Slurm, MPI, Kubernetes found), slurm, kubernetes, mpi or none (ignore them all). Default auto. See docs/schedulers.md."},
       {"--master-addr,--master_addr", kValue, TextField(&C::master_addr, "expected a host name or address"),
        "MASTER_ADDR for the workers. Default: node 0's address."},
       {"--master-port,--master_port", kValue, IntField(&C::master_port, 0, 65535),
@@ -436,7 +488,7 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--torch-store,--torch_store", kValue, ApplyTorchStore,
        "Who hosts PyTorch's TCPStore: worker (rank 0, PyTorch's default) or agent (the rendezvous server's TCPStore listener; workers get TORCHELASTIC_USE_AGENT_STORE=True)."},
       {"--torch-store-endpoint,--torch_store_endpoint", kValue, EndpointField(&C::torch_store_endpoint, 0),
-       "With --torch-store agent and --rdzv-endpoint: HOST:PORT of tprdzvd's TCPStore listener, as its 'torch store listening on' line prints it (tprdzvd --torch-store-port)."},
+       "With --torch-store agent and --rdzv-endpoint: HOST:PORT of tprdzvd's TCPStore listener, as its 'torch store listening on' line prints it (tprdzvd --torch-store-port). Without it: the listener of the node hosting --rdzv-endpoint."},
       {"-m,--module", kFlag, SetTrue(&C::module),
        "PROGRAM is a Python module: run PYTHON -u -m PROGRAM ARGS (PYTHON: $PYTHON_EXEC, else python3 on PATH)."},
       {"--no-python,--no_python", kFlag, SetTrue(&C::no_python),

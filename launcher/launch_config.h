@@ -5,11 +5,13 @@
 #ifndef TPLAUNCH_LAUNCHER_LAUNCH_CONFIG_H_
 #define TPLAUNCH_LAUNCHER_LAUNCH_CONFIG_H_
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "launcher/scheduler/scheduler_types.h"
 #include "store/endpoint.h"
 
 namespace tplaunch {
@@ -20,6 +22,36 @@ enum class StdStreams { kNone = 0, kOut = 1, kErr = 2, kAll = 3 };
 
 inline bool HasStdout(StdStreams s) { return static_cast<int>(s) & 1; }
 inline bool HasStderr(StdStreams s) { return static_cast<int>(s) & 2; }
+
+// A --tee/--redirects value: one StdStreams for every local rank ("3"), or
+// torchrun's per-local-rank map ("0:1,1:2"), in which a local rank the map
+// does not name gets kNone (torchrun's to_map).
+struct StdStreamsByRank {
+  StdStreams all = StdStreams::kNone;  // Used when by_local_rank is empty.
+  std::map<int, StdStreams> by_local_rank;
+
+  StdStreams For(int local_rank) const {
+    if (by_local_rank.empty()) return all;
+    auto it = by_local_rank.find(local_rank);
+    return it == by_local_rank.end() ? StdStreams::kNone : it->second;
+  }
+  // Whether some local rank has the stream.
+  bool AnyStdout() const { return Any(1); }
+  bool AnyStderr() const { return Any(2); }
+  // A value for every rank equals that StdStreams; a map equals none.
+  bool operator==(StdStreams s) const {
+    return by_local_rank.empty() && all == s;
+  }
+
+ private:
+  bool Any(int bit) const {
+    if (by_local_rank.empty()) return static_cast<int>(all) & bit;
+    for (const auto& [rank, s] : by_local_rank) {
+      if (static_cast<int>(s) & bit) return true;
+    }
+    return false;
+  }
+};
 
 // How --nproc-per-node was given; kCount is a plain number.
 enum class NprocMode { kCount, kAuto, kGpu, kCpu, kXpu };
@@ -91,9 +123,10 @@ struct LaunchConfig {
   // --tee/--redirects ask for files, then a temporary directory is used).
   std::string log_dir;
   // --tee: streams written both to the console and to files.
-  StdStreams tee = StdStreams::kNone;
-  // --redirects: streams written to files only (not to the console).
-  StdStreams redirects = StdStreams::kNone;
+  StdStreamsByRank tee;
+  // --redirects: streams written to files only (not to the console, unless
+  // also in --tee).
+  StdStreamsByRank redirects;
   // --local-ranks-filter: the local ranks whose console output is shown;
   // empty: every rank.
   std::vector<int> local_ranks_filter;
@@ -101,9 +134,29 @@ struct LaunchConfig {
   // has_log_prefix (an empty template then means no prefix), else the default.
   bool has_log_prefix = false;
   std::string log_prefix;
+  // --duplicate-stdout-filters/--duplicate-stderr-filters: console lines of
+  // streams that also go to files (--tee, or every stream under --log-dir)
+  // containing any of these are copied to
+  // <root>/attempt_<N>/filtered_{stdout,stderr}.log; empty: none.
+  std::vector<std::string> duplicate_stdout_filters;
+  std::vector<std::string> duplicate_stderr_filters;
 
   // --role: ROLE_NAME of the workers.
   std::string role = "default";
+  // --scheduler: whose variables fill in what the command line leaves open
+  // (launcher/scheduler/apply.h, docs/schedulers.md).
+  SchedulerChoice scheduler = SchedulerChoice::kAuto;
+  // Set by the scheduler's inference: the line printed at start ("" for
+  // none); whether this node hosts the rendezvous at rdzv_endpoint (Slurm node
+  // or task 0, pod 0; nullopt: the scheduler does not say);
+  // TODO(#12): the self-hosted endpoint (#11) is to read it like --rdzv-conf
+  // is_host.
+  std::string scheduler_summary;
+  std::optional<bool> scheduler_hosts_rendezvous;
+  // One worker per scheduler task (srun --ntasks-per-node=8, mpirun): the
+  // workers' LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, GROUP_WORLD_SIZE as the
+  // scheduler counts them; nullopt otherwise.
+  std::optional<TaskPlacement> task_placement;
   // --master-addr/--master-port: explicit MASTER_ADDR/MASTER_PORT for the
   // workers; empty/0: node 0 reserves a free port per attempt and publishes its
   // address.
@@ -146,8 +199,13 @@ struct LaunchConfig {
   // --torch-store worker|agent: who hosts PyTorch's TCPStore.
   TorchStoreHost torch_store = TorchStoreHost::kWorker;
   // --torch-store-endpoint HOST:PORT (no default port) of tprdzvd's TCPStore
-  // listener; set exactly when torch_store is kAgent and rdzv_endpoint is set.
+  // listener; set only when torch_store is kAgent and rdzv_endpoint is set
+  // (without it a self-hosted endpoint's listener is used).
   std::optional<Endpoint> torch_store_endpoint;
+  // --rdzv-conf is_host=true|false: whether this node hosts --rdzv-endpoint's
+  // rendezvous server itself; nullopt: it does when HOST is one of its
+  // addresses and nothing serves the port yet (launcher/topology/hosting.h).
+  std::optional<bool> rdzv_is_host;
 
   // How PROGRAM is run (launcher/program.h): --no-python runs it exactly as
   // given; -m/--module runs `PYTHON -u -m PROGRAM`; --run-path runs it as a

@@ -13,12 +13,14 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "launcher/logger.h"
 #include "launcher/signals.h"
+#include "launcher/worker_output.h"
 
 namespace tplaunch {
 namespace {
@@ -30,29 +32,6 @@ int PidfdOpen(pid_t pid) {
 void CloseFd(int& fd) {
   if (fd >= 0) close(fd);
   fd = -1;
-}
-
-// Writes all of data, retrying on EINTR and short writes. Returns 0, or the
-// errno that stopped it with `*unwritten` bytes left (a closed console, a full
-// disk): worker output must never stop the launcher.
-int WriteAll(int fd, const char* data, size_t size, size_t* unwritten) {
-  while (size > 0) {
-    ssize_t n = write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        struct pollfd p = {fd, POLLOUT, 0};
-        poll(&p, 1, 1000);
-        continue;
-      }
-      *unwritten = size;
-      return errno;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  *unwritten = 0;
-  return 0;
 }
 
 // Finds argv0 the way execvp would, but before fork (execvp may allocate, which
@@ -95,14 +74,8 @@ absl::StatusOr<std::string> ResolveProgram(const std::string& argv0,
 
 // One of a worker's output pipes.
 struct Stream {
-  int fd = -1;       // Read end, non-blocking; -1 once closed.
-  int file_fd = -1;  // Log file, or -1.
-  std::string file_path;
-  int file_errno = 0;       // The write error that ended the log file.
-  uint64_t bytes_lost = 0;  // What the log file did not get since then.
-  int console_fd = -1;      // Console, or -1 when not shown.
-  bool is_stderr = false;
-  std::string partial;  // Bytes after the last newline.
+  int fd = -1;  // Read end, non-blocking; -1 once closed.
+  StreamOutput output;
 };
 
 struct Worker {
@@ -112,7 +85,6 @@ struct Worker {
   bool reaped = false;
   Stream out;
   Stream err;
-  std::deque<std::string> stderr_tail;
 };
 
 class WorkerGroupImpl final : public WorkerGroup {
@@ -126,6 +98,7 @@ class WorkerGroupImpl final : public WorkerGroup {
       for (auto& loss : log_losses())
         options_.lost_logs->push_back(std::move(loss));
     }
+    for (auto& [path, f] : duplicate_files_) CloseFd(f.fd);
   }
 
   absl::Status Start(std::vector<WorkerSpec> specs);
@@ -151,11 +124,10 @@ class WorkerGroupImpl final : public WorkerGroup {
   // `deadline`. Returns the index of a readable extra fd, or -1.
   int PollOnce(absl::Span<const int> extra_fds, absl::Time deadline);
   void ReadStream(Worker& w, Stream& s, bool drain_only);
-  // Turns the complete lines in s.partial (all of it at EOF) into one console
-  // write and one log file write.
-  void Flush(Worker& w, Stream& s, bool eof);
-  void AddLine(Worker& w, Stream& s, absl::string_view line, bool split);
-  void WriteLogFile(Worker& w, Stream& s);
+  // Opens the log files of a worker's streams and points them at the console
+  // and the shared duplicate files. Errors: DataLoss naming the file.
+  absl::Status SetUpOutput(Worker& w);
+  absl::StatusOr<SharedOutputFile*> DuplicateFile(const std::string& path);
   // Pids of workers not yet reaped (never reaped by the process tree).
   std::vector<pid_t> LivePids() const;
   void Reap(Worker& w);
@@ -163,8 +135,8 @@ class WorkerGroupImpl final : public WorkerGroup {
     CloseFd(w.pidfd);
     CloseFd(w.out.fd);
     CloseFd(w.err.fd);
-    CloseFd(w.out.file_fd);
-    CloseFd(w.err.file_fd);
+    w.out.output.CloseFile();
+    w.err.output.CloseFile();
   }
   void KillGroups(int signo, bool only_live);
 
@@ -175,9 +147,10 @@ class WorkerGroupImpl final : public WorkerGroup {
   bool failure_reported_ = false;
   int live_ = 0;
   std::string read_buf_ = std::string(64 * 1024, '\0');
-  // What one Flush() writes, reused so a read costs no allocation.
-  std::string console_buf_;
-  std::string file_buf_;
+  OutputScratch scratch_;
+  // The files several workers append to (filtered_stdout.log), by path; a
+  // std::map, so the streams' pointers stay valid.
+  std::map<std::string, SharedOutputFile> duplicate_files_;
 };
 
 absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
@@ -231,27 +204,8 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     for (auto& e : p.env_strings) p.envp.push_back(e.data());
     p.envp.push_back(nullptr);
 
-    auto open_log = [&](const std::string& file, int& fd) {
-      if (file.empty()) return;
-      fd = open(file.c_str(),
-                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
-      if (fd < 0) {
-        // DataLoss, not PermissionDenied: that one means PROGRAM cannot be
-        // executed (exit 126); lost logs have their own exit code.
-        status = absl::DataLossError(absl::StrCat("cannot create log file ",
-                                                  file, ": ", strerror(errno)));
-      }
-    };
-    open_log(w.spec.stdout_file, w.out.file_fd);
-    open_log(w.spec.stderr_file, w.err.file_fd);
-    w.out.file_path = w.spec.stdout_file;
-    w.err.file_path = w.spec.stderr_file;
+    status = SetUpOutput(w);
     if (!status.ok()) break;
-    w.out.console_fd =
-        w.spec.stdout_to_console ? options_.console_stdout_fd : -1;
-    w.err.console_fd =
-        w.spec.stderr_to_console ? options_.console_stderr_fd : -1;
-    w.err.is_stderr = true;
 
     int out_pipe[2], err_pipe[2], exec_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) != 0) {
@@ -274,8 +228,13 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     const ProcessTree* tree = options_.tree;
     pid_t pid = fork();
     if (pid == 0) {
-      // Child: async-signal-safe calls only.
-      setpgid(0, 0);
+      // Child: async-signal-safe calls only. A session of its own (and so a
+      // process group of its own, pgid = pid), as torchrun's
+      // start_new_session: with sched_autogroup the kernel shares the CPU
+      // between sessions, and workers in the launcher's session would all
+      // share its one share. Nothing can make it fail: a fresh child is no
+      // group leader (the parent never calls setpgid on it, see below).
+      setsid();
       if (tree != nullptr) tree->EnterInChild();
       if (pdeathsig) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -317,8 +276,10 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       status = absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
       break;
     }
-    // Also in the parent, so signals sent right after fork reach the group.
-    setpgid(pid, pid);
+    // No setpgid(pid, pid) here (it would make the child a group leader and
+    // its setsid() fail): the exec results are read below before Start
+    // returns, and a child that has exec'd (or failed to) has called setsid(),
+    // so every signal the group sends afterwards finds the worker's group.
     w.pid = pid;
     ++live_;
     w.out.fd = out_pipe[0];
@@ -370,73 +331,75 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
   return status;
 }
 
-void WorkerGroupImpl::AddLine(Worker& w, Stream& s, absl::string_view line,
-                              bool split) {
-  // `line` has no newline.
-  static constexpr absl::string_view kSplitMarker =
-      " [tplaunch: line too long, continued on the next line]";
-  const absl::string_view marker = split ? kSplitMarker : "";
-  if (s.console_fd >= 0) {
-    absl::StrAppend(&console_buf_, w.spec.console_prefix, line, marker, "\n");
-  }
-  if (s.file_fd >= 0) absl::StrAppend(&file_buf_, line, marker, "\n");
-  if (s.is_stderr && options_.stderr_tail_lines > 0) {
-    constexpr size_t kMaxTailLine = 1024;
-    w.stderr_tail.emplace_back(line.substr(0, kMaxTailLine));
-    while (w.stderr_tail.size() >
-           static_cast<size_t>(options_.stderr_tail_lines)) {
-      w.stderr_tail.pop_front();
+absl::StatusOr<SharedOutputFile*> WorkerGroupImpl::DuplicateFile(
+    const std::string& path) {
+  auto [it, inserted] = duplicate_files_.try_emplace(path);
+  SharedOutputFile& f = it->second;
+  if (inserted) {
+    f.path = path;
+    f.fd = open(path.c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+    if (f.fd < 0) {
+      const int err = errno;
+      duplicate_files_.erase(it);
+      return absl::DataLossError(
+          absl::StrCat("cannot create log file ", path, ": ", strerror(err)));
     }
   }
+  return &f;
 }
 
-void WorkerGroupImpl::WriteLogFile(Worker& w, Stream& s) {
-  if (file_buf_.empty()) return;
-  if (s.file_errno != 0) {
-    s.bytes_lost += file_buf_.size();
-    return;
+absl::Status WorkerGroupImpl::SetUpOutput(Worker& w) {
+  const WorkerSpec& spec = w.spec;
+  struct Side {
+    Stream& stream;
+    bool to_console;
+    int console_fd;
+    const std::string& file;
+    const std::vector<std::string>& filters;
+    const std::string& duplicate_file;
+    int tail_lines;
+  };
+  for (const Side& side :
+       {Side{w.out, spec.stdout_to_console, options_.console_stdout_fd,
+             spec.stdout_file, spec.stdout_duplicate_filters,
+             spec.stdout_duplicate_file, 0},
+        Side{w.err, spec.stderr_to_console, options_.console_stderr_fd,
+             spec.stderr_file, spec.stderr_duplicate_filters,
+             spec.stderr_duplicate_file, options_.stderr_tail_lines}}) {
+    StreamSinks sinks;
+    sinks.rank = spec.rank;
+    sinks.console_fd = side.to_console ? side.console_fd : -1;
+    sinks.console_prefix = spec.console_prefix;
+    sinks.file_path = side.file;
+    sinks.tail_lines = side.tail_lines;
+    sinks.max_line_bytes = options_.max_line_bytes;
+    if (!side.file.empty()) {
+      sinks.file_fd =
+          open(side.file.c_str(),
+               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+      if (sinks.file_fd < 0) {
+        // DataLoss, not PermissionDenied: that one means PROGRAM cannot be
+        // executed (exit 126); lost logs have their own exit code.
+        absl::Status s = absl::DataLossError(absl::StrCat(
+            "cannot create log file ", side.file, ": ", strerror(errno)));
+        CloseWorkerFds(w);
+        return s;
+      }
+    }
+    if (!side.duplicate_file.empty() && !side.filters.empty()) {
+      auto shared = DuplicateFile(side.duplicate_file);
+      if (!shared.ok()) {
+        if (sinks.file_fd >= 0) close(sinks.file_fd);
+        CloseWorkerFds(w);
+        return shared.status();
+      }
+      sinks.duplicate = *shared;
+      sinks.duplicate_filters = side.filters;
+    }
+    side.stream.output.set_sinks(std::move(sinks));
   }
-  size_t unwritten = 0;
-  int err = WriteAll(s.file_fd, file_buf_.data(), file_buf_.size(), &unwritten);
-  if (err == 0) return;
-  // The rest of the file would have a hole: stop writing it, and count.
-  s.file_errno = err;
-  s.bytes_lost += unwritten;
-  LauncherLogger().error(
-      "cannot write rank {}'s log file {}: {}; its output from here on is "
-      "lost (the console still gets it)",
-      w.spec.rank, s.file_path, strerror(err));
-}
-
-void WorkerGroupImpl::Flush(Worker& w, Stream& s, bool eof) {
-  console_buf_.clear();
-  file_buf_.clear();
-  size_t start = 0;
-  while (true) {
-    size_t nl = s.partial.find('\n', start);
-    if (nl == std::string::npos) break;
-    AddLine(w, s, absl::string_view(s.partial).substr(start, nl - start),
-            false);
-    start = nl + 1;
-  }
-  // Lines too long to wait for their end, in pieces of max_line_bytes.
-  while (s.partial.size() - start >= options_.max_line_bytes) {
-    AddLine(w, s,
-            absl::string_view(s.partial).substr(start, options_.max_line_bytes),
-            true);
-    start += options_.max_line_bytes;
-  }
-  if (eof && start < s.partial.size()) {
-    AddLine(w, s, absl::string_view(s.partial).substr(start), false);
-    start = s.partial.size();
-  }
-  s.partial.erase(0, start);
-  if (!console_buf_.empty()) {
-    size_t unwritten;
-    WriteAll(s.console_fd, console_buf_.data(), console_buf_.size(),
-             &unwritten);
-  }
-  WriteLogFile(w, s);
+  return absl::OkStatus();
 }
 
 void WorkerGroupImpl::ReadStream(Worker& w, Stream& s, bool drain_only) {
@@ -446,28 +409,40 @@ void WorkerGroupImpl::ReadStream(Worker& w, Stream& s, bool drain_only) {
     ssize_t n = read(s.fd, read_buf_.data(), read_buf_.size());
     if (n < 0 && errno == EINTR) continue;
     if (n > 0) {
-      s.partial.append(read_buf_.data(), static_cast<size_t>(n));
-      Flush(w, s, false);
+      s.output.Append(
+          absl::string_view(read_buf_.data(), static_cast<size_t>(n)), false,
+          scratch_);
       continue;
     }
     if (n < 0 && errno == EAGAIN && !drain_only) return;
     // EOF, an error, or a drain that found nothing more: flush and close.
-    Flush(w, s, true);
+    s.output.Append("", true, scratch_);
     CloseFd(s.fd);
   }
 }
 
 std::vector<LogLoss> WorkerGroupImpl::log_losses() const {
   std::vector<LogLoss> out;
+  auto add = [&](const Worker& w, const std::string& path, int err,
+                 uint64_t lost) {
+    LogLoss l;
+    l.rank = w.spec.rank;
+    l.path = path;
+    l.error = strerror(err);
+    l.bytes_lost = lost;
+    out.push_back(std::move(l));
+  };
   for (const auto& w : workers_) {
     for (const Stream* s : {&w.out, &w.err}) {
-      if (s->file_errno == 0) continue;
-      LogLoss l;
-      l.rank = w.spec.rank;
-      l.path = s->file_path;
-      l.error = strerror(s->file_errno);
-      l.bytes_lost = s->bytes_lost;
-      out.push_back(std::move(l));
+      const StreamOutput& o = s->output;
+      if (o.file_errno() != 0) {
+        add(w, o.sinks().file_path, o.file_errno(), o.file_bytes_lost());
+      }
+      // The shared file's loss, as much of it as was this worker's.
+      const SharedOutputFile* d = o.sinks().duplicate;
+      if (d != nullptr && d->file_errno != 0 && o.duplicate_bytes_lost() > 0) {
+        add(w, d->path, d->file_errno, o.duplicate_bytes_lost());
+      }
     }
   }
   return out;
@@ -504,7 +479,7 @@ void WorkerGroupImpl::Reap(Worker& w) {
   } else {
     e.exit_code = WEXITSTATUS(st);
   }
-  e.stderr_tail.assign(w.stderr_tail.begin(), w.stderr_tail.end());
+  e.stderr_tail.assign(w.err.output.tail().begin(), w.err.output.tail().end());
   if (!e.ok() && !first_failure_) first_failure_ = e;
   exits_.push_back(std::move(e));
 }

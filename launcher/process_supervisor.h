@@ -1,11 +1,13 @@
 // process_supervisor: starts a node's worker processes and watches them.
 //
-// Knows processes, not stores. Each worker runs in its own process group, gets
-// SIGKILL when the thread that started it dies (PR_SET_PDEATHSIG), starts with
-// the default disposition of every signal the launcher forwards, and has its
-// stdout and stderr read through pipes and split into lines; what one read()
-// brought is written with one write() to the console (each line with its
-// prefix) and one to the log file, so lines of different workers never
+// Knows processes, not stores. Each worker runs in its own session (so its own
+// process group, as torchrun's start_new_session: the kernel's autogroup
+// shares CPU per session), gets SIGKILL when the thread that started it dies
+// (PR_SET_PDEATHSIG), starts with the default disposition of every signal the
+// launcher forwards, and has its stdout and stderr read through pipes and
+// split into lines (worker_output.h): what one read() brought is written with
+// one write() to the console (each line with its prefix, unless it carries
+// one) and one to the log file, so lines of different workers never
 // interleave and a chatty worker costs two syscalls per read, not one per line.
 // With a ProcessTree, everything the workers started (grandchildren of every
 // kind) is killed when the group stops. Nothing polls on a timer: exits arrive
@@ -41,7 +43,8 @@ struct WorkerSpec {
   std::vector<std::string> argv;
   // The complete environment of the worker.
   EnvMap env;
-  // Prepended to every console line of this worker ("[rank 3]: ").
+  // Prepended to every console line of this worker ("[rank3]: ") that does
+  // not already carry it or PyTorch's "[rank3]:" (LineCarriesPrefix).
   std::string console_prefix;
   bool stdout_to_console = true;
   bool stderr_to_console = true;
@@ -51,9 +54,18 @@ struct WorkerSpec {
   // CPUs the worker is bound to (sched_setaffinity before exec, so every
   // thread it starts inherits them); empty: the launcher's own affinity.
   std::vector<int> cpu_affinity;
+  // --duplicate-stdout/stderr-filters: lines containing any filter are also
+  // appended, prefixed as on the console, to this file, which every worker of
+  // the group naming the same path shares (created, truncated). No filters or
+  // no file: nothing is duplicated.
+  std::vector<std::string> stdout_duplicate_filters;
+  std::string stdout_duplicate_file;
+  std::vector<std::string> stderr_duplicate_filters;
+  std::string stderr_duplicate_file;
 };
 
 // Output a log file did not get: the first write error ends writing to it.
+// A shared duplicate file has one entry per rank that lost lines to it.
 struct LogLoss {
   int rank = 0;
   std::string path;
@@ -128,7 +140,8 @@ class WorkerGroup {
   virtual WaitResult Wait(absl::Span<const int> extra_fds,
                           absl::Time deadline) = 0;
 
-  // Sends signo to the process group of every worker not yet reaped.
+  // Sends signo to the process group (= session) of every worker not yet
+  // reaped.
   virtual void Signal(int signo) = 0;
 
   // `first_signal` (SIGTERM; torchrun sends the signal it received) to every

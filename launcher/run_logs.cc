@@ -103,18 +103,30 @@ std::string RunLogs::RankDir(int attempt, int rank) const {
 }
 
 absl::StatusOr<RankFiles> RunLogs::PrepareRank(int attempt, int rank) {
+  const int streams =
+      (options_.stdout_to_file ? 1 : 0) | (options_.stderr_to_file ? 2 : 0);
+  return PrepareRank(attempt, rank, static_cast<StdStreams>(streams));
+}
+
+absl::StatusOr<RankFiles> RunLogs::PrepareRank(int attempt, int rank,
+                                               StdStreams to_file) {
   RankFiles files;
   if (!root_.empty()) {
     const std::string dir = RankDir(attempt, rank);
     absl::Status made = MakeDirs(dir);
     if (!made.ok()) return made;
     const bool all = !options_.log_dir.empty();
-    if (all || options_.stdout_to_file) {
+    if (all || HasStdout(to_file)) {
       files.stdout_file = absl::StrCat(dir, "/stdout.log");
     }
-    if (all || options_.stderr_to_file) {
+    if (all || HasStderr(to_file)) {
       files.stderr_file = absl::StrCat(dir, "/stderr.log");
     }
+    const std::string attempt_dir = absl::StrCat(root_, "/attempt_", attempt);
+    files.filtered_stdout_file =
+        absl::StrCat(attempt_dir, "/filtered_stdout.log");
+    files.filtered_stderr_file =
+        absl::StrCat(attempt_dir, "/filtered_stderr.log");
   }
   files.error_file = ErrorFile(attempt, rank);
   if (!files.error_file.empty()) unlink(files.error_file.c_str());

@@ -3,6 +3,8 @@
 //   <root>/attempt_<N>/rank_<R>/stdout.log   (--log-dir, or --tee/--redirects)
 //   <root>/attempt_<N>/rank_<R>/stderr.log
 //   <root>/attempt_<N>/rank_<R>/error.json   TORCHELASTIC_ERROR_FILE
+//   <root>/attempt_<N>/filtered_stdout.log   --duplicate-stdout-filters (all
+//   <root>/attempt_<N>/filtered_stderr.log   of this node's ranks, as torchrun)
 //   <root>/error.json                        the launcher's failure report
 //
 // <root> is <--log-dir>/<run_id>; with --tee/--redirects but no --log-dir it is
@@ -17,6 +19,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "launcher/launch_config.h"
 
 namespace tplaunch {
 
@@ -24,8 +27,9 @@ struct RunLogsOptions {
   // --log-dir; "": no log directory of the user's.
   std::string log_dir;
   std::string run_id;
-  // Whether --tee/--redirects send the worker's stdout/stderr to files. With
-  // log_dir set both streams always go to files.
+  // Whether --tee/--redirects send some worker's stdout/stderr to files (a
+  // temporary root is made for them). With log_dir set both streams always go
+  // to files.
   bool stdout_to_file = false;
   bool stderr_to_file = false;
   // Where temporary directories are made (TMPDIR; "" means /tmp).
@@ -37,6 +41,11 @@ struct RankFiles {
   std::string error_file;  // TORCHELASTIC_ERROR_FILE.
   std::string stdout_file;
   std::string stderr_file;
+  // The attempt's filtered_{stdout,stderr}.log, shared by the node's ranks
+  // (whether a rank writes to them is the caller's business); "" without a
+  // root.
+  std::string filtered_stdout_file;
+  std::string filtered_stderr_file;
 };
 
 class RunLogs final {
@@ -62,6 +71,10 @@ class RunLogs final {
   // an error file found after a failure is this attempt's. Errors:
   // DataLoss naming the directory that cannot be created.
   absl::StatusOr<RankFiles> PrepareRank(int attempt, int rank);
+  // The same for a rank whose streams `to_file` go to files (a per-rank
+  // --tee/--redirects map); with log_dir every stream does anyway.
+  absl::StatusOr<RankFiles> PrepareRank(int attempt, int rank,
+                                        StdStreams to_file);
 
   // The rank's TORCHELASTIC_ERROR_FILE path ("" when there is nowhere to put
   // it); the same path PrepareRank returned.

@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<ProcessTree>> TrackProcesses(
 }
 
 // The embedded server's routine lines ("serving on ...") are noise in a
-// standalone launch.
+// standalone launch; a self-hosting one says what it hosts itself.
 void QuietEmbeddedServer() {
   auto quiet = spdlog::default_logger()->clone("rendezvous");
   quiet->set_level(
@@ -178,6 +178,9 @@ int Main(int argc, char** argv) {
       break;
   }
   SetUpLogging(env);
+  if (!config.scheduler_summary.empty()) {
+    LauncherLogger().info("{}", config.scheduler_summary);
+  }
   for (const std::string& warning : config.warnings) {
     LauncherLogger().warn("{}", warning);
   }
@@ -213,7 +216,7 @@ int Main(int argc, char** argv) {
     if (!token.ok()) return UsageError(std::string(token.status().message()));
     inputs.token = *token;
   }
-  if (plan->kind == TopologyKind::kEmbeddedServer) QuietEmbeddedServer();
+  QuietEmbeddedServer();
   auto topology = StoreTopology::SetUp(*plan, inputs);
   if (!topology.ok()) {
     LauncherLogger().error("{}", std::string(topology.status().message()));
@@ -240,6 +243,8 @@ int Main(int argc, char** argv) {
   int code = RunAgent(ao);
   // Every attempt killed its tree; this catches what an early exit left.
   (*tree)->KillAll(absl::Seconds(10));
+  // A self-hosting node keeps serving until the others have left.
+  (*topology)->Leave(signal_fd);
   for (const LogLoss& l : lost_logs) {
     LauncherLogger().error("logs lost: {} bytes of rank {}'s output to {} ({})",
                            l.bytes_lost, l.rank, l.path, l.error);

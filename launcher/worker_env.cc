@@ -61,6 +61,15 @@ EnvMap BuildWorkerEnv(const WorkerEnvInputs& in) {
   env[worker_env::kWorldSize] = absl::StrCat(in.world_size);
   env[worker_env::kGroupWorldSize] = absl::StrCat(in.num_nodes);
   env[worker_env::kRoleWorldSize] = absl::StrCat(in.world_size);
+  if (in.task) {
+    env[worker_env::kLocalRank] = absl::StrCat(in.task->local_rank);
+    env[worker_env::kLocalWorldSize] = absl::StrCat(in.task->local_world_size);
+    if (in.task->group_rank >= 0) {
+      env[worker_env::kGroupRank] = absl::StrCat(in.task->group_rank);
+      env[worker_env::kGroupWorldSize] =
+          absl::StrCat(in.task->group_world_size);
+    }
+  }
   env[worker_env::kMasterAddr] = in.master_addr;
   env[worker_env::kMasterPort] = absl::StrCat(in.master_port);
   env[worker_env::kRestartCount] = absl::StrCat(in.attempt);

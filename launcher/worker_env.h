@@ -4,10 +4,12 @@
 #define TPLAUNCH_LAUNCHER_WORKER_ENV_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "launcher/scheduler/scheduler_types.h"
 
 namespace tplaunch {
 
@@ -43,6 +45,10 @@ struct WorkerEnvInputs {
   // TORCHELASTIC_TIMER_FILE: the file timer's FIFO; omitted when empty (an
   // inherited value stays).
   std::string timer_file;
+  // One worker per scheduler task: LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK
+  // and GROUP_WORLD_SIZE as the scheduler counts them (RANK stays rank_offset
+  // + local_rank: the task's rendezvous place).
+  std::optional<TaskPlacement> task;
 };
 
 // base plus the worker variables (ours override base, except

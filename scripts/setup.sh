@@ -15,8 +15,10 @@ packages=(
   clang libclang-rt-14-dev clang-format
   # Network namespaces for multi-host tests; ps/pgrep for process checks.
   iproute2 procps
+  slurm-client  # scontrol show hostnames: tests/launcher/scheduler compare the hostlist parser with it
   # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
   openssl libssl-dev python3-torch
+  debootstrap # scripts/torch2_root.sh: a Debian 13 root with PyTorch 2.x (tests/dropin/torch2)
   # bench/run: plots.
   gnuplot-nox
 )

@@ -41,6 +41,8 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   plan.heartbeat_interval = config.heartbeat_interval;
   plan.ride_through_daemon_restart =
       config.on_daemon_restart == LaunchConfig::DaemonRestart::kRideThrough;
+  plan.heartbeat_timeout = config.heartbeat_timeout;
+  plan.exit_barrier_timeout = config.exit_barrier_timeout;
   const bool agent_store = config.torch_store == TorchStoreHost::kAgent;
   if (config.standalone) {
     plan.kind = TopologyKind::kEmbeddedServer;
@@ -59,22 +61,21 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   plan.rdzv_endpoint = *config.rdzv_endpoint;
   plan.token_file = config.token_file;
   plan.local_addr = config.local_addr;
-  if (agent_store) {
-    if (!config.torch_store_endpoint) {
-      return absl::InvalidArgumentError(
-          "--torch-store agent with --rdzv-endpoint needs "
-          "--torch-store-endpoint HOST:PORT");
-    }
+  plan.is_host = config.rdzv_is_host;
+  if (agent_store && config.torch_store_endpoint) {
     plan.agent_store = AgentStoreSource::kRemoteListener;
     plan.torch_store_listener = *config.torch_store_endpoint;
-    if (plan.ride_through_daemon_restart) {
-      return absl::InvalidArgumentError(
-          "--on-daemon-restart ride-through excludes --torch-store agent with "
-          "--rdzv-endpoint: the workers' TCPStore is tprdzvd's listener, which "
-          "a daemon restart without --state-dir empties under the running "
-          "workers, so their attempt cannot ride through it; use "
-          "--on-daemon-restart restart (the default) or --torch-store worker");
-    }
+  } else if (agent_store) {
+    // Without a tprdzvd listener named: the self-hosted server's.
+    plan.agent_store = AgentStoreSource::kHostedListener;
+  }
+  if (agent_store && plan.ride_through_daemon_restart) {
+    return absl::InvalidArgumentError(
+        "--on-daemon-restart ride-through excludes --torch-store agent with "
+        "--rdzv-endpoint: the workers' TCPStore is the rendezvous server's "
+        "listener, which a daemon restart without --state-dir empties under "
+        "the running workers, so their attempt cannot ride through it; use "
+        "--on-daemon-restart restart (the default) or --torch-store worker");
   }
   return plan;
 }
@@ -84,8 +85,19 @@ StoreTopology::~StoreTopology() = default;
 absl::StatusOr<std::unique_ptr<StoreTopology>> StoreTopology::SetUp(
     const TopologyPlan& plan, const TopologyInputs& inputs) {
   std::unique_ptr<StoreTopology> t(new StoreTopology());
-  absl::Status started = plan.multi_node() ? t->ConnectToDaemon(plan, inputs)
-                                           : t->StartEmbeddedServer(plan);
+  absl::Status started;
+  if (plan.multi_node()) {
+    started = t->HostIfMine(plan, inputs);
+    if (started.ok()) {
+      started = t->ConnectToDaemon(plan, inputs);
+      if (absl::IsUnavailable(started) && !t->hosting_) {
+        started = t->ClientConnectError(plan, started);
+      }
+    }
+    if (started.ok()) started = t->AfterConnect(plan, inputs);
+  } else {
+    started = t->StartEmbeddedServer(plan);
+  }
   if (!started.ok()) return started;
   if (plan.agent_store != AgentStoreSource::kNone) {
     t->PrepareAgentStore(std::min(plan.connect_timeout, absl::Seconds(30)));

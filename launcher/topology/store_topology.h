@@ -9,10 +9,18 @@
 //               id, token from --token-file); the workers get the same
 //               endpoint and token. One IncarnationTracker, shared by its
 //               stores, learns the daemon's incarnation from every reply.
+//   self-hosted multi-node where no tprdzvd serves --rdzv-endpoint HOST:PORT
+//               and HOST is this node's (launcher/topology/hosting.h): this
+//               tplaunch binds HOST:PORT and serves it (the token from
+//               --token-file, or none, with a warning), then meets the others
+//               there as a client like they do; it publishes HostedServerKey,
+//               and Leave keeps it serving until the others left
+//               (job_leave.h).
 //
 // With --torch-store agent the workers' MASTER_ADDR/MASTER_PORT name a TCPStore
-// listener instead of a rank: the embedded server's (standalone) or tprdzvd's
-// --torch-store-endpoint, emptied before every attempt.
+// listener instead of a rank: the embedded server's (standalone), tprdzvd's
+// --torch-store-endpoint, or the self-hosted server's (its port published
+// under HostedServerKey), emptied before every attempt.
 //
 // The decision (PlanStoreTopology) is pure; StoreTopology::SetUp carries it
 // out. ApplyTo hands the tracker to the agent unless --on-daemon-restart
@@ -31,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "launcher/agent.h"
 #include "launcher/launch_config.h"
+#include "launcher/topology/job_leave.h"
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store_options.h"
 #include "store/grpc/incarnation.h"
@@ -51,6 +60,8 @@ enum class AgentStoreSource {
   kNone,              // --torch-store worker: rank 0 hosts PyTorch's store.
   kEmbeddedListener,  // The embedded server's listener (port 0).
   kRemoteListener,    // tprdzvd's, at --torch-store-endpoint.
+  kHostedListener,    // The self-hosted server's: HOST of --rdzv-endpoint,
+                      // the port published under HostedServerKey.
 };
 
 // What PlanStoreTopology decided; no I/O has happened yet.
@@ -77,15 +88,21 @@ struct TopologyPlan {
   // attempt (the nodes re-assert its keys). Never with an agent store on a
   // remote daemon.
   bool ride_through_daemon_restart = false;
+  // kRemoteDaemon: --rdzv-conf is_host (nullopt: host when HOST is this
+  // node's and its port is free).
+  std::optional<bool> is_host;
+  // --heartbeat-timeout and --exit-barrier-timeout: how Leave waits for the
+  // other nodes of a self-hosted job.
+  absl::Duration heartbeat_timeout = absl::Seconds(5);
+  absl::Duration exit_barrier_timeout = absl::Seconds(300);
 
   bool multi_node() const { return kind == TopologyKind::kRemoteDaemon; }
 };
 
 // Decides the topology. Errors: InvalidArgument (a usage error) when a
-// multi-node config lacks --rdzv-endpoint, or --torch-store agent lacks
-// --torch-store-endpoint (the cli never produces either), or
-// --on-daemon-restart ride-through meets --torch-store agent on a remote daemon
-// (the workers' own store would be emptied under them).
+// multi-node config lacks --rdzv-endpoint (the cli never produces it), or
+// --on-daemon-restart ride-through meets --torch-store agent on a multi-node
+// launch (the workers' own store would be emptied under them).
 absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config);
 
 // What SetUp needs beyond the plan.
@@ -99,10 +116,14 @@ struct TopologyInputs {
 // The store and servers of one launch; lives as long as the agent runs.
 class StoreTopology final {
  public:
-  // Carries out the plan: starts the embedded server, or finds the routable
-  // address and connects to tprdzvd. Errors, each naming what failed:
-  // whatever StartRendezvousServer, RoutableAddressTowards or ConnectGrpcStore
-  // returned (Unavailable when tprdzvd cannot be reached in time).
+  // Carries out the plan: starts the embedded server, or hosts --rdzv-endpoint
+  // when it is this node's and free, then finds the routable address and
+  // connects to it. Errors, each naming what failed: whatever
+  // StartRendezvousServer, RoutableAddressTowards or ConnectGrpcStore
+  // returned (Unavailable when the endpoint cannot be reached in time, naming
+  // the node that should host it; FailedPrecondition when is_host=true cannot
+  // bind it), Unauthenticated when the endpoint rejects the token, NotFound
+  // when --torch-store agent finds no published TCPStore listener.
   static absl::StatusOr<std::unique_ptr<StoreTopology>> SetUp(
       const TopologyPlan& plan, const TopologyInputs& inputs);
   ~StoreTopology();
@@ -115,6 +136,15 @@ class StoreTopology final {
   // outlive the agent.
   void ApplyTo(AgentOptions& options) const;
 
+  // After the agent returned, multi-node only: tells a self-hosted job's
+  // other nodes that this one left, and on the hosting node keeps the server
+  // up until they all left (bounded; job_leave.h). A terminating signal on
+  // `signal_fd` ends the wait at once (exit 128+N).
+  void Leave(int signal_fd);
+
+  // Whether this launcher serves --rdzv-endpoint itself.
+  bool hosting() const { return hosting_; }
+
  private:
   StoreTopology() = default;
   absl::Status StartEmbeddedServer(const TopologyPlan& plan);
@@ -122,8 +152,25 @@ class StoreTopology final {
                                const TopologyInputs& inputs);
   // Empties the agent store's listener before every attempt.
   void PrepareAgentStore(absl::Duration timeout);
+  // Self-hosting (store_topology_hosted.cc): decides, and starts server_ on
+  // --rdzv-endpoint when this node hosts it.
+  absl::Status HostIfMine(const TopologyPlan& plan,
+                          const TopologyInputs& inputs);
+  // After ConnectToDaemon: the host publishes HostedServerKey; every node
+  // checks its token and, with kHostedListener, finds the listener.
+  absl::Status AfterConnect(const TopologyPlan& plan,
+                            const TopologyInputs& inputs);
+  // ConnectToDaemon's error on a node that does not host, saying who should.
+  absl::Status ClientConnectError(const TopologyPlan& plan,
+                                  const absl::Status& status) const;
 
-  std::unique_ptr<RendezvousServer> server_;  // Standalone only.
+  // The embedded server: standalone, or the self-hosted endpoint.
+  std::unique_ptr<RendezvousServer> server_;
+  bool hosting_ = false;
+  // Why this node does not host --rdzv-endpoint, for ClientConnectError.
+  std::string client_reason_;
+  // What Leave needs.
+  LeaveOptions leave_;
   std::unique_ptr<Store> store_;
   // Multi-node: store_'s daemon, calls bounded by the heartbeat interval.
   std::unique_ptr<Store> liveness_store_;

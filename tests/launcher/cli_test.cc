@@ -182,6 +182,18 @@ TEST_CASE("every flag is parsed, dashes and torchrun's underscores alike") {
       {"--rdzv-endpoint h --rdzv-id j --torch_store agent "
        "--torch_store_endpoint [::1]:5",
        [](auto& c) { CHECK(Text(c.torch_store_endpoint) == "[::1]:5"); }},
+      // The self-hosted endpoint's listener (launcher/topology).
+      {"--rdzv-endpoint h --rdzv-id j --torch-store agent",
+       [](auto& c) {
+         CHECK(c.torch_store == TorchStoreHost::kAgent);
+         CHECK_FALSE(c.torch_store_endpoint.has_value());
+       }},
+      {"--rdzv-endpoint h --rdzv-id j",
+       [](auto& c) { CHECK_FALSE(c.rdzv_is_host.has_value()); }},
+      {"--rdzv-endpoint h --rdzv-id j --rdzv-conf is_host=true",
+       [](auto& c) { CHECK(c.rdzv_is_host == std::optional<bool>(true)); }},
+      {"--rdzv-endpoint h --rdzv-id j --rdzv-conf join_timeout=5,is_host=0",
+       [](auto& c) { CHECK(c.rdzv_is_host == std::optional<bool>(false)); }},
       // Flags (no value): PROGRAM follows them.
       {"--no-python",
        [](auto& c) {
@@ -267,7 +279,7 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--max-restarts many p", "integer"},
       {"--monitor-interval 0 p", "must be positive"},
       {"--tee 4 p", "0/none"},
-      {"--tee 0:1,1:2 p", "per-local-rank"},
+      {"--tee 0:1,1:2 p", "local rank 1 does not exist"},
       {"--redirects loud p", "--redirects 'loud'"},
       {"--nproc 2 --local-ranks-filter 2 p", "does not exist"},
       {"--local-ranks-filter a p", "comma-separated"},
@@ -284,8 +296,8 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--exit-barrier-timeout x p", "duration"},
       {"--token-file /t p", "needs --rdzv-endpoint"},
       {"--torch-store both p", "worker or agent"},
-      {"--rdzv-endpoint h --rdzv-id j --torch-store agent p",
-       "needs --torch-store-endpoint HOST:PORT"},
+      {"--rdzv-endpoint h --rdzv-id j --rdzv-conf is_host=maybe p",
+       "--rdzv-conf is_host 'maybe': expected 1/true/yes or 0/false/no"},
       {"--rdzv-endpoint h --rdzv-id j --torch-store-endpoint n:1 p",
        "needs --torch-store agent"},
       {"--torch-store agent --torch-store-endpoint n:1 p",
@@ -483,9 +495,7 @@ TEST_CASE("PET_ names of the table") {
 }
 
 // Every flag torchrun 2.6-2.14 has (torch/distributed/run.py's parser; see
-// docs/cli.md), each of which --help must list. Written once; the lead moves a
-// flag from kPendingTorchrunFlags to kTorchrunFlags when the branch adding its
-// row is merged (then the check below holds it).
+// docs/cli.md), each of which --help must list.
 constexpr const char* kTorchrunFlags[] = {
     "--nnodes",
     "--nproc-per-node",
@@ -511,6 +521,12 @@ constexpr const char* kTorchrunFlags[] = {
     "-m",
     "--module",
     "--numa-binding",
+    "--duplicate_stderr_filters",
+    "--duplicate-stderr-filters",
+    "--duplicate_stdout_filters",
+    "--duplicate-stdout-filters",
+    "--log_line_prefix_template",
+    "--log-line-prefix-template",
     "--numa_binding",
     "--virtual-local-rank",
     "--virtual_local_rank",
@@ -542,14 +558,6 @@ constexpr const char* kTorchrunFlags[] = {
     "--shutdown_timeout",
 };
 // Added by other branches of issue #11 ("output", "placement").
-constexpr const char* kPendingTorchrunFlags[] = {
-    "--log-line-prefix-template",
-    "--log_line_prefix_template",
-    "--duplicate-stdout-filters",
-    "--duplicate_stdout_filters",
-    "--duplicate-stderr-filters",
-    "--duplicate_stderr_filters",
-};
 
 TEST_CASE("--help lists every torchrun 2.x flag") {
   std::set<std::string> names;
@@ -563,11 +571,6 @@ TEST_CASE("--help lists every torchrun 2.x flag") {
     INFO(flag);
     CHECK(names.count(flag) == 1);
     CHECK_THAT(usage, Catch::Contains(flag));
-  }
-  for (const char* flag : kPendingTorchrunFlags) {
-    if (names.count(flag) == 0) {
-      WARN(flag << " is not in the option table yet (pending merge)");
-    }
   }
 }
 

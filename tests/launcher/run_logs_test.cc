@@ -75,6 +75,53 @@ TEST_CASE("--tee without --log-dir: a temporary root, only the teed stream") {
   CHECK(files->stderr_file == (*logs)->root() + "/attempt_0/rank_1/stderr.log");
 }
 
+TEST_CASE(
+    "per-rank maps: each rank's own streams; the attempt's filtered files") {
+  RunLogsOptions o;
+  o.run_id = "job";
+  o.stdout_to_file = true;  // Some rank's stdout (--tee 0:1,1:2).
+  o.stderr_to_file = true;
+  o.tmp_dir = testing::TestTmpDir();
+  auto logs = RunLogs::Create(o);
+  REQUIRE(logs.ok());
+  const std::string attempt = (*logs)->root() + "/attempt_2";
+  auto r0 = (*logs)->PrepareRank(2, 0, StdStreams::kOut);
+  REQUIRE(r0.ok());
+  CHECK(r0->stdout_file == attempt + "/rank_0/stdout.log");
+  CHECK(r0->stderr_file.empty());
+  auto r1 = (*logs)->PrepareRank(2, 1, StdStreams::kNone);
+  REQUIRE(r1.ok());
+  CHECK(r1->stdout_file.empty());
+  CHECK(r1->stderr_file.empty());
+  CHECK(r1->error_file == attempt + "/rank_1/error.json");
+  for (const RankFiles* f : {&*r0, &*r1}) {
+    CHECK(f->filtered_stdout_file == attempt + "/filtered_stdout.log");
+    CHECK(f->filtered_stderr_file == attempt + "/filtered_stderr.log");
+  }
+
+  // --log-dir: every stream of every rank, whatever the rank's map says.
+  RunLogsOptions d;
+  d.log_dir = testing::MakeTempDir();
+  d.run_id = "job";
+  auto dir_logs = RunLogs::Create(d);
+  REQUIRE(dir_logs.ok());
+  auto all = (*dir_logs)->PrepareRank(0, 0, StdStreams::kNone);
+  REQUIRE(all.ok());
+  CHECK_FALSE(all->stdout_file.empty());
+  CHECK_FALSE(all->stderr_file.empty());
+
+  // No root: nowhere for a filtered file.
+  RunLogsOptions none;
+  none.run_id = "job";
+  none.tmp_dir = testing::TestTmpDir();
+  auto no_root = RunLogs::Create(none);
+  REQUIRE(no_root.ok());
+  auto n = (*no_root)->PrepareRank(0, 0, StdStreams::kAll);
+  REQUIRE(n.ok());
+  CHECK(n->stdout_file.empty());
+  CHECK(n->filtered_stdout_file.empty());
+}
+
 TEST_CASE("no log files: error files in a scratch directory, removed after") {
   RunLogsOptions o;
   o.run_id = "job";

@@ -41,10 +41,15 @@ std::string After(const std::string& text, const std::string& prefix) {
   return text.substr(start, text.find_first_of(" \n", start) - start);
 }
 
-TEST_CASE("--torch-store agent on several nodes needs --torch-store-endpoint") {
-  Subprocess p(Tplaunch({"--rdzv-endpoint", "127.0.0.1:1", "--rdzv-id", "j",
+TEST_CASE(
+    "--torch-store agent against a tprdzvd needs --torch-store-endpoint") {
+  // A tprdzvd serves the endpoint, so no node hosts it and no node publishes
+  // a listener (a self-hosted endpoint would: self_hosted_e2e_test).
+  Daemon d;
+  Subprocess p(Tplaunch({"--rdzv-endpoint", d.endpoint(), "--rdzv-id", "j",
+                         "--local-addr", "127.0.0.1", "--rdzv-timeout", "2",
                          "--torch-store", "agent", "/bin/true"}));
-  REQUIRE(p.Wait(absl::Seconds(10)) == 2);
+  REQUIRE(p.Wait(absl::Seconds(30)) == 1);
   CHECK_THAT(p.err(), Catch::Contains("--torch-store-endpoint HOST:PORT"));
   CHECK_THAT(p.err(), Catch::Contains("--torch-store-port"));
 }

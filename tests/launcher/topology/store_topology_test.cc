@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "common/key_layout.h"
 #include "launcher/cli.h"
 #include "launcher/host_info.h"
 #include "rendezvous/server.h"
@@ -110,9 +111,12 @@ TEST_CASE("standalone set-up: the agent meets itself, workers get the server") {
 TEST_CASE("an unreachable tprdzvd fails set-up, naming the endpoint") {
   auto port = PickFreePort("127.0.0.1");  // Nothing listens there.
   REQUIRE(port.ok());
-  auto plan = PlanStoreTopology(Config(
-      {"--rdzv-endpoint", "127.0.0.1:" + std::to_string(*port), "--rdzv-id",
-       "job", "--local-addr", "127.0.0.1", "--rdzv-timeout", "200ms"}));
+  // is_host=false: otherwise this node, whose address 127.0.0.1 is, would
+  // host the free endpoint itself.
+  auto plan = PlanStoreTopology(
+      Config({"--rdzv-endpoint", "127.0.0.1:" + std::to_string(*port),
+              "--rdzv-id", "job", "--local-addr", "127.0.0.1", "--rdzv-timeout",
+              "200ms", "--rdzv-conf", "is_host=false"}));
   REQUIRE(plan.ok());
   auto topology = StoreTopology::SetUp(*plan, TopologyInputs{});
   REQUIRE_FALSE(topology.ok());
@@ -120,6 +124,117 @@ TEST_CASE("an unreachable tprdzvd fails set-up, naming the endpoint") {
              Catch::Contains("cannot reach the rendezvous endpoint"));
   CHECK_THAT(std::string(topology.status().message()),
              Catch::Contains(std::to_string(*port)));
+  // Who should serve it, and why this node does not.
+  CHECK_THAT(std::string(topology.status().message()),
+             Catch::Contains("node 127.0.0.1 should host it"));
+  CHECK_THAT(std::string(topology.status().message()),
+             Catch::Contains("or tprdzvd should run there"));
+  CHECK_THAT(std::string(topology.status().message()),
+             Catch::Contains("is_host=false"));
+}
+
+TEST_CASE(
+    "--rdzv-endpoint without --torch-store-endpoint: the hosted listener") {
+  auto plan = PlanStoreTopology(
+      Config({"--rdzv-endpoint", "node-a:7000", "--rdzv-id", "job",
+              "--torch-store", "agent", "--rdzv-conf", "is_host=true",
+              "--heartbeat-timeout", "7s", "--exit-barrier-timeout", "9s"}));
+  REQUIRE(plan.ok());
+  CHECK(plan->kind == TopologyKind::kRemoteDaemon);
+  CHECK(plan->agent_store == AgentStoreSource::kHostedListener);
+  CHECK(plan->is_host == std::optional<bool>(true));
+  CHECK(plan->heartbeat_timeout == absl::Seconds(7));
+  CHECK(plan->exit_barrier_timeout == absl::Seconds(9));
+}
+
+// A plan for a free endpoint on 127.0.0.1 with the agent store.
+TopologyPlan LocalPlan(int port, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {
+      "--nnodes",        "2",
+      "--rdzv-endpoint", "127.0.0.1:" + std::to_string(port),
+      "--rdzv-id",       "job",
+      "--local-addr",    "127.0.0.1",
+      "--rdzv-timeout",  "5s",
+      "--torch-store",   "agent"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto plan = PlanStoreTopology(Config(args));
+  REQUIRE(plan.ok());
+  return *plan;
+}
+
+TEST_CASE("a free local endpoint is hosted; the next node joins it") {
+  auto port = PickFreePort("127.0.0.1");
+  REQUIRE(port.ok());
+  auto host = StoreTopology::SetUp(LocalPlan(*port), TopologyInputs{});
+  REQUIRE(host.ok());
+  CHECK((*host)->hosting());
+  AgentOptions ha;
+  (*host)->ApplyTo(ha);
+  CHECK(ha.multi_node);
+  CHECK(ha.run_id == "job");
+  CHECK(ha.worker_rdzv_endpoint == Endpoint{"127.0.0.1", *port});
+  REQUIRE(ha.agent_store.has_value());
+  CHECK(ha.agent_store->host == "127.0.0.1");
+  CHECK(ha.agent_store->port > 0);
+  // Published for the others.
+  CHECK(ha.store->TryGet(HostedServerKey("job")).value_or("") ==
+        std::to_string(ha.agent_store->port));
+
+  // The port is taken now: a second node of this host is a client.
+  auto client = StoreTopology::SetUp(LocalPlan(*port), TopologyInputs{});
+  REQUIRE(client.ok());
+  CHECK_FALSE((*client)->hosting());
+  AgentOptions ca;
+  (*client)->ApplyTo(ca);
+  REQUIRE(ca.agent_store.has_value());
+  CHECK(*ca.agent_store == *ha.agent_store);
+  REQUIRE(ca.prepare_agent_store);
+  CHECK(ca.prepare_agent_store(0).ok());
+  CHECK(ca.store->Set("k", "v").ok());
+  CHECK(ha.store->TryGet("k").value_or("") == "v");
+
+  // is_host=true on a taken port: an error naming the endpoint.
+  auto forced = StoreTopology::SetUp(
+      LocalPlan(*port, {"--rdzv-conf", "is_host=true"}), TopologyInputs{});
+  REQUIRE_FALSE(forced.ok());
+  CHECK(absl::IsFailedPrecondition(forced.status()));
+  CHECK_THAT(std::string(forced.status().message()),
+             Catch::Contains("is_host=true: cannot host the rendezvous "
+                             "endpoint 127.0.0.1:" +
+                             std::to_string(*port)));
+}
+
+TEST_CASE("hosting with --torch-store-endpoint is a clear error") {
+  auto port = PickFreePort("127.0.0.1");
+  REQUIRE(port.ok());
+  auto host = StoreTopology::SetUp(
+      LocalPlan(*port, {"--torch-store-endpoint", "127.0.0.1:1"}),
+      TopologyInputs{});
+  REQUIRE_FALSE(host.ok());
+  CHECK(absl::IsFailedPrecondition(host.status()));
+  CHECK_THAT(std::string(host.status().message()),
+             Catch::Contains("drop --torch-store-endpoint"));
+}
+
+TEST_CASE("a hosted endpoint with a token rejects another token, plainly") {
+  auto port = PickFreePort("127.0.0.1");
+  REQUIRE(port.ok());
+  TopologyInputs with_token;
+  with_token.token = "right";
+  auto host = StoreTopology::SetUp(LocalPlan(*port), with_token);
+  REQUIRE(host.ok());
+  REQUIRE((*host)->hosting());
+  TopologyInputs wrong;
+  wrong.token = "wrong";
+  auto client = StoreTopology::SetUp(LocalPlan(*port), wrong);
+  REQUIRE_FALSE(client.ok());
+  CHECK(absl::IsUnauthenticated(client.status()));
+  CHECK_THAT(std::string(client.status().message()),
+             Catch::Contains("rejected this node's token"));
+  CHECK_THAT(std::string(client.status().message()),
+             Catch::Contains("the same --token-file"));
+  auto right = StoreTopology::SetUp(LocalPlan(*port), with_token);
+  CHECK(right.ok());
 }
 
 TEST_CASE("--on-daemon-restart: restart by default, ride-through opt-in") {
