@@ -86,6 +86,8 @@ class Agent {
     int exit_code = 0;
     bool restartable = false;
     bool counts_as_restart = true;
+    // The attempt ended after tprdzvd restarted without the job's state.
+    bool store_restarted = false;
   };
   static AttemptResult Success() {
     AttemptResult r;
@@ -151,8 +153,14 @@ class Agent {
                                         WorkerGroup& workers);
   // `local_done`: this node's workers all succeeded (it waits in the exit
   // barrier); an "ok" end counts only then.
-  std::optional<AttemptResult> OnAttemptEnded(WorkerGroup& workers,
+  std::optional<AttemptResult> OnAttemptEnded(const NodeAssignment& a,
+                                              WorkerGroup& workers,
                                               bool local_done);
+  // The daemon's incarnation now differs from the one the attempt was joined
+  // under (it restarted without the job's state); false when not tracked.
+  bool StoreRestartedSinceJoin() const;
+  // error.json for an attempt that a daemon restart ended.
+  void ReportStoreRestart(const NodeAssignment& a, const AttemptEnd& end);
 
   absl::StatusOr<std::vector<WorkerSpec>> BuildSpecs(const NodeAssignment& a);
   WorkerEnvInputs EnvInputs(const NodeAssignment& a, int local_rank) const;
@@ -180,6 +188,9 @@ class Agent {
   int wake_fd_ = -1;
   std::unique_ptr<RunLogs> logs_;
   bool omp_said_ = false;
+  // The store's incarnation when the current attempt's join completed (""
+  // when not tracked).
+  std::string joined_incarnation_;
   // --numa-binding: each local rank's CPUs; empty without it.
   std::vector<std::vector<int>> worker_cpus_;
   // The attempt's file timer (TORCHELASTIC_ENABLE_FILE_TIMER=1), or null.
@@ -256,6 +267,13 @@ int Agent::Run() {
         if (c_.max_restarts > 0) {
           log_.error("job failed after {} restart(s) (--max-restarts {})",
                      restarts, c_.max_restarts);
+        }
+        if (r.store_restarted) {
+          log_.error(
+              "{} restarted without the job's state and --max-restarts {} "
+              "allows no restart: failing (start tprdzvd with --state-dir to "
+              "keep jobs across its restarts, or allow restarts)",
+              StoreName(), c_.max_restarts);
         }
         return r.exit_code;
       }
@@ -337,6 +355,9 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
     });
     joined = Join(attempt);
     if (!joined.ok()) return JoinFailed(joined.status());
+    // The daemon the attempt was formed in; a join rides through a restart
+    // before its close itself.
+    joined_incarnation_ = o_.store_incarnation ? o_.store_incarnation() : "";
     if (const auto* late = std::get_if<LateArrival>(&*joined)) {
       return JoinedLate(attempt, *late);
     }
@@ -459,6 +480,7 @@ std::unique_ptr<LivenessMonitor> Agent::StartMonitor(const NodeAssignment& a) {
   lo.store_outage_timeout = c_.store_outage_timeout;
   lo.store_name = StoreName();
   lo.store_incarnation = o_.store_incarnation;
+  lo.joined_incarnation = joined_incarnation_;
   return std::make_unique<LivenessMonitor>(
       &live_rdzv_, a, lo, [this](const AttemptEnd& e) {
         {
@@ -499,8 +521,9 @@ Agent::AttemptResult Agent::Monitor(const NodeAssignment& a,
         break;
     }
     std::optional<AttemptResult> done =
-        fds[r.fd_index] == o_.signal_fd ? OnSignal(a, workers)
-                                        : OnAttemptEnded(workers, local_done);
+        fds[r.fd_index] == o_.signal_fd
+            ? OnSignal(a, workers)
+            : OnAttemptEnded(a, workers, local_done);
     if (done) return *done;
   }
 }
@@ -605,8 +628,8 @@ std::optional<Agent::AttemptResult> Agent::OnSignal(const NodeAssignment& a,
   return Fatal(128 + sig);
 }
 
-std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(WorkerGroup& workers,
-                                                          bool local_done) {
+std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(
+    const NodeAssignment& a, WorkerGroup& workers, bool local_done) {
   DrainWakeFd();
   AttemptEnd end;
   {
@@ -627,7 +650,38 @@ std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(WorkerGroup& workers,
   }
   log_.error("stopping workers: {}", end.reason);
   workers.Stop(c_.grace_period, o_.signal_fd);
-  return FromEnd(end);
+  AttemptResult r = FromEnd(end);
+  if (StoreRestartedSinceJoin()) {
+    r.store_restarted = true;
+    ReportStoreRestart(a, end);
+  }
+  return r;
+}
+
+bool Agent::StoreRestartedSinceJoin() const {
+  if (!o_.store_incarnation || joined_incarnation_.empty()) return false;
+  const std::string now = o_.store_incarnation();
+  return !now.empty() && now != joined_incarnation_;
+}
+
+void Agent::ReportStoreRestart(const NodeAssignment& a, const AttemptEnd& end) {
+  if (logs_->root().empty()) return;
+  const FailureContext c = Context(a);
+  const std::string json = absl::StrCat(
+      "{\n  \"run_id\": ", JsonEscape(c.run_id),
+      ",\n  \"attempt\": ", c.attempt, ",\n  \"node_rank\": ", c.node_rank,
+      ",\n  \"host\": ", JsonEscape(c.host),
+      ",\n  \"address\": ", JsonEscape(c.local_addr),
+      ",\n  \"exit_code\": ", end.exit_code == 0 ? 1 : end.exit_code,
+      ",\n  \"time\": ",
+      JsonEscape(absl::FormatTime(absl::RFC3339_full, absl::Now(),
+                                  absl::UTCTimeZone())),
+      ",\n  \"reason\": ", JsonEscape(end.reason),
+      ",\n  \"store_restart\": {\"store\": ", JsonEscape(StoreName()),
+      ", \"incarnation\": ", JsonEscape(joined_incarnation_),
+      ", \"now\": ", JsonEscape(o_.store_incarnation()), "}\n}\n");
+  auto written = logs_->WriteFailureReport(json);
+  if (written.ok()) log_.error("failure details written to {}", *written);
 }
 
 absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(

@@ -468,6 +468,19 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "A node silent this long is declared dead and every node stops. Default 5s."},
       {"--store-outage-timeout,--store_outage_timeout", kValue, DurationField(&C::store_outage_timeout, Zero::kRejected),
        "How long workers keep running while the rendezvous store does not answer before every node fails naming it. Default 60s."},
+      {"--on-daemon-restart,--on_daemon_restart", kValue,
+       [](const RawValue& raw, LaunchConfig& c) -> absl::Status {
+         const std::string v = absl::AsciiStrToLower(raw.value);
+         if (v == "restart") {
+           c.on_daemon_restart = C::DaemonRestart::kRestart;
+         } else if (v == "ride-through") {
+           c.on_daemon_restart = C::DaemonRestart::kRideThrough;
+         } else {
+           return InvalidValue(raw, "expected restart or ride-through");
+         }
+         return absl::OkStatus();
+       },
+       "When tprdzvd restarts without the job's state (no --state-dir: a new incarnation): restart (every node ends the attempt; a new attempt within --max-restarts, else exit 1 naming the restart) or ride-through (keep running, re-assert the attempt's keys; not with --torch-store agent and --rdzv-endpoint). Default restart."},
       {"--exit-barrier-timeout,--exit_barrier_timeout", kValue, DurationField(&C::exit_barrier_timeout, Zero::kAllowed),
        "On success, how long to wait for the other nodes to finish. Default 300s."},
       {"--token-file,--token_file", kValue, TextField(&C::token_file, "expected a file name"),

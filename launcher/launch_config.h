@@ -184,6 +184,14 @@ struct LaunchConfig {
   // rendezvous store does not answer (a restarting or frozen daemon is not a
   // dead peer) before every node fails naming the store.
   absl::Duration store_outage_timeout = absl::Seconds(60);
+  // --on-daemon-restart: what a node does when tprdzvd comes back without the
+  // job's state (a new incarnation, i.e. restarted without --state-dir).
+  enum class DaemonRestart {
+    kRestart,     // End the attempt on every node; a new attempt within
+                  // --max-restarts, else fail naming the restart.
+    kRideThrough  // Keep running; the nodes re-assert the attempt's keys.
+  };
+  DaemonRestart on_daemon_restart = DaemonRestart::kRestart;
   // --exit-barrier-timeout: on success, how long to wait for the other nodes.
   absl::Duration exit_barrier_timeout = absl::Seconds(300);
   // --token-file: file holding the rendezvous daemon's bearer token.

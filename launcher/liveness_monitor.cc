@@ -94,7 +94,9 @@ void LivenessMonitor::Run() {
   auto incarnation = [&]() -> std::string {
     return options_.store_incarnation ? options_.store_incarnation() : "";
   };
-  std::string first_incarnation = incarnation();
+  std::string first_incarnation = options_.joined_incarnation.empty()
+                                      ? incarnation()
+                                      : options_.joined_incarnation;
 
   while (!stop_.HasBeenNotified()) {
     const absl::Time now = absl::Now();
@@ -125,7 +127,9 @@ void LivenessMonitor::Run() {
         fail_attempt(absl::StrCat(
             options_.store_name, " restarted without the job's state ",
             "(incarnation ", first_incarnation, ", now ", current,
-            "): attempt ", attempt, " cannot continue"));
+            "); attempt ", attempt,
+            " cannot continue: its keys are gone (tprdzvd --state-dir keeps "
+            "them across restarts)"));
         return;
       }
       for (size_t i = 0; i < peers.size(); ++i) {

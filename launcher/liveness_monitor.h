@@ -40,11 +40,16 @@ struct LivenessOptions {
   // How messages name the store, e.g. "tprdzvd at 10.0.0.1:29400".
   std::string store_name = "the rendezvous store";
   // The store's incarnation as last reported ("" unknown); empty function: not
-  // tracked. A value different from the one at the monitor's start means the
-  // daemon restarted without the attempt's state: the monitor ends the
-  // attempt as failed, naming the restart, and writes that end into the new
-  // daemon too, so a node that joined the same attempt there stops as well.
+  // tracked. A value different from joined_incarnation means the daemon
+  // restarted without the attempt's state: the monitor ends the attempt as
+  // failed, naming the restart and both incarnations, and writes that end into
+  // the new daemon too, so a node that joined the same attempt there stops as
+  // well.
   std::function<std::string()> store_incarnation;
+  // The incarnation the attempt was joined under, so that a restart between
+  // the join and the monitor's start counts too; "": the first one the
+  // monitor reads.
+  std::string joined_incarnation;
 };
 
 class LivenessMonitor final {

@@ -1,7 +1,6 @@
 #include "launcher/node_rendezvous.h"
 
 #include <algorithm>
-#include <random>
 #include <tuple>
 
 #include "absl/strings/numbers.h"
@@ -50,13 +49,6 @@ absl::StatusOr<int> NodeRendezvous::CurrentAttempt() {
 }
 
 namespace {
-
-// A random NodeInfo::id: 16 hex digits.
-std::string NewNodeId() {
-  std::random_device rd;
-  const uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  return absl::StrCat(absl::Hex(v, absl::kZeroPad16));
-}
 
 std::string FormatClock(absl::Time t) {
   return absl::FormatTime("%H:%M:%E3S %Z", t, absl::LocalTimeZone());
@@ -112,6 +104,20 @@ absl::StatusOr<bool> NodeRendezvous::ScanSlots(int attempt,
   const absl::Time now = absl::Now();
   ASSIGN_OR_RETURN(int64_t count,
                    store_->Add(JoinCountKey(run_id, attempt), 0));
+  if (count <= slot) {
+    // The counter never falls below a slot taken from it unless the store
+    // lost the attempt's keys (a daemon restart without --state-dir): join
+    // the emptied attempt afresh rather than wait for slots that are gone.
+    const int lost = slot;
+    ASSIGN_OR_RETURN(slot, TakeSlot(attempt, self));
+    watch = SlotWatch();
+    Notice(absl::StrCat("the rendezvous store lost the keys of attempt ",
+                        attempt,
+                        " while this node joined it (a daemon "
+                        "restart without --state-dir?); its slot ",
+                        lost, " is gone: joined again as slot ", slot));
+    return true;
+  }
   watch.slots.resize(std::max<size_t>(watch.slots.size(), count));
   watch.foreign.reset();
   watch.live.clear();
@@ -431,67 +437,6 @@ absl::StatusOr<ClosedRecord> NodeRendezvous::WaitForClose(
                      std::max(Remaining(wake), absl::Milliseconds(1)));
     if (!w.ok() && !absl::IsDeadlineExceeded(w)) return w;
   }
-}
-
-absl::StatusOr<JoinResult> NodeRendezvous::Join(
-    int attempt, const NodeInfo& self_in, const MasterReserver& reserve_master,
-    const ProgressCallback& progress) {
-  const absl::Time start = absl::Now();
-  const absl::Time deadline = start + options_.join_timeout;
-  const std::string& run_id = options_.run_id;
-  const std::string closed_key = ClosedKey(run_id, attempt);
-  auto late = [&](const ClosedRecord& c, std::string detail) -> JoinResult {
-    LateArrival l;
-    l.attempt = attempt;
-    l.run_id = run_id;
-    l.closed_with = static_cast<int>(c.members.size());
-    l.detail = std::move(detail);
-    return l;
-  };
-
-  // A closed attempt is not worth a slot.
-  if (auto closed = store_->TryGet(closed_key); closed.ok()) {
-    ASSIGN_OR_RETURN(ClosedRecord c, ClosedRecord::Decode(closed_key, *closed));
-    return late(c, "");
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    withdrawn_.reset();
-  }
-  NodeInfo self = self_in;
-  self.id = NewNodeId();
-  self.joined_unix_ms = absl::ToUnixMillis(start);
-  auto leave = [&](const absl::Status& why) {
-    std::optional<Pending> p;
-    {
-      absl::MutexLock lock(&mu_);
-      p = pending_;
-      pending_.reset();
-    }
-    if (p && !why.ok()) {
-      Withdraw(p->attempt, p->slot, p->id,
-               absl::StrCat("its join failed: ", why.message()))
-          .IgnoreError();
-    }
-    return why;
-  };
-  absl::StatusOr<int> slot = TakeSlot(attempt, self);
-  if (!slot.ok()) return leave(slot.status());
-  bool saw_foreign = false;
-  absl::StatusOr<ClosedRecord> closed = WaitForClose(
-      attempt, self, *slot, saw_foreign, progress, start, deadline);
-  if (!closed.ok()) return leave(closed.status());
-  leave(absl::OkStatus()).IgnoreError();
-  if (!closed->Contains(*slot, self.id)) {
-    return late(*closed, saw_foreign
-                             ? "its nodes re-asserted it after the rendezvous "
-                               "store lost its keys (a daemon restart without "
-                               "--state-dir?)"
-                             : "");
-  }
-  ASSIGN_OR_RETURN(NodeAssignment a, Assign(attempt, *slot, self, *closed,
-                                            reserve_master, deadline));
-  return a;
 }
 
 absl::StatusOr<AttemptEnd> NodeRendezvous::ReportFailure(

@@ -117,7 +117,10 @@ class NodeRendezvous {
   // missing, which joined, since when it waits and which silent node it waits
   // on; InvalidArgument for conflicting --node-rank values or a malformed
   // record; FailedPrecondition when node 0 could not prepare the attempt or
-  // the attempt's keys changed under it; store errors.
+  // the attempt's keys changed under it; Unavailable when the store did not
+  // answer until join_timeout ran out (an outage shorter than that is ridden
+  // through: slot and wait are tried again, with one notice); other store
+  // errors.
   absl::StatusOr<JoinResult> Join(int attempt, const NodeInfo& self,
                                   const MasterReserver& reserve_master,
                                   const ProgressCallback& progress);

@@ -1,11 +1,11 @@
 // KvTable: the pure in-memory core of tprdzvd and of MemoryStore.
 //
 // Per-job maps of key -> bytes with TCPStore's operations, waiters that
-// complete when their keys exist (or at a deadline, or when cancelled), per-job
-// limits and idle-job expiry. No gRPC, no threads of its own: time comes from
-// an injectable Clock, and deadlines and idle jobs are expired when the owner
-// calls ExpireDeadlines / ExpireIdleJobs (the daemon's timer thread; tests with
-// a fake clock).
+// complete when their keys exist (or at a deadline, or when cancelled; their
+// bookkeeping is store/kv_waiters.h's), per-job limits and idle-job expiry. No
+// gRPC, no threads of its own: time comes from an injectable Clock, and
+// deadlines and idle jobs are expired when the owner calls ExpireDeadlines /
+// ExpireIdleJobs (the daemon's timer thread; tests with a fake clock).
 //
 // With a KvJournal (options.journal, tprdzvd --state-dir) every change is
 // handed to it, and a call's reply waits until its change is durable.
@@ -21,7 +21,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +33,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "store/kv_journal.h"
+#include "store/kv_waiters.h"
 
 namespace tplaunch {
 
@@ -76,16 +76,6 @@ struct KvTableStats {
   int64_t keys = 0;
   int64_t waiters = 0;
 };
-
-using WaiterId = uint64_t;
-
-// Receives a parked waiter's outcome exactly once: the values of its keys in
-// request order (empty when values were not requested), or DeadlineExceeded
-// (names the missing keys, the job and the time waited, worded as
-// store/error_text.h's TimeoutMessage), Cancelled
-// (CancelWaiter, DeleteJob, idle expiry) or Unavailable (Shutdown).
-using WaiterCallback =
-    std::function<void(absl::StatusOr<std::vector<std::string>>)>;
 
 class KvTable final {
  public:
@@ -196,13 +186,20 @@ class KvTable final {
   KvTableStats Stats() const;
 
  private:
-  struct Waiter;
-  struct Job;
+  // One job's keys (its waiters are waiters_'s). Defined here because the
+  // value operations (kv_table_ops.cc) and the core (kv_table.cc) both use it.
+  struct Job {
+    std::string name;
+    KvMap kv;
+    absl::Time last_activity;
+    // last_activity as the journal last heard of it.
+    absl::Time journaled_activity = absl::InfinitePast();
+  };
   // A callback and the outcome it is owed, run after the lock is released.
-  using Completion =
-      std::pair<WaiterCallback, absl::StatusOr<std::vector<std::string>>>;
+  using Completion = KvCompletion;
 
   absl::Status CheckOpenLocked() const;
+  absl::Status CheckJobName(absl::string_view job) const;
   absl::Status CheckKey(absl::string_view key) const;
   absl::Status CheckValue(absl::string_view key, size_t size) const;
   absl::Status CheckRequestSize(size_t keys) const;
@@ -222,18 +219,12 @@ class KvTable final {
   // waiters it satisfies into `done`.
   void PutLocked(Job& job, absl::string_view key, std::string value,
                  std::vector<Completion>& done);
-  // Removes the waiter from every index and returns its callback.
-  WaiterCallback DetachWaiterLocked(Waiter& waiter);
-  void CancelJobWaitersLocked(Job& job, const absl::Status& status,
-                              std::vector<Completion>& done);
   absl::StatusOr<WaitStart> StartWaitImpl(absl::string_view job,
                                           absl::Span<const std::string> keys,
                                           absl::Time deadline,
                                           std::optional<absl::Duration> timeout,
                                           bool want_values,
                                           WaiterCallback done);
-  // "timed out after T waiting for ..." (store/error_text.h).
-  std::string DeadlineMessageLocked(const Waiter& waiter);
   static void Run(std::vector<Completion>& done);
   // Hands `mutations` to the journal (their job's activity time is now) and
   // returns the ticket to wait for; 0 without a journal.
@@ -258,11 +249,8 @@ class KvTable final {
   // The last ticket the journal returned: what a read has seen.
   uint64_t last_ticket_ = 0;
   absl::flat_hash_map<std::string, std::unique_ptr<Job>> jobs_;
-  absl::flat_hash_map<WaiterId, std::unique_ptr<Waiter>> waiters_;
-  // Parked waiters ordered by (deadline, id), for ExpireDeadlines and
-  // NextDeadline.
-  std::set<std::pair<absl::Time, WaiterId>> deadlines_;
-  WaiterId next_waiter_id_ = 1;
+  // Every parked waiter.
+  KvWaiters waiters_;
   int64_t total_keys_ = 0;
 };
 

@@ -39,6 +39,8 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   plan.run_id = config.rdzv_id;
   plan.connect_timeout = config.rdzv_timeout;
   plan.heartbeat_interval = config.heartbeat_interval;
+  plan.ride_through_daemon_restart =
+      config.on_daemon_restart == LaunchConfig::DaemonRestart::kRideThrough;
   plan.heartbeat_timeout = config.heartbeat_timeout;
   plan.exit_barrier_timeout = config.exit_barrier_timeout;
   const bool agent_store = config.torch_store == TorchStoreHost::kAgent;
@@ -66,6 +68,14 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   } else if (agent_store) {
     // Without a tprdzvd listener named: the self-hosted server's.
     plan.agent_store = AgentStoreSource::kHostedListener;
+  }
+  if (agent_store && plan.ride_through_daemon_restart) {
+    return absl::InvalidArgumentError(
+        "--on-daemon-restart ride-through excludes --torch-store agent with "
+        "--rdzv-endpoint: the workers' TCPStore is the rendezvous server's "
+        "listener, which a daemon restart without --state-dir empties under "
+        "the running workers, so their attempt cannot ride through it; use "
+        "--on-daemon-restart restart (the default) or --torch-store worker");
   }
   return plan;
 }
@@ -139,6 +149,19 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   go.job = plan.run_id;
   go.connect_timeout = plan.connect_timeout;
   go.token = inputs.token;
+  ride_through_daemon_restart_ = plan.ride_through_daemon_restart;
+  incarnation_ = std::make_shared<IncarnationTracker>(
+      [endpoint, ride_through = plan.ride_through_daemon_restart](
+          const std::string& first, const std::string& now) {
+        // Restarting, the liveness monitor says so when it ends the attempt.
+        if (!ride_through) return;
+        LauncherLogger().warn(
+            "tprdzvd at {} restarted without the job's state (incarnation {}, "
+            "now {}); riding through it (--on-daemon-restart ride-through): "
+            "the running nodes re-assert their attempt's keys",
+            endpoint, first, now);
+      });
+  go.incarnation = incarnation_;
   if (plan.local_addr.empty()) {
     auto addr = RoutableAddressTowards(plan.rdzv_endpoint);
     if (!addr.ok()) {
@@ -217,6 +240,11 @@ void StoreTopology::ApplyTo(AgentOptions& options) const {
   options.worker_rdzv_token = worker_rdzv_token_;
   options.agent_store = agent_store_;
   options.prepare_agent_store = prepare_agent_store_;
+  if (incarnation_ != nullptr && !ride_through_daemon_restart_) {
+    options.store_incarnation = [tracker = incarnation_] {
+      return tracker->Latest();
+    };
+  }
 }
 
 }  // namespace tplaunch

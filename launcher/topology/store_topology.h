@@ -7,7 +7,8 @@
 //               TPLAUNCH_RDZV_ENDPOINT.
 //   multi-node  a GrpcStore client of tprdzvd at --rdzv-endpoint (job = run
 //               id, token from --token-file); the workers get the same
-//               endpoint and token.
+//               endpoint and token. One IncarnationTracker, shared by its
+//               stores, learns the daemon's incarnation from every reply.
 //   self-hosted multi-node where no tprdzvd serves --rdzv-endpoint HOST:PORT
 //               and HOST is this node's (launcher/topology/hosting.h): this
 //               tplaunch binds HOST:PORT and serves it (the token from
@@ -22,7 +23,10 @@
 // under HostedServerKey), emptied before every attempt.
 //
 // The decision (PlanStoreTopology) is pure; StoreTopology::SetUp carries it
-// out. This package holds the one launcher target that may link the daemon
+// out. ApplyTo hands the tracker to the agent unless --on-daemon-restart
+// ride-through: a new incarnation (a daemon restarted without --state-dir) then
+// ends the attempt (docs/reliability.md#daemon-restarts-and---state-dir).
+// This package holds the one launcher target that may link the daemon
 // (//rendezvous:server): rendezvous/BUILD's visibility says so.
 #ifndef TPLAUNCH_LAUNCHER_TOPOLOGY_STORE_TOPOLOGY_H_
 #define TPLAUNCH_LAUNCHER_TOPOLOGY_STORE_TOPOLOGY_H_
@@ -38,6 +42,7 @@
 #include "launcher/topology/job_leave.h"
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store_options.h"
+#include "store/grpc/incarnation.h"
 #include "store/store.h"
 
 namespace tplaunch {
@@ -79,6 +84,10 @@ struct TopologyPlan {
   // liveness monitor uses (--heartbeat-interval), so a frozen daemon is seen
   // within one interval.
   absl::Duration heartbeat_interval = absl::Seconds(1);
+  // --on-daemon-restart ride-through: a new incarnation does not end the
+  // attempt (the nodes re-assert its keys). Never with an agent store on a
+  // remote daemon.
+  bool ride_through_daemon_restart = false;
   // kRemoteDaemon: --rdzv-conf is_host (nullopt: host when HOST is this
   // node's and its port is free).
   std::optional<bool> is_host;
@@ -91,7 +100,9 @@ struct TopologyPlan {
 };
 
 // Decides the topology. Errors: InvalidArgument (a usage error) when a
-// multi-node config lacks --rdzv-endpoint (the cli never produces it).
+// multi-node config lacks --rdzv-endpoint (the cli never produces it), or
+// --on-daemon-restart ride-through meets --torch-store agent on a multi-node
+// launch (the workers' own store would be emptied under them).
 absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config);
 
 // What SetUp needs beyond the plan.
@@ -120,8 +131,9 @@ class StoreTopology final {
   StoreTopology& operator=(const StoreTopology&) = delete;
 
   // Fills in the agent's store, run id, addresses, worker rendezvous
-  // endpoint/token and the agent store fields. The topology must outlive the
-  // agent.
+  // endpoint/token, the agent store fields and (multi-node, unless riding
+  // through daemon restarts) the daemon's incarnation. The topology must
+  // outlive the agent.
   void ApplyTo(AgentOptions& options) const;
 
   // After the agent returned, multi-node only: tells a self-hosted job's
@@ -163,6 +175,10 @@ class StoreTopology final {
   // Multi-node: store_'s daemon, calls bounded by the heartbeat interval.
   std::unique_ptr<Store> liveness_store_;
   bool multi_node_ = false;
+  // Multi-node: told by store_ and liveness_store_ (one daemon, one
+  // reference incarnation).
+  std::shared_ptr<IncarnationTracker> incarnation_;
+  bool ride_through_daemon_restart_ = false;
   std::string run_id_;
   std::string local_addr_;
   Endpoint worker_rdzv_endpoint_;

@@ -1,8 +1,10 @@
 // End to end, real tplaunch and tprdzvd processes: a node interrupted during
-// the rendezvous leaves no slot behind (issue #10 item 4), and after a daemon
-// SIGKILL + restart without --state-dir a node starting later is late, never
-// a second world (item 1), and the exit barrier completes across such a
-// restart (item 10). Every wait is on a condition (a log line, a file).
+// the rendezvous leaves no slot behind (issue #10 item 4), and, riding through
+// a daemon SIGKILL + restart without --state-dir (--on-daemon-restart
+// ride-through; the default restart is daemon_restart_e2e_test's), a node
+// starting later is late, never a second world (item 1), and the exit barrier
+// completes across such a restart (item 10). Every wait is on a condition (a
+// log line, a file).
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -123,7 +125,8 @@ TEST_CASE(
     return Tplaunch(
         {"--nnodes", "1:2", "--nproc", "1", "--rdzv-endpoint", endpoint,
          "--rdzv-id", "restarted", "--local-addr", "127.0.0.1",
-         "--rdzv-last-call", "1", "--rdzv-timeout", "60",
+         "--rdzv-last-call", "1", "--rdzv-timeout", "60", "--on-daemon-restart",
+         "ride-through",
          // The store's outage must not end the job: only the rendezvous
          // logic is under test here.
          "--heartbeat-interval", "0.2", "--heartbeat-timeout", "60", "/bin/sh",
@@ -169,7 +172,8 @@ TEST_CASE(
         {"--nnodes", "2", "--nproc", "1", "--rdzv-endpoint", endpoint,
          "--rdzv-id", "barrier", "--local-addr", "127.0.0.1",
          "--heartbeat-interval", "0.2", "--heartbeat-timeout", "60",
-         "--exit-barrier-timeout", "120", "/bin/sh", "-c",
+         "--exit-barrier-timeout", "120", "--on-daemon-restart", "ride-through",
+         "/bin/sh", "-c",
          // Rank 0 finishes at once; rank 1 when the test says so.
          "if [ $RANK = 1 ]; then touch $D/started-1; "
          "while [ ! -e $D/go ]; do sleep 0.05; done; fi; echo finished-$RANK"});

@@ -10,6 +10,7 @@
 #include "common/key_layout.h"
 #include "launcher/cli.h"
 #include "launcher/host_info.h"
+#include "rendezvous/server.h"
 
 namespace tplaunch {
 namespace {
@@ -234,6 +235,85 @@ TEST_CASE("a hosted endpoint with a token rejects another token, plainly") {
              Catch::Contains("the same --token-file"));
   auto right = StoreTopology::SetUp(LocalPlan(*port), with_token);
   CHECK(right.ok());
+}
+
+TEST_CASE("--on-daemon-restart: restart by default, ride-through opt-in") {
+  auto plan =
+      PlanStoreTopology(Config({"--rdzv-endpoint", "h", "--rdzv-id", "job"}));
+  REQUIRE(plan.ok());
+  CHECK_FALSE(plan->ride_through_daemon_restart);
+  plan = PlanStoreTopology(Config({"--rdzv-endpoint", "h", "--rdzv-id", "job",
+                                   "--on-daemon-restart", "ride-through"}));
+  REQUIRE(plan.ok());
+  CHECK(plan->ride_through_daemon_restart);
+}
+
+TEST_CASE(
+    "--on-daemon-restart ride-through with --torch-store agent on a remote "
+    "daemon is a usage error that says why") {
+  auto plan = PlanStoreTopology(
+      Config({"--rdzv-endpoint", "h", "--rdzv-id", "job", "--torch-store",
+              "agent", "--torch-store-endpoint", "h:29500",
+              "--on-daemon-restart", "ride-through"}));
+  REQUIRE_FALSE(plan.ok());
+  CHECK(absl::IsInvalidArgument(plan.status()));
+  CHECK_THAT(std::string(plan.status().message()),
+             Catch::Contains("--on-daemon-restart ride-through excludes "
+                             "--torch-store agent with --rdzv-endpoint"));
+  CHECK_THAT(std::string(plan.status().message()),
+             Catch::Contains("empties under the running workers"));
+  // Standalone has no daemon that could restart under it.
+  CHECK(PlanStoreTopology(Config({"--torch-store", "agent",
+                                  "--on-daemon-restart", "ride-through"}))
+            .ok());
+}
+
+// A real daemon on port 0 (the embedded server speaks tprdzvd's protocol and
+// sends its incarnation on every reply).
+struct Daemon {
+  Daemon() {
+    ServerOptions so;
+    so.port = 0;
+    auto started = StartRendezvousServer(so);
+    REQUIRE(started.ok());
+    server = *std::move(started);
+  }
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(server->port());
+  }
+  std::unique_ptr<RendezvousServer> server;
+};
+
+TEST_CASE(
+    "multi-node: both stores report one incarnation to the agent, unless "
+    "riding through daemon restarts") {
+  Daemon d;
+  const std::vector<std::string> args = {"--rdzv-endpoint", d.endpoint(),
+                                         "--rdzv-id",       "job",
+                                         "--local-addr",    "127.0.0.1"};
+  auto plan = PlanStoreTopology(Config(args));
+  REQUIRE(plan.ok());
+  auto topology = StoreTopology::SetUp(*plan, TopologyInputs{});
+  REQUIRE(topology.ok());
+  AgentOptions ao;
+  (*topology)->ApplyTo(ao);
+  REQUIRE(ao.store_incarnation);
+  REQUIRE(ao.liveness_store != nullptr);
+  CHECK(ao.liveness_store->Set("k", "v").ok());
+  const std::string seen = ao.store_incarnation();
+  CHECK_FALSE(seen.empty());
+  CHECK(ao.store->TryGet("k").value_or("") == "v");
+  CHECK(ao.store_incarnation() == seen);
+
+  std::vector<std::string> ride = args;
+  ride.insert(ride.end(), {"--on-daemon-restart", "ride-through"});
+  plan = PlanStoreTopology(Config(ride));
+  REQUIRE(plan.ok());
+  auto riding = StoreTopology::SetUp(*plan, TopologyInputs{});
+  REQUIRE(riding.ok());
+  AgentOptions ro;
+  (*riding)->ApplyTo(ro);
+  CHECK_FALSE(ro.store_incarnation);
 }
 
 }  // namespace
