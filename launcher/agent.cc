@@ -582,6 +582,9 @@ WorkerExit Agent::RootCause(const NodeAssignment& a, WorkerGroup& workers,
     // reaps every worker) so its own exit is the one reported.
     stop_others();
     earlier = failed_exit_of(*writer);
+    // The stop's own signal ended it: that exit is tplaunch's doing, not the
+    // worker's, so the first failure (an exit of its own) is reported.
+    if (earlier && earlier->signal != 0) return first;
   }
   return earlier ? *earlier : first;
 }
