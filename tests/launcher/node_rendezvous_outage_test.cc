@@ -91,93 +91,101 @@ std::string Outcome(const absl::StatusOr<JoinResult>& joined) {
   return std::get<LateArrival>(*joined).Describe();
 }
 
+// Two nodes joining over their own GrpcStores: node A starts joining at once
+// (on its own thread), node B once the test calls JoinB; Finish waits for
+// both. Results and logs are read on the test's thread after Finish.
+struct TwoJoiners {
+  explicit TwoJoiners(const RestartableDaemon& daemon)
+      : store_a(Connect(daemon)),
+        store_b(Connect(daemon)),
+        a(store_a.get(), Options(log_a)),
+        b(store_b.get(), Options(log_b)) {}
+
+  static absl::StatusOr<std::pair<std::string, int>> Master() {
+    return std::make_pair(std::string("127.0.0.1"), 40000);
+  }
+  void StartA() {
+    node_a = std::thread([this] {
+      joined_a = a.Join(0, Node("hostA"), Master,
+                        [this](const std::string& m) { log_a.Add(m); });
+      log_a.Add("join returned");
+    });
+  }
+  void JoinB() {
+    node_b = std::thread(
+        [this] { joined_b = b.Join(0, Node("hostB"), Master, nullptr); });
+  }
+  void Finish() {
+    if (node_a.joinable()) node_a.join();
+    if (node_b.joinable()) node_b.join();
+  }
+  ~TwoJoiners() { Finish(); }
+
+  NodeLog log_a, log_b;
+  std::unique_ptr<Store> store_a, store_b;
+  NodeRendezvous a, b;
+  absl::StatusOr<JoinResult> joined_a, joined_b;
+  std::thread node_a, node_b;
+};
+
+// After Finish: both joins succeeded as the two nodes of one world.
+void CheckOneWorldOfTwo(TwoJoiners& j) {
+  const std::string a_got = Outcome(j.joined_a);
+  const std::string b_got = Outcome(j.joined_b);
+  INFO(a_got << " / " << b_got);
+  REQUIRE(j.joined_a.ok());
+  REQUIRE(j.joined_b.ok());
+  CHECK(absl::StrContains(a_got + b_got, "node 0 of 2"));
+  CHECK(absl::StrContains(a_got + b_got, "node 1 of 2"));
+}
+
 TEST_CASE(
     "a join whose store goes away and comes back within the deadline "
     "completes") {
   RestartableDaemon daemon({"--state-dir", testing::MakeTempDir()});
-  NodeLog log_a, log_b;
-  std::unique_ptr<Store> store_a = Connect(daemon);
-  std::unique_ptr<Store> store_b = Connect(daemon);
-  NodeRendezvous a(store_a.get(), Options(log_a));
-  NodeRendezvous b(store_b.get(), Options(log_b));
-  auto master = []() -> absl::StatusOr<std::pair<std::string, int>> {
-    return std::make_pair(std::string("127.0.0.1"), 40000);
-  };
-  absl::StatusOr<JoinResult> joined_a, joined_b;
-  std::thread node_a([&] {
-    joined_a = a.Join(0, Node("hostA"), master,
-                      [&](const std::string& m) { log_a.Add(m); });
-    log_a.Add("join returned");
-  });
-  REQUIRE(WaitFor([&] { return log_a.Shows("waiting for 1 more node"); },
+  TwoJoiners j(daemon);
+  j.StartA();
+  REQUIRE(WaitFor([&] { return j.log_a.Shows("waiting for 1 more node"); },
                   absl::Seconds(30)));
   daemon.Kill();
   // Today's launcher gave up here ("join returned" with Unavailable).
   const bool said = WaitFor(
       [&] {
-        return log_a.Shows("the rendezvous store does not answer") ||
-               log_a.Shows("join returned");
+        return j.log_a.Shows("the rendezvous store does not answer") ||
+               j.log_a.Shows("join returned");
       },
       absl::Seconds(30));
   daemon.Restart();
-  std::thread node_b(
-      [&] { joined_b = b.Join(0, Node("hostB"), master, nullptr); });
-  node_a.join();
-  node_b.join();
-  INFO("node a:\n" << log_a.All() << "node b:\n" << log_b.All());
+  j.JoinB();
+  j.Finish();
+  INFO("node a:\n" << j.log_a.All() << "node b:\n" << j.log_b.All());
   REQUIRE(said);
-  CHECK(log_a.Shows("still joining until --rdzv-timeout 1m runs out"));
-  const std::string a_got = Outcome(joined_a);
-  const std::string b_got = Outcome(joined_b);
-  INFO(a_got << " / " << b_got);
-  REQUIRE(joined_a.ok());
-  REQUIRE(joined_b.ok());
-  CHECK(absl::StrContains(a_got + b_got, "node 0 of 2"));
-  CHECK(absl::StrContains(a_got + b_got, "node 1 of 2"));
+  CHECK(j.log_a.Shows("still joining until --rdzv-timeout 1m runs out"));
+  CheckOneWorldOfTwo(j);
 }
 
 TEST_CASE(
     "a join whose daemon restarts without --state-dir joins the emptied "
     "attempt again and completes with the next node") {
   RestartableDaemon daemon;
-  NodeLog log_a, log_b;
-  std::unique_ptr<Store> store_a = Connect(daemon);
-  std::unique_ptr<Store> store_b = Connect(daemon);
-  NodeRendezvous a(store_a.get(), Options(log_a));
-  NodeRendezvous b(store_b.get(), Options(log_b));
-  auto master = []() -> absl::StatusOr<std::pair<std::string, int>> {
-    return std::make_pair(std::string("127.0.0.1"), 40000);
-  };
-  absl::StatusOr<JoinResult> joined_a, joined_b;
-  std::thread node_a([&] {
-    joined_a = a.Join(0, Node("hostA"), master,
-                      [&](const std::string& m) { log_a.Add(m); });
-    log_a.Add("join returned");
-  });
-  REQUIRE(WaitFor([&] { return log_a.Shows("waiting for 1 more node"); },
+  TwoJoiners j(daemon);
+  j.StartA();
+  REQUIRE(WaitFor([&] { return j.log_a.Shows("waiting for 1 more node"); },
                   absl::Seconds(30)));
   daemon.Restart();  // SIGKILL, then a fresh daemon on the same port.
   // Without it the node waited out its deadline for a slot that was gone.
   const bool rejoined = WaitFor(
       [&] {
-        return log_a.Shows("joined again as slot 0") ||
-               log_a.Shows("join returned");
+        return j.log_a.Shows("joined again as slot 0") ||
+               j.log_a.Shows("join returned");
       },
       absl::Seconds(30));
-  std::thread node_b(
-      [&] { joined_b = b.Join(0, Node("hostB"), master, nullptr); });
-  node_a.join();
-  node_b.join();
-  INFO("node a:\n" << log_a.All() << "node b:\n" << log_b.All());
+  j.JoinB();
+  j.Finish();
+  INFO("node a:\n" << j.log_a.All() << "node b:\n" << j.log_b.All());
   REQUIRE(rejoined);
-  CHECK(log_a.Shows("lost the keys of attempt 0 while this node joined it"));
-  const std::string a_got = Outcome(joined_a);
-  const std::string b_got = Outcome(joined_b);
-  INFO(a_got << " / " << b_got);
-  REQUIRE(joined_a.ok());
-  REQUIRE(joined_b.ok());
-  CHECK(absl::StrContains(a_got + b_got, "node 0 of 2"));
-  CHECK(absl::StrContains(a_got + b_got, "node 1 of 2"));
+  CHECK(j.log_a.Shows("lost the keys of attempt 0 while this node joined it"));
+  CheckOneWorldOfTwo(j);
 }
 
 }  // namespace
