@@ -117,6 +117,17 @@ absl::StatusOr<CpuTopology> ReadHostTopology(const EnvMap& env) {
   Topology topo;
   if (!topo.ok()) return absl::InternalError("hwloc_topology_init failed");
   hwloc_topology_t t = topo.get();
+  // hwloc's linux component reads PCI devices (vendor, class, bus id, NUMA
+  // locality: all this file uses) from sysfs by itself. The optional plugins
+  // (Debian's libhwloc-plugins) add nothing it needs and cost: the pci one
+  // leaks libpciaccess's state on every load (LeakSanitizer fails a test on a
+  // machine that has them), and the GPU ones initialise CUDA, NVML or OpenCL
+  // in the launcher. Not installed ones fail to exclude, which is fine.
+  for (const char* plugin :
+       {"pci", "opencl", "gl", "cuda", "nvml", "rsmi", "levelzero"}) {
+    hwloc_topology_set_components(t, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST,
+                                  plugin);
+  }
   hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
   if (hwloc_topology_load(t) != 0) {
     return absl::InternalError("hwloc could not load this machine's topology");

@@ -173,6 +173,12 @@ TEST_CASE("hwloc reads this machine: every allowed CPU in one NUMA node") {
 }
 
 // hwloc reads HWLOC_XMLFILE instead of this machine while it is set.
+// testdata/two_gpu_nodes.xml is a synthetic two-socket machine: CPU 0 on
+// socket 0 / NUMA node 0, CPU 1 on socket 1 / NUMA node 1. The NVIDIA GPU on
+// bus 0x9a sits on node 0, the one on bus 0x18 on node 1, so in PCI bus order
+// GPU 0 is on node 1. An NVSwitch (10de, class 0680) on node 0 is not a GPU.
+// The file holds no XML comment: hwloc's built-in parser (used when Debian's
+// libhwloc-plugins, with its libxml2 one, is not installed) rejects them.
 class FakeMachine {
  public:
   FakeMachine() {
