@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import tempfile
 
+import report_torch2  # bench/report_torch2.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -451,6 +453,7 @@ def write(results, results_path, doc_path=None, plot_dir=None):
     body = []
     section_launch(results, body, targets)
     section_allreduce(results, body, targets)
+    report_torch2.section_torch2(results, body, targets, cell, fmt, verdict)
     if "launch" in plots:
         body += ["![Launch times against N](benchmarks/launch.png)", ""]
     section_store(results, body, targets)
@@ -458,7 +461,7 @@ def write(results, results_path, doc_path=None, plot_dir=None):
     section_failure(results, body, targets)
     section_waiters(results, body, targets)
     if targets:
-        out += ["## Targets (issue #6)", "", "| benchmark | target | measured | |",
+        out += ["## Targets (issues #6, #11)", "", "| benchmark | target | measured | |",
                 "|---|---|---|---|"]
         out += ["| %s | %s | %s | %s |" % t for t in targets]
         out.append("")
