@@ -41,9 +41,13 @@ std::string GrpcCodeName(grpc::StatusCode code) {
 bool IsRetryableEtcdError(const grpc::Status& status) {
   // etcd answers UNAVAILABLE for "no leader", "leader changed", "request timed
   // out" and a stopping server; gRPC for a refused or reset connection.
-  // DEADLINE_EXCEEDED here is one attempt's limit, not the call's.
+  // DEADLINE_EXCEEDED here is one attempt's limit, not the call's. UNKNOWN is
+  // what a member without quorum answers when the request's own deadline
+  // expires inside it ("context deadline exceeded"): the outcome is unknown,
+  // which every EtcdStore write is safe to retry (store/etcd/txn.h).
   return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         status.error_code() == grpc::StatusCode::UNKNOWN;
 }
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(

@@ -4,7 +4,8 @@
 //
 // A call runs on the member that answered last. When that member is
 // unreachable (UNAVAILABLE: refused, reset, "no leader", "leader changed",
-// "request timed out") or does not answer within attempt_timeout, the call
+// "request timed out"; UNKNOWN: its quorum-less wait ran out) or does not
+// answer within attempt_timeout, the call
 // moves on to the next member, and after a full round pauses (backoff) and
 // goes round again, until its deadline. Other errors end the call at once.
 #ifndef TPLAUNCH_STORE_ETCD_ETCD_CLIENT_H_

@@ -140,11 +140,11 @@ std::string EtcdCluster::EndpointFlag() const {
   return absl::StrJoin(parts, ",");
 }
 
-bool EtcdCluster::Healthy() const {
+bool EtcdCluster::Healthy(int ignored) const {
   uint64_t leader = 0;
   bool leader_alive = false;
   for (int i = 0; i < size(); ++i) {
-    if (!IsAlive(i)) continue;
+    if (!IsAlive(i) || i == ignored) continue;
     const std::optional<MemberStatus> status = QueryStatus(client_ports_[i]);
     if (!status || status->leader == 0) return false;
     if (leader != 0 && status->leader != leader) return false;
@@ -154,13 +154,13 @@ bool EtcdCluster::Healthy() const {
   return leader_alive;
 }
 
-int EtcdCluster::Leader(absl::Duration timeout) const {
+int EtcdCluster::Leader(absl::Duration timeout, int ignored) const {
   int found = -1;
   WaitFor(
       [&] {
-        if (!Healthy()) return false;
+        if (!Healthy(ignored)) return false;
         for (int i = 0; i < size(); ++i) {
-          if (!IsAlive(i)) continue;
+          if (!IsAlive(i) || i == ignored) continue;
           const std::optional<MemberStatus> s = QueryStatus(client_ports_[i]);
           if (s && s->id == s->leader) {
             found = i;

@@ -34,11 +34,14 @@ class EtcdCluster {
   // "127.0.0.1:p1,127.0.0.1:p2,..." as --rdzv-endpoint takes it.
   std::string EndpointFlag() const;
 
-  // The member that is leader now, by asking each live member; -1 when no
-  // live member names a live leader within `timeout`.
-  int Leader(absl::Duration timeout = absl::Seconds(30)) const;
-  // Whether every live member answers and agrees on a live leader.
-  bool Healthy() const;
+  // The member that is leader now, by asking each live member but
+  // `ignored` (one that is stopped, say); -1 when they do not agree on a live
+  // leader within `timeout`.
+  int Leader(absl::Duration timeout = absl::Seconds(30),
+             int ignored = -1) const;
+  // Whether every live member but `ignored` answers and agrees on a leader
+  // among them.
+  bool Healthy(int ignored = -1) const;
 
   // Sends signo to member i (SIGKILL: it stays dead).
   void Signal(int i, int signo);
