@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -17,18 +15,14 @@
 #include "store/error_text.h"
 #include "store/etcd/etcd_client.h"
 #include "store/etcd/key_layout.h"
+#include "store/etcd/key_reader.h"
 #include "store/etcd/run_lease.h"
 #include "store/etcd/txn.h"
-#include "store/etcd/watch_waiter.h"
 
 namespace tplaunch {
 namespace {
 
 namespace pb = ::etcdserverpb;
-
-// An infinite timeout waits this long (a deadline gRPC can carry).
-constexpr absl::Duration kMaxBlockingTimeout = absl::Hours(24 * 30);
-constexpr absl::Duration kMaxWatchBackoff = absl::Milliseconds(500);
 
 std::vector<absl::string_view> Views(absl::Span<const std::string> keys) {
   return std::vector<absl::string_view>(keys.begin(), keys.end());
@@ -42,17 +36,12 @@ struct Decision {
 };
 using Decide = std::function<absl::StatusOr<Decision>(const SeenKey&)>;
 
-// The values of some keys (nullopt: missing) and the revision they were read
-// at.
-struct KeysRead {
-  std::vector<std::optional<std::string>> values;
-  int64_t revision = 0;
-};
-
 class EtcdStore final : public Store {
  public:
   EtcdStore(EtcdKeyLayout layout, std::unique_ptr<EtcdClient> client)
-      : layout_(std::move(layout)), client_(std::move(client)) {}
+      : layout_(std::move(layout)),
+        client_(std::move(client)),
+        reader_(client_.get(), &layout_) {}
 
   absl::Status Init() {
     ASSIGN_OR_RETURN(lease_, RunLease::Acquire(client_.get(), &layout_));
@@ -74,14 +63,15 @@ class EtcdStore final : public Store {
                                   absl::Duration timeout) override {
     const std::string keys[] = {std::string(key)};
     ASSIGN_OR_RETURN(std::vector<std::string> values,
-                     AwaitKeys({"Get", {key}}, keys, timeout));
+                     reader_.AwaitKeys({"Get", {key}}, keys, timeout));
     return std::move(values[0]);
   }
 
   absl::StatusOr<std::string> TryGet(absl::string_view key) override {
     const std::string keys[] = {std::string(key)};
     const EtcdCallInfo call{"TryGet", {key}};
-    ASSIGN_OR_RETURN(KeysRead read, ReadKeys(call, keys, Quick(), false));
+    ASSIGN_OR_RETURN(KeysRead read,
+                     reader_.ReadKeys(call, keys, Quick(), false));
     if (!read.values[0]) {
       return absl::NotFoundError(
           absl::StrCat(client_->Describe(call), ": no such key"));
@@ -90,8 +80,8 @@ class EtcdStore final : public Store {
   }
 
   absl::StatusOr<bool> Check(absl::Span<const std::string> keys) override {
-    ASSIGN_OR_RETURN(KeysRead read,
-                     ReadKeys({"Check", Views(keys)}, keys, Quick(), true));
+    ASSIGN_OR_RETURN(KeysRead read, reader_.ReadKeys({"Check", Views(keys)},
+                                                     keys, Quick(), true));
     return std::all_of(read.values.begin(), read.values.end(),
                        [](const auto& v) { return v.has_value(); });
   }
@@ -144,7 +134,7 @@ class EtcdStore final : public Store {
 
   absl::Status Wait(absl::Span<const std::string> keys,
                     absl::Duration timeout) override {
-    return AwaitKeys({"Wait", Views(keys)}, keys, timeout).status();
+    return reader_.AwaitKeys({"Wait", Views(keys)}, keys, timeout).status();
   }
 
   absl::StatusOr<bool> DeleteKey(absl::string_view key) override {
@@ -180,7 +170,7 @@ class EtcdStore final : public Store {
 
   absl::StatusOr<std::vector<std::string>> MultiGet(
       absl::Span<const std::string> keys, absl::Duration timeout) override {
-    return AwaitKeys({"MultiGet", Views(keys)}, keys, timeout);
+    return reader_.AwaitKeys({"MultiGet", Views(keys)}, keys, timeout);
   }
 
   absl::Status MultiSet(
@@ -316,93 +306,9 @@ class EtcdStore final : public Store {
         absl::Hex(absl::Uniform<uint64_t>(random_), absl::kZeroPad16));
   }
 
-  // Reads keys in one consistent view: one Txn of Ranges, or several at the
-  // first one's revision when there are more than --max-txn-ops.
-  absl::StatusOr<KeysRead> ReadKeys(const EtcdCallInfo& call,
-                                    absl::Span<const std::string> keys,
-                                    absl::Time deadline, bool keys_only) {
-    KeysRead read;
-    const size_t chunk = std::max(1, client_->options().max_txn_ops);
-    for (size_t first = 0; first == 0 || first < keys.size(); first += chunk) {
-      pb::TxnRequest txn;
-      const size_t end = std::min(keys.size(), first + chunk);
-      for (size_t i = first; i < end; ++i) {
-        pb::RangeRequest* range = txn.add_success()->mutable_request_range();
-        range->set_key(layout_.UserKey(keys[i]));
-        range->set_keys_only(keys_only);
-        range->set_revision(read.revision);
-      }
-      pb::TxnResponse response;
-      RETURN_IF_ERROR(client_->Call(call, deadline,
-                                    [&](EtcdMember& m, grpc::ClientContext& c) {
-                                      response.Clear();
-                                      return m.kv->Txn(&c, txn, &response);
-                                    }));
-      if (first == 0) read.revision = response.header().revision();
-      for (const auto& op : response.responses()) {
-        const auto& range = op.response_range();
-        if (range.kvs_size() == 0) {
-          read.values.emplace_back(std::nullopt);
-        } else {
-          read.values.emplace_back(range.kvs(0).value());
-        }
-      }
-      if (keys.empty()) break;
-    }
-    return read;
-  }
-
-  // Get, Wait, MultiGet: read; watch for what is missing from the revision
-  // after the read; read again.
-  absl::StatusOr<std::vector<std::string>> AwaitKeys(
-      const EtcdCallInfo& call, absl::Span<const std::string> keys,
-      absl::Duration timeout) {
-    const absl::Duration wait =
-        std::clamp(timeout, absl::ZeroDuration(), kMaxBlockingTimeout);
-    const absl::Time deadline = absl::Now() + wait;
-    absl::Duration backoff = client_->options().initial_backoff;
-    for (;;) {
-      // A key that exists is returned even with a zero timeout: the read
-      // itself may take one attempt's time.
-      ASSIGN_OR_RETURN(
-          KeysRead read,
-          ReadKeys(call, keys,
-                   std::max(deadline,
-                            absl::Now() + client_->options().attempt_timeout),
-                   false));
-      std::vector<std::string> missing;
-      std::vector<absl::string_view> missing_names;
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (read.values[i]) continue;
-        missing.push_back(layout_.UserKey(keys[i]));
-        missing_names.push_back(keys[i]);
-      }
-      if (missing.empty()) {
-        std::vector<std::string> values;
-        for (auto& value : read.values) values.push_back(std::move(*value));
-        return values;
-      }
-      absl::Status watched = absl::DeadlineExceededError("");
-      if (absl::Now() < deadline) {
-        watched = WatchForPuts(*client_, missing, read.revision, deadline);
-      }
-      if (watched.ok()) continue;
-      if (watched.code() == absl::StatusCode::kDeadlineExceeded) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            TimeoutMessage(wait, missing_names, keys.size(), true, ""),
-            " in run '", absl::CHexEscape(layout_.run_id()), "' (etcd at ",
-            client_->EndpointList(), ")"));
-      }
-      if (watched.code() != absl::StatusCode::kUnavailable) return watched;
-      // The member went away mid-watch: read again (on the next member).
-      std::this_thread::sleep_for(absl::ToChronoMilliseconds(std::max(
-          absl::ZeroDuration(), std::min(backoff, deadline - absl::Now()))));
-      backoff = std::min(backoff * 2, kMaxWatchBackoff);
-    }
-  }
-
   const EtcdKeyLayout layout_;
   const std::unique_ptr<EtcdClient> client_;
+  EtcdKeyReader reader_;
   std::unique_ptr<RunLease> lease_;
   std::mutex random_mu_;
   absl::BitGen random_;
