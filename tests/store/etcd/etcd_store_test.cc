@@ -86,6 +86,22 @@ TEST_CASE("EtcdStore rejects bad runs and endpoints", "[etcd]") {
           absl::StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("ConnectEtcdStore fails in time when no member is up", "[etcd]") {
+  // Port 1 on loopback: nothing listens there (it needs root to bind).
+  EtcdStoreOptions options = Options("nobody");
+  options.endpoints = {{"127.0.0.1", 1}, {"127.0.0.2", 1}};
+  options.rpc_timeout = absl::Seconds(1);
+  const absl::Time start = absl::Now();
+  const absl::Status status = ConnectEtcdStore(options).status();
+  const absl::Duration took = absl::Now() - start;
+  INFO(status.ToString());
+  REQUIRE(status.code() == absl::StatusCode::kUnavailable);
+  CHECK(absl::StrContains(status.message(), "127.0.0.1:1"));
+  CHECK(absl::StrContains(status.message(), "127.0.0.2:1"));
+  CHECK(absl::StrContains(status.message(), "no etcd member answered within"));
+  CHECK(took < absl::Seconds(5));
+}
+
 TEST_CASE("EtcdStore reports etcd's limits as InvalidArgument naming them",
           "[etcd]") {
   auto store = testing::ConnectOrFail(Options("limits"));
