@@ -19,6 +19,8 @@ packages=(
   # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
   openssl libssl-dev python3-torch
   debootstrap # scripts/torch2_root.sh: a Debian 13 root with PyTorch 2.x (tests/dropin/torch2)
+  # store/etcd: etcd's .proto files (build), and a real etcd and etcdctl for its tests.
+  golang-etcd-server-dev etcd-server etcd-client
   # bench/run: plots.
   gnuplot-nox
 )
