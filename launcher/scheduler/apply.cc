@@ -142,6 +142,16 @@ absl::Status ApplySchedulerInference(const SchedulerInference& inference,
   if (!inferred_endpoint || endpoint_applied) {
     config.scheduler_hosts_rendezvous = inference.hosts_rendezvous;
   }
+  // Where the scheduler also named the endpoint, its decision is the
+  // self-hosted endpoint's is_host, as if --rdzv-conf is_host were given: a
+  // pod whose endpoint is a Service name (never one of its own addresses)
+  // still hosts as pod 0, and the other tasks of Slurm's or MPI's node 0 do
+  // not race task 0 for the port. Not for an endpoint the user's
+  // --rdzv-endpoint or --master-addr named: a tprdzvd may serve it.
+  if (endpoint_applied && explicit_value("--master-addr") == nullptr &&
+      !config.rdzv_is_host.has_value()) {
+    config.rdzv_is_host = inference.hosts_rendezvous;
+  }
   config.scheduler_summary = SchedulerSummary(inference, config);
   return absl::OkStatus();
 }

@@ -234,6 +234,38 @@ TEST_CASE(
                                "here)"));
 }
 
+TEST_CASE("the scheduler's hosting decision is the endpoint's is_host") {
+  // Slurm: node 0 hosts, node 1 dials, whatever gpu01 resolves to here.
+  CHECK(ParseOk({"train"}, kTwoNodes).rdzv_is_host == false);
+  CHECK(ParseOk({"train"},
+                With(kTwoNodes, {{"SLURM_NODEID", "0"}, {"SLURM_PROCID", "0"}}))
+            .rdzv_is_host == true);
+  // One task per worker: task 1 shares task 0's host but must not host.
+  CHECK(ParseOk({"train"}, kTwoTasks).rdzv_is_host == false);
+  // A static PyTorchJob's endpoint is a Service name, never a pod address:
+  // pod 0 hosts it all the same.
+  const Env pod0 = {{"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+                    {"MASTER_ADDR", "job-master-0"},
+                    {"MASTER_PORT", "23456"},
+                    {"WORLD_SIZE", "2"},
+                    {"RANK", "0"},
+                    {"PET_NPROC_PER_NODE", "2"}};
+  CHECK(ParseOk({"train"}, pod0).rdzv_is_host == true);
+  CHECK(ParseOk({"train"}, With(pod0, {{"RANK", "1"}})).rdzv_is_host == false);
+  // An explicit is_host wins; the user's endpoint (a tprdzvd, perhaps) is
+  // left to its address.
+  CHECK(ParseOk({"--rdzv-conf", "is_host=false", "train"},
+                With(kTwoNodes, {{"SLURM_NODEID", "0"}, {"SLURM_PROCID", "0"}}))
+            .rdzv_is_host == false);
+  CHECK_FALSE(
+      ParseOk({"--rdzv-endpoint", "rdzv.example:4000", "train"},
+              With(kTwoNodes, {{"SLURM_NODEID", "0"}, {"SLURM_PROCID", "0"}}))
+          .rdzv_is_host.has_value());
+  CHECK_FALSE(
+      ParseOk({"train"}, With(kTwoNodes, {{"TPLAUNCH_SCHEDULER", "none"}}))
+          .rdzv_is_host.has_value());
+}
+
 TEST_CASE("a task's workers get the scheduler's local and group values") {
   WorkerEnvInputs in;
   in.local_rank = 0;
