@@ -139,6 +139,14 @@ absl::Status ApplySchedulerInference(const SchedulerInference& inference,
     }
   }
   config.task_placement = inference.task;
+  // --nproc auto/gpu inside a GPU step: the step's GPUs, not whatever
+  // /proc/driver/nvidia lists (all of a shared node's without cgroups).
+  if (inference.gpus_on_node.has_value() &&
+      (config.nproc_mode == NprocMode::kAuto ||
+       config.nproc_mode == NprocMode::kGpu)) {
+    config.nproc_per_node = *inference.gpus_on_node;
+    config.nproc_mode = NprocMode::kCount;
+  }
   if (!inferred_endpoint || endpoint_applied) {
     config.scheduler_hosts_rendezvous = inference.hosts_rendezvous;
   }

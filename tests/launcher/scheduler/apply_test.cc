@@ -234,6 +234,27 @@ TEST_CASE(
                                "here)"));
 }
 
+TEST_CASE("--nproc auto and gpu in a GPU step count the step's GPUs") {
+  const Env gpus = With(kTwoNodes, {{"SLURM_GPUS_ON_NODE", "4"},
+                                    {"CUDA_VISIBLE_DEVICES", "0,1,2,3"}});
+  CHECK(ParseOk({"--nproc", "auto", "train"}, gpus).nproc_per_node == 4);
+  CHECK(ParseOk({"--nproc-per-node", "gpu", "train"}, gpus).nproc_per_node ==
+        4);
+  CHECK(ParseOk({"--nproc", "auto", "train"},
+                With(kTwoNodes, {{"SLURM_STEP_GPUS", "2,3"}}))
+            .nproc_per_node == 2);
+  // An explicit count, and `cpu`, are the user's.
+  CHECK(ParseOk({"--nproc", "3", "train"}, gpus).nproc_per_node == 3);
+  CHECK(ParseOk({"--nproc", "cpu", "train"}, gpus).nproc_mode ==
+        NprocMode::kCpu);
+  // No GPU variable: auto stays for the host to resolve.
+  CHECK(ParseOk({"--nproc", "auto", "train"}, kTwoNodes).nproc_mode ==
+        NprocMode::kAuto);
+  // --scheduler none reads none of them.
+  CHECK(ParseOk({"--scheduler", "none", "--nproc", "auto", "train"}, gpus)
+            .nproc_mode == NprocMode::kAuto);
+}
+
 TEST_CASE("the scheduler's hosting decision is the endpoint's is_host") {
   // Slurm: node 0 hosts, node 1 dials, whatever gpu01 resolves to here.
   CHECK(ParseOk({"train"}, kTwoNodes).rdzv_is_host == false);

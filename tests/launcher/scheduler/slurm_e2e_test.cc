@@ -124,7 +124,10 @@ TEST_CASE("srun -N2 --ntasks-per-node=2 tplaunch: one worker per task") {
   INFO(all << c->Logs());
   REQUIRE(rc == std::optional<int>(0));
   CheckFourWorkers(c, all);
+  // Task 0 hosts; task 1, on the same node, does not race it for the port.
   CHECK(Count(all, "hosting the rendezvous endpoint") == 1);
+  CHECK_THAT(all, Catch::Contains("0: [tplaunch I] hosting the rendezvous "
+                                  "endpoint node0:"));
   CHECK_THAT(all, Catch::Contains("task 3 of 4, one worker per task (local "
                                   "rank 1 of 2, node 1 of 2)"));
 }
@@ -148,7 +151,7 @@ TEST_CASE("srun: a failing rank stops every task, root cause printed once") {
   CHECK(Count(all, "root cause (first failure)") == 1);
   CHECK_THAT(all, Catch::Contains("2:     rank       : 2 (local rank 0)"));
   CHECK_THAT(all, Catch::Contains("rank 2 fails on purpose"));
-  CHECK(Count(all, "worker host=") == 4);
+  // (Not every other worker need have started before the stop reached it.)
 }
 
 TEST_CASE("scancel --signal=USR1 reaches every worker") {
