@@ -154,13 +154,10 @@ TEST_CASE("srun: a failing rank stops every task, root cause printed once") {
   // (Not every other worker need have started before the stop reached it.)
 }
 
-TEST_CASE("scancel --signal=USR1 reaches every worker") {
-  if (!testing::SlurmInstalled()) {
-    WARN(kSkip);
-    return;
-  }
-  SlurmCluster* c = Cluster();
-  const std::string ready = MakeTempDir();
+// srun of a 2x2 job whose workers wait for a signal, once all four are
+// ready in `ready` (a fresh directory).
+std::unique_ptr<Subprocess> ReadyJob(SlurmCluster* c,
+                                     const std::string& ready) {
   auto srun = Srun(c, {"-N2", "--ntasks-per-node=1"}, {"--nproc", "2"},
                    {{"READY_DIR", ready}});
   const bool all_ready = WaitFor(
@@ -175,11 +172,26 @@ TEST_CASE("scancel --signal=USR1 reaches every worker") {
       absl::Seconds(60));
   INFO(srun->out() << srun->err());
   REQUIRE(all_ready);
+  return srun;
+}
+
+// The running job's id (one job at a time in this cluster).
+std::string RunningJob(SlurmCluster* c) {
   auto jobs = c->Run({"/usr/bin/squeue", "-h", "-o", "%i"});
   REQUIRE(jobs.ok());
   const std::string job(absl::StripAsciiWhitespace(*jobs));
   REQUIRE(!job.empty());
-  REQUIRE(c->Run({"/usr/bin/scancel", "--signal=USR1", job}).ok());
+  return job;
+}
+
+TEST_CASE("scancel --signal=USR1 reaches every worker") {
+  if (!testing::SlurmInstalled()) {
+    WARN(kSkip);
+    return;
+  }
+  SlurmCluster* c = Cluster();
+  auto srun = ReadyJob(c, MakeTempDir());
+  REQUIRE(c->Run({"/usr/bin/scancel", "--signal=USR1", RunningJob(c)}).ok());
   const std::optional<int> rc = srun->Wait(absl::Seconds(60));
   const std::string all = srun->out() + srun->err();
   INFO(all);
