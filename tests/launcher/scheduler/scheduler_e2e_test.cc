@@ -1,8 +1,8 @@
 // End to end: the real tplaunch started as Slurm, mpirun and a PyTorchJob
 // would start it (their variables, one process per task or node), against a
-// real tprdzvd. The endpoint is given explicitly: the self-hosted endpoint
-// the scheduler's inference points at is #11's (TODO(#12): drop
-// --rdzv-endpoint once tplaunch hosts it).
+// real tprdzvd (the endpoint given explicitly), and a static PyTorchJob whose
+// pod 0 hosts the endpoint the inference names. Self-hosting under srun
+// itself is slurm_e2e_test's.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
