@@ -16,6 +16,9 @@ packages=(
   # Network namespaces for multi-host tests; ps/pgrep for process checks.
   iproute2 procps
   slurm-client  # scontrol show hostnames: tests/launcher/scheduler compare the hostlist parser with it
+  # A real Slurm (slurmctld, slurmd; munge for sites that use it) for slurm_e2e_test; util-linux's
+  # nsenter/unshare put each slurmd in its own namespaces.
+  slurm-wlm munge util-linux
   # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
   openssl libssl-dev python3-torch
   debootstrap # scripts/torch2_root.sh: a Debian 13 root with PyTorch 2.x (tests/dropin/torch2)

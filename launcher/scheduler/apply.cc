@@ -139,8 +139,26 @@ absl::Status ApplySchedulerInference(const SchedulerInference& inference,
     }
   }
   config.task_placement = inference.task;
+  // --nproc auto/gpu inside a GPU step: the step's GPUs, not whatever
+  // /proc/driver/nvidia lists (all of a shared node's without cgroups).
+  if (inference.gpus_on_node.has_value() &&
+      (config.nproc_mode == NprocMode::kAuto ||
+       config.nproc_mode == NprocMode::kGpu)) {
+    config.nproc_per_node = *inference.gpus_on_node;
+    config.nproc_mode = NprocMode::kCount;
+  }
   if (!inferred_endpoint || endpoint_applied) {
     config.scheduler_hosts_rendezvous = inference.hosts_rendezvous;
+  }
+  // Where the scheduler also named the endpoint, its decision is the
+  // self-hosted endpoint's is_host, as if --rdzv-conf is_host were given: a
+  // pod whose endpoint is a Service name (never one of its own addresses)
+  // still hosts as pod 0, and the other tasks of Slurm's or MPI's node 0 do
+  // not race task 0 for the port. Not for an endpoint the user's
+  // --rdzv-endpoint or --master-addr named: a tprdzvd may serve it.
+  if (endpoint_applied && explicit_value("--master-addr") == nullptr &&
+      !config.rdzv_is_host.has_value()) {
+    config.rdzv_is_host = inference.hosts_rendezvous;
   }
   config.scheduler_summary = SchedulerSummary(inference, config);
   return absl::OkStatus();

@@ -1,6 +1,8 @@
 // Kubernetes: Kubeflow's PyTorchJob (training-operator v1, elastic and
 // static), Kubeflow Trainer v2's TrainJob, and a plain Indexed Job / JobSet.
 // One tplaunch per pod; a pod is a node.
+#include <arpa/inet.h>
+
 #include <string>
 
 #include "absl/strings/match.h"
@@ -26,13 +28,30 @@ std::string FirstLabel(absl::string_view endpoint) {
   return std::string(host.substr(0, host.find('.')));
 }
 
+// "10.0.0.5:29400", "[fd00::5]:29400": the host is an address, not a name.
+bool IsAddressLiteral(absl::string_view endpoint) {
+  std::string host;
+  if (absl::StartsWith(endpoint, "[")) {
+    host = std::string(endpoint.substr(1, endpoint.find(']') - 1));
+  } else {
+    host = std::string(endpoint.substr(0, endpoint.rfind(':')));
+  }
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
 // Whether this pod is the endpoint's host: a PyTorchJob's endpoint is the
 // pod's own name ("<job>-worker-0"), a TrainJob's "<pod>.<service>".
 std::optional<bool> IsEndpointHost(const SchedulerInputs& in,
                                    absl::string_view endpoint) {
   if (in.hostname.empty()) return std::nullopt;
+  // An IP literal says nothing about a name: the address decides
+  // (hosting.h).
+  if (IsAddressLiteral(endpoint)) return std::nullopt;
+  const std::string host = FirstLabel(endpoint);
   std::string own(in.hostname.substr(0, in.hostname.find('.')));
-  return own == FirstLabel(endpoint);
+  return own == host;
 }
 
 // PET_NPROC_PER_NODE (torchrun's and Trainer's spelling) or

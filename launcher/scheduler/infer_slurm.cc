@@ -3,7 +3,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "launcher/scheduler/hostlist.h"
 #include "launcher/scheduler/infer_internal.h"
@@ -45,6 +49,54 @@ absl::StatusOr<int> TasksOnNode(EnvReader& env, int64_t node_id, int64_t nnodes,
                      " tasks do not divide evenly over ", nnodes, " nodes"));
   }
   return static_cast<int>(ntasks / nnodes);
+}
+
+// "0,1,4-5" (a list of GPU indices, ranges allowed) -> 4.
+absl::StatusOr<int> CountIndices(const EnvValue& v) {
+  int n = 0;
+  for (absl::string_view item : absl::StrSplit(v.value, ',')) {
+    std::pair<absl::string_view, absl::string_view> range =
+        absl::StrSplit(item, absl::MaxSplits('-', 1));
+    int first = 0;
+    int last = 0;
+    if (!absl::SimpleAtoi(range.first, &first) ||
+        !absl::SimpleAtoi(range.second.empty() ? range.first : range.second,
+                          &last) ||
+        first < 0 || last < first || last - first > 4096) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(v.Describe(), ": not a list of GPU indices (0,1,4-5)"));
+    }
+    n += last - first + 1;
+  }
+  return n;
+}
+
+// The GPUs this step has on this node, for --nproc auto/gpu: the step's own
+// (SLURM_STEP_GPUS), else the job's on this node (SLURM_GPUS_ON_NODE), else
+// the CUDA_VISIBLE_DEVICES srun set (items are opaque; CUDA stops at the
+// first that starts with '-'). nullopt when none says a positive count.
+absl::StatusOr<std::optional<int>> StepGpus(EnvReader& env) {
+  if (std::optional<EnvValue> v = env.First({"SLURM_STEP_GPUS"})) {
+    if (!v->value.empty()) {
+      ASSIGN_OR_RETURN(int n, CountIndices(*v));
+      return std::optional<int>(n);
+    }
+  }
+  ASSIGN_OR_RETURN(std::optional<int64_t> on_node,
+                   env.Int({"SLURM_GPUS_ON_NODE"}, 0, 4096));
+  if (on_node.has_value() && *on_node > 0) {
+    return std::optional<int>(static_cast<int>(*on_node));
+  }
+  if (std::optional<EnvValue> v = env.First({"CUDA_VISIBLE_DEVICES"})) {
+    int n = 0;
+    for (absl::string_view item :
+         absl::StrSplit(v->value, ',', absl::SkipWhitespace())) {
+      if (absl::StartsWith(absl::StripAsciiWhitespace(item), "-")) break;
+      ++n;
+    }
+    if (n > 0) return std::optional<int>(n);
+  }
+  return std::optional<int>();
 }
 
 }  // namespace
@@ -135,6 +187,7 @@ absl::StatusOr<SchedulerInference> InferSlurm(const SchedulerInputs& in) {
       r.options.push_back(Chosen("--rdzv-id", run_id, id_src));
       r.hosts_rendezvous = node_id == 0;
     }
+    ASSIGN_OR_RETURN(r.gpus_on_node, StepGpus(env));
   } else {
     ASSIGN_OR_RETURN(int local_tasks,
                      TasksOnNode(env, node_id, nnodes, ntasks));

@@ -63,6 +63,10 @@ struct SchedulerInference {
   // (Slurm node 0 or task 0, pod 0, MPI rank 0); nullopt: the scheduler does
   // not say, the endpoint's address decides.
   std::optional<bool> hosts_rendezvous;
+  // Slurm, one task per node: the GPUs the step has on this node
+  // (SLURM_STEP_GPUS, SLURM_GPUS_ON_NODE, or srun's CUDA_VISIBLE_DEVICES),
+  // which --nproc auto and gpu count instead of the host's; nullopt: not said.
+  std::optional<int> gpus_on_node;
   // kPerTask: this task's rank and the tasks of the job, for the summary.
   int task_rank = 0;
   int task_count = 1;

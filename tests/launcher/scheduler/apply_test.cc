@@ -234,6 +234,59 @@ TEST_CASE(
                                "here)"));
 }
 
+TEST_CASE("--nproc auto and gpu in a GPU step count the step's GPUs") {
+  const Env gpus = With(kTwoNodes, {{"SLURM_GPUS_ON_NODE", "4"},
+                                    {"CUDA_VISIBLE_DEVICES", "0,1,2,3"}});
+  CHECK(ParseOk({"--nproc", "auto", "train"}, gpus).nproc_per_node == 4);
+  CHECK(ParseOk({"--nproc-per-node", "gpu", "train"}, gpus).nproc_per_node ==
+        4);
+  CHECK(ParseOk({"--nproc", "auto", "train"},
+                With(kTwoNodes, {{"SLURM_STEP_GPUS", "2,3"}}))
+            .nproc_per_node == 2);
+  // An explicit count, and `cpu`, are the user's.
+  CHECK(ParseOk({"--nproc", "3", "train"}, gpus).nproc_per_node == 3);
+  CHECK(ParseOk({"--nproc", "cpu", "train"}, gpus).nproc_mode ==
+        NprocMode::kCpu);
+  // No GPU variable: auto stays for the host to resolve.
+  CHECK(ParseOk({"--nproc", "auto", "train"}, kTwoNodes).nproc_mode ==
+        NprocMode::kAuto);
+  // --scheduler none reads none of them.
+  CHECK(ParseOk({"--scheduler", "none", "--nproc", "auto", "train"}, gpus)
+            .nproc_mode == NprocMode::kAuto);
+}
+
+TEST_CASE("the scheduler's hosting decision is the endpoint's is_host") {
+  // Slurm: node 0 hosts, node 1 dials, whatever gpu01 resolves to here.
+  CHECK(ParseOk({"train"}, kTwoNodes).rdzv_is_host == false);
+  CHECK(ParseOk({"train"},
+                With(kTwoNodes, {{"SLURM_NODEID", "0"}, {"SLURM_PROCID", "0"}}))
+            .rdzv_is_host == true);
+  // One task per worker: task 1 shares task 0's host but must not host.
+  CHECK(ParseOk({"train"}, kTwoTasks).rdzv_is_host == false);
+  // A static PyTorchJob's endpoint is a Service name, never a pod address:
+  // pod 0 hosts it all the same.
+  const Env pod0 = {{"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+                    {"MASTER_ADDR", "job-master-0"},
+                    {"MASTER_PORT", "23456"},
+                    {"WORLD_SIZE", "2"},
+                    {"RANK", "0"},
+                    {"PET_NPROC_PER_NODE", "2"}};
+  CHECK(ParseOk({"train"}, pod0).rdzv_is_host == true);
+  CHECK(ParseOk({"train"}, With(pod0, {{"RANK", "1"}})).rdzv_is_host == false);
+  // An explicit is_host wins; the user's endpoint (a tprdzvd, perhaps) is
+  // left to its address.
+  CHECK(ParseOk({"--rdzv-conf", "is_host=false", "train"},
+                With(kTwoNodes, {{"SLURM_NODEID", "0"}, {"SLURM_PROCID", "0"}}))
+            .rdzv_is_host == false);
+  CHECK_FALSE(
+      ParseOk({"--rdzv-endpoint", "rdzv.example:4000", "train"},
+              With(kTwoNodes, {{"SLURM_NODEID", "0"}, {"SLURM_PROCID", "0"}}))
+          .rdzv_is_host.has_value());
+  CHECK_FALSE(
+      ParseOk({"train"}, With(kTwoNodes, {{"TPLAUNCH_SCHEDULER", "none"}}))
+          .rdzv_is_host.has_value());
+}
+
 TEST_CASE("a task's workers get the scheduler's local and group values") {
   WorkerEnvInputs in;
   in.local_rank = 0;

@@ -78,6 +78,16 @@ TEST_CASE("elastic PyTorchJob: endpoint, node range, restarts, nproc") {
   CHECK(r.hosts_rendezvous == false);
   CHECK(Infer(kElasticWorker1, SchedulerChoice::kAuto, "elastic-worker-0")
             .hosts_rendezvous == true);
+  // An address endpoint cannot be compared with the pod's name: left to
+  // the address (hosting.h), neither forced on nor off.
+  CHECK_FALSE(
+      Infer(With(kElasticWorker1, {{"PET_RDZV_ENDPOINT", "10.244.1.7:23456"}}),
+            SchedulerChoice::kAuto, "elastic-worker-0")
+          .hosts_rendezvous.has_value());
+  CHECK_FALSE(
+      Infer(With(kElasticWorker1, {{"PET_RDZV_ENDPOINT", "[fd00::7]:23456"}}),
+            SchedulerChoice::kAuto, "elastic-worker-0")
+          .hosts_rendezvous.has_value());
   CHECK(
       Infer(With(kElasticWorker1, {{"PET_RDZV_ID", "run7"}})).options.size() ==
       6);

@@ -1,14 +1,20 @@
 // End to end: the real tplaunch started as Slurm, mpirun and a PyTorchJob
 // would start it (their variables, one process per task or node), against a
-// real tprdzvd. The endpoint is given explicitly: the self-hosted endpoint
-// the scheduler's inference points at is #11's (TODO(#12): drop
-// --rdzv-endpoint once tplaunch hosts it).
+// real tprdzvd (the endpoint given explicitly), and a static PyTorchJob whose
+// pod 0 hosts the endpoint the inference names. Self-hosting under srun
+// itself is slurm_e2e_test's.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/launcher/tplaunch_command.h"
 #include "tests/testing/processes.h"
@@ -107,6 +113,71 @@ TEST_CASE("srun -N2 --ntasks-per-node=1: two nodes of two workers") {
                                             "node rank ",
                                             n, ", endpoint ", d.endpoint())));
   }
+}
+
+// A port free on 127.0.0.1 a moment ago (bind port 0, read it, close).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), len) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  close(fd);
+  return ok ? ntohs(a.sin_port) : 0;
+}
+
+// Pod `rank` of a static PyTorchJob (no elasticPolicy) of two pods, as an
+// older training-operator sets it: MASTER_ADDR/PORT, and WORLD_SIZE/RANK
+// counting pods; no PET_RDZV_ENDPOINT.
+Env StaticPod(int rank, int port) {
+  return {{"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+          {"HOSTNAME",
+           absl::StrCat("static-", rank == 0 ? "master-0" : "worker-0")},
+          {"MASTER_ADDR", "localhost"},
+          {"MASTER_PORT", absl::StrCat(port)},
+          {"WORLD_SIZE", "2"},
+          {"RANK", absl::StrCat(rank)},
+          {"PET_NPROC_PER_NODE", "2"}};
+}
+
+TEST_CASE(
+    "a static PyTorchJob of two pods: pod 0 hosts, workers get "
+    "process ranks") {
+  std::vector<std::unique_ptr<Subprocess>> pods;
+  // A port taken between FreePort and pod 0's bind is a failed attempt:
+  // retried with another.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const int port = FreePort();
+    REQUIRE(port > 0);
+    pods.clear();
+    for (int p = 0; p < 2; ++p) {
+      pods.push_back(std::make_unique<Subprocess>(
+          Tplaunch({Runfile(kWorker)}), Isolated(StaticPod(p, port))));
+    }
+    if (pods[0]->Wait(absl::Seconds(60)) != 1 ||
+        !absl::StrContains(pods[0]->err(), "cannot host")) {
+      break;
+    }
+  }
+  for (int p = 0; p < 2; ++p) {
+    const std::optional<int> rc = pods[p]->Wait(absl::Seconds(60));
+    INFO(pods[p]->out() << pods[p]->err());
+    REQUIRE(rc == std::optional<int>(0));
+    // WORLD_SIZE/RANK of the pod were node values: the workers' are 2x2.
+    for (int l = 0; l < 2; ++l) {
+      CHECK_THAT(pods[p]->out(),
+                 Catch::Contains(Ranks(2 * p + l, l, 4, 2, p, 2)));
+    }
+    CHECK_THAT(pods[p]->err(),
+               Catch::Contains(absl::StrCat("Kubeflow PyTorchJob: 2 nodes, "
+                                            "node rank ",
+                                            p, ", endpoint localhost:")));
+  }
+  CHECK_THAT(pods[0]->err(),
+             Catch::Contains("hosting the rendezvous endpoint localhost:"));
+  CHECK_THAT(pods[1]->err(), !Catch::Contains("hosting the rendezvous"));
 }
 
 TEST_CASE("mpirun -np 2 on one host: Open MPI's local ranks") {

@@ -196,6 +196,33 @@ TEST_CASE("Slurm per task on uneven nodes: tasks on this node from 2(x3),1") {
   CHECK(Options(r).at("--node-rank") == "6");
 }
 
+TEST_CASE("a GPU step's GPUs on this node: step's, node's, then CUDA's") {
+  // None said: the host's count decides.
+  CHECK_FALSE(Infer(kSrunTwoNodes).gpus_on_node.has_value());
+  // srun --gpus-per-node=4 sets all three; the step's list wins.
+  CHECK(Infer(With(kSrunTwoNodes, {{"SLURM_STEP_GPUS", "0,1,4-5"},
+                                   {"SLURM_GPUS_ON_NODE", "8"},
+                                   {"CUDA_VISIBLE_DEVICES", "0,1,2"}}))
+            .gpus_on_node == 4);
+  CHECK(Infer(With(kSrunTwoNodes, {{"SLURM_GPUS_ON_NODE", "8"},
+                                   {"CUDA_VISIBLE_DEVICES", "0,1,2"}}))
+            .gpus_on_node == 8);
+  CHECK(Infer(With(kSrunTwoNodes, {{"SLURM_GPUS_ON_NODE", "0"},
+                                   {"CUDA_VISIBLE_DEVICES", "GPU-a1,GPU-b2"}}))
+            .gpus_on_node == 2);
+  // CUDA stops at the first entry that starts with '-'.
+  CHECK(Infer(With(kSrunTwoNodes, {{"CUDA_VISIBLE_DEVICES", "3,-1,4"}}))
+            .gpus_on_node == 1);
+  CHECK_FALSE(Infer(With(kSrunTwoNodes, {{"CUDA_VISIBLE_DEVICES", "-1"}}))
+                  .gpus_on_node.has_value());
+  CHECK_THAT(InferError(With(kSrunTwoNodes, {{"SLURM_STEP_GPUS", "0,x"}})),
+             Catch::Contains("SLURM_STEP_GPUS=0,x: not a list of GPU "
+                             "indices"));
+  // One task per worker: each task is one worker whatever the GPUs.
+  CHECK_FALSE(Infer(With(kSrunOneNodeTwoTasks, {{"SLURM_GPUS_ON_NODE", "2"}}))
+                  .gpus_on_node.has_value());
+}
+
 TEST_CASE("sbatch's script and salloc's shell are not steps") {
   // What the batch script of `sbatch -N1 -n2` saw: no SLURM_STEP_ID.
   Env batch = kSrunOneNodeTwoTasks;
