@@ -148,9 +148,9 @@ struct LaunchConfig {
   SchedulerChoice scheduler = SchedulerChoice::kAuto;
   // Set by the scheduler's inference: the line printed at start ("" for
   // none); whether this node hosts the rendezvous at rdzv_endpoint (Slurm node
-  // or task 0, pod 0; nullopt: the scheduler does not say);
-  // TODO(#12): the self-hosted endpoint (#11) is to read it like --rdzv-conf
-  // is_host.
+  // or task 0, pod 0; nullopt: the scheduler does not say). scheduler/apply
+  // also gives it to rdzv_is_host when the scheduler named the endpoint and
+  // the user set neither is_host nor the endpoint.
   std::string scheduler_summary;
   std::optional<bool> scheduler_hosts_rendezvous;
   // One worker per scheduler task (srun --ntasks-per-node=8, mpirun): the
