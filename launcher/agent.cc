@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "launcher/exit_on_signal.h"
 #include "launcher/failure_report.h"
+#include "launcher/grace_signals.h"
 #include "launcher/host_info.h"
 #include "launcher/liveness_monitor.h"
 #include "launcher/log_prefix.h"
@@ -151,6 +152,10 @@ class Agent {
   AttemptResult LeaveExitBarrier(LivenessMonitor& monitor);
   std::optional<AttemptResult> OnSignal(const NodeAssignment& a,
                                         WorkerGroup& workers);
+  // What the signalfd does during a stop's grace period (grace_signals.h):
+  // forwards USR1 and the like, lets the parent repeat its stop signal, and
+  // cuts the grace short on a deliberate second stop.
+  GraceAbort GraceSignals(WorkerGroup& workers);
   // `local_done`: this node's workers all succeeded (it waits in the exit
   // barrier); an "ok" end counts only then.
   std::optional<AttemptResult> OnAttemptEnded(const NodeAssignment& a,
@@ -536,7 +541,7 @@ Agent::AttemptResult Agent::OnWorkerFailed(const NodeAssignment& a,
     stopped = true;
     log_.warn("stopping the other workers (SIGTERM, SIGKILL after {})",
               absl::FormatDuration(c_.grace_period));
-    workers.Stop(c_.grace_period, o_.signal_fd);
+    workers.Stop(c_.grace_period, GraceSignals(workers));
   };
   const WorkerExit f = RootCause(a, workers, stop_others);
   const FailureContext context = Context(a);
@@ -622,13 +627,41 @@ std::optional<Agent::AttemptResult> Agent::OnSignal(const NodeAssignment& a,
   }
   log_.warn(
       "received {}: forwarding it to the workers, SIGKILL after {} (send it "
-      "again to kill at once)",
+      "again to kill at once; the parent process repeating it does not count)",
       SignalName(sig), absl::FormatDuration(c_.grace_period));
   FailJob(a.attempt, AttemptEnd::Kind::kStopped, 128 + sig,
           absl::StrCat("node ", a.node_rank, " (", o_.host, ") received ",
                        SignalName(sig)));
-  workers.Stop(c_.grace_period, o_.signal_fd, sig);
+  workers.Stop(c_.grace_period, GraceSignals(workers), sig);
   return Fatal(128 + sig);
+}
+
+GraceAbort Agent::GraceSignals(WorkerGroup& workers) {
+  if (o_.signal_fd < 0) return {};
+  return {
+      o_.signal_fd, [this, &workers] {
+        struct signalfd_siginfo si;
+        if (read(o_.signal_fd, &si, sizeof(si)) != sizeof(si)) return false;
+        const ReceivedSignal got{static_cast<int>(si.ssi_signo),
+                                 static_cast<pid_t>(si.ssi_pid), si.ssi_code};
+        switch (ActionDuringGrace(got, getppid())) {
+          case GraceSignalAction::kForward:
+            log_.info("forwarding {} to the workers", SignalName(got.signo));
+            workers.Signal(got.signo);
+            return false;
+          case GraceSignalAction::kIgnore:
+            log_.info(
+                "{} again from the parent process (pid {}): the grace "
+                "period goes on",
+                SignalName(got.signo), got.sender);
+            return false;
+          case GraceSignalAction::kKillNow:
+            break;
+        }
+        log_.warn("received {} again: SIGKILL to the workers now",
+                  SignalName(got.signo));
+        return true;
+      }};
 }
 
 std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(
@@ -648,11 +681,11 @@ std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(
         "stopping workers: the attempt ended as a success while this node's "
         "workers still run; the rendezvous store lost its keys and other "
         "nodes used this run id (a daemon restart without --state-dir?)");
-    workers.Stop(c_.grace_period, o_.signal_fd);
+    workers.Stop(c_.grace_period, GraceSignals(workers));
     return Fatal(1);
   }
   log_.error("stopping workers: {}", end.reason);
-  workers.Stop(c_.grace_period, o_.signal_fd);
+  workers.Stop(c_.grace_period, GraceSignals(workers));
   AttemptResult r = FromEnd(end);
   if (StoreRestartedSinceJoin()) {
     r.store_restarted = true;

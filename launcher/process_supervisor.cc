@@ -92,7 +92,7 @@ class WorkerGroupImpl final : public WorkerGroup {
   explicit WorkerGroupImpl(const SupervisorOptions& options)
       : options_(options) {}
   ~WorkerGroupImpl() override {
-    if (!all_exited()) Stop(absl::ZeroDuration(), -1, SIGKILL);
+    if (!all_exited()) Stop(absl::ZeroDuration(), {}, SIGKILL);
     for (auto& w : workers_) CloseWorkerFds(w);
     if (options_.lost_logs != nullptr) {
       for (auto& loss : log_losses())
@@ -106,7 +106,8 @@ class WorkerGroupImpl final : public WorkerGroup {
   WaitResult Wait(absl::Span<const int> extra_fds,
                   absl::Time deadline) override;
   void Signal(int signo) override;
-  void Stop(absl::Duration grace, int abort_fd, int first_signal) override;
+  void Stop(absl::Duration grace, const GraceAbort& abort,
+            int first_signal) override;
   const std::vector<WorkerExit>& exits() const override { return exits_; }
   std::optional<WorkerExit> first_failure() const override {
     return first_failure_;
@@ -579,16 +580,19 @@ void WorkerGroupImpl::Signal(int signo) {
   KillGroups(signo, /*only_live=*/true);
 }
 
-void WorkerGroupImpl::Stop(absl::Duration grace, int abort_fd,
+void WorkerGroupImpl::Stop(absl::Duration grace, const GraceAbort& abort,
                            int first_signal) {
   // Every group gets the signal, even of workers already gone: their children
   // may live.
   KillGroups(first_signal, /*only_live=*/false);
   absl::Time deadline = absl::Now() + grace;
   std::vector<int> extra;
-  if (abort_fd >= 0) extra.push_back(abort_fd);
+  if (abort.fd >= 0) extra.push_back(abort.fd);
   while (live_ > 0 && absl::Now() < deadline) {
-    if (PollOnce(extra, deadline) >= 0) break;
+    if (PollOnce(extra, deadline) >= 0 &&
+        (!abort.kill_now || abort.kill_now())) {
+      break;
+    }
   }
   KillGroups(SIGKILL, /*only_live=*/false);
   while (live_ > 0) PollOnce({}, absl::InfiniteFuture());

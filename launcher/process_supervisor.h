@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -130,6 +131,15 @@ struct WaitResult {
   int fd_index = -1;  // Index into extra_fds for kFdReady.
 };
 
+// What may cut WorkerGroup::Stop's grace period short.
+struct GraceAbort {
+  // Polled during the grace (a signalfd); -1: nothing is.
+  int fd = -1;
+  // Called each time fd is readable; consumes what made it readable and says
+  // whether to SIGKILL now. Empty: fd becoming readable is enough.
+  std::function<bool()> kill_now;
+};
+
 class WorkerGroup {
  public:
   virtual ~WorkerGroup() = default;
@@ -147,9 +157,8 @@ class WorkerGroup {
   // `first_signal` (SIGTERM; torchrun sends the signal it received) to every
   // worker's process group, SIGKILL after `grace` to those still running, then
   // SIGKILL to whatever is left in the groups (grandchildren). Pumps output
-  // meanwhile and reaps every worker. Skips the rest of the grace when abort_fd
-  // (if >= 0) becomes readable.
-  virtual void Stop(absl::Duration grace, int abort_fd = -1,
+  // meanwhile and reaps every worker. `abort` may end the grace early.
+  virtual void Stop(absl::Duration grace, const GraceAbort& abort = {},
                     int first_signal = SIGTERM) = 0;
 
   // Exits seen so far, in the order they were seen.

@@ -96,8 +96,9 @@ class FakeGroup final : public WorkerGroup {
 
   void Signal(int signo) override { record_->forwarded.push_back(signo); }
 
-  void Stop(absl::Duration grace, int abort_fd, int first_signal) override {
-    record_->stops.back().push_back({grace, abort_fd, first_signal});
+  void Stop(absl::Duration grace, const GraceAbort& abort,
+            int first_signal) override {
+    record_->stops.back().push_back({grace, abort.fd, first_signal});
     if (next_ > 0) {
       for (const WorkerExit& e : steps_[next_ - 1].exit_at_stop) {
         exits_.push_back(e);

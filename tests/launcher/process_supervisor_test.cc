@@ -168,9 +168,35 @@ TEST_CASE("a second signal on abort_fd cuts the grace period short") {
   REQUIRE(pipe(p) == 0);
   REQUIRE(write(p[1], "x", 1) == 1);
   const absl::Time t = absl::Now();
-  g->Stop(absl::Seconds(30), p[0]);
+  g->Stop(absl::Seconds(30), GraceAbort{p[0]});
   CHECK(absl::Now() - t < absl::Seconds(5));
   CHECK_FALSE(IsAlive(g->pids()[0]));
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST_CASE("an abort fd whose kill_now says no leaves the grace running") {
+  Fixture fx;
+  // The worker's TERM handler takes a while, then exits 0: it must be let be.
+  auto g = fx.Start({fx.Spec(
+      0, "trap 'sleep 0.3; exit 0' TERM; echo ready; sleep 30 & wait")});
+  REQUIRE(fx.PumpUntil(
+      *g, [&] { return absl::StrContains(fx.console(), "ready"); }));
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  REQUIRE(write(p[1], "x", 1) == 1);
+  int asked = 0;
+  GraceAbort abort{p[0], [&] {
+                     char c;
+                     (void)!read(p[0], &c, 1);
+                     ++asked;
+                     return false;
+                   }};
+  g->Stop(absl::Seconds(30), abort);
+  CHECK(asked == 1);
+  REQUIRE(g->exits().size() == 1);
+  CHECK(g->exits()[0].signal == 0);
+  CHECK(g->exits()[0].exit_code == 0);
   close(p[0]);
   close(p[1]);
 }

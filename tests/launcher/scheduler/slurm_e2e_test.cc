@@ -201,6 +201,35 @@ TEST_CASE("scancel --signal=USR1 reaches every worker") {
   }
 }
 
+TEST_CASE("scancel's SIGTERM lets every worker's handler finish") {
+  // What a time limit or preemption does: slurmstepd sends SIGCONT and
+  // SIGTERM (more than once) and SIGKILLs only after KillWait (30 s here).
+  if (!testing::SlurmInstalled()) {
+    WARN(kSkip);
+    return;
+  }
+  SlurmCluster* c = Cluster();
+  const std::string ready = MakeTempDir();
+  auto srun = ReadyJob(c, ready);
+  REQUIRE(c->Run({"/usr/bin/scancel", RunningJob(c)}).ok());
+  const bool all_handled = WaitFor(
+      [&] {
+        for (int r = 0; r < 4; ++r) {
+          if (!std::filesystem::exists(absl::StrCat(ready, "/term.", r))) {
+            return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(25));
+  srun->Wait(absl::Seconds(60));
+  INFO(srun->out() << srun->err());
+  for (int r = 0; r < 4; ++r) {
+    CHECK(std::filesystem::exists(absl::StrCat(ready, "/term.", r)));
+  }
+  CHECK(all_handled);
+}
+
 // docs/ has no BUILD package to export the page from: the worker's runfile is
 // a symlink into the source tree, whose docs/schedulers.md this is.
 std::string DocsPage() {
