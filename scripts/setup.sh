@@ -19,6 +19,8 @@ packages=(
   # TLS test certificates and headers; PyTorch (CPU, Gloo) for the drop-in and TCPStore tests.
   openssl libssl-dev python3-torch
   debootstrap # scripts/torch2_root.sh: a Debian 13 root with PyTorch 2.x (tests/dropin/torch2)
+  # tprdzvd --http-port (rendezvous/http): the HTTP server; its tests' promtool and browser.
+  libcpp-httplib-dev prometheus chromium
   # bench/run: plots.
   gnuplot-nox
 )
