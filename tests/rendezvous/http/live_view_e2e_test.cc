@@ -20,6 +20,7 @@
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store.h"
 #include "tests/rendezvous/http/live_daemon.h"
+#include "tests/testing/test_pki.h"
 
 namespace tplaunch {
 namespace {
@@ -192,6 +193,35 @@ TEST_CASE("HTTP clients that send nothing do not stall the gRPC port") {
   // The read timeout frees the threads again: the view answers.
   CHECK(daemon.Get("/healthz").status == 200);
   for (int fd : silent) close(fd);
+}
+
+TEST_CASE("with --tls-cert the view serves HTTPS with the same certificate") {
+  const testing::TestPki& pki = testing::SharedTestPki();
+  REQUIRE_FALSE(pki.server_cert.empty());
+  const std::string dir = testing::MakeTempDir();
+  testing::WriteFile(dir + "/cert.pem", pki.server_cert);
+  testing::WriteFile(dir + "/key.pem", pki.server_key);
+  testing::WriteFile(dir + "/ca.pem", pki.ca);
+  std::vector<std::string> flags = TokenFlags();
+  flags.insert(flags.end(), {"--tls-cert", dir + "/cert.pem", "--tls-key",
+                             dir + "/key.pem"});
+  LiveDaemon daemon(flags);
+  httplib::SSLClient client("127.0.0.1", daemon.http_port());
+  client.set_ca_cert_path((dir + "/ca.pem").c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_connection_timeout(10);
+  client.set_read_timeout(30);
+  auto healthz = client.Get("/healthz");
+  REQUIRE(healthz);
+  CHECK(healthz->status == 200);
+  auto denied = client.Get("/api/v1/jobs");
+  REQUIRE(denied);
+  CHECK(denied->status == 401);
+  auto jobs = client.Get("/api/v1/jobs", kBearer);
+  REQUIRE(jobs);
+  CHECK(jobs->status == 200);
+  // Plain HTTP gets no answer from the HTTPS port.
+  CHECK(daemon.Get("/healthz").status != 200);
 }
 
 }  // namespace
