@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/key_layout.h"
 #include "common/records.h"
 
@@ -204,6 +205,27 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
   }
 }
 
+// A joined node waits for the next slot's join record: a call parked on
+// NodeKey(slot) of a slot no node holds names a node that has not joined.
+void AddMissingSlots(const KvJobView& view, const std::string& run_id,
+                     int attempt, LiveJob& job) {
+  const std::string prefix = NodeKey(run_id, attempt, 0);
+  const absl::string_view node_prefix =
+      absl::string_view(prefix).substr(0, prefix.size() - 1);
+  for (const KvParkedKey& parked : view.parked) {
+    absl::string_view rest = parked.key;
+    int slot = 0;
+    if (!absl::ConsumePrefix(&rest, node_prefix) ||
+        !absl::SimpleAtoi(rest, &slot) || slot < 0) {
+      continue;
+    }
+    const bool held =
+        std::any_of(job.nodes().begin(), job.nodes().end(),
+                    [slot](const LiveNode& n) { return n.slot() == slot; });
+    if (!held) job.add_missing_slots(slot);
+  }
+}
+
 LiveJob Build(const KvTable& table, const KvJobView& view, absl::Time now) {
   LiveJob job;
   const std::string& run_id = view.name;
@@ -231,6 +253,7 @@ LiveJob Build(const KvTable& table, const KvJobView& view, absl::Time now) {
   }
   job.set_attempt(attempt);
   AddNodes(table, run_id, attempt, now, job);
+  AddMissingSlots(view, run_id, attempt, job);
   for (int a = 0; a < attempt; ++a) {
     if (std::optional<LiveAttemptEnd> end = ReadEnd(table, run_id, a)) {
       if (end->kind() != "ok") job.set_restarts(job.restarts() + 1);

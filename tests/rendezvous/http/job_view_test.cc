@@ -52,6 +52,16 @@ TEST_CASE("a job waiting for nodes, then running, then failed") {
   CHECK(job->age_s() == Approx(20));
   REQUIRE(job->nodes_size() == 1);
   CHECK(job->nodes(0).heartbeat_age_s() == Approx(2));
+  CHECK(job->missing_slots_size() == 0);
+  // The joined node waits for the next slot's join record: slot 1 is missing.
+  auto parked = table.StartWait(
+      kRun, {NodeKey(kRun, 0, 1)}, absl::Seconds(60),
+      /*want_values=*/false, [](absl::StatusOr<std::vector<std::string>>) {});
+  REQUIRE(parked.ok());
+  job = BuildJob(table, kRun, kNow);
+  REQUIRE(job.has_value());
+  REQUIRE(job->missing_slots_size() == 1);
+  CHECK(job->missing_slots(0) == 1);
 
   Join(table, 1, Node("hostA", 4, 2));
   ClosedRecord closed;
@@ -60,6 +70,7 @@ TEST_CASE("a job waiting for nodes, then running, then failed") {
   job = BuildJob(table, kRun, kNow);
   REQUIRE(job.has_value());
   CHECK(job->state() == "running");
+  CHECK(job->missing_slots_size() == 0);  // Slot 1 joined; its waiter woke.
   CHECK(job->nodes_expected() == 2);
   REQUIRE(job->nodes_size() == 2);
   CHECK(job->nodes(0).host() == "hostB");

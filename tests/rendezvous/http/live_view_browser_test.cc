@@ -118,7 +118,8 @@ TEST_CASE("the page shows the missing node, both nodes, then the root cause") {
   std::string dom = browser.Dom();
   INFO(dom);
   CHECK(absl::StrContains(dom, "waiting for nodes: 1 joined"));
-  CHECK(absl::StrContains(dom, "id=\"missing\""));
+  CHECK(absl::StrContains(dom, "Missing: node slot 1"));
+  CHECK(absl::StrContains(dom, absl::StrCat(kRun, "/a0/node/1")));
   browser.Screenshot("1-waiting.png");
 
   std::unique_ptr<Subprocess> second = node("1");
