@@ -18,6 +18,8 @@
 #include "common/fd_limit.h"
 #include "common/status_macros.h"
 #include "rendezvous/grpc_acceptor.h"
+#include "rendezvous/http/http_server.h"
+#include "rendezvous/http/rpc_metrics.h"
 #include "rendezvous/incarnation.h"
 #include "rendezvous/listen_socket.h"
 #include "rendezvous/logger.h"
@@ -36,6 +38,8 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 // gRPC refuses messages over 4 MiB by default; a MultiSet carries several
 // values.
 constexpr int64_t kMessageOverheadBytes = 1 << 20;
+// /metrics' tprdzvd_build_info label.
+constexpr char kDaemonVersion[] = "0.1.0 (protocol tplaunch.rendezvous.v1)";
 
 // --host may be given bracketed ("[::1]"), as gRPC accepts it; JoinHostPort
 // adds its own brackets.
@@ -89,6 +93,10 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         "max_blocking_timeout and torch_store_output_stall_timeout must be "
         "positive");
+  }
+  if (options.http_port < -1 || options.http_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "http_port ", options.http_port, " is outside -1 (off) and 0..65535"));
   }
   if (options.job_idle_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -232,6 +240,13 @@ class RendezvousServerImpl final : public RendezvousServer {
     builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
     builder.SetMaxSendMessageSize(-1);
     builder.RegisterService(&service_);
+    // Counts every call by method and status for /metrics, without touching
+    // the handlers.
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(NewRpcMetricsInterceptorFactory(&rpc_metrics_));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
     if (server_ == nullptr) {
       close(socket->fd);
@@ -252,7 +267,42 @@ class RendezvousServerImpl final : public RendezvousServer {
         address_, options_.tls_cert_pem.empty() ? "off" : "on",
         options_.token.empty() ? "off" : "on", max_connections_,
         options_.state_dir.empty() ? "none" : options_.state_dir, incarnation_);
-    if (options_.torch_store_port >= 0) return StartTorchStore();
+    if (options_.torch_store_port >= 0) RETURN_IF_ERROR(StartTorchStore());
+    if (options_.http_port >= 0) return StartHttp();
+    return absl::OkStatus();
+  }
+
+  // Last, so the live view never shows a daemon that is not yet serving.
+  absl::Status StartHttp() {
+    HttpServerOptions http;
+    http.host = options_.http_host.empty() ? options_.host : options_.http_host;
+    http.port = options_.http_port;
+    http.tls_cert_pem = options_.tls_cert_pem;
+    http.tls_key_pem = options_.tls_key_pem;
+    LiveSources sources;
+    sources.table = &table_;
+    sources.rpcs = &rpc_metrics_;
+    sources.token = options_.token;
+    sources.incarnation = incarnation_;
+    sources.version = kDaemonVersion;
+    sources.counters = [this] {
+      const ServerStats now = stats();
+      DaemonCounters counters;
+      counters.grpc_connections = now.grpc_connections;
+      counters.grpc_refused = now.grpc_refused;
+      counters.torch_store_connections = now.torch_store_connections;
+      counters.parked_bytes = now.parked_bytes;
+      counters.waiters = now.waiters;
+      counters.keys = now.keys;
+      counters.jobs = now.jobs;
+      counters.calls = now.calls;
+      return counters;
+    };
+    ASSIGN_OR_RETURN(http_, StartHttpServer(http, std::move(sources)));
+    RendezvousLogger().info("live view on {}://{}/ (token: {})",
+                            options_.tls_cert_pem.empty() ? "http" : "https",
+                            http_->address(),
+                            options_.token.empty() ? "off" : "on");
     return absl::OkStatus();
   }
 
@@ -296,6 +346,10 @@ class RendezvousServerImpl final : public RendezvousServer {
     return torch_store_ == nullptr ? 0 : torch_store_->port();
   }
 
+  std::string http_address() const override {
+    return http_ == nullptr ? "" : http_->address();
+  }
+
   ServerStats stats() const override {
     const KvTableStats table = table_.Stats();
     ServerStats stats;
@@ -320,6 +374,8 @@ class RendezvousServerImpl final : public RendezvousServer {
     std::lock_guard<std::mutex> lock(shutdown_mu_);
     if (shut_down_) return;
     shut_down_ = true;
+    // The live view first: it reads the table and the stats.
+    if (http_ != nullptr) http_->Shutdown();
     if (server_ != nullptr) {
       if (auto* health = server_->GetHealthCheckService()) {
         health->SetServingStatus(false);
@@ -391,6 +447,8 @@ class RendezvousServerImpl final : public RendezvousServer {
   const std::unique_ptr<StateStore> state_;
   const std::string incarnation_;
   KvTable table_;
+  // Fed by the gRPC server's interceptor; outlives server_.
+  RpcMetrics rpc_metrics_;
   RendezvousService service_;
   std::unique_ptr<grpc::Server>
       server_;  // Destroyed before service_ and table_.
@@ -405,6 +463,8 @@ class RendezvousServerImpl final : public RendezvousServer {
   std::unique_ptr<TorchStoreListener> torch_store_;
   int port_ = 0;
   std::string address_;
+  // Declared last: destroyed (its threads joined) before what it reads.
+  std::unique_ptr<HttpServer> http_;
 
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;

@@ -63,6 +63,12 @@ struct ServerOptions {
   // back at its own cap while the total is over this is closed at once.
   int64_t torch_store_max_total_output_bytes = 256 * 1024 * 1024;
   absl::Duration torch_store_output_stall_timeout = absl::Seconds(30);
+
+  // The live view (rendezvous/http, docs/observability.md): -1 off, 0 picks a
+  // free port. Binds http_host, or `host` when empty. Needs `token` like the
+  // gRPC port (but /healthz), and serves HTTPS with the TLS certificate.
+  int http_port = -1;
+  std::string http_host;
 };
 
 // Descriptors kept free for everything that is not a client connection
@@ -102,6 +108,8 @@ class RendezvousServer {
   // The TCPStore listener's "host:port" and port; "" and 0 when it is off.
   virtual std::string torch_store_address() const = 0;
   virtual int torch_store_port() const = 0;
+  // The live view's "host:port"; "" when it is off.
+  virtual std::string http_address() const = 0;
   virtual ServerStats stats() const = 0;
   // The incarnation every reply carries: random per start, or the state dir's
   // own (kept across restarts) with state_dir.

@@ -139,6 +139,14 @@ int main(int argc, char** argv) {
                  "--torch-store-max-output-bytes that reads nothing for this "
                  "long")
       ->capture_default_str();
+  app.add_option("--http-port", options.http_port,
+                 "Serve the live view (web page, /api/v1/jobs, /metrics, "
+                 "/healthz) on this port (0 picks a free one; default: off). "
+                 "Needs the token; HTTPS with --tls-cert. See "
+                 "docs/observability.md")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--http-host", options.http_host,
+                 "Address the live view binds (default: --host)");
   app.add_option("--log-level", log_level, "Log level (logs go to stderr)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -236,6 +244,10 @@ int main(int argc, char** argv) {
   if (options.torch_store_port >= 0) {
     std::cout << "torch store listening on " << (*server)->torch_store_address()
               << std::endl;
+  }
+
+  if (options.http_port >= 0) {
+    std::cout << "http listening on " << (*server)->http_address() << std::endl;
   }
 
   int signal_number = 0;

@@ -24,6 +24,8 @@ packages=(
   debootstrap # scripts/torch2_root.sh: a Debian 13 root with PyTorch 2.x (tests/dropin/torch2)
   # store/etcd: etcd's .proto files (build), and a real etcd and etcdctl for its tests.
   golang-etcd-server-dev etcd-server etcd-client
+  # tprdzvd --http-port (rendezvous/http): the HTTP server; its tests' promtool and browser.
+  libcpp-httplib-dev prometheus chromium
   # bench/run: plots.
   gnuplot-nox
 )

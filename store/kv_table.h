@@ -77,6 +77,16 @@ struct KvTableStats {
   int64_t waiters = 0;
 };
 
+// What the daemon's live view (rendezvous/http) shows of one job: sizes only,
+// never values, and the keys its parked calls wait for.
+struct KvJobView {
+  std::string name;
+  int64_t keys = 0;
+  int64_t value_bytes = 0;  // Keys and values together.
+  absl::Time last_activity;
+  std::vector<KvParkedKey> parked;
+};
+
 class KvTable final {
  public:
   explicit KvTable(KvTableOptions options = {});
@@ -184,6 +194,14 @@ class KvTable final {
   void Shutdown();
 
   KvTableStats Stats() const;
+
+  // For the live view (kv_table_inspect.cc). Neither refreshes a job's
+  // activity nor waits for the journal, so a dashboard left open never keeps
+  // an idle job alive. Every job, sorted by name:
+  std::vector<KvJobView> InspectJobs() const;
+  // The values of those `keys` of `job` that exist now (missing ones absent).
+  absl::flat_hash_map<std::string, std::string> PeekValues(
+      absl::string_view job, absl::Span<const std::string> keys) const;
 
  private:
   // One job's keys (its waiters are waiters_'s). Defined here because the

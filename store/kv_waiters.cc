@@ -1,5 +1,7 @@
 #include "store/kv_waiters.h"
 
+#include <algorithm>
+
 #include "store/error_text.h"
 
 namespace tplaunch {
@@ -182,6 +184,27 @@ absl::Time KvWaiters::NextDeadline() const {
 bool KvWaiters::HasWaiters(absl::string_view job) const {
   auto it = jobs_.find(job);
   return it != jobs_.end() && !it->second.waiters.empty();
+}
+
+std::vector<KvParkedKey> KvWaiters::ParkedKeys(absl::string_view job) const {
+  std::vector<KvParkedKey> keys;
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return keys;
+  for (const auto& [key, waiters] : it->second.watchers) {
+    if (waiters.empty()) continue;
+    KvParkedKey parked;
+    parked.key = key;
+    parked.waiters = static_cast<int64_t>(waiters.size());
+    for (const Waiter* w : waiters) {
+      parked.oldest_parked =
+          std::min(parked.oldest_parked, w->deadline - w->timeout);
+    }
+    keys.push_back(std::move(parked));
+  }
+  std::sort(
+      keys.begin(), keys.end(),
+      [](const KvParkedKey& a, const KvParkedKey& b) { return a.key < b.key; });
+  return keys;
 }
 
 }  // namespace tplaunch

@@ -50,6 +50,14 @@ using KvCompletion =
 // The keys of one job, as the table holds them.
 using KvMap = absl::flat_hash_map<std::string, std::string>;
 
+// One key that parked waiters of a job still miss (the daemon's live view).
+struct KvParkedKey {
+  std::string key;
+  int64_t waiters = 0;
+  // When the longest-waiting of them parked (its deadline less its timeout).
+  absl::Time oldest_parked = absl::InfiniteFuture();
+};
+
 class KvWaiters final {
  public:
   KvWaiters();
@@ -97,6 +105,9 @@ class KvWaiters final {
   absl::Time NextDeadline() const;
   // Whether any waiter of `job` is parked.
   bool HasWaiters(absl::string_view job) const;
+  // The keys `job`'s waiters still miss, sorted by key; read-only.
+  std::vector<KvParkedKey> ParkedKeys(absl::string_view job) const;
+
   // Parked waiters, all jobs.
   int64_t size() const { return static_cast<int64_t>(waiters_.size()); }
 
