@@ -6,6 +6,7 @@
 #   scripts/test.sh                  the whole suite
 #   scripts/test.sh --config=asan    the whole suite under ASan+UBSan
 #   scripts/test.sh --config=tsan //tests/rendezvous/...   selected targets under TSan
+#   scripts/test.sh //tests/... -//tests/x:y                 a pattern minus a target
 #
 # Exit status: 0 when everything passed, 1 otherwise.
 set -uo pipefail
@@ -41,7 +42,8 @@ done
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-bazel test "${config_args[@]}" "${test_args[@]}" --test_summary=short "${targets[@]}" 2>&1 | tee "$log"
+# "--" lets a target pattern start with "-" (an exclusion, -//pkg:target).
+bazel test "${config_args[@]}" "${test_args[@]}" --test_summary=short -- "${targets[@]}" 2>&1 | tee "$log"
 bazel_rc=${PIPESTATUS[0]}
 
 passed=0
