@@ -45,6 +45,14 @@ def scenario(port, use_libuv):
     def record(name, fn):
         results.append((name, outcome(fn)))
 
+    # TCPStore's set, append and multi_set send no reply: another connection's
+    # read may reach the server first. A round trip on the writer's connection
+    # (num_keys) returns only once the server has taken the write before it.
+    def settled(writer, write):
+        result = write()
+        writer.num_keys()
+        return result
+
     record("set", lambda: a.set("key1", b"val1"))
     record("set str value", lambda: a.set("strval", "text"))
     record("get", lambda: a.get("key1"))
@@ -70,13 +78,14 @@ def scenario(port, use_libuv):
     record("wait existing", lambda: a.wait(["key1"]))
     record("wait two existing", lambda: a.wait(["key1", "ctr"]))
     record("wait existing with timeout", lambda: a.wait(["key1"], SHORT))
-    record("append to missing key", lambda: a.append("log", b"one"))
-    record("append to existing key", lambda: b.append("log", b",two"))
+    record("append to missing key", lambda: settled(a, lambda: a.append("log", b"one")))
+    record("append to existing key", lambda: settled(b, lambda: b.append("log", b",two")))
     record("get appended", lambda: a.get("log"))
-    record("multi_set", lambda: a.multi_set(["m1", "m2", "m3"], [b"x", b"", b"z" * 100]))
+    record("multi_set",
+           lambda: settled(a, lambda: a.multi_set(["m1", "m2", "m3"], [b"x", b"", b"z" * 100])))
     record("multi_get", lambda: b.multi_get(["m1", "m2", "m3", "key1"]))
     record("multi_get empty list", lambda: b.multi_get([]))
-    record("multi_set overwrites", lambda: b.multi_set(["m1"], [b"X"]))
+    record("multi_set overwrites", lambda: settled(b, lambda: b.multi_set(["m1"], [b"X"])))
     record("get after multi_set", lambda: a.get("m1"))
     record("has_extended_api", lambda: a.has_extended_api())
     record("libuvBackend (client)", lambda: a.libuvBackend)
