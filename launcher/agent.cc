@@ -33,6 +33,14 @@
 namespace tplaunch {
 namespace {
 
+// One signal from the (nonblocking) signalfd; nullopt when none is there.
+std::optional<ReceivedSignal> ReadSignal(int signal_fd) {
+  struct signalfd_siginfo si;
+  if (read(signal_fd, &si, sizeof(si)) != sizeof(si)) return std::nullopt;
+  return ReceivedSignal{static_cast<int>(si.ssi_signo),
+                        static_cast<pid_t>(si.ssi_pid), si.ssi_code};
+}
+
 // poll() on fds until one is readable or the deadline passes.
 WaitResult WaitForFds(const std::vector<int>& fds, absl::Time deadline) {
   std::vector<struct pollfd> p;
@@ -617,9 +625,9 @@ Agent::AttemptResult Agent::LeaveExitBarrier(LivenessMonitor& monitor) {
 
 std::optional<Agent::AttemptResult> Agent::OnSignal(const NodeAssignment& a,
                                                     WorkerGroup& workers) {
-  struct signalfd_siginfo si;
-  if (read(o_.signal_fd, &si, sizeof(si)) != sizeof(si)) return std::nullopt;
-  const int sig = static_cast<int>(si.ssi_signo);
+  const std::optional<ReceivedSignal> got = ReadSignal(o_.signal_fd);
+  if (!got) return std::nullopt;
+  const int sig = got->signo;
   if (!IsTerminatingSignal(sig)) {
     log_.info("forwarding {} to the workers", SignalName(sig));
     workers.Signal(sig);
@@ -638,30 +646,29 @@ std::optional<Agent::AttemptResult> Agent::OnSignal(const NodeAssignment& a,
 
 GraceAbort Agent::GraceSignals(WorkerGroup& workers) {
   if (o_.signal_fd < 0) return {};
-  return {
-      o_.signal_fd, [this, &workers] {
-        struct signalfd_siginfo si;
-        if (read(o_.signal_fd, &si, sizeof(si)) != sizeof(si)) return false;
-        const ReceivedSignal got{static_cast<int>(si.ssi_signo),
-                                 static_cast<pid_t>(si.ssi_pid), si.ssi_code};
-        switch (ActionDuringGrace(got, getppid())) {
-          case GraceSignalAction::kForward:
-            log_.info("forwarding {} to the workers", SignalName(got.signo));
-            workers.Signal(got.signo);
-            return false;
-          case GraceSignalAction::kIgnore:
-            log_.info(
-                "{} again from the parent process (pid {}): the grace "
-                "period goes on",
-                SignalName(got.signo), got.sender);
-            return false;
-          case GraceSignalAction::kKillNow:
-            break;
-        }
-        log_.warn("received {} again: SIGKILL to the workers now",
-                  SignalName(got.signo));
-        return true;
-      }};
+  return {o_.signal_fd, [this, &workers] {
+            const std::optional<ReceivedSignal> next = ReadSignal(o_.signal_fd);
+            if (!next) return false;
+            const ReceivedSignal& got = *next;
+            switch (ActionDuringGrace(got, getppid())) {
+              case GraceSignalAction::kForward:
+                log_.info("forwarding {} to the workers",
+                          SignalName(got.signo));
+                workers.Signal(got.signo);
+                return false;
+              case GraceSignalAction::kIgnore:
+                log_.info(
+                    "{} again from the parent process (pid {}): the grace "
+                    "period goes on",
+                    SignalName(got.signo), got.sender);
+                return false;
+              case GraceSignalAction::kKillNow:
+                break;
+            }
+            log_.warn("received {} again: SIGKILL to the workers now",
+                      SignalName(got.signo));
+            return true;
+          }};
 }
 
 std::optional<Agent::AttemptResult> Agent::OnAttemptEnded(
