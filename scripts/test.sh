@@ -15,9 +15,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
 config_args=()
+info_args=() # the --config=... ones: what `bazel info` needs to find the test logs
 targets=()
 for a in "$@"; do
   case "$a" in
+    --config=*) config_args+=("$a"); info_args+=("$a") ;;
     --*) config_args+=("$a") ;;
     *) targets+=("$a") ;;
   esac
@@ -48,7 +50,7 @@ bazel_rc=${PIPESTATUS[0]}
 
 passed=0
 failed=0
-testlogs=$(bazel info "${config_args[@]}" bazel-testlogs 2>/dev/null)
+testlogs=$(bazel info "${info_args[@]}" bazel-testlogs 2>/dev/null)
 # Bazel's summary lists each test target as "//pkg:name  (cached) PASSED in 0.1s" etc.
 while read -r label status; do
   pkg=${label#//}; pkg=${pkg%%:*}; name=${label##*:}
