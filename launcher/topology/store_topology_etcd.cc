@@ -110,10 +110,9 @@ absl::Status StoreTopology::ConnectToEtcd(const TopologyPlan& plan,
     connected = ConnectEtcdStore(main);
   }
   const auto failed = [&](const absl::Status& status) {
-    return absl::Status(
-        status.code(),
-        absl::StrCat("cannot reach the etcd rendezvous at ", members, ": ",
-                     status.message()));
+    return absl::Status(status.code(),
+                        absl::StrCat("cannot reach the etcd rendezvous at ",
+                                     members, ": ", status.message()));
   };
   if (!connected.ok()) return failed(connected.status());
   store_ = *std::move(connected);
@@ -133,9 +132,9 @@ absl::Status StoreTopology::ConnectToEtcd(const TopologyPlan& plan,
   leave_.addr = local_addr_;
   leave_.pid = getpid();
   leave_.heartbeat_timeout = plan.heartbeat_timeout;
-  leave_.poll_interval = std::clamp(plan.heartbeat_interval / 4,
-                                    absl::Milliseconds(20),
-                                    absl::Milliseconds(250));
+  leave_.poll_interval =
+      std::clamp(plan.heartbeat_interval / 4, absl::Milliseconds(20),
+                 absl::Milliseconds(250));
   leave_.linger_timeout =
       std::max(plan.exit_barrier_timeout, plan.heartbeat_timeout);
   return absl::OkStatus();
@@ -156,12 +155,11 @@ void StoreTopology::LeaveEtcd() {
     LauncherLogger().debug("could not report leaving: {}", left.ToString());
   }
   if (!f.self || f.closed.members.empty()) return;
-  const int first = std::min_element(f.closed.members.begin(),
-                                     f.closed.members.end(),
-                                     [](const auto& a, const auto& b) {
-                                       return a.slot < b.slot;
-                                     })
-                        ->slot;
+  const int first =
+      std::min_element(
+          f.closed.members.begin(), f.closed.members.end(),
+          [](const auto& a, const auto& b) { return a.slot < b.slot; })
+          ->slot;
   if (f.self->slot != first) return;
   absl::StatusOr<LingerOutcome> out = WaitForMembersToLeave(store, leave_, f);
   if (!out.ok() || !out->still_there.empty()) {
