@@ -1,6 +1,6 @@
 // The real tplaunch over a real three-member etcd: SIGKILL of the leader while
-// a two-node job with heartbeats runs; the job keeps its heartbeats going
-// through the failover and exits 0.
+// a two-node job with heartbeats runs (the job keeps its heartbeats going
+// through the failover and exits 0), and while the nodes join.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -64,6 +64,25 @@ TEST_CASE("SIGKILL of the etcd leader while a two-node job runs: exit 0") {
   CHECK(ca == 0);
   CHECK(cb == 0);
   CHECK(RunKeys(etcd, "failover", next).empty());
+}
+
+TEST_CASE("SIGKILL of the etcd leader while the nodes join: exit 0") {
+  EtcdCluster etcd(3);
+  const std::vector<std::string> program = {"/bin/true"};
+  Subprocess a(EtcdNode(etcd, "joining", 1, {}, program));
+  // a has joined and waits for b in etcd when the leader goes.
+  REQUIRE(WaitFor(
+      [&] { return absl::StrContains(a.err(), "waiting for 1 more node"); },
+      absl::Seconds(60)));
+  const int leader = etcd.Leader();
+  REQUIRE(leader >= 0);
+  etcd.Signal(leader, SIGKILL);
+  Subprocess b(EtcdNode(etcd, "joining", 1, {}, program));
+  const std::optional<int> ca = a.Wait(absl::Seconds(90));
+  const std::optional<int> cb = b.Wait(absl::Seconds(30));
+  INFO("a:\n" << a.err() << "\nb:\n" << b.err());
+  CHECK(ca == 0);
+  CHECK(cb == 0);
 }
 
 }  // namespace

@@ -26,12 +26,14 @@ std::vector<std::string> EtcdNode(const EtcdCluster& etcd,
   return argv;
 }
 
-std::string RunKeys(const EtcdCluster& etcd, const std::string& run,
-                    int member, bool values) {
+std::string RunKeys(const EtcdCluster& etcd, const std::string& run, int member,
+                    bool values) {
   std::vector<std::string> argv = {
       "/usr/bin/etcdctl",
       absl::StrCat("--endpoints=", etcd.endpoints()[member].ToString()),
-      "--command-timeout=10s", "get", "--prefix",
+      "--command-timeout=10s",
+      "get",
+      "--prefix",
       absl::StrCat("/tplaunch/v1/", run, "/")};
   if (!values) argv.push_back("--keys-only");
   Subprocess ctl(argv, {{"ETCDCTL_API", "3"}});
