@@ -128,6 +128,7 @@ class Agent {
   // attempt, waiting for the store as this node did.
   void SendPendingReport();
   std::string StoreName() const {
+    if (!o_.worker_rdzv_url.empty()) return o_.worker_rdzv_url;
     return o_.multi_node
                ? absl::StrCat("tprdzvd at ", o_.worker_rdzv_endpoint.ToString())
                : std::string("the rendezvous store");
@@ -789,7 +790,9 @@ WorkerEnvInputs Agent::EnvInputs(const NodeAssignment& a,
   in.attempt = a.attempt;
   in.max_restarts = c_.max_restarts;
   in.run_id = o_.run_id;
-  in.rdzv_endpoint = o_.worker_rdzv_endpoint.ToString();
+  in.rdzv_endpoint = o_.worker_rdzv_url.empty()
+                         ? o_.worker_rdzv_endpoint.ToString()
+                         : o_.worker_rdzv_url;
   in.rdzv_token = o_.worker_rdzv_token;
   in.local_addr = o_.local_addr;
   in.use_agent_store = o_.agent_store.has_value();

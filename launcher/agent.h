@@ -56,6 +56,9 @@ struct AgentOptions {
   // What workers get as TPLAUNCH_RDZV_ENDPOINT / TPLAUNCH_RDZV_TOKEN.
   Endpoint worker_rdzv_endpoint;
   std::string worker_rdzv_token;
+  // When set, what workers get as TPLAUNCH_RDZV_ENDPOINT instead, and how
+  // messages name the store: "etcd-v3://H1:P1,H2:P2" over etcd.
+  std::string worker_rdzv_url;
   // With --torch-store agent: the TCPStore listener workers connect to as
   // MASTER_ADDR/MASTER_PORT (the embedded server's, or tprdzvd's from
   // --torch-store-endpoint); nullopt with --torch-store worker, where rank 0

@@ -1,10 +1,12 @@
 #include "launcher/cli_options.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -14,6 +16,7 @@
 #include "launcher/output_filters.h"
 #include "launcher/signals.h"
 #include "store/endpoint.h"
+#include "store/etcd/endpoint_list.h"
 
 namespace tplaunch {
 namespace {
@@ -220,14 +223,70 @@ absl::Status ApplyRdzvId(const RawValue& raw, LaunchConfig& c) {
   return absl::OkStatus();
 }
 
-absl::Status ApplyRdzvBackend(const RawValue& raw, LaunchConfig&) {
+// Before --rdzv-endpoint in the table: the backend decides how its value
+// reads.
+absl::Status ApplyRdzvBackend(const RawValue& raw, LaunchConfig& c) {
   std::string v = absl::AsciiStrToLower(raw.value);
-  if (v != "c10d" && v != "static" && v != "tprdzv") {
+  if (v == "etcd-v3" || v == "etcd") {
+    c.rdzv_backend = RdzvBackend::kEtcdV3;
+  } else if (v == "c10d" || v == "static" || v == "tprdzv") {
+    c.rdzv_backend = RdzvBackend::kTprdzv;
+  } else {
     return InvalidValue(raw,
-                        "tplaunch always rendezvouses through tprdzvd; "
-                        "accepted values are c10d, static and tprdzv");
+                        "accepted values are c10d, static and tprdzv (all "
+                        "rendezvous through tprdzvd) and etcd-v3 (alias etcd: "
+                        "an etcd v3 cluster, docs/etcd.md); etcd-v2 is not "
+                        "supported (etcd 3.6 removed its API)");
   }
   return absl::OkStatus();
+}
+
+// One tprdzvd HOST[:PORT], or with --rdzv-backend etcd-v3 the cluster's
+// members as a comma list (rdzv_endpoint is then the first).
+absl::Status ApplyRdzvEndpoint(const RawValue& raw, LaunchConfig& c) {
+  if (c.rdzv_backend == RdzvBackend::kEtcdV3) {
+    absl::StatusOr<std::vector<Endpoint>> members =
+        ParseEtcdEndpoints(raw.value);
+    if (!members.ok()) return InvalidValue(raw, members.status().message());
+    c.etcd_endpoints = *std::move(members);
+    c.rdzv_endpoint = c.etcd_endpoints.front();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Endpoint> endpoint =
+      ParseEndpoint(raw.value, kDefaultRendezvousPort);
+  if (!endpoint.ok()) {
+    return InvalidValue(raw,
+                        absl::StrCat(endpoint.status().message(),
+                                     absl::StrContains(raw.value, ',')
+                                         ? " (a comma list of members needs "
+                                           "--rdzv-backend etcd-v3)"
+                                         : ""));
+  }
+  c.rdzv_endpoint = *std::move(endpoint);
+  return absl::OkStatus();
+}
+
+// etcd's TLS and auth keys of --rdzv-conf: the etcd client does not speak
+// TLS or authenticate yet, and a job must never run in plain text or
+// unauthenticated when it asked not to, so they are refused, not ignored.
+// protocol=http (the default) is accepted.
+std::optional<absl::Status> EtcdConfKey(const std::string& key,
+                                        const RawValue& item) {
+  if (key == "protocol") {
+    if (absl::AsciiStrToLower(item.value) == "http") return absl::OkStatus();
+    return InvalidValue(item,
+                        "only http: tplaunch's etcd client does not speak TLS "
+                        "yet (docs/etcd.md#limits)");
+  }
+  if (key == "cacert" || key == "cert" || key == "key" || key == "user" ||
+      key == "password_file") {
+    return InvalidValue(item,
+                        "etcd TLS (cacert, cert, key) and auth (user, "
+                        "password_file) are not supported yet: tplaunch's etcd "
+                        "client connects in plain text without a user "
+                        "(docs/etcd.md#limits)");
+  }
+  return std::nullopt;
 }
 
 // torchrun's RendezvousParameters.get_as_bool spellings.
@@ -258,13 +317,16 @@ absl::Status ApplyRdzvConf(const RawValue& raw, LaunchConfig& c) {
       ASSIGN_OR_RETURN(c.use_libuv, ParseConfBool(item));
     } else if (p.first == "is_host") {
       ASSIGN_OR_RETURN(c.rdzv_is_host, ParseConfBool(item));
+    } else if (std::optional<absl::Status> etcd = EtcdConfKey(p.first, item)) {
+      RETURN_IF_ERROR(*etcd);
     } else if (p.first != "read_timeout" && p.first != "close_timeout" &&
                p.first != "timeout") {
       return InvalidValue(
           raw, absl::StrCat("unknown key '", p.first,
                             "'; known: join_timeout, last_call_timeout, "
                             "use_libuv, read_timeout, close_timeout, timeout, "
-                            "is_host"));
+                            "is_host (etcd: protocol, cacert, cert, key, "
+                            "user, password_file)"));
     }
   }
   return absl::OkStatus();
@@ -403,12 +465,12 @@ const std::vector<OptionDef>& CommandLineOptions() {
        "Number of nodes: N or MIN:MAX (elastic). Default 1."},
       {"--node-rank,--node_rank", kValue, ApplyNodeRank,
        "This node's rank (0..MAX-1). Default: assigned by the rendezvous in a stable order (hostname, address)."},
-      {"--rdzv-endpoint,--rdzv_endpoint", kValue, EndpointField(&C::rdzv_endpoint, kDefaultRendezvousPort),
-       "tprdzvd address HOST[:PORT] (port 29400; IPv6 as [ADDR]:PORT). Omit for a single-node job with an embedded server."},
+      {"--rdzv-backend,--rdzv_backend", kValue, ApplyRdzvBackend,
+       "c10d, static or tprdzv (all use tprdzvd; torchrun compatibility), or etcd-v3 (alias etcd): an etcd v3 cluster at --rdzv-endpoint (docs/etcd.md)."},
+      {"--rdzv-endpoint,--rdzv_endpoint", kValue, ApplyRdzvEndpoint,
+       "tprdzvd address HOST[:PORT] (port 29400; IPv6 as [ADDR]:PORT); with --rdzv-backend etcd-v3 the etcd members H1[:PORT],H2[:PORT],... (port 2379). Omit for a single-node job with an embedded server."},
       {"--rdzv-id,--rdzv_id", kValue, ApplyRdzvId,
        "Job (run) id shared by all nodes. Required with --rdzv-endpoint; random when standalone."},
-      {"--rdzv-backend,--rdzv_backend", kValue, ApplyRdzvBackend,
-       "Accepted for torchrun compatibility: c10d, static or tprdzv (all use tprdzvd)."},
       {"--standalone", kFlag, SetTrue(&C::standalone),
        "Single node with an embedded rendezvous server on 127.0.0.1 (the default without --rdzv-endpoint)."},
       {"--rdzv-timeout,--rdzv_timeout", kValue, DurationField(&C::rdzv_timeout, Zero::kRejected),
@@ -416,7 +478,7 @@ const std::vector<OptionDef>& CommandLineOptions() {
       {"--rdzv-last-call,--rdzv_last_call", kValue, DurationField(&C::rdzv_last_call, Zero::kAllowed),
        "With --nnodes MIN:MAX: how long to wait for more nodes once MIN have joined. Default 30s."},
       {"--rdzv-conf,--rdzv_conf", kValue, ApplyRdzvConf,
-       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); use_libuv=0|1 reaches the workers as USE_LIBUV; read_timeout and close_timeout are accepted and ignored; is_host=true|false forces whether this node hosts --rdzv-endpoint itself (default: the node whose address HOST is hosts it when nothing serves the port)."},
+       "torchrun's K=V,... : join_timeout and last_call_timeout map to --rdzv-timeout and --rdzv-last-call (and win over them); use_libuv=0|1 reaches the workers as USE_LIBUV; read_timeout and close_timeout are accepted and ignored; is_host=true|false forces whether this node hosts --rdzv-endpoint itself (default: the node whose address HOST is hosts it when nothing serves the port); etcd: protocol=http only, cacert/cert/key/user/password_file are refused (not supported yet)."},
       {"--max-restarts,--max_restarts", kValue, IntField(&C::max_restarts, 0, 1000000),
        "Restart all workers on all nodes as a new attempt up to this many times. Default 0."},
       {"--monitor-interval,--monitor_interval", kValue, DurationField(&C::monitor_interval, Zero::kRejected),

@@ -73,6 +73,13 @@ enum class NumaBinding {
   kCoreComplex,  // One L3 cache domain of the node, a different one per GPU.
 };
 
+// --rdzv-backend: which store the nodes meet in.
+enum class RdzvBackend {
+  kTprdzv,  // c10d, static, tprdzv: tprdzvd (or a self-hosted server).
+  kEtcdV3,  // etcd-v3 (alias etcd): an etcd cluster through its v3 gRPC API
+            // (docs/etcd.md).
+};
+
 // What tplaunch was asked to do.
 enum class CliAction {
   kRun,      // Launch PROGRAM.
@@ -82,7 +89,7 @@ enum class CliAction {
 };
 
 // Every option has a field except those checked and then ignored
-// (--rdzv-backend, --start-method, --logs-specs, --event-log-handler).
+// (--start-method, --logs-specs, --event-log-handler).
 // Defaults are torchrun's where it has the option.
 struct LaunchConfig {
   CliAction action = CliAction::kRun;
@@ -100,6 +107,12 @@ struct LaunchConfig {
   // --rdzv-endpoint HOST[:PORT] (port 29400 when omitted), parsed once by the
   // cli; empty means standalone (embedded server).
   std::optional<Endpoint> rdzv_endpoint;
+  // --rdzv-backend: c10d/static/tprdzv all mean tprdzvd.
+  RdzvBackend rdzv_backend = RdzvBackend::kTprdzv;
+  // kEtcdV3: every member of --rdzv-endpoint's comma list (port 2379 when
+  // omitted); rdzv_endpoint is then the first of them, so that the checks of
+  // a multi-node launch read it as for tprdzvd.
+  std::vector<Endpoint> etcd_endpoints;
   // --rdzv-id: the job's run id. Standalone picks a random one when empty.
   std::string rdzv_id;
   // --standalone (explicit); also implied by no --rdzv-endpoint.

@@ -1,6 +1,7 @@
 #include "launcher/status_command.h"
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "store/endpoint.h"
 
@@ -15,9 +16,12 @@ absl::StatusOr<LaunchConfig> ParseStatusCommand(
   std::string endpoint;
   std::string id;
   std::string token_file;
+  std::string backend;
   app.add_option("--rdzv-endpoint,--rdzv_endpoint", endpoint,
                  "tprdzvd HOST[:PORT]");
   app.add_option("--rdzv-id,--rdzv_id", id, "the job's run id");
+  app.add_option("--rdzv-backend,--rdzv_backend", backend,
+                 "c10d/static/tprdzv (tprdzvd); etcd-v3 is refused");
   app.add_option("--token-file,--token_file", token_file, "bearer token file");
   // CLI11 takes the arguments reversed, without "tplaunch status".
   std::vector<std::string> args(argv.rbegin(), argv.rend() - 2);
@@ -33,6 +37,16 @@ absl::StatusOr<LaunchConfig> ParseStatusCommand(
   from_env(endpoint, "TPLAUNCH_RDZV_ENDPOINT");
   from_env(id, "TPLAUNCH_RDZV_ID");
   from_env(token_file, "TPLAUNCH_TOKEN_FILE");
+  from_env(backend, "TPLAUNCH_RDZV_BACKEND");
+  const std::string lower = absl::AsciiStrToLower(backend);
+  if (lower == "etcd-v3" || lower == "etcd") {
+    // Reading a run needs no lease, but an EtcdStore grants one; until
+    // status has a read-only etcd client it says so instead.
+    return absl::InvalidArgumentError(
+        "status: --rdzv-backend etcd-v3 is not supported yet; read the run's "
+        "keys with etcdctl --endpoints H1:2379,... get --prefix "
+        "/tplaunch/v1/ID/k/ (docs/etcd.md#tplaunch-status)");
+  }
   if (endpoint.empty() || id.empty()) {
     return absl::InvalidArgumentError(
         "status needs --rdzv-endpoint HOST[:PORT] and --rdzv-id ID");

@@ -11,6 +11,7 @@
 #include "common/key_layout.h"
 #include "common/status_macros.h"
 #include "common/worker_env_names.h"
+#include "store/etcd/endpoint_list.h"
 
 namespace tplaunch {
 namespace {
@@ -194,6 +195,18 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
     std::optional<std::string> endpoint = env(worker_env::kRdzvEndpoint);
     if (!endpoint.has_value()) {
       return MissingVariable(worker_env::kRdzvEndpoint, needed_by);
+    }
+    if (absl::StartsWith(*endpoint, "etcd-v3://") ||
+        absl::StartsWith(*endpoint, "etcd://")) {
+      absl::StatusOr<std::vector<Endpoint>> members =
+          ParseEtcdEndpoints(*endpoint);
+      if (!members.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("environment variable ", worker_env::kRdzvEndpoint,
+                         ": ", members.status().message()));
+      }
+      config.etcd_endpoints = *std::move(members);
+      endpoint = config.etcd_endpoints.front().ToString();
     }
     absl::StatusOr<Endpoint> parsed =
         ParseEndpoint(*endpoint, kDefaultRendezvousPort);

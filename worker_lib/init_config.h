@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -30,6 +31,10 @@ struct InitConfig {
   // Set when a store must be connected (env:// or tprdzv://), nullopt with a
   // caller store.
   std::optional<Endpoint> rdzv_endpoint;
+  // TPLAUNCH_RDZV_ENDPOINT=etcd-v3://H1:P1,H2:P2 (a launch with --rdzv-backend
+  // etcd-v3): the etcd cluster's members, connected as an EtcdStore of the run
+  // (rdzv_endpoint is then the first member); empty for tprdzvd.
+  std::vector<Endpoint> etcd_endpoints;
   std::string run_id;
   std::string token;
   // Address Gloo binds and advertises.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "store/etcd/etcd_store.h"
 #include "store/grpc/grpc_store.h"
 #include "store/prefix_store.h"
 #include "worker_lib/backend.h"
@@ -87,6 +88,16 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
   }
 
   std::shared_ptr<Store> base = options.store;
+  if (base == nullptr && !config.etcd_endpoints.empty()) {
+    // The launcher rendezvoused in etcd (--rdzv-backend etcd-v3): the ranks
+    // exchange their addresses and NCCL ids in the same run there.
+    EtcdStoreOptions etcd;
+    etcd.endpoints = config.etcd_endpoints;
+    etcd.run_id = config.run_id;
+    etcd.rpc_timeout = std::min(options.timeout, kMaxRpcTimeout);
+    ASSIGN_OR_RETURN(std::unique_ptr<Store> connected, ConnectEtcdStore(etcd));
+    base = std::move(connected);
+  }
   if (base == nullptr) {
     GrpcStoreOptions grpc;
     grpc.endpoint = *config.rdzv_endpoint;

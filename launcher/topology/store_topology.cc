@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
 #include "launcher/logger.h"
@@ -53,6 +54,10 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
     if (agent_store) plan.agent_store = AgentStoreSource::kEmbeddedListener;
     return plan;
   }
+  if (config.rdzv_backend == RdzvBackend::kEtcdV3) {
+    RETURN_IF_ERROR(PlanEtcdTopology(config, plan));
+    return plan;
+  }
   plan.kind = TopologyKind::kRemoteDaemon;
   if (!config.rdzv_endpoint) {
     return absl::InvalidArgumentError(
@@ -86,7 +91,9 @@ absl::StatusOr<std::unique_ptr<StoreTopology>> StoreTopology::SetUp(
     const TopologyPlan& plan, const TopologyInputs& inputs) {
   std::unique_ptr<StoreTopology> t(new StoreTopology());
   absl::Status started;
-  if (plan.multi_node()) {
+  if (plan.kind == TopologyKind::kEtcd) {
+    started = t->ConnectToEtcd(plan, inputs);
+  } else if (plan.multi_node()) {
     started = t->HostIfMine(plan, inputs);
     if (started.ok()) {
       started = t->ConnectToDaemon(plan, inputs);
@@ -238,6 +245,7 @@ void StoreTopology::ApplyTo(AgentOptions& options) const {
   options.local_addr = local_addr_;
   options.worker_rdzv_endpoint = worker_rdzv_endpoint_;
   options.worker_rdzv_token = worker_rdzv_token_;
+  options.worker_rdzv_url = worker_rdzv_url_;
   options.agent_store = agent_store_;
   options.prepare_agent_store = prepare_agent_store_;
   if (incarnation_ != nullptr && !ride_through_daemon_restart_) {

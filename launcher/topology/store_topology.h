@@ -16,6 +16,12 @@
 //               there as a client like they do; it publishes HostedServerKey,
 //               and Leave keeps it serving until the others left
 //               (job_leave.h).
+//   etcd        --rdzv-backend etcd-v3: EtcdStore clients of the etcd cluster
+//               at --rdzv-endpoint's members (run id = the etcd run under
+//               /tplaunch/v1/<run_id>/); the workers get
+//               TPLAUNCH_RDZV_ENDPOINT=etcd-v3://H1:P1,H2:P2 and no token.
+//               Leave: the first member of the last attempt removes the
+//               run's keys once the others left (store_topology_etcd.cc).
 //
 // With --torch-store agent the workers' MASTER_ADDR/MASTER_PORT name a TCPStore
 // listener instead of a rank: the embedded server's (standalone), tprdzvd's
@@ -35,6 +41,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "launcher/agent.h"
@@ -53,6 +60,7 @@ class RendezvousServer;
 enum class TopologyKind {
   kEmbeddedServer,  // Standalone: an in-process server, a MemoryStore.
   kRemoteDaemon,    // Multi-node: a GrpcStore client of tprdzvd.
+  kEtcd,            // Multi-node: EtcdStore clients of an etcd cluster.
 };
 
 // Which TCPStore listener --torch-store agent points the workers at.
@@ -70,6 +78,8 @@ struct TopologyPlan {
   AgentStoreSource agent_store = AgentStoreSource::kNone;
   // kRemoteDaemon: --rdzv-endpoint, parsed.
   Endpoint rdzv_endpoint;
+  // kEtcd: the cluster's members (rdzv_endpoint is the first).
+  std::vector<Endpoint> etcd_endpoints;
   // kRemoteListener: --torch-store-endpoint, parsed.
   Endpoint torch_store_listener;
   // The file holding tprdzvd's token; "" for none (standalone mints one).
@@ -96,8 +106,13 @@ struct TopologyPlan {
   absl::Duration heartbeat_timeout = absl::Seconds(5);
   absl::Duration exit_barrier_timeout = absl::Seconds(300);
 
-  bool multi_node() const { return kind == TopologyKind::kRemoteDaemon; }
+  bool multi_node() const { return kind != TopologyKind::kEmbeddedServer; }
 };
+
+// PlanStoreTopology's part for --rdzv-backend etcd-v3
+// (store_topology_etcd.cc): InvalidArgument for what etcd cannot do
+// (--torch-store agent, --token-file, is_host, ride-through).
+absl::Status PlanEtcdTopology(const LaunchConfig& config, TopologyPlan& plan);
 
 // Decides the topology. Errors: InvalidArgument (a usage error) when a
 // multi-node config lacks --rdzv-endpoint (the cli never produces it), or
@@ -160,6 +175,10 @@ class StoreTopology final {
   // checks its token and, with kHostedListener, finds the listener.
   absl::Status AfterConnect(const TopologyPlan& plan,
                             const TopologyInputs& inputs);
+  // kEtcd (store_topology_etcd.cc): connects the stores; Leave's part.
+  absl::Status ConnectToEtcd(const TopologyPlan& plan,
+                             const TopologyInputs& inputs);
+  void LeaveEtcd();
   // ConnectToDaemon's error on a node that does not host, saying who should.
   absl::Status ClientConnectError(const TopologyPlan& plan,
                                   const absl::Status& status) const;
@@ -182,6 +201,10 @@ class StoreTopology final {
   std::string run_id_;
   std::string local_addr_;
   Endpoint worker_rdzv_endpoint_;
+  // kEtcd: "etcd-v3://H1:P1,..." for the workers, and what DeleteEtcdRun
+  // needs at the end of the run.
+  std::string worker_rdzv_url_;
+  std::vector<Endpoint> etcd_endpoints_;
   std::string worker_rdzv_token_;
   std::optional<Endpoint> agent_store_;
   // With an agent store: the daemon that serves its listener, for DeleteJob

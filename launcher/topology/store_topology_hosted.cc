@@ -210,6 +210,11 @@ absl::Status StoreTopology::AfterConnect(const TopologyPlan& plan,
 
 void StoreTopology::Leave(int signal_fd) {
   if (!multi_node_) return;
+  if (!etcd_endpoints_.empty()) {
+    ExitOnSignalWhileBlocked exit_on_signal(signal_fd, nullptr);
+    LeaveEtcd();
+    return;
+  }
   Store& store = liveness_store_ != nullptr ? *liveness_store_ : *store_;
   // Against a tprdzvd nobody waits for this node.
   if (!hosting_ && !store.TryGet(HostedServerKey(run_id_)).ok()) return;

@@ -270,7 +270,7 @@ TEST_CASE("every bad input is rejected with a message naming it") {
       {"--rdzv-endpoint [nothost]:1 --rdzv-id j p", "not an IPv6"},
       {"--rdzv-endpoint h --rdzv-id a/b p", "without '/'"},
       {"--standalone --rdzv-endpoint h --rdzv-id j p", "exclude each other"},
-      {"--rdzv-backend etcd p", "c10d, static and tprdzv"},
+      {"--rdzv-backend etcd-v2 p", "etcd-v2 is not supported"},
       {"--rdzv-conf bogus=1 p", "unknown key 'bogus'"},
       {"--rdzv-conf join_timeout=x p", "join_timeout 'x'"},
       {"--rdzv-timeout 0 p", "must be positive"},
