@@ -185,7 +185,7 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
         absl::StrCat("open /dev/null: ", strerror(errno)));
   }
   workers_.resize(specs.size());
-  Spawner spawner(std::move(default_signals));
+  Spawner spawner(std::move(default_signals), options_.tree);
   absl::Status status;
   for (size_t i = 0; i < specs.size() && status.ok(); ++i) {
     Worker& w = workers_[i];
@@ -222,7 +222,6 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     spawn.stdout_fd = out_pipe[1];
     spawn.stderr_fd = err_pipe[1];
     spawn.kill_on_parent_death = options_.kill_on_parent_death;
-    spawn.tree = options_.tree;
     if (!p.cpus.empty()) {
       spawn.cpu_set = p.cpus.data();
       spawn.cpu_set_size = p.cpus.size();
