@@ -33,18 +33,24 @@ BREAKDOWN = [
     "median here (up to 17 ms), the kernel's RCU synchronisation, one worker after another "
     "once spawns wait for `execve` | none: the worker starts in the cgroup | `clone3` with "
     "`CLONE_INTO_CGROUP` (x86-64; the write stays as the fallback) |",
-    "| what remains beyond `--version` at N = 1 (~20 ms CPU) | | | the watchdog's double "
-    "fork, which the launcher waits for (launcher/watchdog.cc, before any thread); the "
-    "embedded gRPC server's start (~10 threads); creating the job's cgroup |", "",
-    "Not done yet: the watchdog spawned the same way instead of double-forked, and the "
-    "embedded server's threads started after the workers (they need its port, not its "
-    "threads). OpenSSL, zlib, spdlog/fmt, hwloc, "
+    "| the embedded rendezvous server | built before the first worker started: ~20 ms "
+    "wall under load by `perf trace`, from binding its port to the last of its ~10 "
+    "threads | off the critical path: the port is bound first and the workers are given "
+    "it while the server is built on a thread | rendezvous/background_server.cc "
+    "(`StartRendezvousServerInBackground`; standalone launches without "
+    "`--torch-store agent`) |",
+    "| what remains beyond `--version` at N = 1 | | | the watchdog's double fork, which the "
+    "launcher waits for (launcher/watchdog.cc, before any thread); creating the job's "
+    "cgroup; the pipes, output and reaping of the worker |", "",
+    "Not done yet: the watchdog spawned the same way instead of double-forked (its file "
+    "is not this change's), and a smaller binary to load: most of what stays between "
+    "tplaunch and the hand launch at N = 1 is the dynamic loader. OpenSSL, zlib, spdlog/fmt, hwloc, "
     "sqlite3, cpp-httplib, libstdc++ and glibc stay shared: cpp-httplib's shared library "
     "needs OpenSSL's and zlib's, the others have no static archive in Debian (or, for "
     "libstdc++, are needed shared by those).", "",
     "Rerun on an idle machine: `bench/run --only launch --merge bench/results/<date>.json` "
     "(about two minutes, most of it torchrun), or by hand: `perf stat -r 30 -e task-clock "
-    "bazel-bin/launcher/tplaunch --nproc 8 /bin/true` beside `perf stat -r 30 -e "
+    "$(bazel info -c opt bazel-bin)/launcher/tplaunch --nproc 8 /bin/true` beside `perf stat -r 30 -e "
     "task-clock bench/hand_launch.sh 8 /bin/true`.", "",
 ]
 
@@ -78,7 +84,37 @@ def section_launch(results, out, targets, cell, fmt, verdict):
                 "`/bin/true` alone: %s ms; tplaunch maps %s shared objects (`ldd` lines)."
                 % (cell(launch["version_ms"]), cell(launch.get("bin_true_ms")),
                    launch.get("shared_libraries", "—"))]
+    at1 = next((r for r in rows if r["n"] == 1 and r.get("hand_ms")), None)
+    if at1 and launch.get("version_ms") and launch.get("bin_true_ms"):
+        gap = at1["tplaunch_ms"]["median"] - at1["hand_ms"]["median"]
+        loading = launch["version_ms"]["median"] - launch["bin_true_ms"]["median"]
+        out += ["", "At N = 1 tplaunch is %s ms above the hand launch; %s ms of that is "
+                "loading the binary itself (`--version` less `/bin/true`), the rest its "
+                "own set-up (below)." % (fmt(gap), fmt(loading))]
+    passes = [p for p in results.get("passes", []) if "launch" in p.get("sections", [])]
+    if passes and passes[-1].get("load_avg_at_start", [0])[0] > 1.0:
+        p = passes[-1]
+        out += ["", "**Measured under load:** this section ran at %s (commit %s) with a "
+                "load average of %.1f at its start and %.1f at its end on %s vCPUs, from "
+                "other engineers' builds; the ratios hold both sides to the same load, "
+                "but the absolute times are inflated. Rerun it on an idle machine with "
+                "`bench/run --only launch --merge bench/results/<date>.json`." % (
+                    p["date"], p["commit"], p["load_avg_at_start"][0],
+                    p["load_avg_at_end"][0],
+                    results.get("machine", {}).get("nproc", "the machine's"))]
     at8 = next((r for r in rows if r["n"] == 8), None)
+    t2 = next((r for r in results.get("torch2", {}).get("launch_rows", [])
+               if r["n"] == 8 and r.get("torchrun2_ms")), None)
+    t2_pass = [p for p in results.get("passes", []) if "torch2" in p.get("sections", [])]
+    if at8 and at8.get("tplaunch_ms") and t2 and t2_pass and passes and \
+            t2_pass[-1]["date"] != passes[-1]["date"]:
+        out += ["", "Against torchrun 2.x (#11's target, ≥ 50× less overhead at N = 8): "
+                "section 2b measured torchrun 2.x at %s ms in an earlier pass (%s), "
+                "beside the tplaunch of then; over this section's tplaunch that is %s×, "
+                "an estimate across two runs, not side by side: `bench/run --only "
+                "launch,torch2` measures both in one." % (
+                    fmt(t2["torchrun2_ms"]["median"]), t2_pass[-1]["date"],
+                    fmt(t2["torchrun2_ms"]["median"] / at8["tplaunch_ms"]["median"]))]
     s = at8.get("speedup") if at8 else None
     targets.append(("1. launcher overhead at N = 8", "≥ 50× faster than torchrun",
                     fmt(s) + "×" if s else "—", verdict(s >= 50 if s else None)))
