@@ -42,6 +42,11 @@ BREAKDOWN = [
     "| what remains beyond `--version` at N = 1 | | | the watchdog's double fork, which the "
     "launcher waits for (launcher/watchdog.cc, before any thread); creating the job's "
     "cgroup; the pipes, output and reaping of the worker |", "",
+    "Before against after, the same load for both (by hand, 2026-12-02 17:03 UTC, load "
+    "average 4–5, 15 runs each interleaved with the hand launch; wall ms, median): "
+    "`tplaunch --version` 36.5 → 18.1; N = 1: 89.7 → 57.4 (hand launch 22.8); N = 8: "
+    "168 → 96.2 (83.8); N = 32: 368 → 161 (254). The binary before is commit e996b0f's "
+    "opt build.", "",
     "Not done yet: the watchdog spawned the same way instead of double-forked (its file "
     "is not this change's), and a smaller binary to load: most of what stays between "
     "tplaunch and the hand launch at N = 1 is the dynamic loader. OpenSSL, zlib, spdlog/fmt, hwloc, "
