@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 
+import report_launch  # bench/report_launch.py
 import report_torch2  # bench/report_torch2.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,6 +96,7 @@ def plot(results, plot_dir, notes):
           for key, title, rows in [
               ("tplaunch_ms", "tplaunch /bin/true", launch),
               ("torchrun_ms", "torchrun /bin/true", launch),
+              ("hand_ms", "bash hand launch /bin/true", launch),
               ("tplaunch_train_ms", "tplaunch + examples/train: first allreduce",
                allreduce),
               ("tplaunch_torch_ms", "tplaunch + PyTorch script: first allreduce",
@@ -146,32 +148,6 @@ def section_machine(results, out):
                         p["date"], ", ".join(p["sections"]), p["commit"],
                         "%.1f" % p["load_avg_at_start"][0], "%.1f" % p["load_avg_at_end"][0])
                     for p in passes) + ".", ""]
-
-
-def section_launch(results, out, targets):
-    rows = results.get("launch", {}).get("rows", [])
-    if not rows:
-        return
-    out += ["## 1. Launcher overhead", "",
-            "Wall time of `tplaunch --nproc N /bin/true` against "
-            "`torchrun --standalone --no_python --nproc_per_node N --monitor_interval 0.1 "
-            "/bin/true` (Debian's PyTorch 1.13 through bench/torchrun_compat.py), from "
-            "spawning the launcher to its exit. Milliseconds, median (min–max).", "",
-            "| N | tplaunch | torchrun | torchrun / tplaunch |", "|---|---|---|---|"]
-    for r in rows:
-        out.append("| %d | %s | %s | %s |" % (r["n"], cell(r.get("tplaunch_ms")),
-                                             cell(r.get("torchrun_ms"), 0),
-                                             fmt(r.get("speedup")) + "×"
-                                             if r.get("speedup") else "—"))
-    at8 = next((r for r in rows if r["n"] == 8), None)
-    s = at8.get("speedup") if at8 else None
-    targets.append(("1. launcher overhead at N = 8", "≥ 50× faster than torchrun",
-                    fmt(s) + "×" if s else "—", verdict(s >= 50 if s else None)))
-    out += ["", "Equal on both sides: the same program, N, machine, and no rendezvous "
-            "beyond the node itself (torchrun's `--standalone` starts a c10d TCPStore in "
-            "its agent; tplaunch's standalone mode starts its embedded rendezvous server "
-            "on 127.0.0.1). Not equal: torchrun is Python and imports torch (most of its "
-            "time); tplaunch is one C++ process.", ""]
 
 
 def section_allreduce(results, out, targets):
@@ -451,7 +427,7 @@ def write(results, results_path, doc_path=None, plot_dir=None):
     section_machine(results, out)
     targets = []
     body = []
-    section_launch(results, body, targets)
+    report_launch.section_launch(results, body, targets, cell, fmt, verdict)
     section_allreduce(results, body, targets)
     report_torch2.section_torch2(results, body, targets, cell, fmt, verdict)
     if "launch" in plots:

@@ -6,9 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -20,22 +18,19 @@
 #include "absl/strings/str_split.h"
 #include "launcher/logger.h"
 #include "launcher/signals.h"
+#include "launcher/spawn.h"
 #include "launcher/worker_output.h"
 
 namespace tplaunch {
 namespace {
-
-int PidfdOpen(pid_t pid) {
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-}
 
 void CloseFd(int& fd) {
   if (fd >= 0) close(fd);
   fd = -1;
 }
 
-// Finds argv0 the way execvp would, but before fork (execvp may allocate, which
-// is not safe in the child of a multi-threaded parent).
+// Finds argv0 the way execvp would, but before the spawn (execvp may allocate,
+// which the child of spawn.h may not).
 absl::StatusOr<std::string> ResolveProgram(const std::string& argv0,
                                            const EnvMap& env) {
   if (argv0.empty()) return absl::InvalidArgumentError("empty program name");
@@ -155,8 +150,8 @@ class WorkerGroupImpl final : public WorkerGroup {
 };
 
 absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
-  // Everything the children need is prepared before the first fork: after fork
-  // only async-signal-safe calls are allowed (the launcher has gRPC threads).
+  // Everything the children need is prepared before the first spawn: the
+  // child may only make system calls (spawn.h).
   struct Prepared {
     std::string path;
     std::vector<std::string> env_strings;
@@ -165,8 +160,7 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     std::vector<uint8_t> cpus;  // A CPU_ALLOC_SIZE'd cpu_set_t; empty: none.
   };
   std::vector<Prepared> prepared(specs.size());
-  // The dispositions each child resets, as a plain array (no allocation
-  // after fork).
+  // The dispositions each child resets (besides those the launcher handles).
   std::vector<int> default_signals = options_.default_signals;
   default_signals.push_back(SIGPIPE);
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -191,9 +185,8 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
         absl::StrCat("open /dev/null: ", strerror(errno)));
   }
   workers_.resize(specs.size());
-  std::vector<int> exec_error_fds(specs.size(), -1);
+  Spawner spawner(std::move(default_signals), options_.tree);
   absl::Status status;
-  const pid_t parent = getpid();
   for (size_t i = 0; i < specs.size() && status.ok(); ++i) {
     Worker& w = workers_[i];
     w.spec = std::move(specs[i]);
@@ -208,7 +201,7 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
     status = SetUpOutput(w);
     if (!status.ok()) break;
 
-    int out_pipe[2], err_pipe[2], exec_pipe[2];
+    int out_pipe[2], err_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) != 0) {
       status = absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
       break;
@@ -219,100 +212,48 @@ absl::Status WorkerGroupImpl::Start(std::vector<WorkerSpec> specs) {
       status = absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
       break;
     }
-    if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
-      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]})
-        close(fd);
-      status = absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
-      break;
+    // clone(CLONE_VM | CLONE_VFORK), not fork(): see spawn.h. It returns once
+    // the child has called execve, so its failure is known here.
+    SpawnSpec spawn;
+    spawn.path = p.path.c_str();
+    spawn.argv = p.argv.data();
+    spawn.envp = p.envp.data();
+    spawn.stdin_fd = devnull;
+    spawn.stdout_fd = out_pipe[1];
+    spawn.stderr_fd = err_pipe[1];
+    spawn.kill_on_parent_death = options_.kill_on_parent_death;
+    if (!p.cpus.empty()) {
+      spawn.cpu_set = p.cpus.data();
+      spawn.cpu_set_size = p.cpus.size();
     }
-    const bool pdeathsig = options_.kill_on_parent_death;
-    const ProcessTree* tree = options_.tree;
-    pid_t pid = fork();
-    if (pid == 0) {
-      // Child: async-signal-safe calls only. A session of its own (and so a
-      // process group of its own, pgid = pid), as torchrun's
-      // start_new_session: with sched_autogroup the kernel shares the CPU
-      // between sessions, and workers in the launcher's session would all
-      // share its one share. Nothing can make it fail: a fresh child is no
-      // group leader (the parent never calls setpgid on it, see below).
-      setsid();
-      if (tree != nullptr) tree->EnterInChild();
-      if (pdeathsig) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        // The parent may have died before prctl took effect.
-        if (getppid() != parent) _exit(127);
-      }
-      dup2(devnull, STDIN_FILENO);
-      dup2(out_pipe[1], STDOUT_FILENO);
-      dup2(err_pipe[1], STDERR_FILENO);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      // An ignored disposition survives exec: the launcher ignores SIGPIPE,
-      // and may have been started with INT and QUIT ignored (a background
-      // job of a script), which would make its forwarded signals no-ops.
-      struct sigaction dfl;
-      memset(&dfl, 0, sizeof(dfl));
-      dfl.sa_handler = SIG_DFL;
-      for (int sig : default_signals) sigaction(sig, &dfl, nullptr);
-      if (!p.cpus.empty() &&
-          sched_setaffinity(0, p.cpus.size(),
-                            reinterpret_cast<cpu_set_t*>(p.cpus.data())) != 0) {
-        int err = -errno;  // Negative: not an exec error (see below).
-        ssize_t ignored = write(exec_pipe[1], &err, sizeof(err));
-        (void)ignored;
-        _exit(127);
-      }
-      execve(p.path.c_str(), p.argv.data(), p.envp.data());
-      int err = errno;
-      ssize_t ignored = write(exec_pipe[1], &err, sizeof(err));
-      (void)ignored;
-      _exit(127);
-    }
+    absl::StatusOr<Spawned> spawned = spawner.Spawn(spawn);
     close(out_pipe[1]);
     close(err_pipe[1]);
-    close(exec_pipe[1]);
-    if (pid < 0) {
-      for (int fd : {out_pipe[0], err_pipe[0], exec_pipe[0]}) close(fd);
-      status = absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+    if (!spawned.ok()) {
+      close(out_pipe[0]);
+      close(err_pipe[0]);
+      status = spawned.status();
       break;
     }
-    // No setpgid(pid, pid) here (it would make the child a group leader and
-    // its setsid() fail): the exec results are read below before Start
-    // returns, and a child that has exec'd (or failed to) has called setsid(),
-    // so every signal the group sends afterwards finds the worker's group.
-    w.pid = pid;
+    // The child's setsid() has run: every signal the group sends from here
+    // on finds the worker's group.
+    w.pid = spawned->pid;
+    w.pidfd = spawned->pidfd;
     ++live_;
     w.out.fd = out_pipe[0];
     w.err.fd = err_pipe[0];
     fcntl(w.out.fd, F_SETFL, O_NONBLOCK);
     fcntl(w.err.fd, F_SETFL, O_NONBLOCK);
-    exec_error_fds[i] = exec_pipe[0];
-    w.pidfd = PidfdOpen(pid);
-    if (w.pidfd < 0) {
+    if (spawned->failed == SpawnStep::kAffinity) {
       status = absl::InternalError(absl::StrCat(
-          "pidfd_open: ", strerror(errno), " (tplaunch needs Linux >= 5.3)"));
+          "cannot bind rank ", w.spec.rank,
+          " to CPUs (--numa-binding): ", strerror(spawned->error)));
+    } else if (spawned->failed == SpawnStep::kExec) {
+      status = absl::FailedPreconditionError(absl::StrCat(
+          "cannot execute PROGRAM ", p.path, ": ", strerror(spawned->error)));
     }
   }
   close(devnull);
-  // Collect exec results after all forks, so workers start in parallel.
-  for (size_t i = 0; i < exec_error_fds.size(); ++i) {
-    if (exec_error_fds[i] < 0) continue;
-    int err = 0;
-    ssize_t n;
-    do {
-      n = read(exec_error_fds[i], &err, sizeof(err));
-    } while (n < 0 && errno == EINTR);
-    close(exec_error_fds[i]);
-    if (n == sizeof(err) && err < 0 && status.ok()) {
-      status = absl::InternalError(
-          absl::StrCat("cannot bind rank ", workers_[i].spec.rank,
-                       " to CPUs (--numa-binding): ", strerror(-err)));
-    } else if (n == sizeof(err) && status.ok()) {
-      status = absl::FailedPreconditionError(absl::StrCat(
-          "cannot execute PROGRAM ", prepared[i].path, ": ", strerror(err)));
-    }
-  }
   if (!status.ok()) {
     workers_.resize(std::count_if(workers_.begin(), workers_.end(),
                                   [](const Worker& w) { return w.pid > 0; }));

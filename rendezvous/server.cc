@@ -1,8 +1,12 @@
 #include "rendezvous/server.h"
 
+#include <errno.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +35,22 @@
 
 namespace tplaunch {
 namespace {
+
+// ServerOptions::listen_fd as a ListenSocket: its bound port.
+absl::StatusOr<ListenSocket> AdoptListenSocket(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen_fd ", fd, ": getsockname: ", strerror(errno)));
+  }
+  ListenSocket socket;
+  socket.fd = fd;
+  socket.port = ntohs(addr.ss_family == AF_INET6
+                          ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                          : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  return socket;
+}
 
 // How long Shutdown lets in-flight (non-parked) calls finish before cancelling
 // them.
@@ -219,7 +239,9 @@ class RendezvousServerImpl final : public RendezvousServer {
     // gRPC's own listener. BindListenSocket never sets SO_REUSEPORT, so a
     // second daemon fails with "address in use" instead of sharing the port.
     absl::StatusOr<ListenSocket> socket =
-        BindListenSocket(options_.host, options_.port);
+        options_.listen_fd >= 0
+            ? AdoptListenSocket(options_.listen_fd)
+            : BindListenSocket(options_.host, options_.port);
     if (!socket.ok()) return socket.status();
     port_ = socket->port;
     std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor =
@@ -481,6 +503,10 @@ class RendezvousServerImpl final : public RendezvousServer {
 
 int64_t DefaultMaxConnections(int64_t fd_limit, int ports) {
   return std::max<int64_t>(1, (fd_limit - kReservedFds) / std::max(1, ports));
+}
+
+absl::Status ValidateServerOptions(const ServerOptions& options) {
+  return ValidateOptions(options);
 }
 
 absl::StatusOr<std::unique_ptr<RendezvousServer>> StartRendezvousServer(

@@ -20,6 +20,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   // 0 picks a free port; see RendezvousServer::port().
   int port = 29400;
+  // A socket already bound and listening (rendezvous/listen_socket.h) that
+  // the gRPC port serves instead of binding host:port, so a caller can know
+  // the port before the server is up (StartRendezvousServerInBackground).
+  // The server owns it from StartRendezvousServer on. -1: bind host:port.
+  int listen_fd = -1;
   // When non-empty every call must carry `authorization: Bearer <token>`.
   std::string token;
   // PEM server certificate and key; both non-empty enables TLS.
@@ -127,6 +132,10 @@ class RendezvousServer {
 // StateStore::Recover's errors for state_dir.
 absl::StatusOr<std::unique_ptr<RendezvousServer>> StartRendezvousServer(
     const ServerOptions& options);
+
+// The checks StartRendezvousServer makes of its options before anything else.
+// Errors: InvalidArgument naming the option.
+absl::Status ValidateServerOptions(const ServerOptions& options);
 
 }  // namespace tplaunch
 

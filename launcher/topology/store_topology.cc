@@ -11,6 +11,7 @@
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
 #include "launcher/logger.h"
+#include "rendezvous/background_server.h"
 #include "rendezvous/server.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
@@ -121,7 +122,9 @@ absl::Status StoreTopology::StartEmbeddedServer(const TopologyPlan& plan) {
   if (plan.agent_store == AgentStoreSource::kEmbeddedListener) {
     so.torch_store_port = 0;
   }
-  auto started = StartRendezvousServer(so);
+  // Workers need its port, not its threads: the rest starts beside them
+  // (rendezvous/background_server.h).
+  auto started = StartRendezvousServerInBackground(so);
   if (!started.ok()) {
     return absl::Status(
         started.status().code(),
