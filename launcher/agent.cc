@@ -129,7 +129,10 @@ class Agent {
   void SendPendingReport();
   std::string StoreName() const {
     return o_.multi_node
-               ? absl::StrCat("tprdzvd at ", o_.worker_rdzv_endpoint.ToString())
+               ? absl::StrCat("tprdzvd at ", (o_.daemon_endpoint.host.empty()
+                                                  ? o_.worker_rdzv_endpoint
+                                                  : o_.daemon_endpoint)
+                                                 .ToString())
                : std::string("the rendezvous store");
   }
 

@@ -56,6 +56,9 @@ struct AgentOptions {
   // What workers get as TPLAUNCH_RDZV_ENDPOINT / TPLAUNCH_RDZV_TOKEN.
   Endpoint worker_rdzv_endpoint;
   std::string worker_rdzv_token;
+  // Multi-node: the daemon errors name ("tprdzvd at ..."); the workers'
+  // endpoint is this node's store proxy. Empty: worker_rdzv_endpoint.
+  Endpoint daemon_endpoint;
   // With --torch-store agent: the TCPStore listener workers connect to as
   // MASTER_ADDR/MASTER_PORT (the embedded server's, or tprdzvd's from
   // --torch-store-endpoint); nullopt with --torch-store worker, where rank 0

@@ -195,8 +195,11 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
     if (!endpoint.has_value()) {
       return MissingVariable(worker_env::kRdzvEndpoint, needed_by);
     }
+    // "unix:/path": the launcher's node-local store proxy (store/proxy/).
     absl::StatusOr<Endpoint> parsed =
-        ParseEndpoint(*endpoint, kDefaultRendezvousPort);
+        absl::StartsWith(*endpoint, "unix:/")
+            ? Endpoint{*endpoint, 0}
+            : ParseEndpoint(*endpoint, kDefaultRendezvousPort);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("environment variable ", worker_env::kRdzvEndpoint, ": ",

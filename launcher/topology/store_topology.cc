@@ -10,6 +10,7 @@
 #include "launcher/exit_on_signal.h"
 #include "launcher/host_info.h"
 #include "launcher/logger.h"
+#include "launcher/topology/local_proxy.h"
 #include "rendezvous/server.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
@@ -196,8 +197,14 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   }
   liveness_store_ = *std::move(connected);
   multi_node_ = true;
-  worker_rdzv_endpoint_ = plan.rdzv_endpoint;
   worker_rdzv_token_ = inputs.token;
+  // The workers go through this node's store proxy (local_proxy.h).
+  absl::StatusOr<std::unique_ptr<LocalProxy>> proxy = StartLocalProxy(
+      store_.get(), plan.run_id, inputs.token, plan.rdzv_endpoint);
+  if (!proxy.ok()) return proxy.status();
+  local_proxy_ = *std::move(proxy);
+  worker_rdzv_endpoint_ = local_proxy_->worker_endpoint();
+  daemon_endpoint_ = plan.rdzv_endpoint;
   if (plan.agent_store == AgentStoreSource::kRemoteListener) {
     agent_store_ = plan.torch_store_listener;
     listener_daemon_ = go;
@@ -237,6 +244,7 @@ void StoreTopology::ApplyTo(AgentOptions& options) const {
   options.run_id = run_id_;
   options.local_addr = local_addr_;
   options.worker_rdzv_endpoint = worker_rdzv_endpoint_;
+  options.daemon_endpoint = daemon_endpoint_;
   options.worker_rdzv_token = worker_rdzv_token_;
   options.agent_store = agent_store_;
   options.prepare_agent_store = prepare_agent_store_;

@@ -139,8 +139,7 @@ absl::StatusOr<std::unique_ptr<RpcClient>> Dial(
                      absl::CHexEscape(options.endpoint.host), "', port ",
                      options.endpoint.port, "); parse one with ParseEndpoint"));
   }
-  const std::string endpoint =
-      unix_socket ? options.endpoint.host : options.endpoint.ToString();
+  const std::string endpoint = options.endpoint.ToString();
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
                    MakeCredentials(options));
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(

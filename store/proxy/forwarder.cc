@@ -52,7 +52,11 @@ Forwarder::Forwarder(std::shared_ptr<Store> upstream,
       quick_pool_(options.max_quick_upstream_calls),
       timer_([this] { TimerLoop(); }) {}
 
-Forwarder::~Forwarder() { Shutdown(); }
+Forwarder::~Forwarder() {
+  Shutdown();
+  quick_pool_.Join();
+  blocking_pool_.Join();
+}
 
 absl::Status Forwarder::FromUpstream(const absl::Status& status,
                                      absl::string_view op,
@@ -245,8 +249,9 @@ void Forwarder::Shutdown() {
                      DescribeKeys(Views(of[i].keys)), InJob(options_.job))));
   }
   if (timer_.joinable()) timer_.join();
-  quick_pool_.Join();
-  blocking_pool_.Join();
+  // Queued tasks still run (and finish their calls); nothing new is taken.
+  quick_pool_.Stop();
+  blocking_pool_.Stop();
 }
 
 }  // namespace tplaunch

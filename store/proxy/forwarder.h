@@ -33,7 +33,7 @@ class Forwarder final {
   // `upstream` is shared with the running upstream calls, which may outlive
   // Shutdown by at most one upstream_slice.
   Forwarder(std::shared_ptr<Store> upstream, const StoreProxyOptions& options);
-  // Shutdown().
+  // Shutdown(), then waits for the running upstream calls.
   ~Forwarder();
 
   struct Ticket {
@@ -65,8 +65,10 @@ class Forwarder final {
                             absl::Span<const std::string> keys,
                             absl::Duration waited) const;
 
-  // Answers every waiting caller Unavailable, refuses new calls (Unavailable)
-  // and waits for the running upstream calls (at most one upstream_slice).
+  // Answers every waiting caller Unavailable and refuses new calls
+  // (Unavailable). Does not wait for the upstream calls still running: the
+  // destructor does (at most one upstream_slice), so a launcher about to
+  // _exit never waits for them.
   void Shutdown();
 
   // Local callers parked in blocking calls now.

@@ -51,6 +51,7 @@ class StoreProxyImpl final : public StoreProxy {
         forwarder_(std::move(upstream), options),
         service_(&forwarder_, options) {}
 
+  // forwarder_'s destructor then waits for the upstream calls.
   ~StoreProxyImpl() override { Shutdown(); }
 
   absl::Status Listen() {

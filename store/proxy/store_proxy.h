@@ -18,7 +18,7 @@ namespace tplaunch {
 
 class StoreProxy {
  public:
-  // Shutdown().
+  // Shutdown(), then waits for the upstream calls still running.
   virtual ~StoreProxy() = default;
 
   // "unix:<socket path>", what a GrpcStore (and TPLAUNCH_RDZV_ENDPOINT) dials.
@@ -32,9 +32,9 @@ class StoreProxy {
   virtual int64_t waiting_callers() = 0;
 
   // Answers every waiting caller Unavailable (naming the upstream), stops
-  // serving, waits for the running upstream calls (at most one
-  // upstream_slice), removes the socket and, when StartStoreProxy created
-  // it, the socket directory. Idempotent.
+  // serving, removes the socket and, when StartStoreProxy created it, the
+  // socket directory. Idempotent. Upstream calls still running (their callers
+  // are gone) are waited for by the destructor, at most one upstream_slice.
   virtual void Shutdown() = 0;
 };
 
