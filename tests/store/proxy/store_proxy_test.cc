@@ -200,7 +200,11 @@ TEST_CASE("StoreProxy: a lost upstream fails every waiter, naming it",
   for (int i = 0; i < kWorkers; ++i) {
     INFO("worker " << i << ": " << got[i].status().ToString());
     REQUIRE_FALSE(got[i].ok());
-    CHECK(absl::IsUnavailable(got[i].status()));
+    // A daemon that shuts down ends its parked calls UNAVAILABLE, or CANCELLED
+    // when gRPC's own shutdown reaches them first; the proxy passes the code
+    // on.
+    CHECK((absl::IsUnavailable(got[i].status()) ||
+           absl::IsCancelled(got[i].status())));
     CHECK(absl::StrContains(got[i].status().message(), address));
     CHECK(absl::StrContains(got[i].status().message(),
                             absl::StrCat("'never/", i % 2, "'")));
