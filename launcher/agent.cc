@@ -130,7 +130,10 @@ class Agent {
   std::string StoreName() const {
     if (!o_.worker_rdzv_url.empty()) return o_.worker_rdzv_url;
     return o_.multi_node
-               ? absl::StrCat("tprdzvd at ", o_.worker_rdzv_endpoint.ToString())
+               ? absl::StrCat("tprdzvd at ", (o_.daemon_endpoint.host.empty()
+                                                  ? o_.worker_rdzv_endpoint
+                                                  : o_.daemon_endpoint)
+                                                 .ToString())
                : std::string("the rendezvous store");
   }
 

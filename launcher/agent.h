@@ -59,6 +59,9 @@ struct AgentOptions {
   // When set, what workers get as TPLAUNCH_RDZV_ENDPOINT instead, and how
   // messages name the store: "etcd-v3://H1:P1,H2:P2" over etcd.
   std::string worker_rdzv_url;
+  // Multi-node: the daemon errors name ("tprdzvd at ..."); the workers'
+  // endpoint is this node's store proxy. Empty: worker_rdzv_endpoint.
+  Endpoint daemon_endpoint;
   // With --torch-store agent: the TCPStore listener workers connect to as
   // MASTER_ADDR/MASTER_PORT (the embedded server's, or tprdzvd's from
   // --torch-store-endpoint); nullopt with --torch-store worker, where rank 0

@@ -70,7 +70,11 @@ absl::Status CheckHost(absl::string_view text, int default_port,
 
 }  // namespace
 
-std::string Endpoint::ToString() const { return JoinHostPort(host, port); }
+std::string Endpoint::ToString() const {
+  // A node-local store proxy's "unix:/path" (port 0) is its own gRPC target.
+  if (host.rfind("unix:", 0) == 0) return host;
+  return JoinHostPort(host, port);
+}
 
 bool IsIpLiteral(absl::string_view text) {
   std::string s(text);

@@ -208,8 +208,11 @@ absl::StatusOr<InitConfig> ResolveInitConfig(const ProcessGroupOptions& options,
       config.etcd_endpoints = *std::move(members);
       endpoint = config.etcd_endpoints.front().ToString();
     }
+    // "unix:/path": the launcher's node-local store proxy (store/proxy/).
     absl::StatusOr<Endpoint> parsed =
-        ParseEndpoint(*endpoint, kDefaultRendezvousPort);
+        absl::StartsWith(*endpoint, "unix:/")
+            ? Endpoint{*endpoint, 0}
+            : ParseEndpoint(*endpoint, kDefaultRendezvousPort);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("environment variable ", worker_env::kRdzvEndpoint, ": ",

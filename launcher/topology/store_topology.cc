@@ -12,6 +12,7 @@
 #include "launcher/host_info.h"
 #include "launcher/logger.h"
 #include "rendezvous/background_server.h"
+#include "launcher/topology/local_proxy.h"
 #include "rendezvous/server.h"
 #include "store/grpc/grpc_store.h"
 #include "store/grpc/rendezvous_admin.h"
@@ -206,8 +207,14 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   }
   liveness_store_ = *std::move(connected);
   multi_node_ = true;
-  worker_rdzv_endpoint_ = plan.rdzv_endpoint;
   worker_rdzv_token_ = inputs.token;
+  // The workers go through this node's store proxy (local_proxy.h).
+  absl::StatusOr<std::unique_ptr<LocalProxy>> proxy = StartLocalProxy(
+      store_.get(), plan.run_id, inputs.token, plan.rdzv_endpoint);
+  if (!proxy.ok()) return proxy.status();
+  local_proxy_ = *std::move(proxy);
+  worker_rdzv_endpoint_ = local_proxy_->worker_endpoint();
+  daemon_endpoint_ = plan.rdzv_endpoint;
   if (plan.agent_store == AgentStoreSource::kRemoteListener) {
     agent_store_ = plan.torch_store_listener;
     listener_daemon_ = go;
@@ -247,6 +254,7 @@ void StoreTopology::ApplyTo(AgentOptions& options) const {
   options.run_id = run_id_;
   options.local_addr = local_addr_;
   options.worker_rdzv_endpoint = worker_rdzv_endpoint_;
+  options.daemon_endpoint = daemon_endpoint_;
   options.worker_rdzv_token = worker_rdzv_token_;
   options.worker_rdzv_url = worker_rdzv_url_;
   options.agent_store = agent_store_;

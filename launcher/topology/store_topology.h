@@ -7,8 +7,10 @@
 //               TPLAUNCH_RDZV_ENDPOINT.
 //   multi-node  a GrpcStore client of tprdzvd at --rdzv-endpoint (job = run
 //               id, token from --token-file); the workers get the same
-//               endpoint and token. One IncarnationTracker, shared by its
-//               stores, learns the daemon's incarnation from every reply.
+//               token and, as their endpoint, this node's store proxy
+//               (local_proxy.h) over that client. One IncarnationTracker,
+//               shared by its stores, learns the daemon's incarnation from
+//               every reply.
 //   self-hosted multi-node where no tprdzvd serves --rdzv-endpoint HOST:PORT
 //               and HOST is this node's (launcher/topology/hosting.h): this
 //               tplaunch binds HOST:PORT and serves it (the token from
@@ -55,6 +57,7 @@
 namespace tplaunch {
 
 class RendezvousServer;
+class LocalProxy;  // launcher/topology/local_proxy.h
 
 // Where the nodes meet.
 enum class TopologyKind {
@@ -193,6 +196,9 @@ class StoreTopology final {
   std::unique_ptr<Store> store_;
   // Multi-node: store_'s daemon, calls bounded by the heartbeat interval.
   std::unique_ptr<Store> liveness_store_;
+  // Multi-node: the workers' store proxy, over store_ (so declared after it,
+  // destroyed before it).
+  std::unique_ptr<LocalProxy> local_proxy_;
   bool multi_node_ = false;
   // Multi-node: told by store_ and liveness_store_ (one daemon, one
   // reference incarnation).
@@ -205,6 +211,7 @@ class StoreTopology final {
   // needs at the end of the run.
   std::string worker_rdzv_url_;
   std::vector<Endpoint> etcd_endpoints_;
+  Endpoint daemon_endpoint_;  // Multi-node: --rdzv-endpoint.
   std::string worker_rdzv_token_;
   std::optional<Endpoint> agent_store_;
   // With an agent store: the daemon that serves its listener, for DeleteJob

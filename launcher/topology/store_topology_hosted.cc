@@ -13,6 +13,7 @@
 #include "launcher/host_info.h"
 #include "launcher/logger.h"
 #include "launcher/topology/hosting.h"
+#include "launcher/topology/local_proxy.h"
 #include "launcher/topology/store_topology.h"
 #include "rendezvous/server.h"
 
@@ -210,6 +211,9 @@ absl::Status StoreTopology::AfterConnect(const TopologyPlan& plan,
 
 void StoreTopology::Leave(int signal_fd) {
   if (!multi_node_) return;
+  // The workers are gone: their proxy's socket and directory go now (main
+  // _exits without destructors).
+  if (local_proxy_ != nullptr) local_proxy_->Shutdown();
   if (!etcd_endpoints_.empty()) {
     ExitOnSignalWhileBlocked exit_on_signal(signal_fd, nullptr);
     LeaveEtcd();

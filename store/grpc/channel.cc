@@ -1,6 +1,7 @@
 #include "store/grpc/channel.h"
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "common/status_macros.h"
 #include "store/error_text.h"
 
@@ -127,8 +128,12 @@ grpc::Status RpcClient::NeverConnected(const grpc::Status& status,
 
 absl::StatusOr<std::unique_ptr<RpcClient>> Dial(
     const GrpcStoreOptions& options) {
-  if (options.endpoint.host.empty() || options.endpoint.port < 1 ||
-      options.endpoint.port > 65535) {
+  // A node-local store proxy (store/proxy/) is dialled as host "unix:/path"
+  // and no port: the gRPC target itself.
+  const bool unix_socket = absl::StartsWith(options.endpoint.host, "unix:");
+  if (!unix_socket &&
+      (options.endpoint.host.empty() || options.endpoint.port < 1 ||
+       options.endpoint.port > 65535)) {
     return absl::InvalidArgumentError(
         absl::StrCat("no tprdzvd endpoint to dial (host '",
                      absl::CHexEscape(options.endpoint.host), "', port ",

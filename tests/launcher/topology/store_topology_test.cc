@@ -172,7 +172,8 @@ TEST_CASE("a free local endpoint is hosted; the next node joins it") {
   (*host)->ApplyTo(ha);
   CHECK(ha.multi_node);
   CHECK(ha.run_id == "job");
-  CHECK(ha.worker_rdzv_endpoint == Endpoint{"127.0.0.1", *port});
+  // The workers go through this node's store proxy (local_proxy.h).
+  CHECK(absl::StartsWith(ha.worker_rdzv_endpoint.ToString(), "unix:/"));
   REQUIRE(ha.agent_store.has_value());
   CHECK(ha.agent_store->host == "127.0.0.1");
   CHECK(ha.agent_store->port > 0);
