@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/key_layout.h"
 #include "common/records.h"
@@ -94,12 +95,47 @@ std::vector<int> NodeRanks(const std::vector<NodeInfo>& nodes) {
   return rank;
 }
 
+// ExpectKey's "MIN MAX LAST_CALL_MS"; a value it cannot read leaves 0s.
+void ReadExpect(const std::string& text, LiveJob& job) {
+  std::vector<absl::string_view> f =
+      absl::StrSplit(text, ' ', absl::SkipEmpty());
+  int min = 0, max = 0;
+  int64_t last_call_ms = 0;
+  if (f.size() != 3 || !absl::SimpleAtoi(f[0], &min) ||
+      !absl::SimpleAtoi(f[1], &max) || !absl::SimpleAtoi(f[2], &last_call_ms) ||
+      min < 1 || max < min || last_call_ms < 0) {
+    return;
+  }
+  job.set_min_nodes(min);
+  job.set_max_nodes(max);
+  job.set_last_call_s(last_call_ms / 1000.0);
+}
+
+// The joining nodes start the last call when they see MIN joined and close
+// at MAX or when it runs out (launcher/node_rendezvous.cc): the countdown
+// runs from the MIN-th join. -1 when no last call runs.
+double LastCallRemaining(const LiveJob& job, std::vector<int64_t> join_ms,
+                         absl::Time now) {
+  const int min = job.min_nodes();
+  const int n = static_cast<int>(join_ms.size());
+  if (min < 1 || job.max_nodes() <= min || n < min || n >= job.max_nodes()) {
+    return -1;
+  }
+  std::sort(join_ms.begin(), join_ms.end());
+  const double started_s = join_ms[min - 1] / 1000.0;
+  return std::max(
+      0.0, started_s + job.last_call_s() - absl::ToUnixMillis(now) / 1000.0);
+}
+
 void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
               absl::Time now, LiveJob& job) {
   const std::string count_key = JoinCountKey(run_id, attempt);
   const std::string closed_key = ClosedKey(run_id, attempt);
   const std::string master_key = MasterKey(run_id, attempt);
-  Values head = table.PeekValues(run_id, {count_key, closed_key, master_key});
+  const std::string expect_key = ExpectKey(run_id, attempt);
+  Values head =
+      table.PeekValues(run_id, {count_key, closed_key, master_key, expect_key});
+  if (const std::string* e = Find(head, expect_key)) ReadExpect(*e, job);
   int64_t count = 0;
   if (const std::string* c = Find(head, count_key)) {
     if (!absl::SimpleAtoi(*c, &count)) count = 0;
@@ -126,6 +162,7 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
   }
   Values v = table.PeekValues(run_id, keys);
   std::vector<NodeInfo> members;
+  std::vector<int64_t> join_ms;  // Of the members, for the last call.
   std::vector<LiveNode> rows;
   int64_t first_join_ms = 0;
   for (int s = 0; s < count; ++s) {
@@ -172,7 +209,10 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
         row.set_gone_reason(gone->reason);
       }
     }
-    if (!row.gone()) members.push_back(info);
+    if (!row.gone()) {
+      members.push_back(info);
+      if (info.joined_unix_ms > 0) join_ms.push_back(info.joined_unix_ms);
+    }
     rows.push_back(std::move(row));
   }
   // Ranks over the nodes that still count, in slot order.
@@ -198,6 +238,11 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
   job.set_nodes_joined(static_cast<int>(members.size()));
   if (closed.has_value()) {
     job.set_nodes_expected(static_cast<int>(closed->members.size()));
+  }
+  job.set_last_call_remaining_s(-1);
+  if (!closed.has_value()) {
+    job.set_last_call_remaining_s(
+        LastCallRemaining(job, std::move(join_ms), now));
   }
   if (first_join_ms > 0) {
     job.set_age_s(
