@@ -45,6 +45,11 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
   plan.heartbeat_timeout = config.heartbeat_timeout;
   plan.exit_barrier_timeout = config.exit_barrier_timeout;
   plan.http_port = config.http_port;
+  // Who waits, on the daemon's live view: the node rank when requested (else
+  // it is not known before the rendezvous), or the host.
+  plan.caller_label = config.node_rank >= 0
+                          ? absl::StrCat("node ", config.node_rank)
+                          : absl::StrCat("node on ", Hostname());
   plan.http_host = config.http_host;
   const bool agent_store = config.torch_store == TorchStoreHost::kAgent;
   if (config.standalone) {
@@ -154,6 +159,7 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   go.job = plan.run_id;
   go.connect_timeout = plan.connect_timeout;
   go.token = inputs.token;
+  go.caller_label = plan.caller_label;
   ride_through_daemon_restart_ = plan.ride_through_daemon_restart;
   incarnation_ = std::make_shared<IncarnationTracker>(
       [endpoint, ride_through = plan.ride_through_daemon_restart](

@@ -101,6 +101,8 @@ struct TopologyPlan {
   // node that turns out to host nothing fails SetUp with InvalidArgument.
   int http_port = -1;
   std::string http_host;
+  // GrpcStoreOptions::caller_label of this launcher's connections.
+  std::string caller_label;
 
   bool multi_node() const { return kind == TopologyKind::kRemoteDaemon; }
 };

@@ -95,6 +95,32 @@ TEST_CASE("a job waiting for nodes, then running, then failed") {
   REQUIRE(job->history_size() == 1);
 }
 
+TEST_CASE("who waits: the callers' labels, ranks as ranges") {
+  KvTable table;
+  std::vector<WaiterId> ids;
+  for (const char* label : {"rank 2", "rank 0", "rank 1", "rank 7", "node 1",
+                            "node 1", "", "rank 1"}) {
+    auto start = table.StartWait(
+        kRun, {"nccl/id/0"}, absl::Seconds(60),
+        /*want_values=*/false, [](absl::StatusOr<std::vector<std::string>>) {});
+    REQUIRE(start.ok());
+    REQUIRE_FALSE(start->ready);
+    if (*label != '\0') table.LabelWaiter(start->id, label);
+    ids.push_back(start->id);
+  }
+  std::optional<rendezvous::v1::LiveJob> job = BuildJob(table, kRun, kNow);
+  REQUIRE(job.has_value());
+  REQUIRE(job->parked_size() == 1);
+  CHECK(job->parked(0).waiters() == 8);
+  CHECK(job->parked(0).labelled() == 7);
+  CHECK(job->parked(0).who() == "ranks 0-2, 7, node 1 x2");
+  // A completed waiter's label is gone with it; labelling it is a no-op.
+  for (WaiterId id : ids) CHECK(table.CancelWaiter(id));
+  table.LabelWaiter(ids[0], "rank 9");
+  CHECK_FALSE(BuildJob(table, kRun, kNow).has_value());
+  table.Shutdown();
+}
+
 TEST_CASE("the expected nodes and the last-call countdown") {
   KvTable table;
   // Nodes of --nnodes 2:4 --rdzv-last-call 30s: the second (MIN-th) node
@@ -164,6 +190,7 @@ TEST_CASE("parked calls are grouped by key, with sizes but never values") {
   CHECK(job.parked(0).waiters() == 3);
   CHECK(job.parked(0).oldest_wait_s() >= 0);
   CHECK(job.DebugString().find("the-nccl-id-bytes") == std::string::npos);
+  CHECK(job.parked(0).who().empty());  // Nobody named itself.
   // An unknown run id has no view (the API answers 404).
   CHECK_FALSE(BuildJob(table, "no-such-run", kNow).has_value());
   table.Shutdown();
