@@ -58,6 +58,12 @@ inline std::string HeartbeatKey(absl::string_view run_id, int attempt,
                                 int slot) {
   return absl::StrCat(AttemptPrefix(run_id, attempt), "hb/", slot);
 }
+// What the joining nodes expect, for the live view (the daemon does not know
+// --nnodes): every node sets it, before taking its slot, to ASCII
+// "MIN MAX LAST_CALL_MS" (--nnodes MIN:MAX, --rdzv-last-call in ms).
+inline std::string ExpectKey(absl::string_view run_id, int attempt) {
+  return absl::StrCat(AttemptPrefix(run_id, attempt), "expect");
+}
 // The ClosedRecord: the participants' (slot, id) pairs (CompareSet, set once);
 // every other node is late.
 inline std::string ClosedKey(absl::string_view run_id, int attempt) {

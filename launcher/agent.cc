@@ -386,6 +386,7 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   timer_ = *std::move(timer);
   auto workers = StartAttemptWorkers(a);
   if (!workers.ok()) return StartFailed(a, workers.status());
+  if (o_.worker_board != nullptr) o_.worker_board->SetPids((*workers)->pids());
   if (timer_) {
     std::map<pid_t, int> ranks;
     const std::vector<pid_t> pids = (*workers)->pids();
@@ -394,6 +395,11 @@ Agent::AttemptResult Agent::RunAttempt(int attempt) {
   }
   std::unique_ptr<LivenessMonitor> monitor = StartMonitor(a);
   AttemptResult result = Monitor(a, **workers, monitor.get());
+  if (o_.worker_board != nullptr) {
+    for (const WorkerExit& e : (*workers)->exits()) {
+      o_.worker_board->Exited(e.pid, e.ShellCode());
+    }
+  }
   timer_.reset();  // One FIFO per attempt, removed at its end.
   return result;
 }
@@ -734,6 +740,9 @@ void Agent::ReportStoreRestart(const NodeAssignment& a, const AttemptEnd& end) {
 absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(
     const NodeAssignment& a) {
   std::vector<WorkerSpec> specs;
+  if (o_.worker_board != nullptr) {
+    o_.worker_board->StartAttempt(o_.run_id, a.attempt);
+  }
   const std::string tmpl = c_.has_log_prefix
                                ? c_.log_prefix
                                : DefaultLogPrefixTemplate(o_.multi_node);
@@ -768,6 +777,9 @@ absl::StatusOr<std::vector<WorkerSpec>> Agent::BuildSpecs(
     f.host = o_.host;
     f.attempt = a.attempt;
     s.console_prefix = RenderLogPrefix(tmpl, f);
+    if (o_.worker_board != nullptr) {
+      s.last_line = o_.worker_board->AddWorker(s.rank, lr);
+    }
     specs.push_back(std::move(s));
   }
   return specs;

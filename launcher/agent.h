@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "launcher/launch_config.h"
 #include "launcher/process_supervisor.h"
+#include "launcher/worker_board.h"
 #include "launcher/worker_env.h"
 #include "store/endpoint.h"
 #include "store/store.h"
@@ -72,6 +73,9 @@ struct AgentOptions {
   // empties the listener (keys of an earlier attempt, or of an earlier job in
   // a shared tprdzvd listener). An error fails the rendezvous. May be empty.
   std::function<absl::Status(int attempt)> prepare_agent_store;
+  // tplaunch --http-port: told each attempt's workers, for the live view
+  // (not owned; nullptr: none).
+  WorkerBoard* worker_board = nullptr;
   // The launcher's environment; workers inherit it.
   EnvMap base_env;
   // A signalfd for config.signals_to_forward (blocked by the caller), or -1.

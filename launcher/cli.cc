@@ -176,6 +176,16 @@ absl::Status CheckCombinations(const GivenOptions& given,
         "--standalone and --rdzv-endpoint exclude each other: "
         "standalone runs its own rendezvous server");
   }
+  if (!config.http_host.empty() && config.http_port < 0) {
+    return absl::InvalidArgumentError("--http-host needs --http-port");
+  }
+  if (config.http_port >= 0 && config.rdzv_endpoint &&
+      config.rdzv_is_host == false) {
+    return absl::InvalidArgumentError(
+        "--http-port serves the rendezvous server this launcher embeds, and "
+        "with --rdzv-conf is_host=false it embeds none: open the live view "
+        "of tprdzvd (tprdzvd --http-port) or of the hosting node instead");
+  }
   if (config.torch_store_endpoint && !agent_store) {
     return absl::InvalidArgumentError(
         "--torch-store-endpoint needs --torch-store agent");

@@ -219,6 +219,11 @@ struct LaunchConfig {
   // rendezvous server itself; nullopt: it does when HOST is one of its
   // addresses and nothing serves the port yet (launcher/topology/hosting.h).
   std::optional<bool> rdzv_is_host;
+  // --http-port N / --http-host H: the live view (docs/observability.md) of
+  // the rendezvous server this launcher embeds (standalone or hosting): -1
+  // off, 0 picks a free port; "" binds the server's own address.
+  int http_port = -1;
+  std::string http_host;
 
   // How PROGRAM is run (launcher/program.h): --no-python runs it exactly as
   // given; -m/--module runs `PYTHON -u -m PROGRAM`; --run-path runs it as a

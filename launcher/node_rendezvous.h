@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/node_ranks.h"  // AssignNodeRanks, for its users here.
 #include "common/records.h"
 #include "store/store.h"
 
@@ -86,13 +87,6 @@ struct NodeRendezvousOptions {
   // drops them.
   std::function<void(const std::string&)> on_notice;
 };
-
-// Ranks for the joined nodes (index = slot): requested ranks are kept, the
-// others fill the free ranks in (host, addr, pid) order, so a restart with the
-// same nodes yields the same ranks. InvalidArgument names conflicting or
-// out-of-range requests.
-absl::StatusOr<std::vector<int>> AssignNodeRanks(
-    const std::vector<NodeInfo>& joined);
 
 class NodeRendezvous {
  public:

@@ -92,6 +92,12 @@ absl::StatusOr<JoinResult> NodeRendezvous::Join(
         absl::FormatDuration(options_.join_timeout),
         " ran out: ", failed.message()));
   };
+  // For the live view only: a store that refuses it fails TakeSlot next.
+  store_
+      ->Set(ExpectKey(run_id, attempt),
+            absl::StrCat(options_.min_nodes, " ", options_.max_nodes, " ",
+                         absl::ToInt64Milliseconds(options_.last_call)))
+      .IgnoreError();
   absl::StatusOr<int> slot = TakeSlot(attempt, self);
   while (!slot.ok() && retry(slot.status())) {
     // The slot the failed try may have taken would never count: say so, so

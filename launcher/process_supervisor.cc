@@ -316,6 +316,7 @@ absl::Status WorkerGroupImpl::SetUpOutput(Worker& w) {
     sinks.file_path = side.file;
     sinks.tail_lines = side.tail_lines;
     sinks.max_line_bytes = options_.max_line_bytes;
+    sinks.last_line = spec.last_line;
     if (!side.file.empty()) {
       sinks.file_fd =
           open(side.file.c_str(),

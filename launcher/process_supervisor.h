@@ -37,6 +37,8 @@
 
 namespace tplaunch {
 
+class LastLine;  // worker_output.h
+
 struct WorkerSpec {
   int local_rank = 0;
   int rank = 0;
@@ -63,6 +65,8 @@ struct WorkerSpec {
   std::string stdout_duplicate_file;
   std::vector<std::string> stderr_duplicate_filters;
   std::string stderr_duplicate_file;
+  // Told each line of either stream (tplaunch --http-port); nullptr: none.
+  std::shared_ptr<LastLine> last_line;
 };
 
 // Output a log file did not get: the first write error ends writing to it.

@@ -219,6 +219,10 @@ int Main(int argc, char** argv) {
   QuietEmbeddedServer();
   auto topology = StoreTopology::SetUp(*plan, inputs);
   if (!topology.ok()) {
+    // --http-port on a node that turned out to embed no server.
+    if (config.http_port >= 0 && absl::IsInvalidArgument(topology.status())) {
+      return UsageError(std::string(topology.status().message()));
+    }
     LauncherLogger().error("{}", std::string(topology.status().message()));
     return 1;
   }

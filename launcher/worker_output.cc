@@ -32,6 +32,16 @@ int WriteAll(int fd, const char* data, size_t size, size_t* unwritten) {
   return 0;
 }
 
+void LastLine::Set(absl::string_view line) {
+  absl::MutexLock lock(&mu_);
+  line_.assign(line.data(), line.size());
+}
+
+std::string LastLine::Get() const {
+  absl::MutexLock lock(&mu_);
+  return line_;
+}
+
 void StreamOutput::set_sinks(StreamSinks sinks) {
   sinks_ = std::move(sinks);
   torch_prefix_ = TorchRankPrefix(sinks_.rank);
@@ -64,6 +74,7 @@ void StreamOutput::AddLine(absl::string_view line, bool split,
     }
   }
   if (sinks_.file_fd >= 0) absl::StrAppend(&scratch.file, line, marker, "\n");
+  if (sinks_.last_line != nullptr) sinks_.last_line->Set(line.substr(0, 1024));
   if (sinks_.tail_lines > 0) {
     constexpr size_t kMaxTailLine = 1024;
     tail_.emplace_back(line.substr(0, kMaxTailLine));

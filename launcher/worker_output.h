@@ -15,10 +15,13 @@
 #include <stdint.h>
 
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace tplaunch {
 
@@ -28,6 +31,18 @@ struct SharedOutputFile {
   int fd = -1;
   std::string path;
   int file_errno = 0;  // The write error that ended it; 0 while it works.
+};
+
+// The last line a worker wrote to either stream, for the live view
+// (tplaunch --http-port), which reads it from its HTTP threads.
+class LastLine {
+ public:
+  void Set(absl::string_view line) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string Get() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string line_ ABSL_GUARDED_BY(mu_);
 };
 
 // Where one stream's lines go.
@@ -48,6 +63,8 @@ struct StreamSinks {
   int tail_lines = 0;
   // A line longer than this without a newline is split, with a marker.
   size_t max_line_bytes = 64 * 1024;
+  // Told every line (its first 1 KiB); nullptr: nobody asks.
+  std::shared_ptr<LastLine> last_line;
 };
 
 // Buffers shared by every stream of a group, so a read costs no allocation

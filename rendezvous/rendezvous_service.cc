@@ -40,6 +40,20 @@ std::string OnAuthority(grpc::CallbackServerContext* ctx) {
                                   authority.data(), authority.size())));
 }
 
+// The client's `x-tplaunch-caller` ("rank 3"), for the live view's parked
+// calls; "" when absent, longer than 64 bytes or not printable ASCII (it is
+// shown on a page, and a client may send anything).
+std::string CallerLabel(grpc::CallbackServerContext* ctx) {
+  const auto& metadata = ctx->client_metadata();
+  auto it = metadata.find("x-tplaunch-caller");
+  if (it == metadata.end() || it->second.size() > 64) return "";
+  const absl::string_view label(it->second.data(), it->second.size());
+  for (char c : label) {
+    if (c < 0x20 || c > 0x7e) return "";
+  }
+  return std::string(label);
+}
+
 // The KvTable's DeadlineExceeded names keys, job and time; the daemon adds
 // where it was waited for. Other outcomes pass unchanged.
 absl::Status WithAddress(absl::Status status, absl::string_view where) {
@@ -385,6 +399,9 @@ grpc::ServerUnaryReactor* RendezvousService::StartBlocking(
     // returns, so `call` is valid here even if the waiter already completed on
     // another thread.
     call->Park(start->id);
+    if (std::string caller = CallerLabel(ctx); !caller.empty()) {
+      table_->LabelWaiter(start->id, std::move(caller));
+    }
     if (on_parked_) on_parked_(until);
   }
   return call;

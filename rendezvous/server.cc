@@ -307,6 +307,7 @@ class RendezvousServerImpl final : public RendezvousServer {
     sources.token = options_.token;
     sources.incarnation = incarnation_;
     sources.version = kDaemonVersion;
+    sources.local_jobs = options_.local_jobs;
     sources.counters = [this] {
       const ServerStats now = stats();
       DaemonCounters counters;

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "rendezvous/http/local_jobs.h"
 #include "rendezvous/state_store.h"
 
 namespace tplaunch {
@@ -74,6 +75,9 @@ struct ServerOptions {
   // gRPC port (but /healthz), and serves HTTPS with the TLS certificate.
   int http_port = -1;
   std::string http_host;
+  // The workers of the launcher that embeds this server, shown on their job's
+  // page (tplaunch --http-port); nullptr: none (tprdzvd).
+  std::shared_ptr<const LocalJobSource> local_jobs;
 };
 
 // Descriptors kept free for everything that is not a client connection

@@ -285,6 +285,11 @@ absl::StatusOr<std::optional<std::vector<std::string>>> KvTable::TryGetAll(
   return values;
 }
 
+void KvTable::LabelWaiter(WaiterId id, std::string caller) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiters_.Label(id, std::move(caller));
+}
+
 bool KvTable::CancelWaiter(WaiterId id) {
   std::optional<KvWaiters::Detached> detached;
   {

@@ -178,6 +178,9 @@ class KvTable final {
   // Ends a parked waiter with Cancelled (e.g. its client went away). Returns
   // false when it had already completed.
   bool CancelWaiter(WaiterId id);
+  // Names who waits in parked waiter `id` (InspectJobs' parked callers); a
+  // no-op when it already completed.
+  void LabelWaiter(WaiterId id, std::string caller);
 
   // Ends every waiter whose deadline is <= now with DeadlineExceeded.
   void ExpireDeadlines(absl::Time now);

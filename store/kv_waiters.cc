@@ -17,6 +17,7 @@ struct KvWaiters::Waiter {
   absl::Time deadline;
   bool want_values = false;
   WaiterCallback done;
+  std::string caller;  // Label(); "" when unnamed.
 };
 
 KvWaiters::KvWaiters() = default;
@@ -186,6 +187,11 @@ bool KvWaiters::HasWaiters(absl::string_view job) const {
   return it != jobs_.end() && !it->second.waiters.empty();
 }
 
+void KvWaiters::Label(WaiterId id, std::string caller) {
+  auto it = waiters_.find(id);
+  if (it != waiters_.end()) it->second->caller = std::move(caller);
+}
+
 std::vector<KvParkedKey> KvWaiters::ParkedKeys(absl::string_view job) const {
   std::vector<KvParkedKey> keys;
   auto it = jobs_.find(job);
@@ -198,7 +204,9 @@ std::vector<KvParkedKey> KvWaiters::ParkedKeys(absl::string_view job) const {
     for (const Waiter* w : waiters) {
       parked.oldest_parked =
           std::min(parked.oldest_parked, w->deadline - w->timeout);
+      if (!w->caller.empty()) parked.callers.push_back(w->caller);
     }
+    std::sort(parked.callers.begin(), parked.callers.end());
     keys.push_back(std::move(parked));
   }
   std::sort(

@@ -56,6 +56,9 @@ struct KvParkedKey {
   int64_t waiters = 0;
   // When the longest-waiting of them parked (its deadline less its timeout).
   absl::Time oldest_parked = absl::InfiniteFuture();
+  // The callers' labels (LabelWaiter), sorted; waiters without one are not
+  // in it.
+  std::vector<std::string> callers;
 };
 
 class KvWaiters final {
@@ -84,6 +87,10 @@ class KvWaiters final {
     std::string job;
     WaiterCallback done;
   };
+  // Names who waits (a GrpcStore client's caller label, "rank 3"), for
+  // ParkedKeys; a no-op when `id` already completed.
+  void Label(WaiterId id, std::string caller);
+
   // Removes waiter `id`; nullopt when it already completed.
   std::optional<Detached> Detach(WaiterId id);
 

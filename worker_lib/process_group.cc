@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> InitClaimed(
     grpc.endpoint = *config.rdzv_endpoint;
     grpc.job = config.run_id;
     grpc.token = config.token;
+    grpc.caller_label = absl::StrCat("rank ", config.rank);
     grpc.connect_timeout = options.timeout;
     grpc.rpc_timeout = std::min(options.timeout, kMaxRpcTimeout);
     ASSIGN_OR_RETURN(std::unique_ptr<Store> connected, ConnectGrpcStore(grpc));

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,13 @@ absl::StatusOr<TopologyPlan> PlanStoreTopology(const LaunchConfig& config) {
       config.on_daemon_restart == LaunchConfig::DaemonRestart::kRideThrough;
   plan.heartbeat_timeout = config.heartbeat_timeout;
   plan.exit_barrier_timeout = config.exit_barrier_timeout;
+  plan.http_port = config.http_port;
+  // Who waits, on the daemon's live view: the node rank when requested (else
+  // it is not known before the rendezvous), or the host.
+  plan.caller_label = config.node_rank >= 0
+                          ? absl::StrCat("node ", config.node_rank)
+                          : absl::StrCat("node on ", Hostname());
+  plan.http_host = config.http_host;
   const bool agent_store = config.torch_store == TorchStoreHost::kAgent;
   if (config.standalone) {
     plan.kind = TopologyKind::kEmbeddedServer;
@@ -125,6 +133,7 @@ absl::Status StoreTopology::StartEmbeddedServer(const TopologyPlan& plan) {
   }
   // Workers need its port, not its threads: the rest starts beside them
   // (rendezvous/background_server.h).
+  AddHttp(plan, so);
   auto started = StartRendezvousServerInBackground(so);
   if (!started.ok()) {
     return absl::Status(
@@ -133,6 +142,7 @@ absl::Status StoreTopology::StartEmbeddedServer(const TopologyPlan& plan) {
                      started.status().ToString()));
   }
   server_ = *std::move(started);
+  SayHttpListening(so.token);
   // This node is alone: it meets itself in memory; workers use the server.
   store_ = NewMemoryStore();
   multi_node_ = false;
@@ -160,6 +170,7 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   go.job = plan.run_id;
   go.connect_timeout = plan.connect_timeout;
   go.token = inputs.token;
+  go.caller_label = plan.caller_label;
   ride_through_daemon_restart_ = plan.ride_through_daemon_restart;
   incarnation_ = std::make_shared<IncarnationTracker>(
       [endpoint, ride_through = plan.ride_through_daemon_restart](
@@ -222,6 +233,26 @@ absl::Status StoreTopology::ConnectToDaemon(const TopologyPlan& plan,
   return absl::OkStatus();
 }
 
+void StoreTopology::AddHttp(const TopologyPlan& plan, ServerOptions& options) {
+  if (plan.http_port < 0) return;
+  options.http_port = plan.http_port;
+  options.http_host = plan.http_host;
+  worker_board_ = std::make_shared<WorkerBoard>();
+  options.local_jobs = worker_board_;
+}
+
+void StoreTopology::SayHttpListening(const std::string& minted_token) const {
+  if (server_ == nullptr || server_->http_address().empty()) return;
+  // On stdout, as tprdzvd says it: scripts wait for this line.
+  std::printf("http listening on %s\n", server_->http_address().c_str());
+  std::fflush(stdout);
+  if (minted_token.empty()) return;
+  // Nobody else knows the token this launch minted; opening this URL once
+  // sets the page's cookie (as Jupyter prints its own).
+  LauncherLogger().info("live view: http://{}/jobs/{}?token={}",
+                        server_->http_address(), run_id_, minted_token);
+}
+
 void StoreTopology::PrepareAgentStore(absl::Duration timeout) {
   // Every attempt starts with an empty store, as torchelastic's fresh store
   // per attempt: PyTorch >= 2 puts no attempt in its keys, and a shared
@@ -259,6 +290,7 @@ void StoreTopology::ApplyTo(AgentOptions& options) const {
   options.worker_rdzv_url = worker_rdzv_url_;
   options.agent_store = agent_store_;
   options.prepare_agent_store = prepare_agent_store_;
+  options.worker_board = worker_board_.get();
   if (incarnation_ != nullptr && !ride_through_daemon_restart_) {
     options.store_incarnation = [tracker = incarnation_] {
       return tracker->Latest();

@@ -49,6 +49,7 @@
 #include "launcher/agent.h"
 #include "launcher/launch_config.h"
 #include "launcher/topology/job_leave.h"
+#include "launcher/worker_board.h"
 #include "store/endpoint.h"
 #include "store/grpc/grpc_store_options.h"
 #include "store/grpc/incarnation.h"
@@ -58,6 +59,7 @@ namespace tplaunch {
 
 class RendezvousServer;
 class LocalProxy;  // launcher/topology/local_proxy.h
+struct ServerOptions;
 
 // Where the nodes meet.
 enum class TopologyKind {
@@ -108,6 +110,12 @@ struct TopologyPlan {
   // other nodes of a self-hosted job.
   absl::Duration heartbeat_timeout = absl::Seconds(5);
   absl::Duration exit_barrier_timeout = absl::Seconds(300);
+  // --http-port / --http-host: the embedded server's live view (-1 off). A
+  // node that turns out to host nothing fails SetUp with InvalidArgument.
+  int http_port = -1;
+  std::string http_host;
+  // GrpcStoreOptions::caller_label of this launcher's connections.
+  std::string caller_label;
 
   bool multi_node() const { return kind != TopologyKind::kEmbeddedServer; }
 };
@@ -163,6 +171,11 @@ class StoreTopology final {
   // Whether this launcher serves --rdzv-endpoint itself.
   bool hosting() const { return hosting_; }
 
+  // The workers the live view shows (--http-port); nullptr without it.
+  const std::shared_ptr<WorkerBoard>& worker_board() const {
+    return worker_board_;
+  }
+
  private:
   StoreTopology() = default;
   absl::Status StartEmbeddedServer(const TopologyPlan& plan);
@@ -182,10 +195,21 @@ class StoreTopology final {
   absl::Status ConnectToEtcd(const TopologyPlan& plan,
                              const TopologyInputs& inputs);
   void LeaveEtcd();
+  // HostIfMine on a node that hosts nothing: InvalidArgument with
+  // --http-port (it has no server to serve), else OK.
+  absl::Status HttpNeedsServer(const TopologyPlan& plan) const;
   // ConnectToDaemon's error on a node that does not host, saying who should.
   absl::Status ClientConnectError(const TopologyPlan& plan,
                                   const absl::Status& status) const;
 
+  // ServerOptions for the embedded server's live view (--http-port); prints
+  // where it listens once started, and with `minted_token` (standalone: a
+  // token only this process knows) the URL that opens it.
+  void AddHttp(const TopologyPlan& plan, ServerOptions& options);
+  void SayHttpListening(const std::string& minted_token) const;
+
+  // --http-port: this launcher's workers, for the live view.
+  std::shared_ptr<WorkerBoard> worker_board_;
   // The embedded server: standalone, or the self-hosted endpoint.
   std::unique_ptr<RendezvousServer> server_;
   bool hosting_ = false;

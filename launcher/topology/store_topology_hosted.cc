@@ -30,6 +30,16 @@ std::string Dur(absl::Duration d) {
 
 }  // namespace
 
+absl::Status StoreTopology::HttpNeedsServer(const TopologyPlan& plan) const {
+  if (plan.http_port < 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--http-port serves the rendezvous server this launcher embeds, and "
+      "this node embeds none (it joins ",
+      plan.rdzv_endpoint.ToString(), " as a client: ", client_reason_,
+      "): open the live view of tprdzvd (tprdzvd --http-port) or of the "
+      "hosting node instead"));
+}
+
 absl::Status StoreTopology::HostIfMine(const TopologyPlan& plan,
                                        const TopologyInputs& inputs) {
   const Endpoint& e = plan.rdzv_endpoint;
@@ -54,7 +64,7 @@ absl::Status StoreTopology::HostIfMine(const TopologyPlan& plan,
     } else {
       client_reason_ = std::string(resolved.status().message());
     }
-    return absl::OkStatus();
+    return HttpNeedsServer(plan);
   }
   const std::string bind = HostingBindAddress(e.host, addresses);
   auto taken = [&]() -> bool {
@@ -70,7 +80,9 @@ absl::Status StoreTopology::HostIfMine(const TopologyPlan& plan,
         endpoint, e.port);
     return true;
   };
-  if (role == HostingRole::kHostIfFree && taken()) return absl::OkStatus();
+  if (role == HostingRole::kHostIfFree && taken()) {
+    return HttpNeedsServer(plan);
+  }
   ServerOptions so;
   so.host = bind;
   so.port = e.port;
@@ -78,6 +90,7 @@ absl::Status StoreTopology::HostIfMine(const TopologyPlan& plan,
   if (plan.agent_store == AgentStoreSource::kHostedListener) {
     so.torch_store_port = 0;
   }
+  AddHttp(plan, so);
   absl::StatusOr<std::unique_ptr<RendezvousServer>> started =
       StartRendezvousServer(so);
   if (!started.ok()) {
@@ -87,7 +100,7 @@ absl::Status StoreTopology::HostIfMine(const TopologyPlan& plan,
           endpoint, ": ", started.status().message()));
     }
     // Another node of this host bound it between the check and now.
-    if (taken()) return absl::OkStatus();
+    if (taken()) return HttpNeedsServer(plan);
     return absl::Status(
         started.status().code(),
         absl::StrCat("cannot host the rendezvous endpoint ", endpoint, " (",
@@ -97,6 +110,7 @@ absl::Status StoreTopology::HostIfMine(const TopologyPlan& plan,
   }
   server_ = *std::move(started);
   hosting_ = true;
+  SayHttpListening("");
   LauncherLogger().info(
       "hosting the rendezvous endpoint {} in this tplaunch (listening on {}): "
       "nothing served it and {} is this node's; the job needs this node until "

@@ -1,7 +1,6 @@
 #include "rendezvous/http/job_view.h"
 
 #include <algorithm>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -9,8 +8,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/key_layout.h"
+#include "common/node_ranks.h"
 #include "common/records.h"
 
 namespace tplaunch {
@@ -62,36 +64,44 @@ std::optional<LiveAttemptEnd> ReadEnd(const KvTable& table,
   return end;
 }
 
-// The node ranks the launchers will agree on: requested ranks are kept, the
-// other nodes fill the free ranks in (host, addr, pid) order, as
-// launcher/node_rendezvous.h's AssignNodeRanks does (not linked here: the
-// daemon does not depend on the launcher). -1 where requests conflict.
+// The node ranks the launchers will agree on (common/node_ranks.h); -1
+// everywhere while the requests conflict.
 std::vector<int> NodeRanks(const std::vector<NodeInfo>& nodes) {
-  const int n = static_cast<int>(nodes.size());
-  std::vector<int> rank(n, -1);
-  std::vector<bool> taken(n, false);
-  for (int i = 0; i < n; ++i) {
-    const int r = nodes[i].requested_rank;
-    if (r < 0) continue;
-    if (r >= n || taken[r]) return std::vector<int>(n, -1);
-    rank[i] = r;
-    taken[r] = true;
+  absl::StatusOr<std::vector<int>> ranks = AssignNodeRanks(nodes);
+  if (!ranks.ok()) return std::vector<int>(nodes.size(), -1);
+  return *std::move(ranks);
+}
+
+// ExpectKey's "MIN MAX LAST_CALL_MS"; a value it cannot read leaves 0s.
+void ReadExpect(const std::string& text, LiveJob& job) {
+  std::vector<absl::string_view> f =
+      absl::StrSplit(text, ' ', absl::SkipEmpty());
+  int min = 0, max = 0;
+  int64_t last_call_ms = 0;
+  if (f.size() != 3 || !absl::SimpleAtoi(f[0], &min) ||
+      !absl::SimpleAtoi(f[1], &max) || !absl::SimpleAtoi(f[2], &last_call_ms) ||
+      min < 1 || max < min || last_call_ms < 0) {
+    return;
   }
-  std::vector<int> free_nodes;
-  for (int i = 0; i < n; ++i) {
-    if (rank[i] < 0) free_nodes.push_back(i);
+  job.set_min_nodes(min);
+  job.set_max_nodes(max);
+  job.set_last_call_s(last_call_ms / 1000.0);
+}
+
+// The joining nodes start the last call when they see MIN joined and close
+// at MAX or when it runs out (launcher/node_rendezvous.cc): the countdown
+// runs from the MIN-th join. -1 when no last call runs.
+double LastCallRemaining(const LiveJob& job, std::vector<int64_t> join_ms,
+                         absl::Time now) {
+  const int min = job.min_nodes();
+  const int n = static_cast<int>(join_ms.size());
+  if (min < 1 || job.max_nodes() <= min || n < min || n >= job.max_nodes()) {
+    return -1;
   }
-  std::sort(free_nodes.begin(), free_nodes.end(), [&](int a, int b) {
-    return std::tie(nodes[a].host, nodes[a].addr, nodes[a].pid) <
-           std::tie(nodes[b].host, nodes[b].addr, nodes[b].pid);
-  });
-  int next = 0;
-  for (int i : free_nodes) {
-    while (taken[next]) ++next;
-    rank[i] = next;
-    taken[next] = true;
-  }
-  return rank;
+  std::sort(join_ms.begin(), join_ms.end());
+  const double started_s = join_ms[min - 1] / 1000.0;
+  return std::max(
+      0.0, started_s + job.last_call_s() - absl::ToUnixMillis(now) / 1000.0);
 }
 
 void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
@@ -99,7 +109,10 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
   const std::string count_key = JoinCountKey(run_id, attempt);
   const std::string closed_key = ClosedKey(run_id, attempt);
   const std::string master_key = MasterKey(run_id, attempt);
-  Values head = table.PeekValues(run_id, {count_key, closed_key, master_key});
+  const std::string expect_key = ExpectKey(run_id, attempt);
+  Values head =
+      table.PeekValues(run_id, {count_key, closed_key, master_key, expect_key});
+  if (const std::string* e = Find(head, expect_key)) ReadExpect(*e, job);
   int64_t count = 0;
   if (const std::string* c = Find(head, count_key)) {
     if (!absl::SimpleAtoi(*c, &count)) count = 0;
@@ -126,6 +139,7 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
   }
   Values v = table.PeekValues(run_id, keys);
   std::vector<NodeInfo> members;
+  std::vector<int64_t> join_ms;  // Of the members, for the last call.
   std::vector<LiveNode> rows;
   int64_t first_join_ms = 0;
   for (int s = 0; s < count; ++s) {
@@ -172,7 +186,10 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
         row.set_gone_reason(gone->reason);
       }
     }
-    if (!row.gone()) members.push_back(info);
+    if (!row.gone()) {
+      members.push_back(info);
+      if (info.joined_unix_ms > 0) join_ms.push_back(info.joined_unix_ms);
+    }
     rows.push_back(std::move(row));
   }
   // Ranks over the nodes that still count, in slot order.
@@ -198,6 +215,11 @@ void AddNodes(const KvTable& table, const std::string& run_id, int attempt,
   job.set_nodes_joined(static_cast<int>(members.size()));
   if (closed.has_value()) {
     job.set_nodes_expected(static_cast<int>(closed->members.size()));
+  }
+  job.set_last_call_remaining_s(-1);
+  if (!closed.has_value()) {
+    job.set_last_call_remaining_s(
+        LastCallRemaining(job, std::move(join_ms), now));
   }
   if (first_join_ms > 0) {
     job.set_age_s(
@@ -226,6 +248,45 @@ void AddMissingSlots(const KvJobView& view, const std::string& run_id,
   }
 }
 
+// "ranks 0-3, 7" for the "rank N" labels, then every other label once
+// (with "xN" when several waiters share it), in label order.
+std::string Who(const std::vector<std::string>& callers) {
+  std::vector<int> ranks;
+  std::vector<std::pair<std::string, int>> others;
+  for (const std::string& c : callers) {
+    absl::string_view rest = c;
+    int rank = 0;
+    if (absl::ConsumePrefix(&rest, "rank ") && absl::SimpleAtoi(rest, &rank) &&
+        rank >= 0) {
+      ranks.push_back(rank);
+    } else if (!others.empty() && others.back().first == c) {
+      ++others.back().second;  // `callers` is sorted.
+    } else {
+      others.emplace_back(c, 1);
+    }
+  }
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < ranks.size();) {
+    size_t j = i;
+    while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
+    parts.push_back(j == i ? absl::StrCat(ranks[i])
+                           : absl::StrCat(ranks[i], "-", ranks[j]));
+    i = j + 1;
+  }
+  std::string who;
+  if (!parts.empty()) {
+    who = absl::StrCat(ranks.size() == 1 ? "rank " : "ranks ",
+                       absl::StrJoin(parts, ", "));
+  }
+  for (const auto& [label, n] : others) {
+    absl::StrAppend(&who, who.empty() ? "" : ", ", label,
+                    n > 1 ? absl::StrCat(" x", n) : "");
+  }
+  return who;
+}
+
 LiveJob Build(const KvTable& table, const KvJobView& view, absl::Time now) {
   LiveJob job;
   const std::string& run_id = view.name;
@@ -241,6 +302,8 @@ LiveJob Build(const KvTable& table, const KvJobView& view, absl::Time now) {
     row->set_oldest_wait_s(
         std::max(0.0, absl::ToDoubleSeconds(now - parked.oldest_parked)));
     job.set_parked_calls(job.parked_calls() + parked.waiters);
+    row->set_labelled(static_cast<int64_t>(parked.callers.size()));
+    row->set_who(absl::CHexEscape(Who(parked.callers)));
   }
   const std::string attempt_key = AttemptCounterKey(run_id);
   Values head = table.PeekValues(run_id, {attempt_key});

@@ -3,6 +3,9 @@
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/time/clock.h"
 #include "rendezvous/http/http_auth.h"
 #include "rendezvous/http/job_view.h"
@@ -49,6 +52,44 @@ httplib::Server::Handler Guarded(const LiveSources& sources,
   };
 }
 
+// Every job of the table, and those this process runs workers of, with
+// their workers.
+rendezvous::v1::LiveJobList JobList(const LiveSources& sources) {
+  rendezvous::v1::LiveJobList list = BuildJobList(*sources.table, absl::Now());
+  if (sources.local_jobs == nullptr) return list;
+  for (const std::string& run_id : sources.local_jobs->RunIds()) {
+    rendezvous::v1::LiveJob* job = nullptr;
+    for (auto& j : *list.mutable_jobs()) {
+      if (j.run_id() == run_id) job = &j;
+    }
+    if (job == nullptr) {
+      job = list.add_jobs();
+      job->set_run_id(run_id);
+    }
+    sources.local_jobs->Fill(run_id, *job);
+  }
+  std::sort(
+      list.mutable_jobs()->begin(), list.mutable_jobs()->end(),
+      [](const auto& a, const auto& b) { return a.run_id() < b.run_id(); });
+  return list;
+}
+
+std::optional<rendezvous::v1::LiveJob> Job(const LiveSources& sources,
+                                           const std::string& run_id) {
+  std::optional<rendezvous::v1::LiveJob> job =
+      BuildJob(*sources.table, run_id, absl::Now());
+  if (sources.local_jobs == nullptr) return job;
+  for (const std::string& local : sources.local_jobs->RunIds()) {
+    if (local != run_id) continue;
+    if (!job.has_value()) {
+      job.emplace();
+      job->set_run_id(run_id);
+    }
+    sources.local_jobs->Fill(run_id, *job);
+  }
+  return job;
+}
+
 }  // namespace
 
 void InstallRoutes(const LiveSources& sources, httplib::Server& server) {
@@ -63,8 +104,7 @@ void InstallRoutes(const LiveSources& sources, httplib::Server& server) {
   server.Get("/api/v1/jobs",
              Guarded(sources, [sources](const httplib::Request&,
                                         httplib::Response& res) {
-               rendezvous::v1::LiveJobList list =
-                   BuildJobList(*sources.table, absl::Now());
+               rendezvous::v1::LiveJobList list = JobList(sources);
                list.set_incarnation(sources.incarnation);
                list.set_calls(sources.counters().calls);
                res.set_content(ToJson(list), "application/json");
@@ -73,7 +113,7 @@ void InstallRoutes(const LiveSources& sources, httplib::Server& server) {
              Guarded(sources, [sources](const httplib::Request& req,
                                         httplib::Response& res) {
                const std::string run_id = req.matches[1];
-               auto job = BuildJob(*sources.table, run_id, absl::Now());
+               auto job = Job(sources, run_id);
                if (!job.has_value()) {
                  res.status = 404;
                  res.set_content("{\"error\":\"no such job\"}",
@@ -88,8 +128,8 @@ void InstallRoutes(const LiveSources& sources, httplib::Server& server) {
                                                    ? RpcMetricsSnapshot{}
                                                    : sources.rpcs->Snapshot();
                res.set_content(
-                   RenderMetrics(BuildJobList(*sources.table, absl::Now()),
-                                 sources.counters(), rpcs, sources.version),
+                   RenderMetrics(JobList(sources), sources.counters(), rpcs,
+                                 sources.version),
                    "text/plain; version=0.0.4");
              }));
 }

@@ -5,8 +5,10 @@
 #define TPLAUNCH_RENDEZVOUS_HTTP_ROUTES_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 
+#include "rendezvous/http/local_jobs.h"
 #include "rendezvous/http/metrics_text.h"
 #include "rendezvous/http/rpc_metrics.h"
 #include "store/kv_table.h"
@@ -26,6 +28,8 @@ struct LiveSources {
   std::string token;
   std::string incarnation;
   std::string version;
+  // The workers this process runs (tplaunch --http-port); nullptr: none.
+  std::shared_ptr<const LocalJobSource> local_jobs;
 };
 
 void InstallRoutes(const LiveSources& sources, httplib::Server& server);

@@ -41,6 +41,7 @@ class RpcClient final {
     if (!options.token.empty()) {
       authorization_ = absl::StrCat("Bearer ", options.token);
     }
+    caller_label_ = options.caller_label;
   }
 
   const std::string& endpoint() const { return endpoint_; }
@@ -52,6 +53,9 @@ class RpcClient final {
     context->set_deadline(absl::ToChronoTime(deadline));
     if (!authorization_.empty()) {
       context->AddMetadata("authorization", authorization_);
+    }
+    if (!caller_label_.empty()) {
+      context->AddMetadata("x-tplaunch-caller", caller_label_);
     }
   }
 
@@ -118,6 +122,7 @@ class RpcClient final {
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<rendezvous::v1::Rendezvous::Stub> stub_;
   std::string authorization_;
+  std::string caller_label_;
 };
 
 // Creates the channel and waits until it is READY or connect_timeout passes;

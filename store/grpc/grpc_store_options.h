@@ -21,6 +21,10 @@ struct GrpcStoreOptions {
   std::string job;
   // Sent as `authorization: Bearer <token>` when non-empty.
   std::string token;
+  // Who calls ("rank 3", "node 1"), sent as `x-tplaunch-caller` so that the
+  // daemon's live view says who waits on a parked key; "" sends none. At
+  // most 64 printable ASCII characters (the daemon ignores others).
+  std::string caller_label;
   // PEM root certificates; non-empty switches the channel to TLS.
   std::string tls_root_certs_pem;
   // PEM client certificate chain and key, for daemons that require client

@@ -95,6 +95,76 @@ TEST_CASE("a job waiting for nodes, then running, then failed") {
   REQUIRE(job->history_size() == 1);
 }
 
+TEST_CASE("who waits: the callers' labels, ranks as ranges") {
+  KvTable table;
+  std::vector<WaiterId> ids;
+  for (const char* label : {"rank 2", "rank 0", "rank 1", "rank 7", "node 1",
+                            "node 1", "", "rank 1"}) {
+    auto start = table.StartWait(
+        kRun, {"nccl/id/0"}, absl::Seconds(60),
+        /*want_values=*/false, [](absl::StatusOr<std::vector<std::string>>) {});
+    REQUIRE(start.ok());
+    REQUIRE_FALSE(start->ready);
+    if (*label != '\0') table.LabelWaiter(start->id, label);
+    ids.push_back(start->id);
+  }
+  std::optional<rendezvous::v1::LiveJob> job = BuildJob(table, kRun, kNow);
+  REQUIRE(job.has_value());
+  REQUIRE(job->parked_size() == 1);
+  CHECK(job->parked(0).waiters() == 8);
+  CHECK(job->parked(0).labelled() == 7);
+  CHECK(job->parked(0).who() == "ranks 0-2, 7, node 1 x2");
+  // A completed waiter's label is gone with it; labelling it is a no-op.
+  for (WaiterId id : ids) CHECK(table.CancelWaiter(id));
+  table.LabelWaiter(ids[0], "rank 9");
+  CHECK_FALSE(BuildJob(table, kRun, kNow).has_value());
+  table.Shutdown();
+}
+
+TEST_CASE("the expected nodes and the last-call countdown") {
+  KvTable table;
+  // Nodes of --nnodes 2:4 --rdzv-last-call 30s: the second (MIN-th) node
+  // joined 10 s before kNow, so 20 s of the last call are left.
+  REQUIRE(table.Set(kRun, ExpectKey(kRun, 0), "2 4 30000").ok());
+  Join(table, 0, Node("hostA", 1, 1));
+  std::optional<rendezvous::v1::LiveJob> job = BuildJob(table, kRun, kNow);
+  REQUIRE(job.has_value());
+  CHECK(job->min_nodes() == 2);
+  CHECK(job->max_nodes() == 4);
+  CHECK(job->last_call_s() == Approx(30));
+  CHECK(job->last_call_remaining_s() == -1);  // Fewer than MIN joined.
+  NodeInfo second = Node("hostB", 1, 2);
+  second.joined_unix_ms = absl::ToUnixMillis(kNow - absl::Seconds(10));
+  Join(table, 1, second);
+  job = BuildJob(table, kRun, kNow);
+  REQUIRE(job.has_value());
+  CHECK(job->state() == "waiting");
+  CHECK(job->nodes_joined() == 2);
+  CHECK(job->last_call_remaining_s() == Approx(20));
+  // Past it (nodes still closing): 0, never negative.
+  job = BuildJob(table, kRun, kNow + absl::Seconds(25));
+  CHECK(job->last_call_remaining_s() == 0);
+  // Closed: no countdown.
+  ClosedRecord closed;
+  closed.members = {{0, "id-hostA"}, {1, "id-hostB"}};
+  REQUIRE(table.Set(kRun, ClosedKey(kRun, 0), closed.Encode()).ok());
+  job = BuildJob(table, kRun, kNow);
+  CHECK(job->last_call_remaining_s() == -1);
+  CHECK(job->max_nodes() == 4);
+}
+
+TEST_CASE("an unreadable or absent expect record leaves the counts at 0") {
+  KvTable table;
+  Join(table, 0, Node("hostA", 1, 1));
+  std::optional<rendezvous::v1::LiveJob> job = BuildJob(table, kRun, kNow);
+  REQUIRE(job.has_value());
+  CHECK(job->max_nodes() == 0);
+  REQUIRE(table.Set(kRun, ExpectKey(kRun, 0), "3 2 x").ok());
+  job = BuildJob(table, kRun, kNow);
+  CHECK(job->max_nodes() == 0);
+  CHECK(job->last_call_remaining_s() == -1);
+}
+
 TEST_CASE("parked calls are grouped by key, with sizes but never values") {
   KvTable table;
   REQUIRE(table.Set(kRun, "secret", "the-nccl-id-bytes").ok());
@@ -120,6 +190,7 @@ TEST_CASE("parked calls are grouped by key, with sizes but never values") {
   CHECK(job.parked(0).waiters() == 3);
   CHECK(job.parked(0).oldest_wait_s() >= 0);
   CHECK(job.DebugString().find("the-nccl-id-bytes") == std::string::npos);
+  CHECK(job.parked(0).who().empty());  // Nobody named itself.
   // An unknown run id has no view (the API answers 404).
   CHECK_FALSE(BuildJob(table, "no-such-run", kNow).has_value());
   table.Shutdown();

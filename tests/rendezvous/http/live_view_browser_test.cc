@@ -117,7 +117,9 @@ TEST_CASE("the page shows the missing node, both nodes, then the root cause") {
       absl::Seconds(60)));
   std::string dom = browser.Dom();
   INFO(dom);
-  CHECK(absl::StrContains(dom, "waiting for nodes: 1 joined"));
+  // --nnodes 2, as the launchers published it (ExpectKey).
+  CHECK(absl::StrContains(dom, "waiting for nodes 1/2"));
+  CHECK(absl::StrContains(dom, "1 more node(s) needed"));
   CHECK(absl::StrContains(dom, "Missing: node slot 1"));
   CHECK(absl::StrContains(dom, absl::StrCat(kRun, "/a0/node/1")));
   browser.Screenshot("1-waiting.png");

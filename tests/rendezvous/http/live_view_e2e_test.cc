@@ -30,9 +30,10 @@ using testing::LiveDaemon;
 constexpr char kToken[] = "tok-5a7c1e";
 constexpr char kSecretValue[] = "VALUE-never-shown-3f9d";
 
-std::unique_ptr<Store> Connect(const LiveDaemon& daemon,
-                               const std::string& job) {
+std::unique_ptr<Store> Connect(const LiveDaemon& daemon, const std::string& job,
+                               const std::string& caller_label = "") {
   GrpcStoreOptions options;
+  options.caller_label = caller_label;
   absl::StatusOr<Endpoint> endpoint = ParseEndpoint(daemon.endpoint(), 0);
   REQUIRE(endpoint.ok());
   options.endpoint = *endpoint;
@@ -105,7 +106,10 @@ TEST_CASE("the API shows who waits on which key, never a value") {
   std::vector<absl::Status> results(2);
   // Connected here: Catch2 assertions (Connect's) only on the main thread.
   std::vector<std::unique_ptr<Store>> mine;
-  for (int r = 0; r < 2; ++r) mine.push_back(Connect(daemon, "run-stuck"));
+  // Labelled as worker_lib labels its ranks' connections.
+  for (int r = 0; r < 2; ++r) {
+    mine.push_back(Connect(daemon, "run-stuck", absl::StrCat("rank ", 3 + r)));
+  }
   for (int r = 0; r < 2; ++r) {
     ranks.emplace_back([&, r] {
       results[r] = mine[r]->Get("nccl/id/0", absl::Seconds(60)).status();
@@ -123,6 +127,8 @@ TEST_CASE("the API shows who waits on which key, never a value") {
   CHECK(parked);
   CHECK(body.find("\"key\":\"nccl/id/0\"") != std::string::npos);
   CHECK(body.find("\"parkedCalls\":\"2\"") != std::string::npos);
+  CHECK(body.find("\"who\":\"ranks 3-4\"") != std::string::npos);
+  CHECK(body.find("\"labelled\":\"2\"") != std::string::npos);
   CHECK(body.find("\"runId\":\"run-stuck\"") != std::string::npos);
   for (const char* path :
        {"/api/v1/jobs", "/api/v1/jobs/run-stuck", "/metrics", "/"}) {
