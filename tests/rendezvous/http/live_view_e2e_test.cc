@@ -120,7 +120,10 @@ TEST_CASE("the API shows who waits on which key, never a value") {
   const bool parked = testing::WaitFor(
       [&] {
         body = daemon.Get("/api/v1/jobs/run-stuck", kBearer).body;
-        return body.find("\"waiters\":\"2\"") != std::string::npos;
+        // A waiter's label is recorded just after it parks (LabelWaiter):
+        // wait for both labels, not only both waiters.
+        return body.find("\"waiters\":\"2\"") != std::string::npos &&
+               body.find("\"labelled\":\"2\"") != std::string::npos;
       },
       absl::Seconds(30));
   INFO(body);
