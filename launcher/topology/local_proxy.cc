@@ -2,9 +2,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +22,9 @@ namespace tplaunch {
 namespace {
 
 constexpr char kPrefix[] = "tplaunch-proxy-";
+constexpr char kLockName[] = "lock";
+// How long a directory without a lock file may be in the making.
+constexpr time_t kUnlockedGraceS = 60;
 // "<base>/tplaunch-proxy-<pid>-XXXXXX/store.sock" must fit sun_path.
 constexpr size_t kMaxBaseBytes = 60;
 
@@ -72,9 +77,20 @@ int RemoveStaleProxyDirs(const std::string& base) {
         st.st_uid != geteuid()) {
       continue;
     }
-    // Still running (or not ours to signal): leave it.
-    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    const std::string lock = absl::StrCat(path, "/", kLockName);
+    const int fd = open(lock.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+      // Being made right now, or left by a launcher killed before it locked.
+      if (time(nullptr) - st.st_mtime < kUnlockedGraceS) continue;
+    } else {
+      const bool in_use = flock(fd, LOCK_EX | LOCK_NB) != 0;
+      if (in_use) {
+        close(fd);
+        continue;
+      }
+    }
     RemoveDir(path);
+    if (fd >= 0) close(fd);
     ++removed;
   }
   closedir(d);
@@ -90,6 +106,8 @@ void LocalProxy::Shutdown() {
   if (proxy_ != nullptr) proxy_->Shutdown();
   if (!dir_.empty()) RemoveDir(dir_);
   dir_.clear();
+  if (lock_fd_ >= 0) close(lock_fd_);
+  lock_fd_ = -1;
 }
 
 Endpoint LocalProxy::worker_endpoint() const {
@@ -114,6 +132,13 @@ absl::StatusOr<std::unique_ptr<LocalProxy>> StartLocalProxy(
   }
   auto local = std::unique_ptr<LocalProxy>(new LocalProxy());
   local->dir_ = pattern;  // mkdtemp made it 0700.
+  const std::string lock = absl::StrCat(pattern, "/", kLockName);
+  local->lock_fd_ =
+      open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (local->lock_fd_ < 0 || flock(local->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot lock the store proxy directory ", lock, ": ", strerror(errno)));
+  }
   StoreProxyOptions options;
   options.socket_dir = local->dir_;
   options.job = run_id;

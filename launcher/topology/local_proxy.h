@@ -42,6 +42,9 @@ class LocalProxy final {
   LocalProxy() = default;
 
   std::string dir_;
+  // An flock on dir_/lock, held while this launcher lives: what tells another
+  // launcher the directory is in use (kernel-released on any exit).
+  int lock_fd_ = -1;
   std::unique_ptr<StoreProxy> proxy_;
 };
 
@@ -54,7 +57,10 @@ absl::StatusOr<std::unique_ptr<LocalProxy>> StartLocalProxy(
     const Endpoint& daemon);
 
 // Removes the proxy directories under `base` left by launchers of this user
-// that no longer run; returns how many.
+// that no longer run (nobody holds the flock on their lock file; a directory
+// without one is left alone for a minute, as it may be being made); returns
+// how many. Not by pid: launchers in other pid namespaces (containers, Bazel's
+// sandboxes) share /tmp, and a pid there means nothing here.
 int RemoveStaleProxyDirs(const std::string& base);
 
 }  // namespace tplaunch

@@ -116,7 +116,8 @@ TEST_CASE(
     "[e2e][daemon-restart]") {
   RestartableDaemon daemon;
   Job job(daemon, "no-restarts", {"--max-restarts", "0"});
-  REQUIRE(job.Started(0));
+  if (!job.Started(0))
+    FAIL("attempt 0 never started on both nodes\n" << job.Logs());
   daemon.Restart();
   const std::optional<int> a = job.a.Wait(kLong);
   const std::optional<int> b = job.b.Wait(kLong);
@@ -145,7 +146,8 @@ TEST_CASE(
     "[e2e][daemon-restart]") {
   RestartableDaemon daemon;
   Job job(daemon, "one-restart", {"--max-restarts", "1"});
-  REQUIRE(job.Started(0));
+  if (!job.Started(0))
+    FAIL("attempt 0 never started on both nodes\n" << job.Logs());
   daemon.Restart();
   const std::optional<int> a = job.a.Wait(kLong);
   const std::optional<int> b = job.b.Wait(kLong);
@@ -197,7 +199,8 @@ TEST_CASE(
   const std::string state = testing::MakeTempDir();
   RestartableDaemon daemon({"--state-dir", state});
   Job job(daemon, "state-dir", {"--max-restarts", "1"});
-  REQUIRE(job.Started(0));
+  if (!job.Started(0))
+    FAIL("attempt 0 never started on both nodes\n" << job.Logs());
   daemon.Restart();
   INFO(job.Logs());
   REQUIRE(BothHeartbeatTwice(daemon, job.id));
