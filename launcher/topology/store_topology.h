@@ -191,6 +191,8 @@ class StoreTopology final {
   // checks its token and, with kHostedListener, finds the listener.
   absl::Status AfterConnect(const TopologyPlan& plan,
                             const TopologyInputs& inputs);
+  // How Leave waits for the other nodes (self-hosted and etcd jobs alike).
+  void SetLeaveOptions(const TopologyPlan& plan);
   // kEtcd (store_topology_etcd.cc): connects the stores; Leave's part.
   absl::Status ConnectToEtcd(const TopologyPlan& plan,
                              const TopologyInputs& inputs);

@@ -127,16 +127,7 @@ absl::Status StoreTopology::ConnectToEtcd(const TopologyPlan& plan,
   liveness_store_ = *std::move(connected);
   multi_node_ = true;
   worker_rdzv_endpoint_ = plan.etcd_endpoints.front();
-  leave_.run_id = run_id_;
-  leave_.host = Hostname();
-  leave_.addr = local_addr_;
-  leave_.pid = getpid();
-  leave_.heartbeat_timeout = plan.heartbeat_timeout;
-  leave_.poll_interval =
-      std::clamp(plan.heartbeat_interval / 4, absl::Milliseconds(20),
-                 absl::Milliseconds(250));
-  leave_.linger_timeout =
-      std::max(plan.exit_barrier_timeout, plan.heartbeat_timeout);
+  SetLeaveOptions(plan);
   return absl::OkStatus();
 }
 

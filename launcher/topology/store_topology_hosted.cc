@@ -140,8 +140,7 @@ absl::Status StoreTopology::ClientConnectError(
           client_reason_));
 }
 
-absl::Status StoreTopology::AfterConnect(const TopologyPlan& plan,
-                                         const TopologyInputs& inputs) {
+void StoreTopology::SetLeaveOptions(const TopologyPlan& plan) {
   leave_.run_id = run_id_;
   leave_.host = Hostname();
   leave_.addr = local_addr_;
@@ -152,6 +151,11 @@ absl::Status StoreTopology::AfterConnect(const TopologyPlan& plan,
                  absl::Milliseconds(250));
   leave_.linger_timeout =
       std::max(plan.exit_barrier_timeout, plan.heartbeat_timeout);
+}
+
+absl::Status StoreTopology::AfterConnect(const TopologyPlan& plan,
+                                         const TopologyInputs& inputs) {
+  SetLeaveOptions(plan);
   const std::string endpoint = plan.rdzv_endpoint.ToString();
   const std::string key = HostedServerKey(run_id_);
   if (hosting_) {

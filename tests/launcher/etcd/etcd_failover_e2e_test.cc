@@ -21,9 +21,13 @@ namespace testing {
 namespace {
 
 // Runs until the test writes `go` (a worker's gate: polling a file is its
-// idle loop, not the test's synchronisation).
+// idle loop, not the test's synchronisation), and gives up after 120 s with a
+// message naming the gate, so a test that never opens it leaves no worker
+// spinning.
 const char kWorker[] =
-    "echo $$ > $D/pid$RANK; while [ ! -e $D/go ]; do sleep 0.1; done";
+    "echo $$ > $D/pid$RANK; i=0; "
+    "while [ ! -e $D/go ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); "
+    "done; [ -e $D/go ] || { echo \"no $D/go after 120 s\" >&2; exit 1; }";
 
 TEST_CASE("SIGKILL of the etcd leader while a two-node job runs: exit 0") {
   EtcdCluster etcd(3);
