@@ -28,7 +28,12 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
 
   std::string out =
       absl::StrCat("run id   : ", run_id, "\nattempt  : ", attempt, "\n");
-  auto count = store->Add(JoinCountKey(run_id, attempt), 0);
+  // Read, not Add(key, 0): status must write nothing into the job (and a
+  // read-only etcd store refuses writes).
+  int64_t join_count = 0;
+  if (auto v = store->TryGet(JoinCountKey(run_id, attempt)); v.ok()) {
+    if (!absl::SimpleAtoi(*v, &join_count)) join_count = 0;
+  }
   const std::string closed_key = ClosedKey(run_id, attempt);
   auto closed_value = store->TryGet(closed_key);
   auto closed = closed_value.ok()
@@ -42,7 +47,7 @@ absl::StatusOr<std::string> DescribeJob(Store* store,
                     closed->members.size(), " node(s)\n");
     for (const auto& m : closed->members) slots.push_back(m.slot);
   } else {
-    const int64_t n = count.ok() ? *count : 0;
+    const int64_t n = join_count;
     int64_t gone = 0;
     for (int s = 0; s < n; ++s) {
       if (store->TryGet(GoneKey(run_id, attempt, s)).ok()) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/fd_limit.h"
+#include "common/status_macros.h"
 #include "common/token_file.h"
 #include "launcher/agent.h"
 #include "launcher/cli.h"
@@ -28,6 +29,7 @@
 #include "launcher/xpu_devices.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "store/etcd/etcd_store.h"
 #include "store/grpc/grpc_store.h"
 
 extern char** environ;
@@ -134,18 +136,34 @@ void QuietEmbeddedServer() {
   spdlog::register_logger(quiet);
 }
 
-int RunStatus(const LaunchConfig& config) {
+// The job's store as status reads it: over etcd read-only, so looking at a
+// run grants no lease and keeps none alive.
+absl::StatusOr<std::unique_ptr<Store>> ConnectStatusStore(
+    const LaunchConfig& config) {
+  if (config.rdzv_backend == RdzvBackend::kEtcdV3) {
+    EtcdStoreOptions eo;
+    eo.endpoints = config.etcd_endpoints;
+    eo.run_id = config.rdzv_id;
+    eo.rpc_timeout = absl::Seconds(10);
+    eo.read_only = true;
+    return ConnectEtcdStore(eo);
+  }
   GrpcStoreOptions go;
   go.endpoint = *config.rdzv_endpoint;
   go.job = config.rdzv_id;
   go.connect_timeout = absl::Seconds(10);
   if (!config.token_file.empty()) {
-    auto token = ReadTokenFile(config.token_file);
-    if (!token.ok()) return UsageError(std::string(token.status().message()));
-    go.token = *token;
+    ASSIGN_OR_RETURN(go.token, ReadTokenFile(config.token_file));
   }
-  auto store = ConnectGrpcStore(go);
+  return ConnectGrpcStore(go);
+}
+
+int RunStatus(const LaunchConfig& config) {
+  auto store = ConnectStatusStore(config);
   if (!store.ok()) {
+    if (absl::IsInvalidArgument(store.status())) {
+      return UsageError(std::string(store.status().message()));
+    }
     LauncherLogger().error("{}", store.status().ToString());
     return 1;
   }

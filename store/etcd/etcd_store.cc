@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "store/error_text.h"
 #include "store/etcd/etcd_client.h"
@@ -43,7 +44,8 @@ class EtcdStore final : public Store {
         client_(std::move(client)),
         reader_(client_.get(), &layout_) {}
 
-  absl::Status Init() {
+  absl::Status Init(bool read_only) {
+    if (read_only) return absl::OkStatus();
     ASSIGN_OR_RETURN(lease_, RunLease::Acquire(client_.get(), &layout_));
     return absl::OkStatus();
   }
@@ -138,6 +140,7 @@ class EtcdStore final : public Store {
   }
 
   absl::StatusOr<bool> DeleteKey(absl::string_view key) override {
+    RETURN_IF_ERROR(CheckWritable({"DeleteKey", {key}}));
     pb::DeleteRangeRequest request;
     request.set_key(layout_.UserKey(key));
     pb::DeleteRangeResponse response;
@@ -246,6 +249,7 @@ class EtcdStore final : public Store {
   absl::StatusOr<pb::TxnResponse> Write(
       const EtcdCallInfo& call, absl::Time deadline,
       const std::function<pb::TxnRequest(int64_t lease)>& build) {
+    RETURN_IF_ERROR(CheckWritable(call));
     for (bool renewed = false;; renewed = true) {
       const int64_t lease = lease_->id();
       const pb::TxnRequest txn = build(lease);
@@ -298,6 +302,16 @@ class EtcdStore final : public Store {
     }
   }
 
+  // A read-only store (EtcdStoreOptions::read_only) has no lease to attach
+  // a write to.
+  absl::Status CheckWritable(const EtcdCallInfo& call) const {
+    if (lease_ != nullptr) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        absl::StrCat("etcd: ", call.op, "(", absl::StrJoin(call.keys, ", "),
+                     ") on run ", layout_.run_id(),
+                     ": this store was opened read-only (it holds no lease)"));
+  }
+
   // A unique id per read-modify-write call: 128 random bits.
   std::string NewRequestId() {
     std::lock_guard<std::mutex> lock(random_mu_);
@@ -323,7 +337,7 @@ absl::StatusOr<std::unique_ptr<Store>> ConnectEtcdStore(
                    EtcdClient::Create(options));
   auto store =
       std::make_unique<EtcdStore>(std::move(layout), std::move(client));
-  RETURN_IF_ERROR(store->Init());
+  RETURN_IF_ERROR(store->Init(options.read_only));
   return store;
 }
 

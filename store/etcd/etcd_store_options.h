@@ -43,6 +43,10 @@ struct EtcdStoreOptions {
   // etcd's --max-txn-ops (its default). MultiSet of more entries fails with
   // InvalidArgument; MultiGet and Check read in chunks at one revision.
   int max_txn_ops = 128;
+  // A store that only reads (`tplaunch status`): it finds no lease and grants
+  // none, so looking at a run neither extends its life nor leaves a lease of
+  // its own behind. Every write fails with FailedPrecondition naming the call.
+  bool read_only = false;
 };
 
 }  // namespace tplaunch

@@ -6,6 +6,17 @@
 namespace tplaunch {
 namespace testing {
 
+namespace {
+
+std::string Etcdctl(const std::vector<std::string>& argv) {
+  Subprocess ctl(argv, {{"ETCDCTL_API", "3"}});
+  std::optional<int> code = ctl.Wait(absl::Seconds(30));
+  if (code != 0) return absl::StrCat("? ", ctl.err());
+  return ctl.out();
+}
+
+}  // namespace
+
 std::vector<std::string> EtcdNode(const EtcdCluster& etcd,
                                   const std::string& run, int nproc,
                                   const std::vector<std::string>& extra,
@@ -36,10 +47,13 @@ std::string RunKeys(const EtcdCluster& etcd, const std::string& run, int member,
       "--prefix",
       absl::StrCat("/tplaunch/v1/", run, "/")};
   if (!values) argv.push_back("--keys-only");
-  Subprocess ctl(argv, {{"ETCDCTL_API", "3"}});
-  std::optional<int> code = ctl.Wait(absl::Seconds(30));
-  if (code != 0) return absl::StrCat("? ", ctl.err());
-  return ctl.out();
+  return Etcdctl(argv);
+}
+
+std::string Leases(const EtcdCluster& etcd) {
+  return Etcdctl({"/usr/bin/etcdctl",
+                  absl::StrCat("--endpoints=", etcd.endpoints()[0].ToString()),
+                  "--command-timeout=10s", "lease", "list"});
 }
 
 }  // namespace testing

@@ -25,6 +25,10 @@ std::vector<std::string> EtcdNode(const EtcdCluster& etcd,
 std::string RunKeys(const EtcdCluster& etcd, const std::string& run,
                     int member = 0, bool values = false);
 
+// The cluster's leases, as `etcdctl lease list` prints them through member 0;
+// "?" and the error output when etcdctl fails.
+std::string Leases(const EtcdCluster& etcd);
+
 }  // namespace testing
 }  // namespace tplaunch
 

@@ -50,6 +50,20 @@ TEST_CASE("SIGKILL of one node's launcher: the other stops, naming it") {
   Subprocess b(EtcdNode(etcd, "loss", 1, hb, program), {{"D", dir}});
   REQUIRE(WaitFor([&] { return ReadPids(dir, "pid", 2).size() == 2; },
                   absl::Seconds(60)));
+  // tplaunch status reads the running job from etcd and writes nothing: no
+  // key and no lease of its own.
+  const std::string keys_before = RunKeys(etcd, "loss");
+  const std::string leases_before = Leases(etcd);
+  Subprocess status({Runfile("launcher/tplaunch"), "status", "--rdzv-backend",
+                     "etcd", "--rdzv-endpoint", etcd.EndpointFlag(),
+                     "--rdzv-id", "loss"});
+  REQUIRE(status.Wait(absl::Seconds(30)) == 0);
+  INFO("status:\n" << status.out() << status.err());
+  CHECK_THAT(status.out(),
+             Catch::Contains("rendezvous closed with 2 node(s)") &&
+                 Catch::Contains("last heartbeat"));
+  CHECK(RunKeys(etcd, "loss") == keys_before);
+  CHECK(Leases(etcd) == leases_before);
   b.Kill(SIGKILL);
   const absl::Time killed = absl::Now();
   const std::optional<int> code = a.Wait(absl::Seconds(30));
@@ -61,6 +75,19 @@ TEST_CASE("SIGKILL of one node's launcher: the other stops, naming it") {
   CHECK(took < absl::Seconds(2) + absl::Seconds(4));
   CHECK_THAT(a.err(), Catch::Contains("stopped heartbeating") &&
                           Catch::Contains("(--heartbeat-timeout 2s)"));
+}
+
+TEST_CASE("tplaunch status of a run etcd does not hold: exit 1, naming it") {
+  EtcdCluster etcd(1);
+  const std::string leases_before = Leases(etcd);
+  REQUIRE_THAT(leases_before, !Catch::StartsWith("?"));
+  Subprocess status({Runfile("launcher/tplaunch"), "status", "--rdzv-backend",
+                     "etcd", "--rdzv-endpoint", etcd.EndpointFlag(),
+                     "--rdzv-id", "nothing"});
+  REQUIRE(status.Wait(absl::Seconds(30)) == 1);
+  CHECK_THAT(status.err(), Catch::Contains("no job with run id 'nothing'"));
+  // A read-only store: looking grants no lease.
+  CHECK(Leases(etcd) == leases_before);
 }
 
 TEST_CASE(

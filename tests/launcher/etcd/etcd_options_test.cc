@@ -102,14 +102,43 @@ TEST_CASE("what etcd cannot do is refused when planning (exit 2)") {
   }
 }
 
-TEST_CASE("tplaunch status says it does not read etcd yet") {
-  auto c = ParseStatusCommand({"tplaunch", "status", "--rdzv-backend", "etcd",
-                               "--rdzv-endpoint", "h1,h2", "--rdzv-id", "r"},
-                              {});
-  REQUIRE_FALSE(c.ok());
-  CHECK_THAT(std::string(c.status().message()),
-             Catch::Contains("etcd-v3 is not supported yet") &&
-                 Catch::Contains("etcdctl"));
+TEST_CASE("tplaunch status over etcd reads the members' comma list") {
+  auto c =
+      ParseStatusCommand({"tplaunch", "status", "--rdzv-backend", "etcd",
+                          "--rdzv-endpoint", "h1,h2:23790", "--rdzv-id", "r"},
+                         {});
+  INFO(c.status().ToString());
+  REQUIRE(c.ok());
+  CHECK(c->rdzv_backend == RdzvBackend::kEtcdV3);
+  REQUIRE(c->etcd_endpoints.size() == 2);
+  CHECK(c->etcd_endpoints[0].ToString() == "h1:2379");
+  CHECK(c->etcd_endpoints[1].ToString() == "h2:23790");
+  CHECK(c->rdzv_id == "r");
+}
+
+TEST_CASE("tplaunch status over etcd: what it refuses, with the reason") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string must_contain;
+  };
+  const Case cases[] = {
+      {{"--rdzv-backend", "etcd", "--rdzv-endpoint", "h1,h1", "--rdzv-id", "r"},
+       "--rdzv-endpoint"},
+      {{"--rdzv-backend", "etcd", "--rdzv-endpoint", "h1", "--rdzv-id", "r",
+        "--token-file", "/t"},
+       "etcd has none"},
+      {{"--rdzv-backend", "etcd-v2", "--rdzv-endpoint", "h1", "--rdzv-id", "r"},
+       "etcd-v3"},
+  };
+  for (const Case& k : cases) {
+    std::vector<std::string> argv = {"tplaunch", "status"};
+    argv.insert(argv.end(), k.args.begin(), k.args.end());
+    auto c = ParseStatusCommand(argv, {});
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(c.status().message()),
+               Catch::Contains(k.must_contain));
+  }
 }
 
 }  // namespace

@@ -163,6 +163,37 @@ TEST_CASE("DeleteEtcdRun removes every key of the run and no other", "[etcd]") {
   REQUIRE(DeleteEtcdRun(Options("ending")).ok());
 }
 
+TEST_CASE("A read-only EtcdStore reads a run and writes nothing into it",
+          "[etcd]") {
+  auto writer = testing::ConnectOrFail(Options("looked-at"));
+  REQUIRE(writer->Set("a", "1").ok());
+  REQUIRE(writer->Add("n", 3).ok());
+  const std::vector<std::string> before = RawKeys("/tplaunch/v1/looked-at/");
+  EtcdStoreOptions options = Options("looked-at");
+  options.read_only = true;
+  auto reader = testing::ConnectOrFail(options);
+  CHECK(reader->TryGet("a").value() == "1");
+  CHECK(reader->Get("n", absl::Seconds(5)).value() == "3");
+  CHECK(reader->NumKeys().value() == 2);
+  const absl::Status set = reader->Set("b", "2");
+  CHECK(set.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(set.message()),
+             Catch::Contains("Set(b) on run looked-at") &&
+                 Catch::Contains("read-only"));
+  CHECK(reader->Add("n", 1).status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK(reader->DeleteKey("a").status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  // Nothing changed, and the reader added no lease key of its own.
+  CHECK(RawKeys("/tplaunch/v1/looked-at/") == before);
+  // A run with no keys at all: reading grants no lease either.
+  EtcdStoreOptions empty = Options("never-written");
+  empty.read_only = true;
+  auto nobody = testing::ConnectOrFail(empty);
+  CHECK(absl::IsNotFound(nobody->TryGet("a").status()));
+  CHECK(RawKeys("/tplaunch/v1/never-written/").empty());
+}
+
 TEST_CASE("An abandoned run's keys expire with its lease", "[etcd]") {
   EtcdStoreOptions options = Options("abandoned");
   options.lease_ttl = absl::Seconds(2);
